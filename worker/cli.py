@@ -1,17 +1,114 @@
-"""Command line: the composition root, the only place that builds real clients."""
+"""Command line: parse arguments, load settings, hand over to the runtime (exit codes here)."""
 
 from __future__ import annotations
 
 import argparse
 import json
+import os
 import signal
 import sys
 import threading
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from datetime import UTC, datetime
 from pathlib import Path
 from types import FrameType
 
+from dotenv import load_dotenv
+
+from worker import __version__, logs
+from worker.config import Settings, normalize_notion_id
+from worker.errors import ConfigError, WorkerError
+from worker.notion import NotionGateway
+from worker.provision import setup_incidents
+from worker.runtime import Runtime
 from worker.sandbox import Sandbox, SandboxOptions
+
+EXIT_OK, EXIT_FAILED, EXIT_CONFIG = 0, 1, 2
+
+
+def _load_settings(*, require_workspace: bool = True) -> Settings:
+    # .env is read here only, never at import time; real environment variables win.
+    load_dotenv(dotenv_path=Path.cwd() / ".env", override=False)
+    settings = Settings.from_env(os.environ, require_workspace=require_workspace)
+    secrets = (
+        settings.notion_token.reveal(),
+        settings.slack_bot_token.reveal(),
+        settings.database_url.reveal(),
+    )
+    logs.configure(settings.log_format, secrets)
+    return settings
+
+
+def _on_stop_signals(stop: Callable[[], None]) -> None:
+    def handler(signum: int, frame: FrameType | None) -> None:
+        del signum, frame
+        stop()
+
+    signal.signal(signal.SIGTERM, handler)
+    signal.signal(signal.SIGINT, handler)
+
+
+def _cmd_run(args: argparse.Namespace) -> int:
+    del args
+    settings = _load_settings()
+    stopping = threading.Event()
+    runtime = Runtime.build(settings, should_stop=stopping.is_set)
+    try:
+        runtime.start()
+        loop = runtime.loop()
+
+        def stop() -> None:
+            stopping.set()
+            loop.stop()
+
+        _on_stop_signals(stop)
+        loop.run_until_stopped()
+    finally:
+        runtime.close()
+    return EXIT_OK
+
+
+def _cmd_once(args: argparse.Namespace) -> int:
+    del args
+    settings = _load_settings()
+    runtime = Runtime.build(settings)
+    try:
+        runtime.start()
+        report = runtime.poll(datetime.now(UTC))
+    finally:
+        runtime.close()
+    print(report.summary())
+    return EXIT_OK if report.ok else EXIT_FAILED
+
+
+def _cmd_setup(args: argparse.Namespace) -> int:
+    settings = _load_settings(require_workspace=False)
+    if not settings.notion_token:
+        raise ConfigError.single("NOTION_TOKEN", "is not set; setup needs it", "ntn_...")
+    notion = NotionGateway.build(settings)
+    try:
+        parent = normalize_notion_id(args.parent_page)
+        result = setup_incidents(notion, settings, parent, title=args.title, force=args.force)
+    except ValueError as exc:
+        raise WorkerError(f"--parent-page: {exc}") from exc
+    finally:
+        notion.close()
+    if result.created:
+        print(f"Created the {args.title} database. Put this line in .env:\n", file=sys.stderr)
+    else:
+        print(
+            f"An {args.title} database already exists under that page; using it "
+            "(run with --force to create another). Put this line in .env:\n",
+            file=sys.stderr,
+        )
+    print(result.env_lines(), end="")
+    return EXIT_OK
+
+
+def _cmd_demo(args: argparse.Namespace) -> int:
+    from worker.demo import run_demo  # noqa: PLC0415 - the demo pulls in the whole sandbox story
+
+    return run_demo(locale=args.locale)
 
 
 def _cmd_sandbox(args: argparse.Namespace) -> int:
@@ -23,13 +120,7 @@ def _cmd_sandbox(args: argparse.Namespace) -> int:
         state_file=Path(args.state) if args.state else None,
     )
     stop = threading.Event()
-
-    def on_signal(signum: int, frame: FrameType | None) -> None:
-        del signum, frame
-        stop.set()
-
-    signal.signal(signal.SIGTERM, on_signal)
-    signal.signal(signal.SIGINT, on_signal)
+    _on_stop_signals(stop.set)
     sandbox = Sandbox(options).start()
     try:
         sys.stdout.write(json.dumps(sandbox.info()) + "\n")
@@ -37,7 +128,7 @@ def _cmd_sandbox(args: argparse.Namespace) -> int:
         stop.wait()
     finally:
         sandbox.stop()
-    return 0
+    return EXIT_OK
 
 
 def _fault_rate(text: str) -> float:
@@ -52,11 +143,27 @@ def build_parser() -> argparse.ArgumentParser:
         prog="incident-worker",
         description="Mirror a Notion Incidents database into Slack threads.",
     )
+    parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
-    sandbox = commands.add_parser(
-        "sandbox", help="serve the Notion and Slack emulators until SIGTERM"
+    commands.add_parser("run", help="poll on a schedule until SIGTERM").set_defaults(
+        handler=_cmd_run
     )
+    commands.add_parser("once", help="one sync pass; the exit code tells success").set_defaults(
+        handler=_cmd_once
+    )
+
+    setup = commands.add_parser("setup", help="create the Incidents database in Notion")
+    setup.add_argument("--parent-page", required=True, help="id or URL of a page shared with us")
+    setup.add_argument("--title", default="Incidents", help="database title (default Incidents)")
+    setup.add_argument("--force", action="store_true", help="create another even if one exists")
+    setup.set_defaults(handler=_cmd_setup)
+
+    demo = commands.add_parser("demo", help="play a whole incident on the bundled sandbox")
+    demo.add_argument("--locale", choices=("en", "ja"), default="en")
+    demo.set_defaults(handler=_cmd_demo)
+
+    sandbox = commands.add_parser("sandbox", help="serve the Notion and Slack emulators")
     sandbox.add_argument("--notion-port", type=int, default=0, help="default: a free port")
     sandbox.add_argument("--slack-port", type=int, default=0, help="default: a free port")
     sandbox.add_argument(
@@ -70,6 +177,14 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    handler = args.handler
-    result: int = handler(args)
+    try:
+        result: int = args.handler(args)
+    except ConfigError as exc:
+        print(f"incident-worker: {exc}", file=sys.stderr)
+        return EXIT_CONFIG
+    except WorkerError as exc:
+        print(f"incident-worker: {exc}", file=sys.stderr)
+        return EXIT_FAILED
+    except KeyboardInterrupt:
+        return 130
     return result

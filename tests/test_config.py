@@ -1,0 +1,131 @@
+"""Settings: every problem reported at once, with an example; secrets never shown."""
+
+from __future__ import annotations
+
+import pytest
+
+from tests.factories import settings
+from worker.config import Secret, Settings, normalize_notion_id, parse_duration_s
+from worker.errors import ConfigError
+
+
+@pytest.mark.parametrize(
+    ("text", "seconds"),
+    [
+        ("15s", 15.0),
+        ("30m", 1800.0),
+        ("2h", 7200.0),
+        ("1d", 86400.0),
+        ("500ms", 0.5),
+        (" 5 m ", 300.0),
+    ],
+)
+def test_durations_take_a_unit(text: str, seconds: float) -> None:
+    assert parse_duration_s(text) == seconds
+
+
+@pytest.mark.parametrize("text", ["15", "m", "15 minutes", "-5s", ""])
+def test_durations_without_a_unit_are_rejected(text: str) -> None:
+    with pytest.raises(ValueError, match="unit"):
+        parse_duration_s(text)
+
+
+def test_all_missing_required_settings_are_reported_together() -> None:
+    with pytest.raises(ConfigError) as caught:
+        Settings.from_env({})
+    variables = [p.variable for p in caught.value.problems]
+    assert variables == [
+        "NOTION_TOKEN",
+        "SLACK_BOT_TOKEN",
+        "NOTION_INCIDENTS_DATABASE_ID",
+        "SLACK_CHANNEL_ID",
+    ]
+    assert "for example NOTION_TOKEN=ntn_" in str(caught.value)
+
+
+def test_malformed_values_each_get_a_problem_with_an_example() -> None:
+    with pytest.raises(ConfigError) as caught:
+        settings(
+            POLL_INTERVAL="15",
+            TIMEZONE="Mars/Olympus",
+            LOCALE="fr",
+            UPDATE_CADENCE="SEV1:15m",
+            SLACK_CHANNEL_ID="#incidents",
+            PORT="99999",
+        )
+    text = str(caught.value)
+    for variable in (
+        "POLL_INTERVAL",
+        "TIMEZONE",
+        "LOCALE",
+        "UPDATE_CADENCE",
+        "SLACK_CHANNEL_ID",
+        "PORT",
+    ):
+        assert variable in text
+    assert "POLL_INTERVAL=15s" in text
+    assert "not a channel id" in text or "channel id" in text
+
+
+def test_a_misplaced_secret_is_not_echoed() -> None:
+    pasted = "xoxp-secret-user-token-abcdef"
+    with pytest.raises(ConfigError) as caught:
+        settings(SLACK_BOT_TOKEN=pasted)
+    assert pasted not in str(caught.value)
+    assert "SLACK_BOT_TOKEN" in str(caught.value)
+
+
+def test_secrets_do_not_show_in_repr() -> None:
+    s = settings(DATABASE_URL="postgresql://app:hunter2-password@db/app")
+    text = repr(s) + str(s)
+    assert "hunter2-password" not in text
+    assert "x" * 40 not in text
+    assert "y" * 24 not in text
+    assert repr(Secret("abc")) == "Secret('***')"
+    assert f"{Secret('abc')}" == "Secret('***')"
+
+
+def test_defaults() -> None:
+    s = settings()
+    assert s.poll_interval_s == 15.0
+    assert s.update_cadence_s == {"SEV1": 900.0, "SEV2": 1800.0, "SEV3": 3600.0, "SEV4": None}
+    assert s.database_url.reveal() == "sqlite:///state.db"
+    assert s.properties["status_update"] == "Status update"
+    assert s.notion_database_id == "01234567-89ab-cdef-0123-456789abcdef"
+    assert s.slack_base_url == "https://slack.com/api/"
+
+
+def test_cadence_and_property_names_are_configurable() -> None:
+    s = settings(
+        UPDATE_CADENCE="SEV1=5m,SEV4=off,SEV3=2h",
+        NOTION_PROPERTY_NAMES="Status=State, Commander=IC",
+        MIRRORED_PROPERTIES="Name,State,IC,Component",
+    )
+    assert s.update_cadence_s["SEV1"] == 300.0
+    assert s.update_cadence_s["SEV3"] == 7200.0
+    assert s.update_cadence_s["SEV4"] is None
+    assert s.properties["status"] == "State"
+    assert s.mirrored == ("title", "status", "commander", "prop:Component")
+
+
+def test_worker_written_properties_cannot_be_mirrored() -> None:
+    with pytest.raises(ConfigError, match="written by the worker"):
+        settings(MIRRORED_PROPERTIES="Name,Slack thread")
+
+
+def test_base_urls_are_normalised_for_each_client() -> None:
+    s = settings(NOTION_BASE_URL="http://127.0.0.1:9/", SLACK_BASE_URL="http://127.0.0.1:8/api")
+    assert s.notion_base_url == "http://127.0.0.1:9"
+    assert s.slack_base_url == "http://127.0.0.1:8/api/"
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "0123456789abcdef0123456789abcdef",
+        "01234567-89ab-cdef-0123-456789abcdef",
+        "https://www.notion.so/team/Incidents-0123456789abcdef0123456789abcdef?v=1",
+    ],
+)
+def test_notion_ids_are_accepted_in_every_usual_form(text: str) -> None:
+    assert normalize_notion_id(text) == "01234567-89ab-cdef-0123-456789abcdef"

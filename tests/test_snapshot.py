@@ -1,0 +1,125 @@
+"""Parsing rows: every property read once into plain values; broken rows explain themselves."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+import pytest
+
+from tests.factories import AIKO, BEN, T0, row, settings
+from worker.errors import RowError
+from worker.snapshot import (
+    Incident,
+    Person,
+    Value,
+    display_value,
+    incident_from_json,
+    incident_to_json,
+    parse_incident,
+)
+
+
+def test_a_full_row_is_parsed_into_plain_values() -> None:
+    incident = parse_incident(
+        row(
+            title="DB down",
+            commander=[BEN],
+            scribe=[AIKO],
+            impact="EU customers",
+            status_update="Rolling back",
+            customer_comms="Internal only",
+            declared_at=T0,
+            slack_thread="https://x.slack.com/archives/C1/p1700000000000100",
+        ),
+        settings(),
+    )
+    assert incident.title == "DB down"
+    assert incident.status == "Investigating"
+    assert incident.severity == "SEV2"
+    assert incident.commander == (Person(BEN["id"], "Ben Carter", "ben@example.com"),)
+    assert incident.scribe[0].name == "Aiko Tanaka"
+    assert incident.impact == "EU customers"
+    assert incident.status_update == "Rolling back"
+    assert incident.customer_comms == "Internal only"
+    assert incident.declared_at == T0
+    assert incident.last_edited_time == T0
+    assert incident.last_edited_by == AIKO["id"]
+    assert incident.slack_thread is not None
+    assert incident.problems == ()
+    assert [key for key, _ in incident.mirrored] == [
+        "title",
+        "status",
+        "severity",
+        "commander",
+        "scribe",
+        "impact",
+        "customer_comms",
+    ]
+
+
+def test_status_may_be_a_status_property() -> None:
+    incident = parse_incident(row(status="Identified", status_type="status"), settings())
+    assert incident.status == "Identified"
+    assert incident.problems == ()
+
+
+def test_missing_and_retyped_properties_are_problems_not_crashes() -> None:
+    raw = row(
+        drop=("Severity",),
+        extra={"Commander": {"id": "cm", "type": "rich_text", "rich_text": []}},
+    )
+    incident = parse_incident(raw, settings())
+    assert incident.severity is None
+    assert incident.commander == ()
+    assert "property 'Severity' is missing" in incident.problems
+    assert any("'Commander' is a rich_text property" in p for p in incident.problems)
+
+
+def test_something_that_is_not_a_row_is_a_row_error() -> None:
+    with pytest.raises(RowError, match="not a page"):
+        parse_incident({"object": "page", "id": "p1"}, settings())
+
+
+def test_renamed_properties_follow_the_configured_names() -> None:
+    raw = row()
+    raw["properties"]["State"] = raw["properties"].pop("Status")
+    incident = parse_incident(raw, settings(NOTION_PROPERTY_NAMES="Status=State"))
+    assert incident.status == "Investigating"
+    assert incident.problems == ()
+
+
+@pytest.mark.parametrize(
+    ("prop", "text"),
+    [
+        ({"type": "multi_select", "multi_select": [{"name": "api"}, {"name": "db"}]}, "api, db"),
+        ({"type": "number", "number": 3.0}, "3"),
+        ({"type": "checkbox", "checkbox": True}, "Yes"),
+        (
+            {"type": "date", "date": {"start": "2026-11-28", "end": "2026-11-29"}},
+            "2026-11-28 → 2026-11-29",
+        ),
+        ({"type": "unique_id", "unique_id": {"prefix": "INC", "number": 42}}, "INC-42"),
+        ({"type": "formula", "formula": {"type": "boolean", "boolean": False}}, "No"),
+        ({"type": "relation", "relation": [{"id": "a"}, {"id": "b"}]}, "2 linked"),
+        ({"type": "button", "button": {}}, ""),
+        ({"type": "select", "select": None}, ""),
+    ],
+)
+def test_any_property_type_has_a_readable_value(prop: dict[str, object], text: str) -> None:
+    assert display_value(prop).text == text
+
+
+def test_people_compare_by_identity_not_by_name() -> None:
+    renamed = Value(text="B", people=(Person("u1", "B"),), is_people=True)
+    original = Value(text="A", people=(Person("u1", "A"),), is_people=True)
+    assert renamed.comparable() == original.comparable()
+
+
+def test_storage_round_trip_keeps_everything() -> None:
+    incident = parse_incident(
+        row(commander=[BEN], declared_at=T0, impact="日本語と絵文字 🚒"), settings()
+    )
+    again = incident_from_json(incident_to_json(incident))
+    assert again == incident
+    assert isinstance(again, Incident)
+    assert again.declared_at == datetime(2026, 11, 28, 9, 0, tzinfo=UTC)

@@ -1,0 +1,126 @@
+"""State store contract: the same tests on SQLite and on PostgreSQL."""
+
+from __future__ import annotations
+
+import threading
+from datetime import timedelta
+
+from tests.factories import T0, row, settings
+from worker.plan import Action, IncidentRecord, Plan
+from worker.snapshot import parse_incident
+from worker.store import SCHEMA_VERSION, Store, engine_url
+
+S = settings()
+
+
+def _record(page: str = "aaaaaaaa-aaaa-4aaa-8aaa-aaaaaaaaaaaa") -> IncidentRecord:
+    return IncidentRecord(page_id=page, snapshot=parse_incident(row(page), S), phase="announced")
+
+
+def _action(
+    key: str, page: str = "aaaaaaaa-aaaa-4aaa-8aaa-aaaaaaaaaaaa", kind: str = "post_reply"
+) -> Action:
+    return Action(kind, key, page, {"type": "changes", "text": "日本語"})  # type: ignore[arg-type]
+
+
+def test_heroku_style_urls_get_the_psycopg_driver() -> None:
+    url = engine_url("postgres://u:p%40ss@host:5432/db?sslmode=require")
+    assert url.drivername == "postgresql+psycopg"
+    assert url.password == "p@ss"
+    assert url.query["sslmode"] == "require"
+
+
+def test_migrations_are_idempotent(store_url: str) -> None:
+    store = Store.open(store_url)
+    assert store.schema_version() == SCHEMA_VERSION
+    assert store.migrate() == SCHEMA_VERSION
+    store.close()
+
+
+def test_records_survive_a_reopen(store_url: str) -> None:
+    store = Store.open(store_url)
+    record = _record()
+    store.save_plan(Plan(record, (_action("k1"),)), 1.0)
+    store.set_thread(record.page_id, "1700000000.000100", "https://x/p1", 2.0)
+    store.set_meta("poll_cursor", T0.isoformat())
+    store.close()
+    again = Store.open(store_url)
+    loaded = again.get_record(record.page_id)
+    assert loaded is not None
+    assert loaded.snapshot == record.snapshot
+    assert loaded.thread_ts == "1700000000.000100"
+    assert loaded.permalink == "https://x/p1"
+    assert again.get_meta("poll_cursor") == T0.isoformat()
+    assert [a.key for a in again.due_actions(10.0)] == ["k1"]
+    again.close()
+
+
+def test_the_same_action_key_is_recorded_once(store_url: str) -> None:
+    store = Store.open(store_url)
+    store.save_plan(Plan(_record(), (_action("k1"), _action("k1"))), 1.0)
+    store.add_actions([_action("k1")], 2.0)
+    assert len(store.due_actions(10.0)) == 1
+    store.close()
+
+
+def test_outbox_lifecycle_and_per_incident_order(store_url: str) -> None:
+    store = Store.open(store_url)
+    a, b = "aaaaaaaa-aaaa-4aaa-8aaa-aaaaaaaaaaaa", "bbbbbbbb-bbbb-4bbb-8bbb-bbbbbbbbbbbb"
+    store.save_plan(Plan(_record(a), (_action("a1", a), _action("a2", a))), 1.0)
+    store.save_plan(Plan(_record(b), (_action("b1", b),)), 1.0)
+    first = store.due_actions(10.0)[0]
+    store.mark_sending(first.id, 10.0)
+    store.mark_retry(first.id, "timeout", 100.0, unknown=True)
+    # a1 waits until 100: a2 must wait behind it; b's action is due.
+    assert [i.key for i in store.due_actions(50.0)] == ["b1"]
+    due = store.due_actions(100.0)
+    assert [i.key for i in due] == ["a1", "a2", "b1"]
+    assert due[0].outcome_unknown
+    assert due[0].attempts == 1
+    assert due[0].first_attempt_at == 10.0
+    store.mark_done(due[0].id, {"ts": "1.2"}, 101.0)
+    store.mark_failed(due[1].id, "broken", 101.0)
+    assert [i.key for i in store.due_actions(200.0)] == ["b1"]
+    assert store.action("a1").result == {"ts": "1.2"}  # type: ignore[union-attr]
+    assert store.outbox_counts() == {"done": 1, "failed": 1, "pending": 1}
+    store.close()
+
+
+def test_two_writers_do_not_lock_each_other_out(store_url: str) -> None:
+    """Concurrent read-then-write transactions wait for each other instead of failing."""
+    store = Store.open(store_url)
+    other = Store.open(store_url)
+    errors: list[BaseException] = []
+
+    def write(s: Store, prefix: str) -> None:
+        try:
+            for i in range(30):
+                page = f"{prefix}{i:07d}-aaaa-4aaa-8aaa-aaaaaaaaaaaa"
+                s.save_plan(Plan(_record(page), (_action(f"{prefix}-{i}", page),)), float(i))
+        except BaseException as exc:  # noqa: BLE001 - collected and asserted below
+            errors.append(exc)
+
+    threads = [threading.Thread(target=write, args=(s, p)) for s, p in ((store, "a"), (other, "b"))]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert errors == []
+    assert store.count_incidents() == 60
+    store.close()
+    other.close()
+
+
+def test_records_by_phase(store_url: str) -> None:
+    store = Store.open(store_url)
+    store.update_record(_record(), 1.0)
+    waiting = IncidentRecord(
+        page_id="cccccccc-cccc-4ccc-8ccc-cccccccccccc",
+        snapshot=parse_incident(row("cccccccc-cccc-4ccc-8ccc-cccccccccccc"), S),
+        last_update_at=T0 + timedelta(minutes=5),
+    )
+    store.update_record(waiting, 1.0)
+    assert [r.phase for r in store.records()] == ["announced", "waiting"]
+    assert [r.page_id for r in store.records("waiting")] == [waiting.page_id]
+    assert store.records("waiting")[0].last_update_at == T0 + timedelta(minutes=5)
+    store.close()

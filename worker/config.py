@@ -1,0 +1,475 @@
+"""Settings: one frozen object built from a mapping (the environment), validated all at once."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from worker.errors import ConfigError, SettingProblem
+
+NOTION_VERSION = "2025-09-03"
+BUNDLED_TEMPLATES = Path(__file__).resolve().parent.parent / "templates"
+
+_DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h|d)\s*$")
+_UNITS_S = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0, "d": 86400.0}
+_UUID_HEX = re.compile(r"([0-9a-fA-F]{32})")
+
+
+class Secret:
+    """A string that never shows itself in `repr`, `str` or f-strings."""
+
+    __slots__ = ("_value",)
+
+    def __init__(self, value: str) -> None:
+        self._value = value
+
+    def reveal(self) -> str:
+        return self._value
+
+    def __bool__(self) -> bool:
+        return bool(self._value)
+
+    def __repr__(self) -> str:
+        return "Secret('***')" if self._value else "Secret('')"
+
+    __str__ = __repr__
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, Secret) and other._value == self._value
+
+    def __hash__(self) -> int:
+        return hash(self._value)
+
+
+def parse_duration_s(text: str) -> float:
+    """'15s' → 15.0, '30m' → 1800.0, '2h', '1d', '500ms'. A unit is always required."""
+    match = _DURATION.match(text)
+    if not match:
+        raise ValueError(f"{text!r} is not a duration with a unit (ms, s, m, h or d)")
+    return float(match.group(1)) * _UNITS_S[match.group(2)]
+
+
+def normalize_notion_id(text: str) -> str:
+    """Accept a dashed or compact UUID, or a Notion URL, and return the dashed UUID."""
+    compact = text.strip().replace("-", "")
+    match = _UUID_HEX.search(compact.rsplit("/", 1)[-1].split("?")[0]) or _UUID_HEX.fullmatch(
+        compact
+    )
+    if not match:
+        raise ValueError(f"{text!r} is not a Notion id (32 hex digits, dashes optional, or a URL)")
+    h = match.group(1).lower()
+    return f"{h[:8]}-{h[8:12]}-{h[12:16]}-{h[16:20]}-{h[20:]}"
+
+
+def _csv(text: str) -> tuple[str, ...]:
+    return tuple(part.strip() for part in text.split(",") if part.strip())
+
+
+# The logical properties the worker knows, with their default names in Notion.
+DEFAULT_PROPERTY_NAMES: dict[str, str] = {
+    "title": "Name",
+    "status": "Status",
+    "severity": "Severity",
+    "commander": "Commander",
+    "scribe": "Scribe",
+    "impact": "Impact",
+    "status_update": "Status update",
+    "customer_comms": "Customer comms",
+    "declared_at": "Declared at",
+    "mitigated_at": "Mitigated at",
+    "resolved_at": "Resolved at",
+    "next_update_due": "Next update due",
+    "slack_thread": "Slack thread",
+    "timeline": "Timeline",
+    "postmortem": "Postmortem",
+}
+# Properties the worker writes itself: their changes are never mirrored (no echo loops).
+WORKER_WRITTEN = (
+    "declared_at",
+    "mitigated_at",
+    "resolved_at",
+    "next_update_due",
+    "slack_thread",
+    "timeline",
+    "postmortem",
+)
+DEFAULT_MIRRORED: tuple[str, ...] = (
+    "title",
+    "status",
+    "severity",
+    "commander",
+    "scribe",
+    "impact",
+    "customer_comms",
+)
+
+
+@dataclass(frozen=True)
+class PropertyNames:
+    """Where each logical property lives in the team's database (name in Notion)."""
+
+    names: Mapping[str, str] = field(default_factory=lambda: dict(DEFAULT_PROPERTY_NAMES))
+
+    def __getitem__(self, logical: str) -> str:
+        return self.names[logical]
+
+    def logical_for(self, notion_name: str) -> str | None:
+        for logical, name in self.names.items():
+            if name == notion_name:
+                return logical
+        return None
+
+
+@dataclass(frozen=True)
+class Settings:
+    notion_token: Secret = field(repr=False)
+    notion_database_id: str
+    slack_bot_token: Secret = field(repr=False)
+    slack_channel_id: str
+    database_url: Secret = field(repr=False)
+    notion_base_url: str = "https://api.notion.com"
+    slack_base_url: str = "https://slack.com/api/"
+    poll_interval_s: float = 15.0
+    poll_overlap_s: float = 60.0
+    templates_dir: Path = BUNDLED_TEMPLATES
+    locale: Literal["en", "ja"] = "en"
+    timezone: ZoneInfo = field(default_factory=lambda: ZoneInfo("UTC"))
+    update_cadence_s: Mapping[str, float | None] = field(
+        default_factory=lambda: {"SEV1": 900.0, "SEV2": 1800.0, "SEV3": 3600.0, "SEV4": None}
+    )
+    postmortem_database_id: str | None = None
+    log_format: Literal["text", "json"] = "text"
+    port: int = 8000
+    properties: PropertyNames = field(default_factory=PropertyNames)
+    mirrored: tuple[str, ...] = DEFAULT_MIRRORED
+    status_options: tuple[str, ...] = ("Investigating", "Identified", "Monitoring", "Resolved")
+    mitigated_statuses: tuple[str, ...] = ("Monitoring",)
+    resolved_statuses: tuple[str, ...] = ("Resolved",)
+    severity_options: tuple[str, ...] = ("SEV1", "SEV2", "SEV3", "SEV4")
+    customer_comms_options: tuple[str, ...] = ("None", "Internal only", "Customers notified")
+    broadcast_severities: tuple[str, ...] = ("SEV1",)
+    broadcast_resolved: bool = True
+    declare_grace_s: float = 120.0
+    notion_requests_per_s: float = 3.0
+    notion_timeout_s: float = 30.0
+    slack_timeout_s: float = 15.0
+    # Nudges (issue 5 builds on these).
+    nag_interval_s: float = 60.0
+    mitigated_cadence_factor: float = 2.0
+    escalate_after_nudges: int = 2
+    escalate_to: str = "channel"
+    commander_grace_s: float = 300.0
+    postmortem_due_s: float = 5 * 86400.0
+    postmortem_reminder_after_s: float = 3 * 86400.0
+
+    @property
+    def is_sqlite(self) -> bool:
+        return self.database_url.reveal().startswith("sqlite")
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str], *, require_workspace: bool = True) -> Settings:
+        """Build settings from `env`; raise ConfigError listing every problem at once."""
+        reader = _Reader(env)
+        values = _read_all(reader, require_workspace)
+        if reader.problems:
+            raise ConfigError(reader.problems)
+        return cls(**values)
+
+
+class _Reader:
+    """Reads variables, collecting problems instead of stopping at the first one."""
+
+    def __init__(self, env: Mapping[str, str]) -> None:
+        self.env = env
+        self.problems: list[SettingProblem] = []
+
+    def raw(self, name: str) -> str | None:
+        value = self.env.get(name)
+        if value is None or not value.strip():
+            return None
+        return value.strip()
+
+    def required(self, name: str, example: str, what: str) -> None:
+        if self.raw(name) is None:
+            self.problems.append(SettingProblem(name, f"is not set; it is {what}", example))
+
+    def convert(self, name: str, default: Any, convert: Callable[[str], Any], example: str) -> Any:
+        value = self.raw(name)
+        if value is None:
+            return default
+        try:
+            return convert(value)
+        except (ValueError, KeyError, ZoneInfoNotFoundError) as exc:
+            self.problems.append(SettingProblem(name, str(exc), example))
+            return default
+
+
+def _secret_token(prefixes: tuple[str, ...], what: str) -> Callable[[str], Secret]:
+    def convert(value: str) -> Secret:
+        if not value.startswith(prefixes):
+            # Never echo the value: it may be a real secret pasted in the wrong place.
+            raise ValueError(
+                f"does not look like {what} (it should start with {' or '.join(prefixes)})"
+            )
+        return Secret(value)
+
+    return convert
+
+
+def _timezone(value: str) -> ZoneInfo:
+    try:
+        return ZoneInfo(value)
+    except (ZoneInfoNotFoundError, ValueError) as exc:
+        raise ValueError(f"{value!r} is not a known time zone") from exc
+
+
+def _choice(*allowed: str) -> Callable[[str], str]:
+    def convert(value: str) -> str:
+        if value not in allowed:
+            raise ValueError(f"{value!r} is not one of {', '.join(allowed)}")
+        return value
+
+    return convert
+
+
+def _positive_duration(value: str) -> float:
+    seconds = parse_duration_s(value)
+    if seconds <= 0:
+        raise ValueError(f"{value!r} must be longer than zero")
+    return seconds
+
+
+def _cadence(value: str) -> dict[str, float | None]:
+    cadence: dict[str, float | None] = {"SEV1": 900.0, "SEV2": 1800.0, "SEV3": 3600.0, "SEV4": None}
+    for part in _csv(value):
+        severity, sep, duration = part.partition("=")
+        if not sep or not severity.strip():
+            raise ValueError(f"{part!r} should look like SEV1=15m")
+        text = duration.strip()
+        cadence[severity.strip()] = None if text.lower() == "off" else _positive_duration(text)
+    return cadence
+
+
+def _property_names(value: str) -> PropertyNames:
+    names = dict(DEFAULT_PROPERTY_NAMES)
+    by_default_name = {v.casefold(): k for k, v in DEFAULT_PROPERTY_NAMES.items()}
+    for part in _csv(value):
+        default, sep, actual = part.partition("=")
+        logical = by_default_name.get(default.strip().casefold())
+        if not sep or logical is None or not actual.strip():
+            known = ", ".join(DEFAULT_PROPERTY_NAMES.values())
+            raise ValueError(f"{part!r} should be <default name>=<your name>; defaults: {known}")
+        names[logical] = actual.strip()
+    return PropertyNames(names)
+
+
+def _database_url(value: str) -> Secret:
+    if "://" not in value:
+        raise ValueError("is not a database URL (sqlite:///state.db or postgresql://...)")
+    return Secret(value)
+
+
+def _port(value: str) -> int:
+    port = int(value)
+    if not 0 < port < 65536:
+        raise ValueError(f"{value!r} is not a TCP port")
+    return port
+
+
+def _notion_id(value: str) -> str:
+    return normalize_notion_id(value)
+
+
+def _read_all(r: _Reader, require_workspace: bool) -> dict[str, Any]:
+    values: dict[str, Any] = {
+        "notion_token": r.convert(
+            "NOTION_TOKEN",
+            Secret(""),
+            _secret_token(("ntn_", "secret_"), "a Notion integration token"),
+            "ntn_...",
+        ),
+        "slack_bot_token": r.convert(
+            "SLACK_BOT_TOKEN",
+            Secret(""),
+            _secret_token(("xoxb-",), "a Slack bot token"),
+            "xoxb-...",
+        ),
+        "notion_database_id": r.convert("NOTION_INCIDENTS_DATABASE_ID", "", _notion_id, "<32 hex>"),
+        "slack_channel_id": r.raw("SLACK_CHANNEL_ID") or "",
+    }
+    if require_workspace:
+        _require_workspace(r)
+    values.update(_read_runtime(r))
+    values.update(_read_schema(r))
+    values.update(_read_nudges(r))
+    return values
+
+
+_REQUIRED = (
+    ("NOTION_TOKEN", "ntn_...", "the Notion integration's secret"),
+    ("SLACK_BOT_TOKEN", "xoxb-...", "the Slack app's bot token"),
+    (
+        "NOTION_INCIDENTS_DATABASE_ID",
+        "<32 hex>",
+        "the Incidents database (`incident-worker setup` prints it)",
+    ),
+    ("SLACK_CHANNEL_ID", "C0123456789", "the incidents channel's id"),
+)
+
+
+def _require_workspace(r: _Reader) -> None:
+    for name, example, what in _REQUIRED:
+        r.required(name, example, what)
+    channel = r.raw("SLACK_CHANNEL_ID")
+    if channel and not re.fullmatch(r"[CG][A-Z0-9]{6,}", channel):
+        r.problems.append(
+            SettingProblem(
+                "SLACK_CHANNEL_ID",
+                "should be a channel id (C…), not a name; copy it from the channel's details",
+                "C0123456789",
+            )
+        )
+
+
+def _read_runtime(r: _Reader) -> dict[str, Any]:
+    return {
+        "database_url": r.convert(
+            "DATABASE_URL", Secret("sqlite:///state.db"), _database_url, "sqlite:///state.db"
+        ),
+        "notion_base_url": r.convert(
+            "NOTION_BASE_URL", "https://api.notion.com", _base_url(False), "https://api.notion.com"
+        ),
+        "slack_base_url": r.convert(
+            "SLACK_BASE_URL", "https://slack.com/api/", _base_url(True), "https://slack.com/api/"
+        ),
+        "poll_interval_s": r.convert("POLL_INTERVAL", 15.0, _positive_duration, "15s"),
+        "poll_overlap_s": r.convert("POLL_OVERLAP", 60.0, parse_duration_s, "60s"),
+        "templates_dir": r.convert("TEMPLATES_DIR", BUNDLED_TEMPLATES, _directory, "./templates"),
+        "locale": r.convert("LOCALE", "en", _choice("en", "ja"), "en"),
+        "timezone": r.convert("TIMEZONE", ZoneInfo("UTC"), _timezone, "Asia/Tokyo"),
+        "postmortem_database_id": r.convert("POSTMORTEM_DATABASE_ID", None, _notion_id, "<32 hex>"),
+        "log_format": r.convert("LOG_FORMAT", "text", _choice("text", "json"), "json"),
+        "port": r.convert("PORT", 8000, _port, "8000"),
+        "notion_requests_per_s": r.convert("NOTION_REQUESTS_PER_SECOND", 3.0, _positive_float, "3"),
+        "notion_timeout_s": r.convert("NOTION_TIMEOUT", 30.0, _positive_duration, "30s"),
+        "slack_timeout_s": r.convert("SLACK_TIMEOUT", 15.0, _positive_duration, "15s"),
+        "declare_grace_s": r.convert("DECLARE_GRACE", 120.0, parse_duration_s, "2m"),
+    }
+
+
+def _read_schema(r: _Reader) -> dict[str, Any]:
+    properties: PropertyNames = r.convert(
+        "NOTION_PROPERTY_NAMES", PropertyNames(), _property_names, '"Status=State,Commander=IC"'
+    )
+    mirrored_names = r.convert("MIRRORED_PROPERTIES", None, _csv, '"Name,Status,Severity"')
+    mirrored = DEFAULT_MIRRORED
+    if mirrored_names is not None:
+        mirrored = _mirrored(r, properties, mirrored_names)
+    return {
+        "properties": properties,
+        "mirrored": mirrored,
+        "status_options": r.convert(
+            "STATUS_OPTIONS",
+            ("Investigating", "Identified", "Monitoring", "Resolved"),
+            _csv,
+            "Investigating,Identified,Monitoring,Resolved",
+        ),
+        "mitigated_statuses": r.convert("MITIGATED_STATUSES", ("Monitoring",), _csv, "Monitoring"),
+        "resolved_statuses": r.convert("RESOLVED_STATUSES", ("Resolved",), _csv, "Resolved"),
+        "severity_options": r.convert(
+            "SEVERITY_OPTIONS", ("SEV1", "SEV2", "SEV3", "SEV4"), _csv, "SEV1,SEV2,SEV3,SEV4"
+        ),
+        "broadcast_severities": r.convert("BROADCAST_SEVERITIES", ("SEV1",), _csv, "SEV1"),
+        "broadcast_resolved": r.convert("BROADCAST_RESOLVED", True, _bool, "true"),
+        "update_cadence_s": r.convert(
+            "UPDATE_CADENCE",
+            {"SEV1": 900.0, "SEV2": 1800.0, "SEV3": 3600.0, "SEV4": None},
+            _cadence,
+            "SEV1=15m,SEV2=30m,SEV3=60m,SEV4=off",
+        ),
+    }
+
+
+def _mirrored(r: _Reader, properties: PropertyNames, names: tuple[str, ...]) -> tuple[str, ...]:
+    """MIRRORED_PROPERTIES lists Notion names; return logical keys (or 'prop:<name>')."""
+    logical: list[str] = []
+    for name in names:
+        key = properties.logical_for(name)
+        if key in WORKER_WRITTEN:
+            r.problems.append(
+                SettingProblem(
+                    "MIRRORED_PROPERTIES",
+                    f"{name!r} is written by the worker itself and cannot be mirrored",
+                    '"Name,Status,Severity"',
+                )
+            )
+            continue
+        logical.append(key if key is not None else f"prop:{name}")
+    return tuple(logical)
+
+
+def _read_nudges(r: _Reader) -> dict[str, Any]:
+    return {
+        "nag_interval_s": r.convert("NAG_INTERVAL", 60.0, _positive_duration, "1m"),
+        "mitigated_cadence_factor": r.convert(
+            "MITIGATED_CADENCE_FACTOR", 2.0, _positive_float, "2"
+        ),
+        "escalate_after_nudges": r.convert("ESCALATE_AFTER_NUDGES", 2, _positive_int, "2"),
+        "escalate_to": r.convert("ESCALATE_TO", "channel", _escalate_to, "S0123ABCD"),
+        "commander_grace_s": r.convert("COMMANDER_GRACE", 300.0, parse_duration_s, "5m"),
+        "postmortem_due_s": r.convert("POSTMORTEM_DUE", 5 * 86400.0, _positive_duration, "5d"),
+        "postmortem_reminder_after_s": r.convert(
+            "POSTMORTEM_REMINDER_AFTER", 3 * 86400.0, _positive_duration, "3d"
+        ),
+    }
+
+
+def _base_url(slack: bool) -> Callable[[str], str]:
+    def convert(value: str) -> str:
+        if not value.startswith(("http://", "https://")):
+            raise ValueError(f"{value!r} is not an http(s) URL")
+        if slack:
+            return value if value.endswith("/") else value + "/"
+        return value.rstrip("/")
+
+    return convert
+
+
+def _directory(value: str) -> Path:
+    path = Path(value).expanduser()
+    if not path.is_dir():
+        raise ValueError(f"{value!r} is not a directory")
+    return path
+
+
+def _positive_float(value: str) -> float:
+    number = float(value)
+    if number <= 0:
+        raise ValueError(f"{value!r} must be greater than zero")
+    return number
+
+
+def _positive_int(value: str) -> int:
+    number = int(value)
+    if number <= 0:
+        raise ValueError(f"{value!r} must be a whole number greater than zero")
+    return number
+
+
+def _bool(value: str) -> bool:
+    lowered = value.lower()
+    if lowered in ("1", "true", "yes", "on"):
+        return True
+    if lowered in ("0", "false", "no", "off"):
+        return False
+    raise ValueError(f"{value!r} is not true or false")
+
+
+def _escalate_to(value: str) -> str:
+    if value in ("channel", "here") or re.fullmatch(r"S[A-Z0-9]{6,}", value):
+        return value
+    raise ValueError(f"{value!r} should be 'channel', 'here' or a user group id (S…)")

@@ -1,0 +1,229 @@
+"""Effects: carry out the outbox's recorded actions against Slack and Notion, exactly once.
+
+An action is marked `sending` before a non-repeatable call (a Slack post) and `done`
+after. If the worker dies or the call's outcome is unknown (timeout, dropped connection,
+5xx), the next attempt first looks for the message by the action key stored in its
+metadata, so nothing is posted twice and nothing is lost.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from worker.config import Settings
+from worker.errors import ServiceError, WorkerError
+from worker.messages import RenderContext, Wording, parent_message, reply_message
+from worker.notion import NotionGateway, property_values
+from worker.plan import IncidentRecord
+from worker.slack import SlackGateway
+from worker.store import OutboxItem, Store
+
+log = logging.getLogger("worker.effects")
+
+MAX_ATTEMPTS = 50
+_RECONCILE_MARGIN_S = 120.0
+
+
+class NotReady(WorkerError):
+    """The action depends on something not there yet (e.g. the thread); try later."""
+
+
+@dataclass
+class DeliveryReport:
+    done: int = 0
+    retried: int = 0
+    failed: int = 0
+    reconciled: int = 0
+
+    def add(self, other: DeliveryReport) -> None:
+        self.done += other.done
+        self.retried += other.retried
+        self.failed += other.failed
+        self.reconciled += other.reconciled
+
+
+def backoff_s(attempts: int, *, permanent: bool) -> float:
+    """Seconds before the next attempt: quick for blips, patient for configuration trouble."""
+    if permanent:
+        return float(min(3600, 60 * 2 ** min(attempts, 6)))
+    return float(min(600, 2 ** min(attempts, 9)))
+
+
+class Effects:
+    def __init__(
+        self,
+        store: Store,
+        notion: NotionGateway,
+        slack: SlackGateway,
+        settings: Settings,
+        words: Wording,
+        *,
+        should_stop: Callable[[], bool] = lambda: False,
+    ) -> None:
+        self.store = store
+        self.notion = notion
+        self.slack = slack
+        self.settings = settings
+        self.render = RenderContext(settings, words, slack.mention)
+        self.should_stop = should_stop
+        self._handlers: dict[str, Callable[[OutboxItem, IncidentRecord, float], dict[str, Any]]] = {
+            "post_parent": self._post_parent,
+            "post_reply": self._post_reply,
+            "update_parent": self._update_parent,
+            "link_thread": self._link_thread,
+            "write_props": self._write_props,
+        }
+        self._reported: set[tuple[str, str]] = set()
+
+    @property
+    def channel(self) -> str:
+        return self.settings.slack_channel_id
+
+    def run_due(self, now: datetime) -> DeliveryReport:
+        """Carry out every due action; an incident that fails waits, the others go on."""
+        now_s = now.timestamp()
+        report = DeliveryReport()
+        items = self.store.due_actions(now_s)
+        later_updates = _later_parent_updates(items)
+        stalled: set[str] = set()
+        for item in items:
+            if self.should_stop():
+                break
+            if item.page_id in stalled:
+                continue
+            if item.kind == "update_parent" and item.id in later_updates:
+                self.store.mark_done(item.id, {"superseded": True}, now_s)
+                report.done += 1
+                continue
+            if not self._run_one(item, now_s, report):
+                stalled.add(item.page_id)
+        return report
+
+    def _run_one(self, item: OutboxItem, now_s: float, report: DeliveryReport) -> bool:
+        record = self.store.get_record(item.page_id)
+        handler = self._handlers.get(item.kind)
+        if record is None or handler is None:
+            self.store.mark_failed(item.id, f"unknown action {item.kind} or incident", now_s)
+            report.failed += 1
+            return True
+        try:
+            result = handler(item, record, now_s)
+        except NotReady as exc:
+            self.store.mark_retry(item.id, str(exc), now_s + 5.0, unknown=item.outcome_unknown)
+            report.retried += 1
+            return False
+        except ServiceError as exc:
+            self._failed(item, exc, now_s, report)
+            return False
+        if result.get("reconciled"):
+            report.reconciled += 1
+        self.store.mark_done(item.id, result, now_s)
+        report.done += 1
+        return True
+
+    def _failed(
+        self, item: OutboxItem, exc: ServiceError, now_s: float, report: DeliveryReport
+    ) -> None:
+        attempts = item.attempts + 1
+        unknown = item.outcome_unknown or exc.outcome_unknown
+        if attempts >= MAX_ATTEMPTS and not exc.retryable:
+            log.error("giving up on %s after %d attempts: %s", item.key, attempts, exc)
+            self.store.mark_failed(item.id, str(exc), now_s)
+            report.failed += 1
+            return
+        wait_s = max(exc.retry_after_s or 0.0, backoff_s(attempts, permanent=not exc.retryable))
+        self.store.mark_retry(item.id, str(exc), now_s + wait_s, unknown=unknown)
+        report.retried += 1
+        first_time = (item.page_id, exc.code) not in self._reported
+        self._reported.add((item.page_id, exc.code))
+        level = logging.WARNING if exc.retryable or not first_time else logging.ERROR
+        log.log(level, "%s will be retried in %.0fs: %s", item.key, wait_s, exc)
+
+    # --- the actions ----------------------------------------------------------------------
+
+    def _reconcile(self, item: OutboxItem, thread_ts: str | None) -> str | None:
+        if not item.outcome_unknown:
+            return None
+        oldest = (item.first_attempt_at or 0.0) - _RECONCILE_MARGIN_S
+        found = self.slack.find_posted(self.channel, item.key, thread_ts=thread_ts, oldest_s=oldest)
+        if found:
+            log.info("%s was already posted (ts %s); not posting it again", item.key, found)
+        return found
+
+    def _post_parent(
+        self, item: OutboxItem, record: IncidentRecord, now_s: float
+    ) -> dict[str, Any]:
+        ts = self._reconcile(item, None)
+        reconciled = ts is not None
+        if ts is None:
+            self.store.mark_sending(item.id, now_s)
+            message = parent_message(record.snapshot, self.render)
+            ts = self.slack.post(self.channel, message, key=item.key)
+        self.store.set_thread(record.page_id, ts, None, now_s)
+        return {"ts": ts, "reconciled": reconciled}
+
+    def _post_reply(self, item: OutboxItem, record: IncidentRecord, now_s: float) -> dict[str, Any]:
+        thread_ts = _thread(record)
+        ts = self._reconcile(item, thread_ts)
+        if ts is not None:
+            return {"ts": ts, "reconciled": True}
+        self.store.mark_sending(item.id, now_s)
+        message = reply_message(item.payload, record.snapshot, self.render)
+        broadcast = bool(item.payload.get("broadcast"))
+        ts = self.slack.post(
+            self.channel, message, key=item.key, thread_ts=thread_ts, broadcast=broadcast
+        )
+        return {"ts": ts}
+
+    def _update_parent(
+        self, item: OutboxItem, record: IncidentRecord, now_s: float
+    ) -> dict[str, Any]:
+        del item, now_s
+        thread_ts = _thread(record)
+        self.slack.update(self.channel, thread_ts, parent_message(record.snapshot, self.render))
+        return {}
+
+    def _link_thread(
+        self, item: OutboxItem, record: IncidentRecord, now_s: float
+    ) -> dict[str, Any]:
+        thread_ts = _thread(record)
+        permalink = record.permalink
+        if permalink is None:
+            permalink = self.slack.permalink(self.channel, thread_ts)
+            self.store.set_thread(record.page_id, thread_ts, permalink, now_s)
+        values: dict[str, str | None] = {"slack_thread": permalink}
+        if item.payload.get("declared_at"):
+            values["declared_at"] = item.payload["declared_at"]
+        self.notion.update_properties(record.page_id, property_values(self.settings, values))
+        return {"permalink": permalink}
+
+    def _write_props(
+        self, item: OutboxItem, record: IncidentRecord, now_s: float
+    ) -> dict[str, Any]:
+        del now_s
+        dates: dict[str, str | None] = dict(item.payload.get("dates", {}))
+        self.notion.update_properties(record.page_id, property_values(self.settings, dates))
+        return {}
+
+
+def _thread(record: IncidentRecord) -> str:
+    if not record.thread_ts:
+        raise NotReady(f"incident {record.page_id} has no Slack thread yet")
+    return record.thread_ts
+
+
+def _later_parent_updates(items: list[OutboxItem]) -> set[int]:
+    """Parent updates followed by another one for the same incident: only the last counts."""
+    last: dict[str, int] = {}
+    for item in items:
+        if item.kind == "update_parent":
+            last[item.page_id] = item.id
+    return {
+        item.id
+        for item in items
+        if item.kind == "update_parent" and last.get(item.page_id) != item.id
+    }

@@ -1,0 +1,227 @@
+"""Plan: a new snapshot + what we knew before → actions with deterministic keys (pure)."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import asdict, dataclass, replace
+from datetime import datetime
+from typing import Any, Literal
+
+from worker.config import Settings
+from worker.diff import (
+    Escalated,
+    Event,
+    Mitigated,
+    PropertiesChanged,
+    Reopened,
+    Resolved,
+    StatusUpdatePosted,
+    diff,
+    is_resolved,
+)
+from worker.snapshot import Incident, Person
+
+ActionKind = Literal[
+    "post_parent",  # the thread's parent message (once per incident, ever)
+    "link_thread",  # write the thread's permalink (and Declared at) back to the row
+    "post_reply",  # a reply in the thread
+    "update_parent",  # re-render the parent message to the current state (idempotent)
+    "write_props",  # fill worker-owned date properties (idempotent)
+]
+
+# Where an incident stands with respect to Slack.
+Phase = Literal[
+    "waiting",  # seen, not announced yet (e.g. no title yet, within the grace period)
+    "adopted",  # seen on the first run already resolved: deliberately never announced
+    "announced",  # has (or is getting) a parent message and thread
+]
+
+
+@dataclass(frozen=True)
+class IncidentRecord:
+    """What the worker remembers about one incident between polls."""
+
+    page_id: str
+    snapshot: Incident
+    phase: Phase = "waiting"
+    thread_ts: str | None = None
+    permalink: str | None = None
+    seq: int = 0
+    last_update_at: datetime | None = None
+
+
+@dataclass(frozen=True)
+class Action:
+    kind: ActionKind
+    key: str
+    page_id: str
+    payload: dict[str, Any]
+
+
+@dataclass(frozen=True)
+class Plan:
+    record: IncidentRecord
+    actions: tuple[Action, ...] = ()
+
+
+_SLACK_PERMALINK_TS = re.compile(r"/p(\d{10})(\d{6})(?:$|[?#/])")
+
+
+def thread_ts_from_permalink(url: str) -> str | None:
+    """'https://x.slack.com/archives/C1/p1712345678123456' → '1712345678.123456'."""
+    match = _SLACK_PERMALINK_TS.search(url)
+    return f"{match.group(1)}.{match.group(2)}" if match else None
+
+
+def person_payload(person: Person | None) -> dict[str, Any] | None:
+    return asdict(person) if person is not None else None
+
+
+def _declarable(incident: Incident, settings: Settings, now: datetime) -> bool:
+    if incident.in_trash:
+        return False
+    if incident.title:
+        return True
+    return (now - incident.created_time).total_seconds() >= settings.declare_grace_s
+
+
+def _declare(record: IncidentRecord, now: datetime) -> Plan:
+    page = record.page_id
+    declared_at = record.snapshot.declared_at or record.snapshot.created_time
+    actions = (
+        Action("post_parent", f"post_parent:{page}", page, {}),
+        Action(
+            "link_thread",
+            f"link_thread:{page}",
+            page,
+            {"declared_at": None if record.snapshot.declared_at else declared_at.isoformat()},
+        ),
+    )
+    announced = replace(record, phase="announced", last_update_at=record.last_update_at or now)
+    return Plan(announced, actions)
+
+
+def _first_sight(new: Incident, settings: Settings, *, first_run: bool) -> IncidentRecord:
+    record = IncidentRecord(page_id=new.page_id, snapshot=new)
+    if new.slack_thread:
+        # Already announced by us before (the state store was lost or replaced): adopt the
+        # thread named in the row instead of announcing the incident a second time.
+        return replace(
+            record,
+            phase="announced",
+            thread_ts=thread_ts_from_permalink(new.slack_thread),
+            permalink=new.slack_thread,
+            last_update_at=new.declared_at or new.created_time,
+        )
+    if first_run and is_resolved(new, settings):
+        return replace(record, phase="adopted")
+    return record
+
+
+def plan_row(
+    record: IncidentRecord | None,
+    new: Incident,
+    settings: Settings,
+    *,
+    actor: Person | None,
+    now: datetime,
+    first_run: bool,
+) -> Plan:
+    """Decide what to do about one row seen in a poll."""
+    if record is None:
+        record = _first_sight(new, settings, first_run=first_run)
+        if record.phase == "announced" and record.thread_ts:
+            return Plan(record, (_update_parent(record, 0),))
+        if record.phase != "waiting":
+            return Plan(record)
+        return _declare(record, now) if _declarable(new, settings, now) else Plan(record)
+    if record.phase != "announced":
+        updated = replace(record, snapshot=new)
+        reopened = record.phase == "adopted" and not is_resolved(new, settings)
+        if (record.phase == "waiting" or reopened) and _declarable(new, settings, now):
+            return _declare(updated, now)
+        return Plan(updated)
+    return _plan_changes(record, new, settings, actor=actor, now=now)
+
+
+def _update_parent(record: IncidentRecord, seq: int) -> Action:
+    page = record.page_id
+    return Action("update_parent", f"update_parent:{page}:{seq}", page, {})
+
+
+def _plan_changes(
+    record: IncidentRecord,
+    new: Incident,
+    settings: Settings,
+    *,
+    actor: Person | None,
+    now: datetime,
+) -> Plan:
+    events = diff(record.snapshot, new, settings)
+    if not events and not _parent_view_changed(record.snapshot, new):
+        return Plan(replace(record, snapshot=new))
+    seq = record.seq + 1
+    page = record.page_id
+    at = new.last_edited_time.isoformat()
+    actions: list[Action] = []
+    reply = _change_reply(events, actor, settings, at)
+    if reply is not None:
+        actions.append(Action("post_reply", f"reply:{page}:{seq}:changes", page, reply))
+    last_update_at = record.last_update_at
+    for event in events:
+        if isinstance(event, StatusUpdatePosted):
+            payload = {"type": "status_update", "text": event.text, "actor": person_payload(actor)}
+            payload["at"] = at
+            actions.append(Action("post_reply", f"reply:{page}:{seq}:update", page, payload))
+            last_update_at = now
+    props = _worker_dates(events, new)
+    if props:
+        actions.append(Action("write_props", f"props:{page}:{seq}", page, {"dates": props}))
+    actions.append(_update_parent(record, seq))
+    updated = replace(record, snapshot=new, seq=seq, last_update_at=last_update_at)
+    return Plan(updated, tuple(actions))
+
+
+def _parent_view_changed(old: Incident, new: Incident) -> bool:
+    """Fields the parent message shows besides the mirrored ones."""
+    shown = ("declared_at", "next_update_due", "timeline_url", "postmortem_url", "status_update")
+    return any(getattr(old, name) != getattr(new, name) for name in shown)
+
+
+def _change_reply(
+    events: list[Event], actor: Person | None, settings: Settings, at: str
+) -> dict[str, Any] | None:
+    changed = [e for e in events if isinstance(e, PropertiesChanged)]
+    if not changed:
+        return None
+    changes = [
+        {"key": c.key, "old": asdict(c.old), "new": asdict(c.new)} for c in changed[0].changes
+    ]
+    flags = [type(e).__name__.lower() for e in events if isinstance(e, Resolved | Reopened)]
+    flags += ["mitigated" for e in events if isinstance(e, Mitigated)]
+    escalated = [e.severity for e in events if isinstance(e, Escalated)]
+    broadcast = bool(escalated) or ("resolved" in flags and settings.broadcast_resolved)
+    return {
+        "type": "changes",
+        "changes": changes,
+        "actor": person_payload(actor),
+        "at": at,
+        "flags": flags,
+        "escalated_to": escalated[0] if escalated else None,
+        "broadcast": broadcast,
+    }
+
+
+def _worker_dates(events: list[Event], new: Incident) -> dict[str, str]:
+    """Fill Mitigated at / Resolved at on transitions, only where people left them empty."""
+    when = new.last_edited_time.isoformat()
+    dates: dict[str, str] = {}
+    for event in events:
+        if isinstance(event, Mitigated) and new.mitigated_at is None:
+            dates["mitigated_at"] = when
+        if isinstance(event, Resolved):
+            if new.resolved_at is None:
+                dates["resolved_at"] = when
+            if new.mitigated_at is None:
+                dates["mitigated_at"] = when
+    return dates

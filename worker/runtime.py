@@ -1,0 +1,71 @@
+"""Composition: settings → state store, gateways, effects and the worker (the only builder)."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime
+
+from worker.config import Settings
+from worker.effects import Effects
+from worker.errors import ServiceError
+from worker.messages import Wording
+from worker.notion import NotionGateway
+from worker.scheduler import Job, Loop
+from worker.slack import SlackGateway
+from worker.store import Store
+from worker.tick import PollReport, Worker
+
+log = logging.getLogger("worker.runtime")
+
+
+@dataclass
+class Runtime:
+    settings: Settings
+    store: Store
+    notion: NotionGateway
+    slack: SlackGateway
+    worker: Worker
+    stop_requested: Callable[[], bool]
+
+    @classmethod
+    def build(
+        cls, settings: Settings, *, should_stop: Callable[[], bool] = lambda: False
+    ) -> Runtime:
+        store = Store.open(settings.database_url.reveal())
+        notion = NotionGateway.build(settings)
+        slack = SlackGateway.build(settings)
+        words = Wording.load(settings.templates_dir, settings.locale)
+        effects = Effects(store, notion, slack, settings, words, should_stop=should_stop)
+        worker = Worker(settings, notion, store, effects, should_stop=should_stop)
+        return cls(settings, store, notion, slack, worker, should_stop)
+
+    def start(self) -> None:
+        """Who we are on both sides, and the channel ready for reading our own posts back."""
+        bot = self.notion.me()
+        self.worker.bot_user_id = bot.id
+        self.notion.data_source_id()
+        self.slack.auth()
+        try:
+            self.slack.join(self.settings.slack_channel_id)
+        except ServiceError as exc:
+            # Private channels can't be joined; the app must be invited instead.
+            if exc.code != "method_not_supported_for_channel_type":
+                raise
+
+    def poll(self, now: datetime) -> PollReport:
+        report = self.worker.poll(now)
+        level = logging.INFO if report.ok else logging.WARNING
+        log.log(level, report.summary())
+        return report
+
+    def loop(self) -> Loop:
+        def poll_job(now: datetime) -> None:
+            self.poll(now)
+
+        return Loop([Job("poll", self.settings.poll_interval_s, poll_job)])
+
+    def close(self) -> None:
+        self.notion.close()
+        self.store.close()

@@ -1,0 +1,284 @@
+"""Gateway to Slack: slack-sdk's WebClient with its own retry handlers, errors made plain."""
+
+from __future__ import annotations
+
+import http.client
+import logging
+import socket
+import urllib.error
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from slack_sdk import WebClient
+from slack_sdk.errors import SlackApiError, SlackClientError
+from slack_sdk.http_retry import ConnectionErrorRetryHandler, RateLimitErrorRetryHandler
+from slack_sdk.http_retry.request import HttpRequest
+from slack_sdk.http_retry.response import HttpResponse
+from slack_sdk.http_retry.state import RetryState
+
+from worker.config import Settings
+from worker.errors import ServiceError
+from worker.messages import SlackMessage, escape
+from worker.snapshot import Person
+
+log = logging.getLogger("worker.slack")
+
+METADATA_EVENT = "incident_worker_action"
+# Methods whose repetition could double a message: their dropped connections are not
+# retried blindly; the outbox reconciles them by the action key in the message metadata.
+_NOT_REPEATABLE = ("chat.postMessage",)
+_MAX_INLINE_WAIT_S = 10
+
+
+class _SafeConnectionRetry(ConnectionErrorRetryHandler):
+    """Retry dropped connections, except for calls that may already have posted."""
+
+    def _can_retry(
+        self,
+        *,
+        state: RetryState,
+        request: HttpRequest,
+        response: HttpResponse | None = None,
+        error: Exception | None = None,
+    ) -> bool:
+        if request.url.rstrip("/").endswith(_NOT_REPEATABLE):
+            return False
+        return super()._can_retry(state=state, request=request, response=response, error=error)
+
+
+class _BoundedRateLimitRetry(RateLimitErrorRetryHandler):
+    """Wait out short 429s in place; a long Retry-After goes back to the outbox instead."""
+
+    def _can_retry(
+        self,
+        *,
+        state: RetryState,
+        request: HttpRequest,
+        response: HttpResponse | None = None,
+        error: Exception | None = None,
+    ) -> bool:
+        if response is None or response.status_code != 429:
+            return False
+        value = next((v for k, v in response.headers.items() if k.lower() == "retry-after"), ["1"])
+        try:
+            return int(value[0] if isinstance(value, list) else value) <= _MAX_INLINE_WAIT_S
+        except ValueError:
+            return False
+
+
+def build_client(settings: Settings, token: str | None = None) -> WebClient:
+    return WebClient(
+        token=token if token is not None else settings.slack_bot_token.reveal(),
+        base_url=settings.slack_base_url,
+        timeout=int(settings.slack_timeout_s),
+        logger=logging.getLogger("worker.slack_sdk"),
+        retry_handlers=[
+            _SafeConnectionRetry(max_retry_count=1),
+            _BoundedRateLimitRetry(max_retry_count=2),
+        ],
+    )
+
+
+_UNKNOWN_OUTCOME = (
+    TimeoutError,
+    socket.timeout,
+    ConnectionError,
+    http.client.HTTPException,
+    urllib.error.URLError,
+)
+
+
+def as_service_error(method: str, exc: BaseException) -> ServiceError:
+    if isinstance(exc, SlackApiError):
+        status = exc.response.status_code
+        code = str(exc.response.get("error", "") or f"http_{status}")
+        retry_after = exc.response.headers.get("retry-after") or exc.response.headers.get(
+            "Retry-After"
+        )
+        transient = status == 429 or status >= 500 or code in ("ratelimited", "internal_error")
+        return ServiceError(
+            "slack",
+            method,
+            _explain(code),
+            code=code,
+            status=status,
+            retryable=transient,
+            retry_after_s=float(retry_after) if retry_after else None,
+            outcome_unknown=status >= 500,
+        )
+    return ServiceError(
+        "slack",
+        method,
+        f"{type(exc).__name__}: {exc}",
+        code="connection",
+        retryable=True,
+        outcome_unknown=True,
+    )
+
+
+_HINTS = {
+    "channel_not_found": "check SLACK_CHANNEL_ID, and invite the app if the channel is private",
+    "not_in_channel": "invite the app to the channel (/invite @app) or give it channels:join",
+    "is_archived": "the channel is archived; unarchive it or point SLACK_CHANNEL_ID elsewhere",
+    "invalid_auth": "SLACK_BOT_TOKEN is not valid; copy the Bot User OAuth Token again",
+    "not_authed": "SLACK_BOT_TOKEN is missing",
+    "missing_scope": "add the missing bot scope to the Slack app and reinstall it",
+    "account_inactive": "the app was uninstalled or the token revoked; reinstall the app",
+    "token_revoked": "the token was revoked; reinstall the app",
+}
+
+
+def _explain(code: str) -> str:
+    hint = _HINTS.get(code)
+    return f"{code}: {hint}" if hint else code
+
+
+@dataclass(frozen=True)
+class SlackIdentity:
+    user_id: str
+    bot_id: str
+    team: str
+    url: str
+
+
+class SlackGateway:
+    """Every Slack call the worker makes."""
+
+    def __init__(self, client: WebClient, settings: Settings) -> None:
+        self.client = client
+        self.settings = settings
+        self._slack_ids: dict[str, str | None] = {}
+        self.requests = 0
+
+    @classmethod
+    def build(cls, settings: Settings) -> SlackGateway:
+        return cls(build_client(settings), settings)
+
+    def call(self, method: str, fn: Callable[[], Any]) -> dict[str, Any]:
+        self.requests += 1
+        try:
+            response = fn()
+        except SlackApiError as exc:
+            raise as_service_error(method, exc) from exc
+        except _UNKNOWN_OUTCOME as exc:
+            raise as_service_error(method, exc) from exc
+        except SlackClientError as exc:
+            raise ServiceError("slack", method, str(exc), code="client_error") from exc
+        data = response.data
+        return data if isinstance(data, dict) else {}
+
+    def auth(self) -> SlackIdentity:
+        data = self.call("auth.test", self.client.auth_test)
+        return SlackIdentity(
+            user_id=str(data.get("user_id", "")),
+            bot_id=str(data.get("bot_id", "")),
+            team=str(data.get("team", "")),
+            url=str(data.get("url", "")),
+        )
+
+    def join(self, channel: str) -> None:
+        self.call("conversations.join", lambda: self.client.conversations_join(channel=channel))
+
+    def channel_info(self, channel: str) -> dict[str, Any]:
+        data = self.call(
+            "conversations.info", lambda: self.client.conversations_info(channel=channel)
+        )
+        info = data.get("channel")
+        return info if isinstance(info, dict) else {}
+
+    def post(
+        self,
+        channel: str,
+        message: SlackMessage,
+        *,
+        key: str,
+        thread_ts: str | None = None,
+        broadcast: bool = False,
+    ) -> str:
+        """Post a message carrying its action key in metadata; returns its ts."""
+        kwargs: dict[str, Any] = {
+            "channel": channel,
+            "text": message.text,
+            "blocks": message.blocks,
+            "unfurl_links": False,
+            "unfurl_media": False,
+            "metadata": {"event_type": METADATA_EVENT, "event_payload": {"key": key}},
+        }
+        if thread_ts is not None:
+            kwargs["thread_ts"] = thread_ts
+            if broadcast:
+                kwargs["reply_broadcast"] = True
+        data = self.call("chat.postMessage", lambda: self.client.chat_postMessage(**kwargs))
+        return str(data["ts"])
+
+    def update(self, channel: str, ts: str, message: SlackMessage) -> None:
+        self.call(
+            "chat.update",
+            lambda: self.client.chat_update(
+                channel=channel, ts=ts, text=message.text, blocks=message.blocks
+            ),
+        )
+
+    def permalink(self, channel: str, ts: str) -> str:
+        data = self.call(
+            "chat.getPermalink",
+            lambda: self.client.chat_getPermalink(channel=channel, message_ts=ts),
+        )
+        return str(data["permalink"])
+
+    def find_posted(
+        self, channel: str, key: str, *, thread_ts: str | None = None, oldest_s: float = 0.0
+    ) -> str | None:
+        """The ts of a message we posted with this action key, if it exists (reconciliation)."""
+        if thread_ts is not None:
+            pages = self.client.conversations_replies(
+                channel=channel, ts=thread_ts, include_all_metadata=True, limit=200
+            )
+        else:
+            pages = self.client.conversations_history(
+                channel=channel,
+                oldest=f"{max(0.0, oldest_s):.6f}",
+                include_all_metadata=True,
+                limit=200,
+            )
+        try:
+            for page in pages:
+                self.requests += 1
+                for message in page.get("messages", []):
+                    metadata = message.get("metadata") or {}
+                    if (metadata.get("event_payload") or {}).get("key") == key:
+                        return str(message["ts"])
+        except SlackApiError as exc:
+            raise as_service_error("conversations.history", exc) from exc
+        except _UNKNOWN_OUTCOME as exc:
+            raise as_service_error("conversations.history", exc) from exc
+        return None
+
+    def mention(self, person: Person) -> str:
+        """<@U…> for someone Slack knows by the same email; otherwise their name, escaped."""
+        fallback = escape(person.name or "someone")
+        if not person.email:
+            return fallback
+        email = person.email.lower()
+        if email not in self._slack_ids:
+            try:
+                self._slack_ids[email] = self._lookup(email)
+            except ServiceError as exc:
+                # Not cached: a later message may still get the proper mention.
+                log.warning("slack: could not look up a user by email: %s", exc)
+                return fallback
+        slack_id = self._slack_ids[email]
+        return f"<@{slack_id}>" if slack_id else fallback
+
+    def _lookup(self, email: str) -> str | None:
+        try:
+            data = self.call(
+                "users.lookupByEmail", lambda: self.client.users_lookupByEmail(email=email)
+            )
+        except ServiceError as exc:
+            if exc.code == "users_not_found":
+                return None
+            raise
+        user = data.get("user") or {}
+        return str(user["id"]) if user.get("id") else None

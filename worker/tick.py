@@ -1,0 +1,131 @@
+"""Tick: one poll in order — read changed rows, diff and plan them, record, carry out."""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+
+from worker.config import Settings
+from worker.diff import diff
+from worker.effects import DeliveryReport, Effects
+from worker.errors import RowError, ServiceError
+from worker.notion import NotionGateway
+from worker.plan import IncidentRecord, plan_row
+from worker.snapshot import Incident, Person
+from worker.store import Store
+
+log = logging.getLogger("worker.tick")
+
+CURSOR_KEY = "poll_cursor"
+
+
+@dataclass
+class PollReport:
+    rows: int = 0
+    changed: int = 0
+    row_errors: int = 0
+    notion_requests: int = 0
+    duration_s: float = 0.0
+    delivery: DeliveryReport = field(default_factory=DeliveryReport)
+
+    @property
+    def ok(self) -> bool:
+        return self.row_errors == 0 and self.delivery.failed == 0
+
+    def summary(self) -> str:
+        d = self.delivery
+        return (
+            f"poll: {self.rows} rows read, {self.changed} changed, {d.done} actions done, "
+            f"{d.retried} to retry, {d.failed} failed, {self.row_errors} unreadable rows, "
+            f"{self.notion_requests} Notion requests, {self.duration_s:.2f}s"
+        )
+
+
+class Worker:
+    """Composes the gateways, the store and the pure core into a poll."""
+
+    def __init__(
+        self,
+        settings: Settings,
+        notion: NotionGateway,
+        store: Store,
+        effects: Effects,
+        *,
+        bot_user_id: str | None = None,
+        should_stop: Callable[[], bool] = lambda: False,
+    ) -> None:
+        self.settings = settings
+        self.notion = notion
+        self.store = store
+        self.effects = effects
+        self.bot_user_id = bot_user_id
+        self.should_stop = should_stop
+        self._reported_problems: dict[str, tuple[str, ...]] = {}
+
+    def poll(self, now: datetime) -> PollReport:
+        """Read rows edited since the last poll, record what to do, then do it."""
+        started = time.monotonic()
+        before = self.notion.pacer.requests if self.notion.pacer else 0
+        report = PollReport()
+        cursor_text = self.store.get_meta(CURSOR_KEY)
+        first_run = cursor_text is None
+        cursor = datetime.fromisoformat(cursor_text) if cursor_text else None
+        since = cursor - timedelta(seconds=self.settings.poll_overlap_s) if cursor else None
+        newest = cursor
+        for row in self.notion.changed_rows(since):
+            report.rows += 1
+            if isinstance(row, RowError):
+                report.row_errors += 1
+                log.error("skipping an unreadable row: %s", row)
+                continue
+            newest = row.last_edited_time if newest is None else max(newest, row.last_edited_time)
+            if self._ingest(row, now=now, first_run=first_run):
+                report.changed += 1
+        self.store.set_meta(CURSOR_KEY, (newest or now).isoformat())
+        report.delivery = self.effects.run_due(now)
+        report.notion_requests = (self.notion.pacer.requests if self.notion.pacer else 0) - before
+        report.duration_s = time.monotonic() - started
+        return report
+
+    def deliver(self, now: datetime) -> DeliveryReport:
+        return self.effects.run_due(now)
+
+    def _ingest(self, incident: Incident, *, now: datetime, first_run: bool) -> bool:
+        """Plan one row; returns True when it was new or changed."""
+        record = self.store.get_record(incident.page_id)
+        self._report_problems(incident)
+        if record is not None and record.snapshot == incident:
+            return False  # seen again in the overlap window: nothing to do, nothing to write
+        actor = self._actor(record, incident)
+        plan = plan_row(record, incident, self.settings, actor=actor, now=now, first_run=first_run)
+        self.store.save_plan(plan, now.timestamp())
+        return True
+
+    def _actor(self, record: IncidentRecord | None, incident: Incident) -> Person | None:
+        """Who made the change, as Notion reports it (only looked up when it will be shown)."""
+        if record is None or record.phase != "announced":
+            return None
+        if not diff(record.snapshot, incident, self.settings):
+            return None
+        editor = incident.last_edited_by
+        if editor is None or editor == self.bot_user_id:
+            return None  # our own write landed last: we cannot tell who changed it
+        try:
+            return self.notion.user(editor)
+        except ServiceError as exc:
+            log.warning("could not look up who edited %s: %s", incident.page_id, exc)
+            return Person(id=editor)
+
+    def _report_problems(self, incident: Incident) -> None:
+        previous = self._reported_problems.get(incident.page_id, ())
+        if incident.problems and incident.problems != previous:
+            log.warning(
+                "incident %s (%s): %s",
+                incident.page_id,
+                incident.title,
+                "; ".join(incident.problems),
+            )
+        self._reported_problems[incident.page_id] = incident.problems
