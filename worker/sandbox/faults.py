@@ -157,10 +157,14 @@ async def _send_response(send: Send, status: int, body: bytes, headers: dict[str
     await send({"type": "http.response.body", "body": body})
 
 
-def _abort_connection(send: Send) -> bool:
-    """Drop the TCP connection without an answer (uvicorn's cycle object owns the transport)."""
-    cycle = getattr(send, "__self__", None)
-    transport = getattr(cycle, "transport", None)
+def _transport_of(send: Send) -> Any:
+    """uvicorn's `send` is a method of its request cycle, which owns the TCP transport."""
+    return getattr(getattr(send, "__self__", None), "transport", None)
+
+
+def _abort_connection(scope: Scope, send: Send) -> bool:
+    """Drop the TCP connection without an answer."""
+    transport = scope.get("state", {}).get("sandbox.transport") or _transport_of(send)
     if transport is None:
         return False
     transport.abort()
@@ -199,7 +203,7 @@ class FaultMiddleware:
             for message in captured:
                 await send(message)
             return
-        if fault.kind is FaultKind.RESET and _abort_connection(send):
+        if fault.kind is FaultKind.RESET and _abort_connection(scope, send):
             return
         status, body, headers = self.render(fault.kind)
         await _send_response(send, status, body, headers)
@@ -241,6 +245,9 @@ class RequestLogMiddleware:
             await self._serve_log(scope, send)
             return
         status: list[int] = []
+        transport = _transport_of(send)
+        if transport is not None:
+            scope.setdefault("state", {})["sandbox.transport"] = transport
 
         async def record(message: Message) -> None:
             if message["type"] == "http.response.start":
