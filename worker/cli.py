@@ -16,12 +16,14 @@ from types import FrameType
 from dotenv import load_dotenv
 
 from worker import __version__, logs
+from worker.check import Checker, CheckResult, as_json, settings_results, summary
 from worker.config import Settings, normalize_notion_id
 from worker.errors import ConfigError, WorkerError
 from worker.notion import NotionGateway
 from worker.provision import setup_incidents
 from worker.runtime import Runtime
 from worker.sandbox import Sandbox, SandboxOptions
+from worker.slack import SlackGateway
 
 EXIT_OK, EXIT_FAILED, EXIT_CONFIG = 0, 1, 2
 
@@ -30,13 +32,16 @@ def _load_settings(*, require_workspace: bool = True) -> Settings:
     # .env is read here only, never at import time; real environment variables win.
     load_dotenv(dotenv_path=Path.cwd() / ".env", override=False)
     settings = Settings.from_env(os.environ, require_workspace=require_workspace)
-    secrets = (
+    logs.configure(settings.log_format, _secrets(settings))
+    return settings
+
+
+def _secrets(settings: Settings) -> tuple[str, ...]:
+    return (
         settings.notion_token.reveal(),
         settings.slack_bot_token.reveal(),
         settings.database_url.reveal(),
     )
-    logs.configure(settings.log_format, secrets)
-    return settings
 
 
 def _on_stop_signals(stop: Callable[[], None]) -> None:
@@ -48,9 +53,37 @@ def _on_stop_signals(stop: Callable[[], None]) -> None:
     signal.signal(signal.SIGINT, handler)
 
 
+def _run_checks(settings: Settings) -> list[CheckResult]:
+    notion = NotionGateway.build(settings)
+    slack = SlackGateway.build(settings)
+    try:
+        return Checker(settings, notion, slack).run()
+    finally:
+        notion.close()
+
+
+def _cmd_check(args: argparse.Namespace) -> int:
+    load_dotenv(dotenv_path=Path.cwd() / ".env", override=False)
+    settings, results = settings_results(os.environ)
+    if settings is not None:
+        logs.configure(settings.log_format, _secrets(settings))
+        results += _run_checks(settings)
+    if args.json:
+        print(json.dumps(as_json(results), ensure_ascii=False, indent=2))
+    else:
+        for result in results:
+            print(result.line())
+        print(summary(results))
+    return EXIT_OK if all(r.ok for r in results) else EXIT_FAILED
+
+
 def _cmd_run(args: argparse.Namespace) -> int:
-    del args
     settings = _load_settings()
+    if not args.skip_checks:
+        problems = [r for r in _run_checks(settings) if not r.ok]
+        if problems:
+            lines = "\n".join("  " + r.line() for r in problems)
+            raise WorkerError(f"not starting; `incident-worker check` finds:\n{lines}")
     stopping = threading.Event()
     runtime = Runtime.build(settings, should_stop=stopping.is_set)
     try:
@@ -146,9 +179,14 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
-    commands.add_parser("run", help="poll on a schedule until SIGTERM").set_defaults(
-        handler=_cmd_run
+    run = commands.add_parser("run", help="poll on a schedule until SIGTERM")
+    run.add_argument(
+        "--skip-checks", action="store_true", help="start without running `check` first"
     )
+    run.set_defaults(handler=_cmd_run)
+    check = commands.add_parser("check", help="check settings, tokens, schema, channel, templates")
+    check.add_argument("--json", action="store_true", help="print the results as JSON")
+    check.set_defaults(handler=_cmd_check)
     commands.add_parser("once", help="one sync pass; the exit code tells success").set_defaults(
         handler=_cmd_once
     )

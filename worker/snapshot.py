@@ -190,7 +190,7 @@ def parse_timestamp(text: str, tz: ZoneInfo | None = None) -> datetime:
 
 # --- the row parser ----------------------------------------------------------------------
 
-_ACCEPTED_TYPES: dict[str, tuple[str, ...]] = {
+ACCEPTED_TYPES: dict[str, tuple[str, ...]] = {
     "title": ("title",),
     "status": ("status", "select"),
     "severity": ("select", "status"),
@@ -222,7 +222,7 @@ class _RowReader:
         if not isinstance(prop, dict):
             self.problems.append(f"property {name!r} is missing")
             return None
-        accepted = _ACCEPTED_TYPES[logical]
+        accepted = ACCEPTED_TYPES[logical]
         if prop.get("type") not in accepted:
             self.problems.append(
                 f"property {name!r} is a {prop.get('type')} property; "

@@ -1,0 +1,156 @@
+"""End-to-end harness: the real worker, the real clients and the sandbox, driven step by step."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import notion_client
+
+from worker.config import Settings
+from worker.notion import NotionGateway
+from worker.provision import setup_incidents
+from worker.runtime import Runtime
+from worker.sandbox import Sandbox
+from worker.sandbox.workspace import SandboxPerson
+from worker.tick import PollReport
+
+
+def title(text: str) -> dict[str, Any]:
+    return {"title": [{"text": {"content": text}}]}
+
+
+def rich(text: str) -> dict[str, Any]:
+    return {"rich_text": [{"text": {"content": text}}]}
+
+
+def select(name: str | None) -> dict[str, Any]:
+    return {"select": {"name": name} if name else None}
+
+
+def people(*persons: SandboxPerson) -> dict[str, Any]:
+    return {"people": [{"id": p.notion_id} for p in persons]}
+
+
+class Harness:
+    """One Incidents database in a sandbox and a worker whose state lives in `state_dir`."""
+
+    def __init__(self, box: Sandbox, state_dir: Path, **env: str) -> None:
+        self.box = box
+        self.state_dir = state_dir
+        self.env = env
+        bootstrap = Settings.from_env(
+            {"NOTION_TOKEN": box.workspace.notion_token, "NOTION_BASE_URL": box.notion_base_url},
+            require_workspace=False,
+        )
+        gateway = NotionGateway.build(bootstrap)
+        try:
+            self.database_id = setup_incidents(
+                gateway, bootstrap, box.workspace.parent_page_id
+            ).database_id
+        finally:
+            gateway.close()
+        self.runtime = self.start_worker()
+        self.data_source_id = self.runtime.notion.data_source_id()
+
+    @property
+    def channel(self) -> str:
+        return self.box.workspace.slack_channel_id
+
+    def settings(self) -> Settings:
+        info = self.box.info()
+        env = {
+            "NOTION_TOKEN": info["notion_token"],
+            "SLACK_BOT_TOKEN": info["slack_token"],
+            "NOTION_INCIDENTS_DATABASE_ID": self.database_id,
+            "SLACK_CHANNEL_ID": info["slack_channel_id"],
+            "NOTION_BASE_URL": info["notion_base_url"],
+            "SLACK_BASE_URL": info["slack_base_url"],
+            "DATABASE_URL": f"sqlite:///{self.state_dir / 'state.db'}",
+            "POLL_INTERVAL": "1s",
+        }
+        env.update(self.env)
+        return Settings.from_env(env)
+
+    def start_worker(self) -> Runtime:
+        runtime = Runtime.build(self.settings())
+        runtime.start()
+        return runtime
+
+    def restart(self, *, lose_state: bool = False) -> None:
+        self.runtime.close()
+        if lose_state:
+            for path in self.state_dir.glob("state.db*"):
+                path.unlink()
+        self.runtime = self.start_worker()
+
+    def close(self) -> None:
+        self.runtime.close()
+
+    # --- people acting in Notion ------------------------------------------------------------
+
+    def person(self, name: str) -> SandboxPerson:
+        return self.box.workspace.person(name)
+
+    def client(self, who: str) -> notion_client.Client:
+        return notion_client.Client(
+            auth=self.person(who).notion_token, base_url=self.box.notion_base_url
+        )
+
+    def declare(self, who: str, name: str, **props: dict[str, Any]) -> str:
+        client = self.client(who)
+        try:
+            page = client.pages.create(
+                parent={"data_source_id": self.data_source_id},
+                properties={"Name": title(name), **props},
+            )
+        finally:
+            client.close()
+        return str(page["id"])  # type: ignore[index]
+
+    def edit(self, who: str, page_id: str, **props: dict[str, Any]) -> None:
+        client = self.client(who)
+        try:
+            client.pages.update(page_id=page_id, properties=props)
+        finally:
+            client.close()
+
+    def row(self, page_id: str) -> dict[str, Any]:
+        client = self.client("Aiko")
+        try:
+            page: dict[str, Any] = client.pages.retrieve(page_id=page_id)  # type: ignore[assignment]
+        finally:
+            client.close()
+        return page
+
+    # --- the worker and what Slack shows ----------------------------------------------------
+
+    def poll(self) -> PollReport:
+        return self.runtime.poll(datetime.now(UTC))
+
+    def top_level(self) -> list[dict[str, Any]]:
+        return self.box.slack.channel_messages(self.channel)
+
+    def thread_of(self, page_id: str) -> list[dict[str, Any]]:
+        record = self.runtime.store.get_record(page_id)
+        assert record is not None, "the worker does not know this incident"
+        assert record.thread_ts, "the incident has no thread"
+        return self.box.slack.thread(self.channel, record.thread_ts)
+
+    def replies_text(self, page_id: str) -> list[str]:
+        return [message_text(m) for m in self.thread_of(page_id)[1:]]
+
+
+def message_text(message: dict[str, Any]) -> str:
+    """All the text of a message: its fallback text and every text object in its blocks."""
+    parts = [str(message.get("text", ""))]
+    for block in message.get("blocks") or []:
+        text = block.get("text")
+        if isinstance(text, dict):
+            parts.append(str(text.get("text", "")))
+        for item in block.get("fields") or []:
+            parts.append(str(item.get("text", "")))
+        for item in block.get("elements") or []:
+            parts.append(str(item.get("text", "")))
+    return "\n".join(parts)

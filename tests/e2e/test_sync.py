@@ -1,0 +1,166 @@
+"""End to end: Notion rows become one Slack thread each, through the real clients."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from tests.e2e.harness import Harness, people, rich, select
+from worker.sandbox import Sandbox, SandboxOptions
+from worker.sandbox.ratelimit import RateLimit
+
+
+@pytest.fixture
+def box() -> Iterator[Sandbox]:
+    options = SandboxOptions(notion_rate=RateLimit(0, 0), slack_post_rate=RateLimit(0, 0))
+    with Sandbox(options) as sandbox:
+        yield sandbox
+
+
+@pytest.fixture
+def h(box: Sandbox, tmp_path: Path) -> Iterator[Harness]:
+    harness = Harness(box, tmp_path)
+    yield harness
+    harness.close()
+
+
+def test_a_whole_incident_is_one_thread(h: Harness) -> None:
+    page = h.declare(
+        "Aiko",
+        "Checkout API returning 500s",
+        Severity=select("SEV2"),
+        Status=select("Investigating"),
+        Impact=rich("30% of checkouts fail"),
+    )
+    h.poll()
+    parents = h.top_level()
+    assert len(parents) == 1
+    assert "Checkout API returning 500s" in repr(parents[0]["blocks"])
+
+    row = h.row(page)["properties"]
+    assert row["Slack thread"]["url"].startswith("https://")
+    assert row["Declared at"]["date"]["start"]
+
+    ben = h.person("Ben")
+    h.edit("Ben", page, Commander=people(ben), Status=select("Identified"))
+    h.poll()
+    h.edit("Ben", page, **{"Status update": rich("Rolled back deploy 4812")})
+    h.poll()
+    h.edit("Chidi", page, Severity=select("SEV1"))
+    h.poll()
+    h.edit("Ben", page, Status=select("Resolved"))
+    h.poll()
+    h.poll()  # sees the worker's own write-back of Resolved at: nothing more is posted
+
+    replies = h.replies_text(page)
+    assert len(replies) == 4
+    assert "Status:* Investigating → Identified" in replies[0]
+    assert f"<@{ben.slack_id}>" in replies[0]  # the new commander, and who changed it
+    assert "Rolled back deploy 4812" in replies[1]
+    assert "Escalated to SEV1" in replies[2]
+    assert f"Changed by <@{h.person('Chidi').slack_id}>" in replies[2]
+    assert "Resolved" in replies[3]
+    thread = h.thread_of(page)
+    broadcasts = [m for m in thread[1:] if m.get("subtype") == "thread_broadcast"]
+    assert len(broadcasts) == 2  # the escalation and the resolution
+    assert len(h.top_level()) == 3  # the parent plus the two broadcasts
+    parent = thread[0]
+    assert "Resolved" in repr(parent["blocks"]) and "SEV1" in repr(parent["blocks"])
+    row = h.row(page)["properties"]
+    assert row["Resolved at"]["date"]["start"]
+    assert row["Mitigated at"]["date"]["start"]
+
+
+def test_an_idle_poll_costs_one_notion_request_and_nothing_in_slack(h: Harness) -> None:
+    h.declare("Aiko", "DB latency", Severity=select("SEV3"))
+    h.poll()
+    h.poll()
+    slack_before = h.runtime.slack.requests
+    report = h.poll()
+    assert report.notion_requests == 1
+    assert h.runtime.slack.requests == slack_before
+
+
+def test_a_restart_in_the_middle_continues_the_same_thread(h: Harness) -> None:
+    page = h.declare("Aiko", "Search is slow", Severity=select("SEV3"))
+    h.poll()
+    h.restart()
+    h.edit("Ben", page, Status=select("Identified"))
+    h.poll()
+    assert len(h.top_level()) == 1
+    assert len(h.replies_text(page)) == 1
+
+
+def test_losing_the_state_file_announces_nothing_twice(h: Harness) -> None:
+    page = h.declare("Aiko", "Login failures", Severity=select("SEV2"))
+    h.poll()
+    h.poll()  # the worker's write-back of the thread link
+    h.restart(lose_state=True)
+    h.poll()
+    assert len(h.top_level()) == 1
+    h.edit("Ben", page, Status=select("Identified"))
+    h.poll()
+    assert len(h.top_level()) == 1
+    replies = h.replies_text(page)
+    assert len(replies) == 1
+    assert "Identified" in replies[0]
+
+
+def test_the_first_run_adopts_resolved_rows_silently(box: Sandbox, tmp_path: Path) -> None:
+    h = Harness(box, tmp_path)
+    h.runtime.close()
+    h.restart(lose_state=True)  # a worker that has never polled this database
+    old = [h.declare("Aiko", f"Old incident {i}", Status=select("Resolved")) for i in range(3)]
+    live = h.declare("Aiko", "Still burning", Status=select("Investigating"))
+    h.poll()
+    top = h.top_level()
+    assert len(top) == 1
+    assert "Still burning" in repr(top[0]["blocks"])
+    h.edit("Ben", old[0], Impact=rich("retro note"))
+    h.poll()
+    assert len(h.top_level()) == 1
+    assert h.runtime.store.get_record(live) is not None
+    h.close()
+
+
+@pytest.mark.parametrize(
+    "field", ["Name", "Impact", "Status update", "Customer comms", "Severity", "Status"]
+)
+def test_mention_injection_in_any_mirrored_field_pings_nobody(h: Harness, field: str) -> None:
+    evil = "<!channel> <!here> <!everyone> <@U0000000000> &lt;!channel&gt; @here"
+    page = h.declare("Aiko", "Injection test", Severity=select("SEV2"))
+    h.poll()
+    if field == "Name":
+        h.edit("Aiko", page, Name={"title": [{"text": {"content": evil}}]})
+    elif field in ("Impact", "Status update"):
+        h.edit("Aiko", page, **{field: rich(evil)})
+    else:
+        h.edit("Aiko", page, **{field: select(evil.replace(",", " "))})
+    h.poll()
+    for message in h.thread_of(page):
+        pings = h.box.slack.pings(h.channel, message["ts"])
+        assert not pings, (field, pings, message)
+
+
+def test_japanese_and_emoji_text_come_through(h: Harness) -> None:
+    page = h.declare(
+        "Aiko",
+        "決済 API が 500 エラー 💳",
+        Severity=select("SEV2"),
+        Impact=rich("eu-west の決済の約 30% が失敗 🔥"),
+    )
+    h.poll()
+    h.edit("Ben", page, **{"Status update": rich("ロールバック完了。次回報告は 15 分後 ⏱️")})
+    h.poll()
+    parent = h.thread_of(page)[0]
+    assert "決済 API が 500 エラー 💳" in repr(parent["blocks"])
+    assert "ロールバック完了。次回報告は 15 分後 ⏱️" in h.replies_text(page)[0]
+
+
+def test_the_workers_own_edits_are_never_reported(h: Harness) -> None:
+    page = h.declare("Aiko", "Cache stampede", Severity=select("SEV3"))
+    for _ in range(4):
+        h.poll()
+    assert h.replies_text(page) == []

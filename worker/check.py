@@ -1,0 +1,202 @@
+"""Check: is everything in place? One line per check, each problem with how to fix it."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import SQLAlchemyError
+
+from worker.config import DEFAULT_PROPERTY_NAMES, Settings
+from worker.errors import ConfigError, ServiceError, WorkerError
+from worker.messages import Wording
+from worker.notion import DataSourceSchema, NotionGateway
+from worker.slack import SlackGateway
+from worker.snapshot import ACCEPTED_TYPES
+from worker.store import SCHEMA_VERSION, Store
+
+
+@dataclass(frozen=True)
+class CheckResult:
+    name: str
+    ok: bool
+    detail: str
+
+    def line(self) -> str:
+        return f"{'ok  ' if self.ok else 'FAIL'}  {self.name}: {self.detail}"
+
+
+def _options_wanted(settings: Settings) -> dict[str, tuple[str, ...]]:
+    return {
+        "status": settings.status_options,
+        "severity": settings.severity_options,
+        "customer_comms": settings.customer_comms_options,
+    }
+
+
+def schema_results(schema: DataSourceSchema, settings: Settings) -> list[CheckResult]:
+    """Every configured property present with a usable type and the configured options."""
+    results: list[CheckResult] = []
+    wanted_options = _options_wanted(settings)
+    for logical in DEFAULT_PROPERTY_NAMES:
+        name = settings.properties[logical]
+        accepted = ACCEPTED_TYPES[logical]
+        found = schema.properties.get(name)
+        label = f"property “{name}”"
+        if found is None:
+            results.append(
+                CheckResult(
+                    label,
+                    False,
+                    f"missing; add a {accepted[0]} property named “{name}”, or map your own with "
+                    f"NOTION_PROPERTY_NAMES='{DEFAULT_PROPERTY_NAMES[logical]}=<your name>'",
+                )
+            )
+            continue
+        kind, options = found
+        if kind not in accepted:
+            results.append(
+                CheckResult(label, False, f"is {kind}; change it to {' or '.join(accepted)}")
+            )
+            continue
+        missing = [o for o in wanted_options.get(logical, ()) if o not in options]
+        if missing:
+            results.append(_missing_options(label, kind, missing, logical))
+            continue
+        results.append(CheckResult(label, True, kind))
+    return results
+
+
+def _missing_options(label: str, kind: str, missing: list[str], logical: str) -> CheckResult:
+    setting = {
+        "status": "STATUS_OPTIONS",
+        "severity": "SEVERITY_OPTIONS",
+        "customer_comms": "CUSTOMER_COMMS_OPTIONS",
+    }[logical]
+    how = (
+        "add them in Notion (the API cannot add status options)"
+        if kind == "status"
+        else "add them in Notion"
+    )
+    return CheckResult(
+        label,
+        False,
+        f"has no option {', '.join(repr(m) for m in missing)}; {how}, or set {setting} to "
+        "the options you use",
+    )
+
+
+Check = Callable[[], CheckResult | list[CheckResult]]
+
+
+def _guard(name: str, check: Check) -> list[CheckResult]:
+    try:
+        result = check()
+    except (ServiceError, WorkerError) as exc:
+        return [CheckResult(name, False, str(exc))]
+    return result if isinstance(result, list) else [result]
+
+
+class Checker:
+    """Runs the checks in order; later checks are skipped when what they need failed."""
+
+    def __init__(self, settings: Settings, notion: NotionGateway, slack: SlackGateway) -> None:
+        self.settings = settings
+        self.notion = notion
+        self.slack = slack
+
+    def run(self) -> list[CheckResult]:
+        results = _guard("state store", self.store)
+        notion_ok = _guard("Notion token", self.notion_token)
+        results += notion_ok
+        if all(r.ok for r in notion_ok):
+            database = _guard("Incidents database", self.database)
+            results += database
+            if all(r.ok for r in database):
+                results += _guard("database schema", self.schema)
+        slack_ok = _guard("Slack token", self.slack_token)
+        results += slack_ok
+        if all(r.ok for r in slack_ok):
+            results += _guard("Slack channel", self.channel)
+        results += _guard("templates", self.templates)
+        return results
+
+    def store(self) -> CheckResult:
+        raw_url = self.settings.database_url.reveal()
+        try:
+            store = Store.open(raw_url)
+        except (SQLAlchemyError, OSError, ValueError) as exc:
+            detail = (type(exc).__name__ + ": " + str(exc).split("\n")[0]).replace(raw_url, "***")
+            password = make_url(raw_url).password if "://" in raw_url else None
+            if password:
+                detail = detail.replace(str(password), "***")
+            raise WorkerError(f"cannot open DATABASE_URL ({detail})") from exc
+        try:
+            version = store.schema_version()
+        finally:
+            store.close()
+        return CheckResult("state store", version == SCHEMA_VERSION, f"schema version {version}")
+
+    def notion_token(self) -> CheckResult:
+        bot = self.notion.me()
+        return CheckResult("Notion token", True, f"integration “{bot.name or bot.id}”")
+
+    def database(self) -> CheckResult:
+        ds_id = self.notion.data_source_id()
+        return CheckResult(
+            "Incidents database", True, f"{self.settings.notion_database_id} (data source {ds_id})"
+        )
+
+    def schema(self) -> list[CheckResult]:
+        return schema_results(self.notion.schema(), self.settings)
+
+    def slack_token(self) -> CheckResult:
+        identity = self.slack.auth()
+        return CheckResult("Slack token", True, f"bot {identity.user_id} in {identity.team}")
+
+    def channel(self) -> CheckResult:
+        channel = self.settings.slack_channel_id
+        info = self.slack.channel_info(channel)
+        name = f"#{info.get('name', channel)}"
+        if info.get("is_archived"):
+            return CheckResult(
+                "Slack channel", False, f"{name} is archived; unarchive it or use another channel"
+            )
+        if not info.get("is_member"):
+            try:
+                self.slack.join(channel)
+            except ServiceError as exc:
+                return CheckResult(
+                    "Slack channel",
+                    False,
+                    f"{name}: the app is not a member and cannot join ({exc.code}); "
+                    "invite it with /invite @<app name>",
+                )
+        return CheckResult("Slack channel", True, f"{name}: the app can post and read it")
+
+    def templates(self) -> list[CheckResult]:
+        Wording.load(self.settings.templates_dir, self.settings.locale)
+        return [
+            CheckResult("templates", True, f"{self.settings.templates_dir / self.settings.locale}")
+        ]
+
+
+def settings_results(env: Mapping[str, str]) -> tuple[Settings | None, list[CheckResult]]:
+    try:
+        settings = Settings.from_env(env)
+    except ConfigError as exc:
+        return None, [CheckResult(f"setting {p.variable}", False, str(p)) for p in exc.problems]
+    return settings, [CheckResult("settings", True, "all present and well-formed")]
+
+
+def summary(results: list[CheckResult]) -> str:
+    problems = sum(1 for r in results if not r.ok)
+    if problems:
+        return f"{problems} problem(s) found; fix them and run `incident-worker check` again"
+    return "everything is in place"
+
+
+def as_json(results: list[CheckResult]) -> list[dict[str, Any]]:
+    return [{"name": r.name, "ok": r.ok, "detail": r.detail} for r in results]
