@@ -67,7 +67,8 @@ def test_a_whole_incident_is_one_thread(h: Harness) -> None:
     assert len(broadcasts) == 2  # the escalation and the resolution
     assert len(h.top_level()) == 3  # the parent plus the two broadcasts
     parent = thread[0]
-    assert "Resolved" in repr(parent["blocks"]) and "SEV1" in repr(parent["blocks"])
+    assert "Resolved" in repr(parent["blocks"])
+    assert "SEV1" in repr(parent["blocks"])
     row = h.row(page)["properties"]
     assert row["Resolved at"]["date"]["start"]
     assert row["Mitigated at"]["date"]["start"]
