@@ -74,6 +74,8 @@ class SandboxOptions:
     notion_rate: RateLimit = field(default_factory=lambda: RateLimit(3.0, 10.0))
     # Slack: chat.postMessage about one message per second per channel, short bursts.
     slack_post_rate: RateLimit = field(default_factory=lambda: RateLimit(1.0, 5.0))
+    # Slack's per-method tiers (Tier 2: 20/min, Tier 3: 50/min, Tier 4: 100/min).
+    slack_tier_limits: bool = True
     # Seconds a "slow" fault holds the answer (longer than the clients' timeouts).
     slow_fault_s: float = 35.0
     state_file: Path | None = None
@@ -86,7 +88,11 @@ class Sandbox:
         self.options = options or SandboxOptions()
         self.workspace: Workspace = make_workspace(self.options.seed)
         self.notion = NotionEmulator(self.workspace, rate_limit=self.options.notion_rate)
-        self.slack = SlackEmulator(self.workspace, post_rate=self.options.slack_post_rate)
+        self.slack = SlackEmulator(
+            self.workspace,
+            post_rate=self.options.slack_post_rate,
+            tier_limits=self.options.slack_tier_limits,
+        )
         state_file = self.options.state_file
         if state_file is not None and state_file.exists():
             self.load(state_file)

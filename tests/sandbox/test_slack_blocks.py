@@ -1,0 +1,163 @@
+"""Slack emulator: Block Kit limits answered as `invalid_blocks` with json-pointer messages."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+from slack_sdk.errors import SlackApiError
+
+from tests.sandbox.slack_reference import SlackHarness, serve_slack
+from worker.sandbox.slack.blocks import normalise_blocks, validate_blocks
+
+
+def section(text: str, kind: str = "mrkdwn", **extra: Any) -> dict[str, Any]:
+    return {"type": "section", "text": {"type": kind, "text": text, **extra}}
+
+
+def header(text: str, kind: str = "plain_text") -> dict[str, Any]:
+    return {"type": "header", "text": {"type": kind, "text": text}}
+
+
+def context(count: int) -> dict[str, Any]:
+    return {"type": "context", "elements": [{"type": "mrkdwn", "text": "x"}] * count}
+
+
+def fields(count: int, length: int = 1) -> dict[str, Any]:
+    return {"type": "section", "fields": [{"type": "mrkdwn", "text": "f" * length}] * count}
+
+
+@pytest.mark.parametrize(
+    ("blocks", "expected"),
+    [
+        ([section("a" * 3000), header("h" * 150), context(10), fields(10, 2000)], []),
+        ([{"type": "divider"}] * 50, []),
+        (
+            [section("a" * 3001)],
+            [
+                "[ERROR] failed to match all allowed schemas [json-pointer:/blocks/0/text]",
+                "[ERROR] must be less than 3001 characters [json-pointer:/blocks/0/text/text]",
+            ],
+        ),
+        (
+            [section("")],
+            ["[ERROR] must be more than 0 characters [json-pointer:/blocks/0/text/text]"],
+        ),
+        (
+            [{"type": "divider"}, header("h" * 151)],
+            [
+                "[ERROR] failed to match all allowed schemas [json-pointer:/blocks/1/text]",
+                "[ERROR] must be less than 151 characters [json-pointer:/blocks/1/text/text]",
+            ],
+        ),
+        (
+            [header("*bold*", kind="mrkdwn")],
+            [
+                "[ERROR] failed to match all allowed schemas [json-pointer:/blocks/0/text]",
+                "[ERROR] must be a valid enum value [json-pointer:/blocks/0/text/type]",
+            ],
+        ),
+        (
+            [{"type": "divider"}] * 51,
+            ["[ERROR] no more than 50 items allowed [json-pointer:/blocks]"],
+        ),
+        (
+            [context(11)],
+            ["[ERROR] no more than 10 items allowed [json-pointer:/blocks/0/elements]"],
+        ),
+        (
+            [fields(11)],
+            ["[ERROR] no more than 10 items allowed [json-pointer:/blocks/0/fields]"],
+        ),
+        (
+            [fields(2, 2001)],
+            [
+                "[ERROR] failed to match all allowed schemas [json-pointer:/blocks/0/fields/0]",
+                "[ERROR] must be less than 2001 characters [json-pointer:/blocks/0/fields/0/text]",
+                "[ERROR] failed to match all allowed schemas [json-pointer:/blocks/0/fields/1]",
+                "[ERROR] must be less than 2001 characters [json-pointer:/blocks/0/fields/1/text]",
+            ],
+        ),
+        (
+            [{"type": "section"}],
+            ["[ERROR] must define either `text` or `fields` [json-pointer:/blocks/0/type]"],
+        ),
+        (
+            [{"type": "carousel"}],
+            ["[ERROR] unsupported type: carousel [json-pointer:/blocks/0/type]"],
+        ),
+        (
+            [{"type": "divider", "block_id": "a"}, {"type": "divider", "block_id": "a"}],
+            ["[ERROR] duplicate block_id: a [json-pointer:/blocks/1/block_id]"],
+        ),
+        (
+            [{"type": "divider", "block_id": "b" * 256}],
+            ["[ERROR] must be less than 256 characters [json-pointer:/blocks/0/block_id]"],
+        ),
+        (
+            [section("plain", kind="plain_text", verbatim=True)],
+            [
+                "[ERROR] failed to match all allowed schemas [json-pointer:/blocks/0/text]",
+                "[ERROR] invalid additional property: verbatim [json-pointer:/blocks/0/text]",
+            ],
+        ),
+        ([section("rich", verbatim=True), section("plain", kind="plain_text", emoji=True)], []),
+        (
+            [section("x", kind="markdown")],
+            [
+                "[ERROR] failed to match all allowed schemas [json-pointer:/blocks/0/text]",
+                "[ERROR] must be a valid enum value [json-pointer:/blocks/0/text/type]",
+            ],
+        ),
+        (["not a block"], ["[ERROR] failed to match all allowed schemas [json-pointer:/blocks/0]"]),
+        (
+            [{"type": "image", "image_url": "https://example.com/a.png"}],
+            ["[ERROR] missing required field: alt_text [json-pointer:/blocks/0]"],
+        ),
+    ],
+)
+def test_block_kit_limits(blocks: list[Any], expected: list[str]) -> None:
+    assert validate_blocks(blocks) == expected
+
+
+def test_stored_blocks_get_ids_and_text_defaults_like_slack_adds_them() -> None:
+    blocks = [section("hi"), header("title"), {"type": "divider", "block_id": "keep"}]
+
+    stored = normalise_blocks(blocks, "seed")
+
+    assert [len(b["block_id"]) for b in stored[:2]] == [5, 5]
+    assert stored[2]["block_id"] == "keep"
+    assert stored[0]["text"] == {"type": "mrkdwn", "text": "hi", "verbatim": False}
+    assert stored[1]["text"] == {"type": "plain_text", "text": "title", "emoji": True}
+    assert normalise_blocks(blocks, "seed") == stored
+    assert blocks[0]["text"] == {"type": "mrkdwn", "text": "hi"}  # the caller's copy is untouched
+
+
+@pytest.fixture
+def slack() -> Iterator[SlackHarness]:
+    with serve_slack() as harness:
+        yield harness
+
+
+def test_invalid_blocks_reach_slack_sdk_with_their_messages(slack: SlackHarness) -> None:
+    with pytest.raises(SlackApiError) as failure:
+        slack.post("fallback", blocks=[section("a" * 3001)])
+
+    answer = failure.value.response
+    assert answer.status_code == 200
+    assert answer["error"] == "invalid_blocks"
+    assert answer["response_metadata"]["messages"][-1] == (
+        "[ERROR] must be less than 3001 characters [json-pointer:/blocks/0/text/text]"
+    )
+    assert slack.emulator.all_messages() == []
+
+
+def test_chat_update_checks_blocks_too(slack: SlackHarness) -> None:
+    ts = slack.post("fine")["ts"]
+
+    with pytest.raises(SlackApiError) as failure:
+        slack.bot.chat_update(channel=slack.channel, ts=ts, text="t", blocks=[header("h" * 151)])
+
+    assert failure.value.response["error"] == "invalid_blocks"
+    assert slack.emulator.thread(slack.channel, ts)[0]["text"] == "fine"
