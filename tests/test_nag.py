@@ -11,6 +11,7 @@ from zoneinfo import ZoneInfo
 import pytest
 
 from tests import factories
+from worker.config import parse_quiet_hours, parse_time_window
 from worker.nag import (
     NagMemory,
     NagPolicy,
@@ -24,12 +25,10 @@ from worker.nag import (
     is_quiet,
     next_update_due,
     overdue_period,
-    parse_quiet_hours,
-    parse_time_window,
     remember,
     state_from_record,
 )
-from worker.plan import IncidentRecord
+from worker.record import IncidentRecord
 from worker.snapshot import Person, parse_incident
 
 BERLIN = ZoneInfo("Europe/Berlin")

@@ -9,12 +9,14 @@ from typing import Any
 import pytest
 
 from tests.factories import BEN, T0, row, settings
-from worker.plan import IncidentRecord, Plan, plan_row, thread_ts_from_permalink
+from worker.plan import Plan, plan_row, thread_ts_from_permalink
+from worker.record import IncidentRecord
 from worker.snapshot import Incident, Person, parse_incident
 
 S = settings()
 NOW = T0 + timedelta(minutes=1)
 ACTOR = Person(BEN["id"], "Ben Carter", "ben@example.com")
+DUE = T0 + timedelta(minutes=30)  # SEV2 every 30 minutes, from the declaration at T0
 
 
 def _incident(**fields: Any) -> Incident:
@@ -24,6 +26,7 @@ def _incident(**fields: Any) -> Incident:
 def _plan(
     record: IncidentRecord | None, first_run: bool = False, now: datetime = NOW, **fields: Any
 ) -> Plan:
+    fields.setdefault("next_update_due", DUE)
     return plan_row(record, _incident(**fields), S, actor=ACTOR, now=now, first_run=first_run)
 
 
@@ -32,6 +35,7 @@ def _kinds(plan: Plan) -> list[str]:
 
 
 def _announced(**fields: Any) -> IncidentRecord:
+    fields.setdefault("next_update_due", DUE)
     return IncidentRecord(
         page_id=_incident().page_id,
         snapshot=_incident(**fields),
@@ -69,12 +73,15 @@ def test_declaration_keys_are_per_incident_forever() -> None:
     plan = _plan(None)
     page = plan.record.page_id
     assert [a.key for a in plan.actions] == [f"post_parent:{page}", f"link_thread:{page}"]
-    assert plan.actions[1].payload == {"declared_at": T0.isoformat()}
+    assert plan.actions[1].payload == {
+        "declared_at": T0.isoformat(),
+        "next_update_due": (NOW + timedelta(minutes=30)).isoformat(),
+    }
 
 
 def test_declared_at_set_by_people_is_kept() -> None:
     plan = _plan(None, declared_at=T0 - timedelta(hours=1))
-    assert plan.actions[1].payload == {"declared_at": None}
+    assert plan.actions[1].payload["declared_at"] is None
 
 
 def test_an_untitled_row_is_declared_after_the_grace_period() -> None:
@@ -103,41 +110,45 @@ def test_nothing_changed_means_nothing_to_do() -> None:
     assert plan.record.seq == 3
 
 
+W, R, U = "write_props", "post_reply", "update_parent"
+
+
 @pytest.mark.parametrize(
     ("before", "after", "kinds", "broadcast", "dates"),
     [
-        ({}, {"status": "Identified"}, ["post_reply", "update_parent"], False, None),
-        ({}, {"severity": "SEV1"}, ["post_reply", "update_parent"], True, None),
+        ({}, {"status": "Identified"}, [R, U], False, None),
+        # A severity change re-plans the next update at once (SEV1: every 15 minutes).
+        ({}, {"severity": "SEV1"}, [R, W, U], True, {"next_update_due"}),
         (
             {"status": "Identified"},
             {"status": "Monitoring"},
-            ["post_reply", "write_props", "update_parent"],
+            [R, W, U],
             False,
-            {"mitigated_at"},
+            {"mitigated_at", "next_update_due"},
         ),
         (
             {"status": "Monitoring"},
             {"status": "Resolved"},
-            ["post_reply", "write_props", "update_parent"],
+            [R, W, U],
             True,
-            {"resolved_at", "mitigated_at"},
+            {"resolved_at", "mitigated_at", "next_update_due"},
         ),
         (
             {"status": "Monitoring"},
-            {"status": "Resolved", "resolved_at": T0, "mitigated_at": T0},
-            ["post_reply", "update_parent"],
+            {"status": "Resolved", "resolved_at": T0, "mitigated_at": T0, "next_update_due": None},
+            [R, U],
             True,
             None,
         ),
-        ({}, {"status_update": "Rolled back"}, ["post_reply", "update_parent"], None, None),
+        ({}, {"status_update": "Rolled back"}, [R, W, U], None, {"next_update_due"}),
         (
             {},
             {"status": "Identified", "status_update": "Found it"},
-            ["post_reply", "post_reply", "update_parent"],
+            [R, R, W, U],
             False,
-            None,
+            {"next_update_due"},
         ),
-        ({}, {"declared_at": T0}, ["update_parent"], None, None),
+        ({}, {"declared_at": T0}, [U], None, None),
     ],
 )
 def test_changes_table(

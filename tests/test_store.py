@@ -6,7 +6,8 @@ import threading
 from datetime import timedelta
 
 from tests.factories import T0, row, settings
-from worker.plan import Action, IncidentRecord, Plan
+from worker.plan import Action, Plan
+from worker.record import IncidentRecord
 from worker.snapshot import parse_incident
 from worker.store import SCHEMA_VERSION, Store, engine_url
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
+from datetime import time
 from pathlib import Path
 from typing import Any, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -165,6 +166,11 @@ class Settings:
     commander_grace_s: float = 300.0
     postmortem_due_s: float = 5 * 86400.0
     postmortem_reminder_after_s: float = 3 * 86400.0
+    postmortem_draft_statuses: tuple[str, ...] = ("Draft",)
+    # (start, end) local wall-clock windows; quiet hours also cover weekends when set.
+    quiet_hours: tuple[time, time] | None = None
+    quiet_severities: tuple[str, ...] = ("SEV3", "SEV4")
+    working_hours: tuple[time, time] = (time(9), time(18))
 
     @property
     def is_sqlite(self) -> bool:
@@ -425,6 +431,14 @@ def _read_nudges(r: _Reader) -> dict[str, Any]:
         "postmortem_reminder_after_s": r.convert(
             "POSTMORTEM_REMINDER_AFTER", 3 * 86400.0, _positive_duration, "3d"
         ),
+        "postmortem_draft_statuses": r.convert(
+            "POSTMORTEM_DRAFT_STATUSES", ("Draft",), _csv, "Draft,In review"
+        ),
+        "quiet_hours": r.convert("QUIET_HOURS", None, parse_quiet_hours, "22:00-08:00"),
+        "quiet_severities": r.convert("QUIET_SEVERITIES", ("SEV3", "SEV4"), _csv, "SEV3,SEV4"),
+        "working_hours": r.convert(
+            "WORKING_HOURS", (time(9), time(18)), parse_time_window, "09:00-18:00"
+        ),
     }
 
 
@@ -473,3 +487,34 @@ def _escalate_to(value: str) -> str:
     if value in ("channel", "here") or re.fullmatch(r"S[A-Z0-9]{6,}", value):
         return value
     raise ValueError(f"{value!r} should be 'channel', 'here' or a user group id (S…)")
+
+
+_CLOCK = re.compile(r"(\d{1,2}):(\d{2})")
+_OFF = ("off", "none", "no", "false")
+
+
+def parse_time_window(text: str) -> tuple[time, time]:
+    """'09:00-18:00' → (09:00, 18:00); '22:00-08:00' wraps past midnight; '24:00' may end one."""
+    start, sep, end = text.replace("\N{EN DASH}", "-").partition("-")
+    if not sep:
+        raise ValueError(f"{text!r} should look like 09:00-18:00 (24-hour HH:MM-HH:MM)")
+    return _clock(start, text, is_end=False), _clock(end, text, is_end=True)
+
+
+def parse_quiet_hours(text: str) -> tuple[time, time] | None:
+    """'22:00-08:00' → a window; 'off' (or empty) → None: no quiet hours, weekends included."""
+    if text.strip().lower() in (*_OFF, ""):
+        return None
+    return parse_time_window(text)
+
+
+def _clock(part: str, whole: str, *, is_end: bool) -> time:
+    match = _CLOCK.fullmatch(part.strip())
+    if match is None:
+        raise ValueError(f"{whole!r} should look like 22:00-08:00 (24-hour HH:MM-HH:MM)")
+    hours, minutes = int(match.group(1)), int(match.group(2))
+    if is_end and (hours, minutes) == (24, 0):
+        return time(0)
+    if hours > 23 or minutes > 59:
+        raise ValueError(f"{whole!r} has a time that does not exist on a 24-hour clock")
+    return time(hours, minutes)

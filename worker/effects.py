@@ -9,17 +9,25 @@ metadata, so nothing is posted twice and nothing is lost.
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
 from worker.config import Settings
 from worker.errors import ServiceError, WorkerError
-from worker.messages import RenderContext, Wording, parent_message, reply_message
+from worker.messages import (
+    RenderContext,
+    SlackMessage,
+    Wording,
+    nudge_message,
+    parent_message,
+    reply_message,
+)
 from worker.notion import NotionGateway, property_values
-from worker.plan import IncidentRecord
+from worker.record import IncidentRecord
 from worker.slack import SlackGateway
+from worker.snapshot import Incident
 from worker.store import OutboxItem, Store
 
 log = logging.getLogger("worker.effects")
@@ -76,6 +84,7 @@ class Effects:
             "update_parent": self._update_parent,
             "link_thread": self._link_thread,
             "write_props": self._write_props,
+            "post_nudge": self._post_nudge,
         }
         self._reported: set[tuple[str, str]] = set()
 
@@ -167,12 +176,24 @@ class Effects:
         return {"ts": ts, "reconciled": reconciled}
 
     def _post_reply(self, item: OutboxItem, record: IncidentRecord, now_s: float) -> dict[str, Any]:
+        return self._post_in_thread(item, record, now_s, reply_message)
+
+    def _post_nudge(self, item: OutboxItem, record: IncidentRecord, now_s: float) -> dict[str, Any]:
+        return self._post_in_thread(item, record, now_s, nudge_message)
+
+    def _post_in_thread(
+        self,
+        item: OutboxItem,
+        record: IncidentRecord,
+        now_s: float,
+        render: Callable[[Mapping[str, Any], Incident, RenderContext], SlackMessage],
+    ) -> dict[str, Any]:
         thread_ts = _thread(record)
         ts = self._reconcile(item, thread_ts)
         if ts is not None:
             return {"ts": ts, "reconciled": True}
         self.store.mark_sending(item.id, now_s)
-        message = reply_message(item.payload, record.snapshot, self.render)
+        message = render(item.payload, record.snapshot, self.render)
         broadcast = bool(item.payload.get("broadcast"))
         ts = self.slack.post(
             self.channel, message, key=item.key, thread_ts=thread_ts, broadcast=broadcast
@@ -196,8 +217,9 @@ class Effects:
             permalink = self.slack.permalink(self.channel, thread_ts)
             self.store.set_thread(record.page_id, thread_ts, permalink, now_s)
         values: dict[str, str | None] = {"slack_thread": permalink}
-        if item.payload.get("declared_at"):
-            values["declared_at"] = item.payload["declared_at"]
+        for key in ("declared_at", "next_update_due"):
+            if item.payload.get(key):
+                values[key] = item.payload[key]
         self.notion.update_properties(record.page_id, property_values(self.settings, values))
         return {"permalink": permalink}
 

@@ -278,3 +278,68 @@ def _status_update(
     blocks = [_section(heading + quoted), _context(byline)]
     fallback = escape_truncated(f"{words.phrase('status_update')}: {payload['text']}", TEXT_MAX)
     return SlackMessage(text=fallback, blocks=blocks)
+
+
+def human_duration(seconds: float, locale: str) -> str:
+    """12 min, 1 h 5 min, 3 d 2 h — or 12分, 1時間5分, 3日2時間 in Japanese."""
+    minutes = max(1, round(seconds / 60))
+    days, rest = divmod(minutes, 1440)
+    hours, mins = divmod(rest, 60)
+    units = ("日", "時間", "分") if locale == "ja" else (" d", " h", " min")
+    parts = [f"{n}{u}" for n, u in zip((days, hours, mins), units, strict=True) if n]
+    if days:
+        parts = parts[:2]
+    return ("" if locale == "ja" else " ").join(parts)
+
+
+def group_mention(escalate_to: str) -> str:
+    """The configured escalation target as Slack syntax (trusted: it comes from settings)."""
+    if escalate_to in ("channel", "here"):
+        return f"<!{escalate_to}>"
+    return f"<!subteam^{escalate_to}>"
+
+
+def nudge_message(
+    payload: Mapping[str, Any], incident: Incident, ctx: RenderContext
+) -> SlackMessage:
+    """A reminder in the thread: overdue update, escalation, no commander, postmortem."""
+    words, settings = ctx.words, ctx.settings
+    people = tuple(Person(**p) for p in payload.get("mention", ()))
+    who = ", ".join(ctx.mention(p) for p in people) or escape(words.phrase("nobody_to_mention"))
+    row = link(incident.url, words.label("notion_row")) if incident.url else ""
+    last = datetime.fromisoformat(payload["last_update_at"])
+    overdue = float(payload.get("overdue_by_s", 0.0))
+    values = {
+        "people": who,
+        "row": row,
+        "overdue": escape(human_duration(overdue, settings.locale)),
+        "last": escape(format_time(last, settings.timezone)),
+        "silence": escape(human_duration(overdue + _cadence_s(payload), settings.locale)),
+        "count": str(settings.escalate_after_nudges),
+        "group": group_mention(settings.escalate_to),
+        "age": escape(human_duration(overdue, settings.locale)),
+        "postmortem": link(incident.postmortem_url, words.label("postmortem"))
+        if incident.postmortem_url
+        else escape(words.label("postmortem")),
+    }
+    kind = str(payload["kind"])
+    field = {"update_overdue": "status_update", "no_commander": "commander"}.get(kind)
+    values["field"] = escape(settings.properties[field]) if field else ""
+    phrase = {
+        "update_overdue": "nudge_overdue",
+        "escalation": "nudge_escalation",
+        "no_commander": "nudge_no_commander",
+        "postmortem_overdue": "nudge_postmortem",
+    }[kind]
+    text = words.phrase(phrase, **values)
+    return SlackMessage(
+        text=_cut_mrkdwn(text, TEXT_MAX), blocks=[_section(_cut_mrkdwn(text, SECTION_MAX))]
+    )
+
+
+def _cadence_s(payload: Mapping[str, Any]) -> float:
+    due = payload.get("due_at")
+    last = payload.get("last_update_at")
+    if not due or not last:
+        return 0.0
+    return (datetime.fromisoformat(due) - datetime.fromisoformat(last)).total_seconds()

@@ -2,15 +2,15 @@
 
 from __future__ import annotations
 
-import re
+import json
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, field, replace
+from dataclasses import asdict, dataclass, field, replace
 from datetime import UTC, date, datetime, time, timedelta
 from typing import Literal
 from zoneinfo import ZoneInfo
 
 from worker.config import Settings
-from worker.plan import IncidentRecord
+from worker.record import IncidentRecord
 from worker.snapshot import Person
 
 NudgeKind = Literal["update_overdue", "escalation", "no_commander", "postmortem_overdue"]
@@ -55,7 +55,7 @@ class NagPolicy:
 
     @classmethod
     def from_settings(cls, settings: Settings) -> NagPolicy:
-        """The policy from `Settings`; windows and quiet severities keep their defaults."""
+        """The policy from `Settings`."""
         return cls(
             cadence_s=dict(settings.update_cadence_s),
             mitigated_statuses=settings.mitigated_statuses,
@@ -65,6 +65,10 @@ class NagPolicy:
             escalate_to=settings.escalate_to,
             commander_grace_s=settings.commander_grace_s,
             postmortem_reminder_after_s=settings.postmortem_reminder_after_s,
+            postmortem_draft_statuses=settings.postmortem_draft_statuses,
+            working_hours=settings.working_hours,
+            quiet_hours=settings.quiet_hours,
+            quiet_severities=settings.quiet_severities,
             timezone=settings.timezone,
         )
 
@@ -392,32 +396,28 @@ def state_from_record(
     )
 
 
-_CLOCK = re.compile(r"(\d{1,2}):(\d{2})")
-_OFF = ("off", "none", "no", "false")
+def memory_to_json(memory: NagMemory) -> str:
+    data = {
+        key: value.isoformat() if isinstance(value, datetime) else value
+        for key, value in asdict(memory).items()
+    }
+    return json.dumps(data)
 
 
-def parse_time_window(text: str) -> TimeWindow:
-    """'09:00-18:00' → (09:00, 18:00); '22:00-08:00' wraps past midnight; '24:00' may end one."""
-    start, sep, end = text.replace("\N{EN DASH}", "-").partition("-")
-    if not sep:
-        raise ValueError(f"{text!r} should look like 09:00-18:00 (24-hour HH:MM-HH:MM)")
-    return _clock(start, text, is_end=False), _clock(end, text, is_end=True)
+def memory_from_json(text: str | None) -> NagMemory:
+    if not text:
+        return NagMemory()
+    data = json.loads(text)
 
+    def when(key: str) -> datetime | None:
+        value = data.get(key)
+        return datetime.fromisoformat(value) if value else None
 
-def parse_quiet_hours(text: str) -> TimeWindow | None:
-    """'22:00-08:00' → a window; 'off' (or empty) → None: no quiet hours, weekends included."""
-    if text.strip().lower() in (*_OFF, ""):
-        return None
-    return parse_time_window(text)
-
-
-def _clock(part: str, whole: str, *, is_end: bool) -> time:
-    match = _CLOCK.fullmatch(part.strip())
-    if match is None:
-        raise ValueError(f"{whole!r} should look like 22:00-08:00 (24-hour HH:MM-HH:MM)")
-    hours, minutes = int(match.group(1)), int(match.group(2))
-    if is_end and (hours, minutes) == (24, 0):
-        return time(0)
-    if hours > 23 or minutes > 59:
-        raise ValueError(f"{whole!r} has a time that does not exist on a 24-hour clock")
-    return time(hours, minutes)
+    return NagMemory(
+        silence_since=when("silence_since"),
+        nudges_since_update=int(data.get("nudges_since_update", 0)),
+        last_nudge_at=when("last_nudge_at"),
+        escalated=bool(data.get("escalated")),
+        commander_nudged=bool(data.get("commander_nudged")),
+        last_postmortem_reminder_at=when("last_postmortem_reminder_at"),
+    )

@@ -19,6 +19,8 @@ from worker.diff import (
     diff,
     is_resolved,
 )
+from worker.nag import NagMemory, NagPolicy, Nudge, next_update_due, state_from_record
+from worker.record import IncidentRecord
 from worker.snapshot import Incident, Person
 
 ActionKind = Literal[
@@ -27,27 +29,8 @@ ActionKind = Literal[
     "post_reply",  # a reply in the thread
     "update_parent",  # re-render the parent message to the current state (idempotent)
     "write_props",  # fill worker-owned date properties (idempotent)
+    "post_nudge",  # a reminder in the thread (overdue update, escalation, no commander)
 ]
-
-# Where an incident stands with respect to Slack.
-Phase = Literal[
-    "waiting",  # seen, not announced yet (e.g. no title yet, within the grace period)
-    "adopted",  # seen on the first run already resolved: deliberately never announced
-    "announced",  # has (or is getting) a parent message and thread
-]
-
-
-@dataclass(frozen=True)
-class IncidentRecord:
-    """What the worker remembers about one incident between polls."""
-
-    page_id: str
-    snapshot: Incident
-    phase: Phase = "waiting"
-    thread_ts: str | None = None
-    permalink: str | None = None
-    seq: int = 0
-    last_update_at: datetime | None = None
 
 
 @dataclass(frozen=True)
@@ -85,19 +68,36 @@ def _declarable(incident: Incident, settings: Settings, now: datetime) -> bool:
     return (now - incident.created_time).total_seconds() >= settings.declare_grace_s
 
 
-def _declare(record: IncidentRecord, now: datetime) -> Plan:
+def next_due(record: IncidentRecord, settings: Settings) -> datetime | None:
+    """When the next status update is due, as written to the row and shown in Slack."""
+    state = state_from_record(record, NagMemory())
+    return next_update_due(state, NagPolicy.from_settings(settings))
+
+
+def _due_differs(written: datetime | None, due: datetime | None) -> bool:
+    # Compared at a minute's resolution: Notion may not keep the seconds we send.
+    if written is None or due is None:
+        return written is not due
+    return abs((written - due).total_seconds()) >= 60
+
+
+def _declare(record: IncidentRecord, settings: Settings, now: datetime) -> Plan:
     page = record.page_id
     declared_at = record.snapshot.declared_at or record.snapshot.created_time
+    announced = replace(record, phase="announced", last_update_at=record.last_update_at or now)
+    due = next_due(announced, settings)
     actions = (
         Action("post_parent", f"post_parent:{page}", page, {}),
         Action(
             "link_thread",
             f"link_thread:{page}",
             page,
-            {"declared_at": None if record.snapshot.declared_at else declared_at.isoformat()},
+            {
+                "declared_at": None if record.snapshot.declared_at else declared_at.isoformat(),
+                "next_update_due": due.isoformat() if due else None,
+            },
         ),
     )
-    announced = replace(record, phase="announced", last_update_at=record.last_update_at or now)
     return Plan(announced, actions)
 
 
@@ -134,12 +134,12 @@ def plan_row(
             return Plan(record, (_update_parent(record, 0),))
         if record.phase != "waiting":
             return Plan(record)
-        return _declare(record, now) if _declarable(new, settings, now) else Plan(record)
+        return _declare(record, settings, now) if _declarable(new, settings, now) else Plan(record)
     if record.phase != "announced":
         updated = replace(record, snapshot=new)
         reopened = record.phase == "adopted" and not is_resolved(new, settings)
         if (record.phase == "waiting" or reopened) and _declarable(new, settings, now):
-            return _declare(updated, now)
+            return _declare(updated, settings, now)
         return Plan(updated)
     return _plan_changes(record, new, settings, actor=actor, now=now)
 
@@ -174,11 +174,14 @@ def _plan_changes(
             payload["at"] = at
             actions.append(Action("post_reply", f"reply:{page}:{seq}:update", page, payload))
             last_update_at = now
-    props = _worker_dates(events, new)
+    updated = replace(record, snapshot=new, seq=seq, last_update_at=last_update_at)
+    props: dict[str, str | None] = dict(_worker_dates(events, new))
+    due = next_due(updated, settings)
+    if _due_differs(new.next_update_due, due):
+        props["next_update_due"] = due.isoformat() if due else None
     if props:
         actions.append(Action("write_props", f"props:{page}:{seq}", page, {"dates": props}))
     actions.append(_update_parent(record, seq))
-    updated = replace(record, snapshot=new, seq=seq, last_update_at=last_update_at)
     return Plan(updated, tuple(actions))
 
 
@@ -225,3 +228,16 @@ def _worker_dates(events: list[Event], new: Incident) -> dict[str, str]:
             if new.mitigated_at is None:
                 dates["mitigated_at"] = when
     return dates
+
+
+def nudge_action(nudge: Nudge) -> Action:
+    """A due nudge as an outbox action; its key is the nudge's own (never sent twice)."""
+    payload = {
+        "kind": nudge.kind,
+        "overdue_by_s": nudge.overdue_by_s,
+        "due_at": nudge.due_at.isoformat(),
+        "last_update_at": nudge.last_update_at.isoformat(),
+        "mention": [asdict(p) for p in nudge.mention],
+        "broadcast": nudge.broadcast,
+    }
+    return Action("post_nudge", nudge.key, nudge.page_id, payload)

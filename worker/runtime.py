@@ -15,7 +15,7 @@ from worker.notion import NotionGateway
 from worker.scheduler import Job, Loop
 from worker.slack import SlackGateway
 from worker.store import Store
-from worker.tick import PollReport, Worker
+from worker.tick import NagReport, PollReport, Worker
 
 log = logging.getLogger("worker.runtime")
 
@@ -60,11 +60,25 @@ class Runtime:
         log.log(level, report.summary())
         return report
 
+    def nag(self, now: datetime) -> NagReport:
+        report = self.worker.nag_pass(now)
+        if report.queued:
+            log.info("nudges: %d queued, %d delivered", report.queued, report.delivery.done)
+        return report
+
     def loop(self) -> Loop:
         def poll_job(now: datetime) -> None:
             self.poll(now)
 
-        return Loop([Job("poll", self.settings.poll_interval_s, poll_job)])
+        def nag_job(now: datetime) -> None:
+            self.nag(now)
+
+        return Loop(
+            [
+                Job("poll", self.settings.poll_interval_s, poll_job),
+                Job("nag", self.settings.nag_interval_s, nag_job),
+            ]
+        )
 
     def close(self) -> None:
         self.notion.close()

@@ -17,7 +17,9 @@ import sqlalchemy as sa
 from sqlalchemy import event
 from sqlalchemy.engine import URL, Connection, Engine, make_url
 
-from worker.plan import Action, IncidentRecord, Phase, Plan
+from worker.nag import NagMemory, memory_from_json, memory_to_json
+from worker.plan import Action, Plan
+from worker.record import IncidentRecord, Phase
 from worker.snapshot import incident_from_json, incident_to_json
 
 SCHEMA_VERSION = 1
@@ -44,8 +46,7 @@ incidents_table = sa.Table(
     sa.Column("last_update_at", sa.String(40)),
     sa.Column("timeline_page_id", sa.String(36)),
     sa.Column("postmortem_page_id", sa.String(36)),
-    sa.Column("nudges_sent", sa.Integer, nullable=False, default=0),
-    sa.Column("last_nudge_at", sa.String(40)),
+    sa.Column("nag_memory", sa.Text),
     sa.Column("problems_reported", sa.Text),
     sa.Column("updated_at", sa.Float, nullable=False),
 )
@@ -256,7 +257,27 @@ class Store:
             table.update().where(table.c.page_id == record.page_id).values(**values)
         ).rowcount
         if not updated:
-            conn.execute(table.insert().values(page_id=record.page_id, nudges_sent=0, **values))
+            conn.execute(table.insert().values(page_id=record.page_id, **values))
+
+    def nag_memory(self, page_id: str) -> NagMemory:
+        with self.transaction() as conn:
+            text = conn.execute(
+                sa.select(incidents_table.c.nag_memory).where(incidents_table.c.page_id == page_id)
+            ).scalar()
+        return memory_from_json(text)
+
+    def save_nudges(
+        self, page_id: str, actions: Sequence[Action], memory: NagMemory, now_s: float
+    ) -> None:
+        """Record the nudges and what the schedule now remembers, in one transaction."""
+        with self.transaction() as conn:
+            for action in actions:
+                self._insert_action(conn, action, now_s)
+            conn.execute(
+                incidents_table.update()
+                .where(incidents_table.c.page_id == page_id)
+                .values(nag_memory=memory_to_json(memory), updated_at=now_s)
+            )
 
     # --- outbox -------------------------------------------------------------------------
 

@@ -12,8 +12,10 @@ from worker.config import Settings
 from worker.diff import diff
 from worker.effects import DeliveryReport, Effects
 from worker.errors import RowError, ServiceError
+from worker.nag import NagPolicy, due_nudges, remember, state_from_record
 from worker.notion import NotionGateway
-from worker.plan import IncidentRecord, plan_row
+from worker.plan import nudge_action, plan_row
+from worker.record import IncidentRecord
 from worker.snapshot import Incident, Person
 from worker.store import Store
 
@@ -42,6 +44,12 @@ class PollReport:
             f"{d.retried} to retry, {d.failed} failed, {self.row_errors} unreadable rows, "
             f"{self.notion_requests} Notion requests, {self.duration_s:.2f}s"
         )
+
+
+@dataclass
+class NagReport:
+    queued: int = 0
+    delivery: DeliveryReport = field(default_factory=DeliveryReport)
 
 
 class Worker:
@@ -92,6 +100,25 @@ class Worker:
 
     def deliver(self, now: datetime) -> DeliveryReport:
         return self.effects.run_due(now)
+
+    def nag_pass(self, now: datetime) -> NagReport:
+        """Queue the reminders due now (keyed, so never twice), then deliver them."""
+        report = NagReport()
+        policy = NagPolicy.from_settings(self.settings)
+        for record in self.store.records("announced"):
+            if record.snapshot.in_trash or not record.thread_ts:
+                continue
+            state = state_from_record(record, self.store.nag_memory(record.page_id))
+            # Postmortem reminders need the postmortem's status, which pages will provide.
+            nudges = [n for n in due_nudges(state, policy, now) if n.kind != "postmortem_overdue"]
+            if not nudges:
+                continue
+            memory = remember(state, nudges, now)
+            actions = [nudge_action(n) for n in nudges]
+            self.store.save_nudges(record.page_id, actions, memory, now.timestamp())
+            report.queued += len(nudges)
+        report.delivery = self.effects.run_due(now)
+        return report
 
     def _ingest(self, incident: Incident, *, now: datetime, first_run: bool) -> bool:
         """Plan one row; returns True when it was new or changed."""
