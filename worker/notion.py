@@ -115,7 +115,7 @@ def _retry_after_s(exc: BaseException) -> float | None:
         return None
 
 
-_backoff = wait_exponential_jitter(initial=0.5, max=8, jitter=0.5)
+_backoff = wait_exponential_jitter(multiplier=0.5, max=8, jitter=0.5)
 
 
 def _wait(state: RetryCallState) -> float:
