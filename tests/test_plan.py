@@ -118,18 +118,18 @@ W, R, U = "write_props", "post_reply", "update_parent"
     [
         ({}, {"status": "Identified"}, [R, U], False, None),
         # A severity change re-plans the next update at once (SEV1: every 15 minutes).
-        ({}, {"severity": "SEV1"}, [R, W, U], True, {"next_update_due"}),
+        ({}, {"severity": "SEV1"}, [W, R, U], True, {"next_update_due"}),
         (
             {"status": "Identified"},
             {"status": "Monitoring"},
-            [R, W, U],
+            [W, R, U],
             False,
             {"mitigated_at", "next_update_due"},
         ),
         (
             {"status": "Monitoring"},
             {"status": "Resolved"},
-            [R, W, U],
+            [W, R, U],
             True,
             {"resolved_at", "mitigated_at", "next_update_due"},
         ),
@@ -140,11 +140,11 @@ W, R, U = "write_props", "post_reply", "update_parent"
             True,
             None,
         ),
-        ({}, {"status_update": "Rolled back"}, [R, W, U], None, {"next_update_due"}),
+        ({}, {"status_update": "Rolled back"}, [W, R, U], None, {"next_update_due"}),
         (
             {},
             {"status": "Identified", "status_update": "Found it"},
-            [R, R, W, U],
+            [W, R, R, U],
             False,
             {"next_update_due"},
         ),
@@ -170,7 +170,7 @@ def test_changes_table(
 
 def test_several_changes_in_one_poll_are_one_reply_with_the_actor() -> None:
     plan = _plan(_announced(), status="Identified", severity="SEV3", commander=[BEN])
-    reply = plan.actions[0]
+    (reply,) = [a for a in plan.actions if a.kind == "post_reply"]
     assert reply.key == f"reply:{plan.record.page_id}:4:changes"
     assert [c["key"] for c in reply.payload["changes"]] == ["status", "severity", "commander"]
     assert reply.payload["actor"]["name"] == "Ben Carter"

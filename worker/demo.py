@@ -25,6 +25,7 @@ from worker.sandbox import Sandbox, SandboxOptions
 from worker.sandbox.workspace import SandboxPerson
 
 STEP_TIMEOUT_S = 20.0
+DEMO_SEV2_CADENCE = "6s"
 
 
 @dataclass(frozen=True)
@@ -78,8 +79,11 @@ def _people(person: SandboxPerson) -> dict[str, Any]:
 class Story:
     """Plays the incident the way people would: each edit made with that person's token."""
 
-    def __init__(self, box: Sandbox, data_source_id: str, script: Script) -> None:
+    def __init__(
+        self, box: Sandbox, data_source_id: str, script: Script, idle: Callable[[], bool]
+    ) -> None:
         self.box = box
+        self.idle = idle
         self.data_source_id = data_source_id
         self.script = script
         self.page_id = ""
@@ -108,6 +112,8 @@ class Story:
             time.sleep(0.1)
 
     def step(self, person: SandboxPerson, properties: dict[str, Any], what: str) -> None:
+        # People read the thread before they act: wait until the worker has caught up.
+        self.wait_for("catch up", self.idle)
         count = len(self.replies())
         self.edit(person, properties)
         self.wait_for(what, lambda: len(self.replies()) > count)
@@ -139,12 +145,18 @@ class Story:
 
         self.wait_for("announce the incident", announced)
 
+    def wait_for_nudge(self) -> None:
+        """Nobody posts an update in time: the worker reminds the commander in the thread."""
+        count = len(self.replies())
+        self.wait_for("nudge the commander", lambda: len(self.replies()) > count)
+
     def play(self) -> None:
         ws = self.box.workspace
         aiko, ben, chidi = ws.person("Aiko"), ws.person("Ben"), ws.person("Chidi")
         self.declare(aiko)
         self.step(ben, {"Commander": _people(ben), "Scribe": _people(chidi)}, "mirror the roles")
         self.step(ben, {"Status": _select("Identified")}, "mirror the status")
+        self.wait_for_nudge()
         self.step(ben, {"Status update": _rich(self.script.updates[0])}, "post the update")
         self.step(chidi, {"Severity": _select("SEV1")}, "mirror the escalation")
         self.step(ben, {"Status update": _rich(self.script.updates[1])}, "post the update")
@@ -160,6 +172,9 @@ _EMOJI = {
     ":rotating_light:": "🚨",
     ":repeat:": "🔁",
     ":adhesive_bandage:": "🩹",
+    ":alarm_clock:": "⏰",
+    ":firefighter:": "🧑‍🚒",
+    ":memo:": "📝",
 }
 
 
@@ -176,7 +191,7 @@ def readable(mrkdwn: str, names: dict[str, str]) -> str:
 def _block_lines(block: dict[str, Any]) -> list[str]:
     kind = block.get("type")
     if kind == "header":
-        return [str(block["text"]["text"]).upper()]
+        return [str(block["text"]["text"])]
     if kind == "context":
         return [" ".join(str(e.get("text", "")) for e in block.get("elements", []))]
     if kind == "section" and block.get("fields"):
@@ -198,8 +213,9 @@ def format_message(
     broadcast = (
         "  (also sent to the channel)" if message.get("subtype") == "thread_broadcast" else ""
     )
+    pad = " " * len(indent)
     out = [f"{indent}{when}  {author}{broadcast}"]
-    out += [f"{indent}          {readable(line, names)}" for line in lines if line.strip()]
+    out += [f"{pad}          {readable(line, names)}" for line in lines if line.strip()]
     return "\n".join(out)
 
 
@@ -224,6 +240,9 @@ def _settings(box: Sandbox, database_id: str, state_dir: Path, locale: str) -> S
         "SLACK_BASE_URL": info["slack_base_url"],
         "DATABASE_URL": f"sqlite:///{state_dir / 'state.db'}",
         "POLL_INTERVAL": "1s",
+        "NAG_INTERVAL": "1s",
+        # Second-scale cadence for SEV2 so the story shows a reminder and its answer.
+        "UPDATE_CADENCE": f"SEV1=15m,SEV2={DEMO_SEV2_CADENCE},SEV3=60m,SEV4=off",
         "LOCALE": locale,
         "TIMEZONE": SCRIPTS[locale].timezone,
     }
@@ -248,13 +267,20 @@ def run_demo(locale: str = "en", out: TextIO = sys.stdout) -> int:
         loop = runtime.loop()
         thread = threading.Thread(target=loop.run_until_stopped, daemon=True)
         thread.start()
-        story = Story(box, runtime.notion.data_source_id(), script)
+
+        def idle() -> bool:
+            return not runtime.store.due_actions(time.time())
+
+        story = Story(box, runtime.notion.data_source_id(), script, idle)
         try:
             story.play()
         finally:
             loop.stop()
             thread.join(5)
-            runtime.close()
+        # One last pass so the parent message shows the final state of the row.
+        runtime.poll(datetime.now(UTC))
+        runtime.poll(datetime.now(UTC))
+        runtime.close()
         tz = settings.timezone
         out.write(f"\n#{box.workspace.slack_channel_name} — the incident's thread\n\n")
         out.write(transcript(box, story.thread_ts, tz) + "\n\n")

@@ -87,6 +87,10 @@ class Effects:
             "post_nudge": self._post_nudge,
         }
         self._reported: set[tuple[str, str]] = set()
+        # Called with (page_id, now_s) just before the worker writes to a row, so that edits
+        # people made since the last poll are seen (and credited to them) before our own
+        # write makes Notion report the worker as the row's last editor.
+        self.before_write: Callable[[str, float], None] | None = None
 
     @property
     def channel(self) -> str:

@@ -281,8 +281,11 @@ def _status_update(
 
 
 def human_duration(seconds: float, locale: str) -> str:
-    """12 min, 1 h 5 min, 3 d 2 h — or 12分, 1時間5分, 3日2時間 in Japanese."""
-    minutes = max(1, round(seconds / 60))
+    """40 s, 12 min, 1 h 5 min, 3 d 2 h — or 40秒, 12分, 1時間5分, 3日2時間 in Japanese."""
+    if seconds < 59.5:
+        whole = max(1, round(seconds))
+        return f"{whole}秒" if locale == "ja" else f"{whole} s"
+    minutes = round(seconds / 60)
     days, rest = divmod(minutes, 1440)
     hours, mins = divmod(rest, 60)
     units = ("日", "時間", "分") if locale == "ja" else (" d", " h", " min")
@@ -306,7 +309,7 @@ def nudge_message(
     words, settings = ctx.words, ctx.settings
     people = tuple(Person(**p) for p in payload.get("mention", ()))
     who = ", ".join(ctx.mention(p) for p in people) or escape(words.phrase("nobody_to_mention"))
-    row = link(incident.url, words.label("notion_row")) if incident.url else ""
+    row = link(incident.url, "Notion") if incident.url else "Notion"
     last = datetime.fromisoformat(payload["last_update_at"])
     overdue = float(payload.get("overdue_by_s", 0.0))
     values = {
@@ -326,7 +329,7 @@ def nudge_message(
     field = {"update_overdue": "status_update", "no_commander": "commander"}.get(kind)
     values["field"] = escape(settings.properties[field]) if field else ""
     phrase = {
-        "update_overdue": "nudge_overdue",
+        "update_overdue": "nudge_first_overdue" if payload.get("first") else "nudge_overdue",
         "escalation": "nudge_escalation",
         "no_commander": "nudge_no_commander",
         "postmortem_overdue": "nudge_postmortem",

@@ -163,24 +163,27 @@ def _plan_changes(
     seq = record.seq + 1
     page = record.page_id
     at = new.last_edited_time.isoformat()
-    actions: list[Action] = []
-    reply = _change_reply(events, actor, settings, at)
-    if reply is not None:
-        actions.append(Action("post_reply", f"reply:{page}:{seq}:changes", page, reply))
     last_update_at = record.last_update_at
     for event in events:
         if isinstance(event, StatusUpdatePosted):
-            payload = {"type": "status_update", "text": event.text, "actor": person_payload(actor)}
-            payload["at"] = at
-            actions.append(Action("post_reply", f"reply:{page}:{seq}:update", page, payload))
             last_update_at = now
     updated = replace(record, snapshot=new, seq=seq, last_update_at=last_update_at)
+    actions: list[Action] = []
+    # Write-backs first: the row is settled before people see the reply and react to it.
     props: dict[str, str | None] = dict(_worker_dates(events, new))
     due = next_due(updated, settings)
     if _due_differs(new.next_update_due, due):
         props["next_update_due"] = due.isoformat() if due else None
     if props:
         actions.append(Action("write_props", f"props:{page}:{seq}", page, {"dates": props}))
+    reply = _change_reply(events, actor, settings, at)
+    if reply is not None:
+        actions.append(Action("post_reply", f"reply:{page}:{seq}:changes", page, reply))
+    for event in events:
+        if isinstance(event, StatusUpdatePosted):
+            payload = {"type": "status_update", "text": event.text, "actor": person_payload(actor)}
+            payload["at"] = at
+            actions.append(Action("post_reply", f"reply:{page}:{seq}:update", page, payload))
     actions.append(_update_parent(record, seq))
     return Plan(updated, tuple(actions))
 
@@ -230,10 +233,11 @@ def _worker_dates(events: list[Event], new: Incident) -> dict[str, str]:
     return dates
 
 
-def nudge_action(nudge: Nudge) -> Action:
+def nudge_action(nudge: Nudge, *, first_update: bool = False) -> Action:
     """A due nudge as an outbox action; its key is the nudge's own (never sent twice)."""
     payload = {
         "kind": nudge.kind,
+        "first": first_update,
         "overdue_by_s": nudge.overdue_by_s,
         "due_at": nudge.due_at.isoformat(),
         "last_update_at": nudge.last_update_at.isoformat(),

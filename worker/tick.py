@@ -6,7 +6,7 @@ import logging
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 
 from worker.config import Settings
 from worker.diff import diff
@@ -72,6 +72,7 @@ class Worker:
         self.bot_user_id = bot_user_id
         self.should_stop = should_stop
         self._reported_problems: dict[str, tuple[str, ...]] = {}
+        effects.before_write = self._refresh
 
     def poll(self, now: datetime) -> PollReport:
         """Read rows edited since the last poll, record what to do, then do it."""
@@ -114,7 +115,8 @@ class Worker:
             if not nudges:
                 continue
             memory = remember(state, nudges, now)
-            actions = [nudge_action(n) for n in nudges]
+            first = not record.snapshot.status_update
+            actions = [nudge_action(n, first_update=first) for n in nudges]
             self.store.save_nudges(record.page_id, actions, memory, now.timestamp())
             report.queued += len(nudges)
         report.delivery = self.effects.run_due(now)
@@ -130,6 +132,15 @@ class Worker:
         plan = plan_row(record, incident, self.settings, actor=actor, now=now, first_run=first_run)
         self.store.save_plan(plan, now.timestamp())
         return True
+
+    def _refresh(self, page_id: str, now_s: float) -> None:
+        """Read one row again and take in any change people made since the last poll."""
+        try:
+            incident = self.notion.retrieve_incident(page_id)
+        except RowError as exc:
+            log.warning("could not re-read %s before writing to it: %s", page_id, exc)
+            return
+        self._ingest(incident, now=datetime.fromtimestamp(now_s, UTC), first_run=False)
 
     def _actor(self, record: IncidentRecord | None, incident: Incident) -> Person | None:
         """Who made the change, as Notion reports it (only looked up when it will be shown)."""
