@@ -125,6 +125,8 @@ def test_base_urls_are_normalised_for_each_client() -> None:
         "0123456789abcdef0123456789abcdef",
         "01234567-89ab-cdef-0123-456789abcdef",
         "https://www.notion.so/team/Incidents-0123456789abcdef0123456789abcdef?v=1",
+        "https://app.notion.com/p/Timeline-of-the-outage-0123456789abcdef0123456789abcdef",
+        "https://app.notion.com/p/0123456789abcdef0123456789abcdef/",
     ],
 )
 def test_notion_ids_are_accepted_in_every_usual_form(text: str) -> None:

@@ -12,6 +12,7 @@ from tests.factories import BEN, T0, row, settings
 from worker.plan import Plan, plan_row, thread_ts_from_permalink
 from worker.record import IncidentRecord
 from worker.snapshot import Incident, Person, parse_incident
+from worker.store import lane
 
 S = settings()
 NOW = T0 + timedelta(minutes=1)
@@ -31,7 +32,12 @@ def _plan(
 
 
 def _kinds(plan: Plan) -> list[str]:
-    return [a.kind for a in plan.actions]
+    """The Slack and row actions, in order (pages have a lane of their own)."""
+    return [a.kind for a in plan.actions if lane(a.kind) == "main"]
+
+
+def _pages(plan: Plan) -> list[tuple[str, str]]:
+    return [(a.kind, a.payload.get("kind", "")) for a in plan.actions if lane(a.kind) == "pages"]
 
 
 def _announced(**fields: Any) -> IncidentRecord:
@@ -72,7 +78,12 @@ def test_first_sight_of_a_row(
 def test_declaration_keys_are_per_incident_forever() -> None:
     plan = _plan(None)
     page = plan.record.page_id
-    assert [a.key for a in plan.actions] == [f"post_parent:{page}", f"link_thread:{page}"]
+    assert [a.key for a in plan.actions] == [
+        f"post_parent:{page}",
+        f"link_thread:{page}",
+        f"create_timeline:{page}",
+        f"timeline:{page}:declared",
+    ]
     assert plan.actions[1].payload == {
         "declared_at": T0.isoformat(),
         "next_update_due": (NOW + timedelta(minutes=30)).isoformat(),
@@ -204,3 +215,57 @@ def test_a_trashed_untitled_row_is_never_declared() -> None:
 )
 def test_thread_ts_is_read_back_from_the_permalink(url: str, ts: str | None) -> None:
     assert thread_ts_from_permalink(url) == ts
+
+
+def test_a_declaration_creates_the_timeline_with_a_first_entry() -> None:
+    assert _pages(_plan(None)) == [("create_timeline", ""), ("timeline_entry", "declared")]
+
+
+@pytest.mark.parametrize(
+    ("before", "after", "pages"),
+    [
+        ({}, {"impact": "EU"}, [("timeline_entry", "change")]),
+        ({}, {"severity": "SEV1"}, [("timeline_entry", "escalated")]),
+        ({"status": "Identified"}, {"status": "Monitoring"}, [("timeline_entry", "mitigated")]),
+        (
+            {},
+            {"status": "Identified", "status_update": "Found it"},
+            [("timeline_entry", "change"), ("timeline_entry", "status_update")],
+        ),
+        (
+            {"status": "Monitoring"},
+            {"status": "Resolved"},
+            [("timeline_entry", "resolved"), ("create_postmortem", "")],
+        ),
+        ({}, {"declared_at": T0}, []),
+    ],
+)
+def test_timeline_entries_and_the_postmortem(
+    before: dict[str, Any], after: dict[str, Any], pages: list[tuple[str, str]]
+) -> None:
+    assert _pages(_plan(_announced(**before), **after)) == pages
+
+
+def test_timeline_entries_say_what_changed_and_who() -> None:
+    plan = _plan(_announced(), status="Identified", commander=[BEN])
+    (entry,) = [a for a in plan.actions if a.kind == "timeline_entry"]
+    assert entry.payload["text"] == "Status: Investigating → Identified; Commander: — → Ben Carter"
+    assert entry.payload["actor"]["name"] == "Ben Carter"
+
+
+def test_the_postmortem_key_is_the_same_after_a_reopening() -> None:
+    resolved = _plan(_announced(status="Monitoring"), status="Resolved")
+    reopened = _plan(resolved.record, status="Investigating")
+    again = _plan(reopened.record, status="Resolved")
+    keys = [a.key for p in (resolved, again) for a in p.actions if a.kind == "create_postmortem"]
+    assert len(keys) == 2
+    assert keys[0] == keys[1]  # the outbox records it once
+
+
+def test_pages_are_adopted_from_the_row_links() -> None:
+    timeline = "https://app.notion.com/p/Timeline-0123456789abcdef0123456789abcdef"
+    raw = row(slack_thread="https://x.slack.com/archives/C1/p1700000000000100")
+    raw["properties"]["Timeline"]["url"] = timeline
+    plan = plan_row(None, parse_incident(raw, S), S, actor=None, now=NOW, first_run=False)
+    assert plan.record.timeline_page_id == "01234567-89ab-cdef-0123-456789abcdef"
+    assert plan.record.postmortem_page_id is None

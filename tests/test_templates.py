@@ -234,11 +234,6 @@ def test_quote_keeps_lines_and_escapes_them() -> None:
     assert Helpers("en", UTC_ZONE).quote("  ") == "> —"
 
 
-@pytest.mark.xfail(
-    reason="markdown_blocks matches the callout marker after unescaping: a quoted "
-    "'[!WARNING]' typed in Notion becomes a callout (report: match the raw source)",
-    strict=False,
-)
 def test_quoted_callout_marker_stays_a_quote() -> None:
     blocks = markdown_to_blocks(Helpers("en", UTC_ZONE).quote("[!WARNING] not an alert"))
     assert blocks[0]["type"] == "quote"

@@ -121,7 +121,14 @@ def _cmd_setup(args: argparse.Namespace) -> int:
     notion = NotionGateway.build(settings)
     try:
         parent = normalize_notion_id(args.parent_page)
-        result = setup_incidents(notion, settings, parent, title=args.title, force=args.force)
+        result = setup_incidents(
+            notion,
+            settings,
+            parent,
+            title=args.title,
+            force=args.force,
+            with_postmortems=args.with_postmortems,
+        )
     except ValueError as exc:
         raise WorkerError(f"--parent-page: {exc}") from exc
     finally:
@@ -195,6 +202,11 @@ def build_parser() -> argparse.ArgumentParser:
     setup.add_argument("--parent-page", required=True, help="id or URL of a page shared with us")
     setup.add_argument("--title", default="Incidents", help="database title (default Incidents)")
     setup.add_argument("--force", action="store_true", help="create another even if one exists")
+    setup.add_argument(
+        "--with-postmortems",
+        action="store_true",
+        help="also create a Postmortems database (drafts get an owner, a status and a due date)",
+    )
     setup.set_defaults(handler=_cmd_setup)
 
     demo = commands.add_parser("demo", help="play a whole incident on the bundled sandbox")

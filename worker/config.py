@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 from datetime import time
 from pathlib import Path
 from typing import Any, Literal
+from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from worker.errors import ConfigError, SettingProblem
@@ -17,7 +18,7 @@ BUNDLED_TEMPLATES = Path(__file__).resolve().parent.parent / "templates"
 
 _DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h|d)\s*$")
 _UNITS_S = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0, "d": 86400.0}
-_UUID_HEX = re.compile(r"([0-9a-fA-F]{32})")
+_UUID_HEX = re.compile(r"([0-9a-fA-F]{32})$")
 
 
 class Secret:
@@ -56,10 +57,10 @@ def parse_duration_s(text: str) -> float:
 
 def normalize_notion_id(text: str) -> str:
     """Accept a dashed or compact UUID, or a Notion URL, and return the dashed UUID."""
-    compact = text.strip().replace("-", "")
-    match = _UUID_HEX.search(compact.rsplit("/", 1)[-1].split("?")[0]) or _UUID_HEX.fullmatch(
-        compact
-    )
+    candidate = text.strip()
+    path = urlsplit(candidate).path if "://" in candidate else candidate
+    last = path.rstrip("/").rsplit("/", 1)[-1].replace("-", "")
+    match = _UUID_HEX.search(last)
     if not match:
         raise ValueError(f"{text!r} is not a Notion id (32 hex digits, dashes optional, or a URL)")
     h = match.group(1).lower()

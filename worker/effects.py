@@ -8,6 +8,7 @@ metadata, so nothing is posted twice and nothing is lost.
 
 from __future__ import annotations
 
+import hashlib
 import logging
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -15,7 +16,7 @@ from datetime import datetime
 from typing import Any
 
 from worker.config import Settings
-from worker.errors import ServiceError, WorkerError
+from worker.errors import NotReadyError, ServiceError, TemplateError
 from worker.messages import (
     RenderContext,
     SlackMessage,
@@ -25,19 +26,19 @@ from worker.messages import (
     reply_message,
 )
 from worker.notion import NotionGateway, property_values
+from worker.notion_limits import BlockTooLargeError
+from worker.page_effects import PageEffects
+from worker.page_writer import PageWriter
+from worker.plan import Action
 from worker.record import IncidentRecord
 from worker.slack import SlackGateway
 from worker.snapshot import Incident
-from worker.store import OutboxItem, Store
+from worker.store import OutboxItem, Store, lane
 
 log = logging.getLogger("worker.effects")
 
 MAX_ATTEMPTS = 50
 _RECONCILE_MARGIN_S = 120.0
-
-
-class NotReady(WorkerError):
-    """The action depends on something not there yet (e.g. the thread); try later."""
 
 
 @dataclass
@@ -78,6 +79,11 @@ class Effects:
         self.settings = settings
         self.render = RenderContext(settings, words, slack.mention)
         self.should_stop = should_stop
+        self.bot_user_id: str | None = None
+        self.writer = PageWriter(notion, lambda: self.bot_user_id)
+        self.pages = PageEffects(
+            store, notion, settings, words, self.writer, self._write_row, self._enqueue
+        )
         self._handlers: dict[str, Callable[[OutboxItem, IncidentRecord, float], dict[str, Any]]] = {
             "post_parent": self._post_parent,
             "post_reply": self._post_reply,
@@ -85,6 +91,9 @@ class Effects:
             "link_thread": self._link_thread,
             "write_props": self._write_props,
             "post_nudge": self._post_nudge,
+            "create_timeline": self.pages.create_timeline,
+            "timeline_entry": self.pages.timeline_entry,
+            "create_postmortem": self.pages.create_postmortem,
         }
         self._reported: set[tuple[str, str]] = set()
         # Called with (page_id, now_s) just before the worker writes to a row, so that edits
@@ -102,18 +111,19 @@ class Effects:
         report = DeliveryReport()
         items = self.store.due_actions(now_s)
         later_updates = _later_parent_updates(items)
-        stalled: set[str] = set()
+        stalled: set[tuple[str, str]] = set()
         for item in items:
             if self.should_stop():
                 break
-            if item.page_id in stalled:
+            where = (item.page_id, lane(item.kind))
+            if where in stalled:
                 continue
             if item.kind == "update_parent" and item.id in later_updates:
                 self.store.mark_done(item.id, {"superseded": True}, now_s)
                 report.done += 1
                 continue
             if not self._run_one(item, now_s, report):
-                stalled.add(item.page_id)
+                stalled.add(where)
         return report
 
     def _run_one(self, item: OutboxItem, now_s: float, report: DeliveryReport) -> bool:
@@ -125,12 +135,23 @@ class Effects:
             return True
         try:
             result = handler(item, record, now_s)
-        except NotReady as exc:
+        except NotReadyError as exc:
             self.store.mark_retry(item.id, str(exc), now_s + 5.0, unknown=item.outcome_unknown)
             report.retried += 1
             return False
         except ServiceError as exc:
             self._failed(item, exc, now_s, report)
+            return False
+        except (TemplateError, BlockTooLargeError) as exc:
+            self._broken_content(item, exc, now_s, report)
+            return False
+        except Exception as exc:
+            # A bug or a surprise in one action must not stop the others: keep it, say so.
+            log.exception("%s failed unexpectedly; it will be retried", item.key)
+            wait_s = backoff_s(item.attempts + 1, permanent=True)
+            error = f"{type(exc).__name__}: {exc}"
+            self.store.mark_retry(item.id, error, now_s + wait_s, unknown=item.outcome_unknown)
+            report.retried += 1
             return False
         if result.get("reconciled"):
             report.reconciled += 1
@@ -155,6 +176,34 @@ class Effects:
         self._reported.add((item.page_id, exc.code))
         level = logging.WARNING if exc.retryable or not first_time else logging.ERROR
         log.log(level, "%s will be retried in %.0fs: %s", item.key, wait_s, exc)
+
+    def _broken_content(
+        self, item: OutboxItem, exc: Exception, now_s: float, report: DeliveryReport
+    ) -> None:
+        """A template or page content problem: nothing was sent. Say so once in the thread,
+        then keep retrying patiently (fixing the template is enough)."""
+        error = str(exc)
+        digest = hashlib.sha256(error.encode()).hexdigest()[:12]
+        problem = Action(
+            "post_reply",
+            f"problem:{item.page_id}:{item.kind}:{digest}",
+            item.page_id,
+            {"type": "problem", "what": item.kind, "error": error},
+        )
+        self.store.add_actions([problem], now_s)
+        wait_s = backoff_s(item.attempts + 1, permanent=True)
+        self.store.mark_retry(item.id, error, now_s + wait_s, unknown=item.outcome_unknown)
+        report.retried += 1
+        log.error("%s: %s (retrying in %.0fs)", item.key, error, wait_s)
+
+    def _write_row(self, page_id: str, values: dict[str, str | None], now_s: float) -> None:
+        """Write worker-owned properties, after taking in what people changed meanwhile."""
+        if self.before_write is not None:
+            self.before_write(page_id, now_s)
+        self.notion.update_properties(page_id, property_values(self.settings, values))
+
+    def _enqueue(self, actions: list[Action], now_s: float) -> None:
+        self.store.add_actions(actions, now_s)
 
     # --- the actions ----------------------------------------------------------------------
 
@@ -224,7 +273,7 @@ class Effects:
         for key in ("declared_at", "next_update_due"):
             if item.payload.get(key):
                 values[key] = item.payload[key]
-        self.notion.update_properties(record.page_id, property_values(self.settings, values))
+        self._write_row(record.page_id, values, now_s)
         return {"permalink": permalink}
 
     def _write_props(
@@ -238,7 +287,7 @@ class Effects:
 
 def _thread(record: IncidentRecord) -> str:
     if not record.thread_ts:
-        raise NotReady(f"incident {record.page_id} has no Slack thread yet")
+        raise NotReadyError(f"incident {record.page_id} has no Slack thread yet")
     return record.thread_ts
 
 

@@ -82,3 +82,7 @@ class TemplateError(WorkerError):
         self.problem = problem
         where = f"{template}, line {line}" if line else template
         super().__init__(f"template {where}: {problem}")
+
+
+class NotReadyError(WorkerError):
+    """An action depends on something not there yet (e.g. the thread); it waits its turn."""

@@ -223,9 +223,33 @@ def reply_message(
     payload: Mapping[str, Any], incident: Incident, ctx: RenderContext
 ) -> SlackMessage:
     """A thread reply from a planned action's payload."""
-    if payload["type"] == "status_update":
+    kind = payload["type"]
+    if kind == "status_update":
         return _status_update(payload, incident, ctx)
+    if kind == "postmortem":
+        return _one_section(_postmortem_ready(payload, incident, ctx))
+    if kind == "problem":
+        what = ctx.words.phrase(f"what_{payload['what']}")
+        error = escape_truncated(str(payload["error"]), 1500)
+        return _one_section(ctx.words.phrase("problem", what=escape(what), error=error))
     return _changes(payload, incident, ctx)
+
+
+def _one_section(text: str) -> SlackMessage:
+    cut = _cut_mrkdwn(text, SECTION_MAX)
+    return SlackMessage(text=_cut_mrkdwn(text, TEXT_MAX), blocks=[_section(cut)])
+
+
+def _postmortem_ready(payload: Mapping[str, Any], incident: Incident, ctx: RenderContext) -> str:
+    words = ctx.words
+    page = link(str(payload["url"]), words.label("postmortem"))
+    people = incident.commander or incident.scribe
+    who = ", ".join(ctx.mention(p) for p in people) or escape(words.phrase("nobody_to_mention"))
+    due = payload.get("due")
+    if due:
+        when = escape(format_time(datetime.fromisoformat(due), ctx.settings.timezone))
+        return words.phrase("postmortem_ready", postmortem=page, people=who, due=when)
+    return words.phrase("postmortem_ready_no_due", postmortem=page, people=who)
 
 
 def _changes(payload: Mapping[str, Any], incident: Incident, ctx: RenderContext) -> SlackMessage:

@@ -199,7 +199,7 @@ class NotionGateway:
         self.settings = settings
         self.budget_s = budget_s
         self.pacer = pacer
-        self._data_source_id: str | None = None
+        self._sources: dict[str, str] = {}
         self._users: dict[str, Person] = {}
 
     @classmethod
@@ -233,18 +233,8 @@ class NotionGateway:
     # --- reads ----------------------------------------------------------------------------
 
     def data_source_id(self) -> str:
-        if self._data_source_id is None:
-            db_id = self.settings.notion_database_id
-            database = self.call(
-                "databases.retrieve", lambda: self.client.databases.retrieve(db_id), idempotent=True
-            )
-            sources = database.get("data_sources") or []
-            if not sources:
-                raise ServiceError(
-                    "notion", "databases.retrieve", f"database {db_id} has no data source"
-                )
-            self._data_source_id = str(sources[0]["id"])
-        return self._data_source_id
+        """The Incidents data source, discovered from the database (2025-09-03)."""
+        return self.data_source_of(self.settings.notion_database_id)
 
     def schema(self) -> DataSourceSchema:
         ds_id = self.data_source_id()
@@ -313,6 +303,48 @@ class NotionGateway:
             cursor = result.get("next_cursor")
             if not result.get("has_more") or not cursor:
                 return
+
+    def read_tree(self, block_id: str, depth: int = 0) -> list[dict[str, Any]]:
+        """A page's blocks with their children nested under a `children` key (for reading
+        pages back as Markdown)."""
+        blocks = []
+        for raw in self.list_children(block_id):
+            block = raw
+            if (
+                block.get("has_children")
+                and block.get("type") not in ("child_page", "child_database")
+                and depth < 8
+            ):
+                block = dict(block, children=self.read_tree(str(block["id"]), depth + 1))
+            blocks.append(block)
+        return blocks
+
+    def data_source_of(self, database_id: str) -> str:
+        """The (first) data source of a database, cached."""
+        cached = self._sources.get(database_id)
+        if cached is None:
+            database = self.call(
+                "databases.retrieve",
+                lambda: self.client.databases.retrieve(database_id),
+                idempotent=True,
+            )
+            sources = database.get("data_sources") or []
+            if not sources:
+                raise ServiceError(
+                    "notion", "databases.retrieve", f"database {database_id} has no data source"
+                )
+            cached = self._sources[database_id] = str(sources[0]["id"])
+        return cached
+
+    def query(self, data_source_id: str, filter_: dict[str, Any]) -> list[dict[str, Any]]:
+        """Raw rows of another data source matching a filter (one page of results)."""
+        result = self._query_page(data_source_id, {"filter": filter_, "page_size": 100})
+        return list(result.get("results") or [])
+
+    def page(self, page_id: str) -> dict[str, Any]:
+        return self.call(
+            "pages.retrieve", lambda: self.client.pages.retrieve(page_id), idempotent=True
+        )
 
     def retrieve_incident(self, page_id: str) -> Incident:
         raw = self.call(

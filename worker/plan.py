@@ -7,8 +7,9 @@ from dataclasses import asdict, dataclass, replace
 from datetime import datetime
 from typing import Any, Literal
 
-from worker.config import Settings
+from worker.config import Settings, normalize_notion_id
 from worker.diff import (
+    Change,
     Escalated,
     Event,
     Mitigated,
@@ -30,6 +31,9 @@ ActionKind = Literal[
     "update_parent",  # re-render the parent message to the current state (idempotent)
     "write_props",  # fill worker-owned date properties (idempotent)
     "post_nudge",  # a reminder in the thread (overdue update, escalation, no commander)
+    "create_timeline",  # the timeline page, once per incident (pages lane)
+    "timeline_entry",  # one entry appended to the timeline page (pages lane)
+    "create_postmortem",  # the postmortem page, once per incident, on resolution (pages lane)
 ]
 
 
@@ -54,6 +58,16 @@ def thread_ts_from_permalink(url: str) -> str | None:
     """'https://x.slack.com/archives/C1/p1712345678123456' → '1712345678.123456'."""
     match = _SLACK_PERMALINK_TS.search(url)
     return f"{match.group(1)}.{match.group(2)}" if match else None
+
+
+def page_id_from_url(url: str | None) -> str | None:
+    """A Notion page URL (as the worker writes it) → the page's dashed id."""
+    if not url:
+        return None
+    try:
+        return normalize_notion_id(url)
+    except ValueError:
+        return None
 
 
 def person_payload(person: Person | None) -> dict[str, Any] | None:
@@ -86,7 +100,7 @@ def _declare(record: IncidentRecord, settings: Settings, now: datetime) -> Plan:
     declared_at = record.snapshot.declared_at or record.snapshot.created_time
     announced = replace(record, phase="announced", last_update_at=record.last_update_at or now)
     due = next_due(announced, settings)
-    actions = (
+    actions: tuple[Action, ...] = (
         Action("post_parent", f"post_parent:{page}", page, {}),
         Action(
             "link_thread",
@@ -98,7 +112,18 @@ def _declare(record: IncidentRecord, settings: Settings, now: datetime) -> Plan:
             },
         ),
     )
-    return Plan(announced, actions)
+    if record.timeline_page_id is None:
+        actions += (Action("create_timeline", f"create_timeline:{page}", page, {}),)
+    entry = timeline_entry(page, "declared", declared_at, "", None, kind="declared")
+    return Plan(announced, (*actions, entry))
+
+
+def timeline_entry(
+    page: str, slot: str, at: datetime, text: str, actor: Person | None, *, kind: str
+) -> Action:
+    """An entry for the incident's timeline page; `slot` makes its key unique."""
+    payload = {"at": at.isoformat(), "kind": kind, "text": text, "actor": person_payload(actor)}
+    return Action("timeline_entry", f"timeline:{page}:{slot}", page, payload)
 
 
 def _first_sight(new: Incident, settings: Settings, *, first_run: bool) -> IncidentRecord:
@@ -112,6 +137,8 @@ def _first_sight(new: Incident, settings: Settings, *, first_run: bool) -> Incid
             thread_ts=thread_ts_from_permalink(new.slack_thread),
             permalink=new.slack_thread,
             last_update_at=new.declared_at or new.created_time,
+            timeline_page_id=page_id_from_url(new.timeline_url),
+            postmortem_page_id=page_id_from_url(new.postmortem_url),
         )
     if first_run and is_resolved(new, settings):
         return replace(record, phase="adopted")
@@ -185,7 +212,54 @@ def _plan_changes(
             payload["at"] = at
             actions.append(Action("post_reply", f"reply:{page}:{seq}:update", page, payload))
     actions.append(_update_parent(record, seq))
+    actions.extend(
+        _timeline_entries(page, seq, events, actor, at=new.last_edited_time, settings=settings)
+    )
+    if any(isinstance(e, Resolved) for e in events):
+        # Once per incident, ever: reopening and resolving again finds it already done.
+        # The times ride along: our own write of Resolved at may not have landed yet.
+        times = {k: v for k, v in props.items() if k in ("mitigated_at", "resolved_at")}
+        actions.append(Action("create_postmortem", f"create_postmortem:{page}", page, times))
     return Plan(updated, tuple(actions))
+
+
+def _change_kind(events: list[Event]) -> str:
+    for event_type, kind in (
+        (Resolved, "resolved"),
+        (Reopened, "reopened"),
+        (Escalated, "escalated"),
+        (Mitigated, "mitigated"),
+    ):
+        if any(isinstance(e, event_type) for e in events):
+            return kind
+    return "change"
+
+
+def _timeline_entries(
+    page: str,
+    seq: int,
+    events: list[Event],
+    actor: Person | None,
+    *,
+    at: datetime,
+    settings: Settings,
+) -> list[Action]:
+    entries: list[Action] = []
+    for event in events:
+        if isinstance(event, PropertiesChanged):
+            text = "; ".join(_change_text(c, settings) for c in event.changes)
+            kind = _change_kind(events)
+            entries.append(timeline_entry(page, f"{seq}:changes", at, text, actor, kind=kind))
+        elif isinstance(event, StatusUpdatePosted):
+            entries.append(
+                timeline_entry(page, f"{seq}:update", at, event.text, actor, kind="status_update")
+            )
+    return entries
+
+
+def _change_text(change: Change, settings: Settings) -> str:
+    label = change.key[5:] if change.key.startswith("prop:") else settings.properties[change.key]
+    return f"{label}: {change.old.text or '—'} → {change.new.text or '—'}"
 
 
 def _parent_view_changed(old: Incident, new: Incident) -> bool:

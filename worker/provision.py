@@ -8,6 +8,7 @@ from typing import Any
 from worker.config import Settings
 from worker.errors import ServiceError, WorkerError
 from worker.notion import NotionGateway
+from worker.page_effects import POSTMORTEM_PROPERTIES, POSTMORTEM_STATUSES
 
 _COLORS = ("red", "orange", "yellow", "green", "blue", "purple", "pink", "brown", "gray")
 _STATUS_COLORS = {"Investigating": "red", "Identified": "orange", "Monitoring": "yellow"}
@@ -54,13 +55,34 @@ def incidents_schema(settings: Settings) -> dict[str, Any]:
     }
 
 
+def postmortems_schema(incidents_data_source_id: str) -> dict[str, Any]:
+    names = POSTMORTEM_PROPERTIES
+    return {
+        names["title"]: {"title": {}},
+        names["incident"]: {
+            "relation": {"data_source_id": incidents_data_source_id, "single_property": {}}
+        },
+        names["owner"]: {"people": {}},
+        names["status"]: {
+            "select": _options(
+                POSTMORTEM_STATUSES, {"Draft": "gray", "In review": "yellow", "Done": "green"}
+            )
+        },
+        names["due"]: {"date": {}},
+    }
+
+
 @dataclass(frozen=True)
 class SetupResult:
     database_id: str
     created: bool
+    postmortem_database_id: str | None = None
 
     def env_lines(self) -> str:
-        return f"NOTION_INCIDENTS_DATABASE_ID={self.database_id}\n"
+        lines = f"NOTION_INCIDENTS_DATABASE_ID={self.database_id}\n"
+        if self.postmortem_database_id:
+            lines += f"POSTMORTEM_DATABASE_ID={self.postmortem_database_id}\n"
+        return lines
 
 
 def _not_shared(page_id: str) -> WorkerError:
@@ -83,6 +105,22 @@ def find_database(notion: NotionGateway, parent_page_id: str, title: str) -> str
     return None
 
 
+def _create_database(
+    notion: NotionGateway, parent_page_id: str, title: str, emoji: str, schema: dict[str, Any]
+) -> str:
+    body = {
+        "parent": {"type": "page_id", "page_id": parent_page_id},
+        "title": [{"type": "text", "text": {"content": title}}],
+        "icon": {"type": "emoji", "emoji": emoji},
+        "initial_data_source": {"properties": schema},
+    }
+    # Not retried blindly: a repeat could create a second database.
+    created = notion.call(
+        "databases.create", lambda: notion.client.databases.create(**body), idempotent=False
+    )
+    return str(created["id"])
+
+
 def setup_incidents(
     notion: NotionGateway,
     settings: Settings,
@@ -90,24 +128,28 @@ def setup_incidents(
     *,
     title: str = "Incidents",
     force: bool = False,
+    with_postmortems: bool = False,
 ) -> SetupResult:
-    """Create the Incidents database under the parent page unless one already exists."""
+    """Create the Incidents (and Postmortems) databases under the parent page, unless
+    they already exist there."""
     try:
         existing = find_database(notion, parent_page_id, title)
     except ServiceError as exc:
         if exc.code == "object_not_found":
             raise _not_shared(parent_page_id) from exc
         raise
-    if existing and not force:
-        return SetupResult(existing, created=False)
-    body = {
-        "parent": {"type": "page_id", "page_id": parent_page_id},
-        "title": [{"type": "text", "text": {"content": title}}],
-        "icon": {"type": "emoji", "emoji": "🚨"},
-        "initial_data_source": {"properties": incidents_schema(settings)},
-    }
-    # Not retried blindly: a repeat could create a second database.
-    created = notion.call(
-        "databases.create", lambda: notion.client.databases.create(**body), idempotent=False
+    created = not existing or force
+    database_id = (
+        _create_database(notion, parent_page_id, title, "🚨", incidents_schema(settings))
+        if created
+        else str(existing)
     )
-    return SetupResult(str(created["id"]), created=True)
+    postmortems = None
+    if with_postmortems:
+        pm_title = "Postmortems"
+        postmortems = None if force else find_database(notion, parent_page_id, pm_title)
+        if postmortems is None:
+            source = notion.data_source_of(database_id)
+            schema = postmortems_schema(source)
+            postmortems = _create_database(notion, parent_page_id, pm_title, "📝", schema)
+    return SetupResult(database_id, created=created, postmortem_database_id=postmortems)

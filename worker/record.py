@@ -27,3 +27,5 @@ class IncidentRecord:
     permalink: str | None = None
     seq: int = 0
     last_update_at: datetime | None = None
+    timeline_page_id: str | None = None
+    postmortem_page_id: str | None = None

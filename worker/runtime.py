@@ -45,6 +45,7 @@ class Runtime:
         """Who we are on both sides, and the channel ready for reading our own posts back."""
         bot = self.notion.me()
         self.worker.bot_user_id = bot.id
+        self.worker.effects.bot_user_id = bot.id
         self.notion.data_source_id()
         self.slack.auth()
         try:

@@ -72,6 +72,14 @@ outbox_table = sa.Table(
 
 OutboxState = Literal["pending", "sending", "done", "failed"]
 
+# Actions of one incident run in order within a lane; a stuck Notion page (say, a broken
+# template) must not hold up the incident's Slack thread, so pages have their own lane.
+_PAGE_KINDS = frozenset({"create_timeline", "timeline_entry", "create_postmortem"})
+
+
+def lane(kind: str) -> str:
+    return "pages" if kind in _PAGE_KINDS else "main"
+
 
 @dataclass(frozen=True)
 class OutboxItem:
@@ -242,6 +250,26 @@ class Store:
                 .values(**values)
             )
 
+    def set_page(
+        self,
+        page_id: str,
+        *,
+        timeline: str | None = None,
+        postmortem: str | None = None,
+        now_s: float,
+    ) -> None:
+        values: dict[str, Any] = {"updated_at": now_s}
+        if timeline is not None:
+            values["timeline_page_id"] = timeline
+        if postmortem is not None:
+            values["postmortem_page_id"] = postmortem
+        with self.transaction() as conn:
+            conn.execute(
+                incidents_table.update()
+                .where(incidents_table.c.page_id == page_id)
+                .values(**values)
+            )
+
     def _upsert(self, conn: Connection, record: IncidentRecord, now_s: float) -> None:
         values = {
             "phase": record.phase,
@@ -250,6 +278,8 @@ class Store:
             "permalink": record.permalink,
             "seq": record.seq,
             "last_update_at": _iso(record.last_update_at),
+            "timeline_page_id": record.timeline_page_id,
+            "postmortem_page_id": record.postmortem_page_id,
             "updated_at": now_s,
         }
         table = incidents_table
@@ -315,14 +345,16 @@ class Store:
         )
         with self.transaction() as conn:
             items = [_item(row._mapping) for row in conn.execute(query)]
-        # An incident whose first action must wait makes all its later actions wait too.
-        blocked: set[str] = set()
+        # An incident whose first action must wait makes its later actions (in the same
+        # lane) wait too.
+        blocked: set[tuple[str, str]] = set()
         due: list[OutboxItem] = []
         for item in items:
-            if item.page_id in blocked:
+            where = (item.page_id, lane(item.kind))
+            if where in blocked:
                 continue
             if item.not_before > now_s:
-                blocked.add(item.page_id)
+                blocked.add(where)
                 continue
             due.append(item)
         return due
@@ -348,6 +380,10 @@ class Store:
                     first_attempt_at=sa.func.coalesce(table.c.first_attempt_at, now_s),
                 )
             )
+
+    def mark_progress(self, item_id: int, progress: dict[str, Any]) -> None:
+        """Save how far a multi-request action got (kept while it is still `sending`)."""
+        self._set(item_id, result=json.dumps(progress, ensure_ascii=False))
 
     def mark_done(self, item_id: int, result: dict[str, Any] | None, now_s: float) -> None:
         self._set(item_id, state="done", result=json.dumps(result or {}), done_at=now_s, error=None)
@@ -385,6 +421,8 @@ def _record(row: Any) -> IncidentRecord:
         permalink=row["permalink"],
         seq=row["seq"],
         last_update_at=_dt(row["last_update_at"]),
+        timeline_page_id=row["timeline_page_id"],
+        postmortem_page_id=row["postmortem_page_id"],
     )
 
 

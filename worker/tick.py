@@ -12,9 +12,11 @@ from worker.config import Settings
 from worker.diff import diff
 from worker.effects import DeliveryReport, Effects
 from worker.errors import RowError, ServiceError
-from worker.nag import NagPolicy, due_nudges, remember, state_from_record
+from worker.messages import human_duration
+from worker.nag import NagPolicy, Nudge, due_nudges, remember, state_from_record
 from worker.notion import NotionGateway
-from worker.plan import nudge_action, plan_row
+from worker.page_effects import postmortem_status
+from worker.plan import Action, nudge_action, plan_row, timeline_entry
 from worker.record import IncidentRecord
 from worker.snapshot import Incident, Person
 from worker.store import Store
@@ -110,13 +112,13 @@ class Worker:
             if record.snapshot.in_trash or not record.thread_ts:
                 continue
             state = state_from_record(record, self.store.nag_memory(record.page_id))
-            # Postmortem reminders need the postmortem's status, which pages will provide.
-            nudges = [n for n in due_nudges(state, policy, now) if n.kind != "postmortem_overdue"]
+            nudges = self._confirmed(due_nudges(state, policy, now), record)
             if not nudges:
                 continue
             memory = remember(state, nudges, now)
             first = not record.snapshot.status_update
             actions = [nudge_action(n, first_update=first) for n in nudges]
+            actions += [self._nudge_entry(n, now) for n in nudges if record.timeline_page_id]
             self.store.save_nudges(record.page_id, actions, memory, now.timestamp())
             report.queued += len(nudges)
         report.delivery = self.effects.run_due(now)
@@ -132,6 +134,31 @@ class Worker:
         plan = plan_row(record, incident, self.settings, actor=actor, now=now, first_run=first_run)
         self.store.save_plan(plan, now.timestamp())
         return True
+
+    def _confirmed(self, nudges: list[Nudge], record: IncidentRecord) -> list[Nudge]:
+        """Postmortem reminders only where the postmortem lives in a Postmortems database
+        and its Status there is still a draft (read only when a reminder is otherwise due)."""
+        if not any(n.kind == "postmortem_overdue" for n in nudges):
+            return nudges
+        keep = False
+        if self.settings.postmortem_database_id is not None and record.postmortem_page_id:
+            try:
+                status, _owners = postmortem_status(self.notion.page(record.postmortem_page_id))
+            except ServiceError as exc:
+                log.warning("could not read the postmortem of %s: %s", record.page_id, exc)
+                status = None
+            keep = status in self.settings.postmortem_draft_statuses
+        return [n for n in nudges if n.kind != "postmortem_overdue" or keep]
+
+    def _nudge_entry(self, nudge: Nudge, now: datetime) -> Action:
+        words = self.effects.render.words
+        locale = self.settings.locale
+        text = words.phrase(
+            f"timeline_{nudge.kind}",
+            overdue=human_duration(nudge.overdue_by_s, locale),
+            silence=human_duration((now - nudge.last_update_at).total_seconds(), locale),
+        )
+        return timeline_entry(nudge.page_id, f"nudge:{nudge.key}", now, text, None, kind="nudge")
 
     def _refresh(self, page_id: str, now_s: float) -> None:
         """Read one row again and take in any change people made since the last poll."""

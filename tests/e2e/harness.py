@@ -36,7 +36,9 @@ def people(*persons: SandboxPerson) -> dict[str, Any]:
 class Harness:
     """One Incidents database in a sandbox and a worker whose state lives in `state_dir`."""
 
-    def __init__(self, box: Sandbox, state_dir: Path, **env: str) -> None:
+    def __init__(
+        self, box: Sandbox, state_dir: Path, *, with_postmortems: bool = False, **env: str
+    ) -> None:
         self.box = box
         self.state_dir = state_dir
         self.env = env
@@ -46,9 +48,12 @@ class Harness:
         )
         gateway = NotionGateway.build(bootstrap)
         try:
-            self.database_id = setup_incidents(
-                gateway, bootstrap, box.workspace.parent_page_id
-            ).database_id
+            result = setup_incidents(
+                gateway, bootstrap, box.workspace.parent_page_id, with_postmortems=with_postmortems
+            )
+            self.database_id = result.database_id
+            if result.postmortem_database_id:
+                self.env.setdefault("POSTMORTEM_DATABASE_ID", result.postmortem_database_id)
         finally:
             gateway.close()
         self.runtime = self.start_worker()
@@ -154,3 +159,17 @@ def message_text(message: dict[str, Any]) -> str:
         for item in block.get("elements") or []:
             parts.append(str(item.get("text", "")))
     return "\n".join(parts)
+
+
+def page_markdown(box: Sandbox, page_id: str) -> str:
+    """A Notion page read back as Markdown, the way people would see its content."""
+    from worker.blocks_markdown import blocks_to_markdown
+
+    gateway = NotionGateway(
+        notion_client.Client(auth=box.workspace.notion_token, base_url=box.notion_base_url),
+        Settings.from_env({"NOTION_TOKEN": box.workspace.notion_token}, require_workspace=False),
+    )
+    try:
+        return blocks_to_markdown(gateway.read_tree(page_id))
+    finally:
+        gateway.close()

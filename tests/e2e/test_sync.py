@@ -14,7 +14,9 @@ from worker.sandbox.ratelimit import RateLimit
 
 @pytest.fixture
 def box() -> Iterator[Sandbox]:
-    options = SandboxOptions(notion_rate=RateLimit(0, 0), slack_post_rate=RateLimit(0, 0))
+    options = SandboxOptions(
+        notion_rate=RateLimit(0, 0), slack_post_rate=RateLimit(0, 0), slack_tier_limits=False
+    )
     with Sandbox(options) as sandbox:
         yield sandbox
 
@@ -55,7 +57,8 @@ def test_a_whole_incident_is_one_thread(h: Harness) -> None:
     h.poll()  # sees the worker's own write-back of Resolved at: nothing more is posted
 
     replies = h.replies_text(page)
-    assert len(replies) == 4
+    assert len(replies) == 5
+    assert "postmortem draft is ready" in replies[4]
     assert "Status:* Investigating → Identified" in replies[0]
     assert f"<@{ben.slack_id}>" in replies[0]  # the new commander, and who changed it
     assert "Rolled back deploy 4812" in replies[1]

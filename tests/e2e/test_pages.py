@@ -1,0 +1,202 @@
+"""End to end: the timeline and postmortem pages, created once each, from the templates."""
+
+from __future__ import annotations
+
+import shutil
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from tests.e2e.harness import Harness, page_markdown, people, rich, select
+from worker.config import BUNDLED_TEMPLATES
+from worker.plan import page_id_from_url
+from worker.sandbox import Sandbox, SandboxOptions
+from worker.sandbox.ratelimit import RateLimit
+
+
+@pytest.fixture
+def box() -> Iterator[Sandbox]:
+    options = SandboxOptions(
+        notion_rate=RateLimit(0, 0), slack_post_rate=RateLimit(0, 0), slack_tier_limits=False
+    )
+    with Sandbox(options) as sandbox:
+        yield sandbox
+
+
+@pytest.fixture
+def h(box: Sandbox, tmp_path: Path) -> Iterator[Harness]:
+    harness = Harness(box, tmp_path)
+    yield harness
+    harness.close()
+
+
+def _play(h: Harness) -> str:
+    ben, chidi = h.person("Ben"), h.person("Chidi")
+    page = h.declare(
+        "Aiko",
+        "Checkout API returning 500s",
+        Severity=select("SEV2"),
+        Status=select("Investigating"),
+        Impact=rich("30% of checkouts fail in eu-west"),
+    )
+    h.poll()
+    h.edit("Ben", page, Commander=people(ben), Scribe=people(chidi), Status=select("Identified"))
+    h.poll()
+    h.edit("Ben", page, **{"Status update": rich("Rolled back deploy 4812")})
+    h.poll()
+    h.edit("Chidi", page, Severity=select("SEV1"))
+    h.poll()
+    h.edit("Ben", page, Status=select("Resolved"))
+    h.poll()
+    h.poll()
+    return page
+
+
+def _child_pages(h: Harness, page: str) -> list[str]:
+    return [
+        b["child_page"]["title"]
+        for b in h.runtime.notion.list_children(page)
+        if b["type"] == "child_page"
+    ]
+
+
+def test_a_full_incident_leaves_a_timeline_and_a_postmortem(h: Harness) -> None:
+    page = _play(h)
+    row = h.row(page)["properties"]
+    timeline_id = page_id_from_url(row["Timeline"]["url"])
+    postmortem_id = page_id_from_url(row["Postmortem"]["url"])
+    assert timeline_id
+    assert postmortem_id
+    assert _child_pages(h, page) == [
+        "Checkout API returning 500s — Timeline",
+        "Checkout API returning 500s — Postmortem",
+    ]
+    timeline = page_markdown(h.box, timeline_id)
+    assert "## Entries" in timeline
+    for text in (
+        "Incident declared",
+        "Status: Investigating → Identified",
+        "Rolled back deploy 4812",
+        "Severity: SEV2 → SEV1",
+        "Status: Identified → Resolved",
+    ):
+        assert text in timeline, text
+    postmortem = page_markdown(h.box, postmortem_id)
+    assert "30% of checkouts fail in eu-west" in postmortem
+    assert "Rolled back deploy 4812" in postmortem
+    assert "Severity: SEV2 → SEV1" in postmortem  # the timeline, read back
+    assert "- [ ]" in postmortem  # action items as to-dos
+    assert "Time to resolve" in postmortem
+    assert "| Resolved | — |" not in postmortem  # the resolution time is known at once
+    # The parent message links both pages.
+    assert "Timeline" in repr(h.thread_of(page)[0]["blocks"])
+    assert "Postmortem" in repr(h.thread_of(page)[0]["blocks"])
+
+
+def test_hand_edits_to_the_timeline_are_kept_in_the_postmortem(h: Harness) -> None:
+    page = h.declare("Aiko", "Queue backlog", Severity=select("SEV3"))
+    h.poll()
+    timeline_id = h.runtime.store.get_record(page).timeline_page_id  # type: ignore[union-attr]
+    assert timeline_id
+    client = h.client("Chidi")
+    client.blocks.children.append(
+        block_id=timeline_id,
+        children=[
+            {"paragraph": {"rich_text": [{"text": {"content": "Paged the DB on-call by phone"}}]}}
+        ],
+    )
+    client.close()
+    h.edit("Ben", page, Status=select("Resolved"))
+    h.poll()
+    h.poll()
+    postmortem_id = h.runtime.store.get_record(page).postmortem_page_id  # type: ignore[union-attr]
+    assert postmortem_id
+    assert "Paged the DB on-call by phone" in page_markdown(h.box, postmortem_id)
+
+
+def test_reopening_and_resolving_again_makes_no_second_postmortem(h: Harness) -> None:
+    page = h.declare("Aiko", "Flaky login", Severity=select("SEV3"))
+    h.poll()
+    for status in ("Resolved", "Investigating", "Resolved"):
+        h.edit("Ben", page, Status=select(status))
+        h.poll()
+        h.poll()
+    assert _child_pages(h, page) == ["Flaky login — Timeline", "Flaky login — Postmortem"]
+
+
+def test_a_page_created_before_a_crash_is_not_created_again(h: Harness) -> None:
+    page = h.declare("Aiko", "Disk full", Severity=select("SEV3"))
+    h.poll()
+    store = h.runtime.store
+    (item,) = [a for a in store.actions_for(page) if a.kind == "create_timeline"]
+    assert item.state == "done"
+    # As if the worker died right after Notion created the page, before it noted anything.
+    with store.transaction() as conn:
+        from worker.store import outbox_table
+
+        conn.execute(
+            outbox_table.update()
+            .where(outbox_table.c.id == item.id)
+            .values(
+                state="sending", result='{"title": "Disk full — Timeline", "uncertain": "create"}'
+            )
+        )
+    h.restart()
+    h.poll()
+    assert _child_pages(h, page) == ["Disk full — Timeline"]
+    assert store.action(item.key) is not None
+    assert h.runtime.store.action(item.key).state == "done"  # type: ignore[union-attr]
+
+
+def test_a_broken_template_is_reported_once_and_slack_carries_on(
+    box: Sandbox, tmp_path: Path
+) -> None:
+    templates = tmp_path / "templates"
+    shutil.copytree(BUNDLED_TEMPLATES, templates)
+    (templates / "en" / "timeline.md.j2").write_text("# {{ incident.no_such_thing }}\n")
+    state = tmp_path / "state"
+    state.mkdir()
+    h = Harness(box, state, TEMPLATES_DIR=str(templates))
+    page = h.declare("Aiko", "Search down", Severity=select("SEV2"))
+    h.poll()
+    h.edit("Ben", page, Status=select("Identified"))
+    h.poll()
+    h.poll()
+    replies = h.replies_text(page)
+    problems = [r for r in replies if "could not create the timeline page" in r]
+    assert len(problems) == 1
+    assert "timeline.md.j2" in problems[0]
+    assert "line 1" in problems[0]
+    assert any("→ Identified" in r for r in replies)  # the thread carries on
+    assert _child_pages(h, page) == []  # never a half-created page
+    # Fixing the template is enough: the next attempt creates the page.
+    shutil.copy(BUNDLED_TEMPLATES / "en" / "timeline.md.j2", templates / "en" / "timeline.md.j2")
+    with h.runtime.store.transaction() as conn:
+        from worker.store import outbox_table
+
+        conn.execute(outbox_table.update().values(not_before=0.0))
+    h.poll()
+    assert _child_pages(h, page) == ["Search down — Timeline"]
+    h.close()
+
+
+def test_postmortems_go_to_the_postmortems_database(box: Sandbox, tmp_path: Path) -> None:
+    h = Harness(box, tmp_path, with_postmortems=True)
+    ben = h.person("Ben")
+    page = h.declare("Aiko", "Payments delayed", Severity=select("SEV2"), Commander=people(ben))
+    h.poll()
+    h.edit("Ben", page, Status=select("Resolved"))
+    h.poll()
+    h.poll()
+    record = h.runtime.store.get_record(page)
+    assert record is not None
+    assert record.postmortem_page_id
+    row = h.row(record.postmortem_page_id)["properties"]
+    assert row["Incident"]["relation"] == [{"id": page}]
+    assert [p["id"] for p in row["Owner"]["people"]] == [ben.notion_id]
+    assert row["Status"]["select"]["name"] == "Draft"
+    assert row["Due"]["date"]["start"]
+    replies = h.replies_text(page)
+    assert "please complete it by" in replies[-1]
+    h.close()
