@@ -9,6 +9,7 @@ import signal
 import sys
 import threading
 from collections.abc import Callable, Sequence
+from dataclasses import replace
 from datetime import UTC, datetime
 from pathlib import Path
 from types import FrameType
@@ -20,6 +21,8 @@ from worker.check import Checker, CheckResult, as_json, settings_results, summar
 from worker.config import Settings, normalize_notion_id
 from worker.errors import ConfigError, WorkerError
 from worker.notion import NotionGateway
+from worker.pages import SAMPLE_VARIANTS
+from worker.preview import as_blocks_json, render_incident, render_sample
 from worker.provision import setup_incidents
 from worker.runtime import Runtime
 from worker.sandbox import Sandbox, SandboxOptions
@@ -145,6 +148,26 @@ def _cmd_setup(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def _cmd_render(args: argparse.Namespace) -> int:
+    settings = _load_settings(require_workspace=False)
+    if args.locale:
+        settings = replace(settings, locale=args.locale)
+    if args.incident:
+        if not settings.notion_token:
+            raise ConfigError.single("NOTION_TOKEN", "is needed to read an incident", "ntn_...")
+        notion = NotionGateway.build(settings)
+        try:
+            markdown = render_incident(
+                args.page, settings, notion, normalize_notion_id(args.incident)
+            )
+        finally:
+            notion.close()
+    else:
+        markdown = render_sample(args.page, settings, args.sample)
+    print(as_blocks_json(markdown) if args.blocks else markdown, end="")
+    return EXIT_OK
+
+
 def _cmd_demo(args: argparse.Namespace) -> int:
     from worker.demo import run_demo  # noqa: PLC0415 - the demo pulls in the whole sandbox story
 
@@ -208,6 +231,23 @@ def build_parser() -> argparse.ArgumentParser:
         help="also create a Postmortems database (drafts get an owner, a status and a due date)",
     )
     setup.set_defaults(handler=_cmd_setup)
+
+    render = commands.add_parser(
+        "render", help="preview a page template as Markdown (or --blocks: Notion JSON)"
+    )
+    render.add_argument("page", choices=("timeline", "postmortem"))
+    source = render.add_mutually_exclusive_group(required=True)
+    source.add_argument("--incident", metavar="PAGE_ID", help="an incident row (id or URL)")
+    source.add_argument(
+        "--sample",
+        nargs="?",
+        const="basic",
+        choices=SAMPLE_VARIANTS,
+        help="a sample incident (basic, japanese, long, hostile, sparse)",
+    )
+    render.add_argument("--blocks", action="store_true", help="print the Notion requests as JSON")
+    render.add_argument("--locale", choices=("en", "ja"), help="default: LOCALE")
+    render.set_defaults(handler=_cmd_render)
 
     demo = commands.add_parser("demo", help="play a whole incident on the bundled sandbox")
     demo.add_argument("--locale", choices=("en", "ja"), default="en")

@@ -16,10 +16,12 @@ from zoneinfo import ZoneInfo
 
 import notion_client
 
+from worker.blocks_markdown import blocks_to_markdown
 from worker.config import Settings
 from worker.errors import WorkerError
 from worker.notion import NotionGateway
 from worker.provision import setup_incidents
+from worker.record import IncidentRecord
 from worker.runtime import Runtime
 from worker.sandbox import Sandbox, SandboxOptions
 from worker.sandbox.workspace import SandboxPerson
@@ -229,6 +231,21 @@ def transcript(box: Sandbox, thread_ts: str, tz: ZoneInfo) -> str:
     return "\n\n".join(parts)
 
 
+def _pages_markdown(runtime: Runtime, record: IncidentRecord | None) -> list[tuple[str, str]]:
+    """The timeline and postmortem pages as Markdown, read back from (emulated) Notion."""
+    if record is None:
+        return []
+    found = [
+        ("Timeline page (Notion)", record.timeline_page_id),
+        ("Postmortem page (Notion)", record.postmortem_page_id),
+    ]
+    return [
+        (title, blocks_to_markdown(runtime.notion.read_tree(page_id)))
+        for title, page_id in found
+        if page_id
+    ]
+
+
 def _settings(box: Sandbox, database_id: str, state_dir: Path, locale: str) -> Settings:
     info = box.info()
     env = {
@@ -277,13 +294,18 @@ def run_demo(locale: str = "en", out: TextIO = sys.stdout) -> int:
         finally:
             loop.stop()
             thread.join(5)
-        # One last pass so the parent message shows the final state of the row.
-        runtime.poll(datetime.now(UTC))
-        runtime.poll(datetime.now(UTC))
+        # One last pass so the parent message shows the final state of the row, and the
+        # postmortem is written.
+        for _ in range(3):
+            runtime.poll(datetime.now(UTC))
+        record = runtime.store.get_record(story.page_id)
+        pages = _pages_markdown(runtime, record)
         runtime.close()
         tz = settings.timezone
         out.write(f"\n#{box.workspace.slack_channel_name} — the incident's thread\n\n")
         out.write(transcript(box, story.thread_ts, tz) + "\n\n")
+        for title, markdown in pages:
+            out.write(f"\n{title}\n{'─' * len(title)}\n\n{markdown.strip()}\n\n")
         out.write(
             f"cost: {runtime.notion.pacer.requests if runtime.notion.pacer else 0} Notion "
             f"requests and {runtime.slack.requests} Slack requests by the worker; "

@@ -133,9 +133,13 @@ class PageEffects:
     # --- postmortem ---------------------------------------------------------------------
 
     def status_updates(self, page_id: str) -> list[StatusUpdate]:
+        return self.status_updates_from(self.store, page_id)
+
+    @staticmethod
+    def status_updates_from(store: Store, page_id: str) -> list[StatusUpdate]:
         """Every status update posted for the incident, from the outbox's own record."""
         updates = []
-        for action in self.store.actions_for(page_id):
+        for action in store.actions_for(page_id):
             payload = action.payload
             if action.kind == "post_reply" and payload.get("type") == "status_update":
                 updates.append(
