@@ -110,10 +110,18 @@ def _cmd_once(args: argparse.Namespace) -> int:
     runtime = Runtime.build(settings)
     try:
         runtime.start()
-        report = runtime.poll(datetime.now(UTC))
+        now = datetime.now(UTC)
+        report = runtime.poll(now)
+        nags = runtime.nag(now) if report is not None else None
+        holder = runtime.lease.current_holder()
     finally:
         runtime.close()
+    if report is None:
+        who = holder[0] if holder else "another replica"
+        raise WorkerError(f"not polling: {who} holds the lease and is running the worker")
     print(report.summary())
+    if nags is not None and nags.queued:
+        print(f"nudges: {nags.queued} queued, {nags.delivery.done} delivered")
     return EXIT_OK if report.ok else EXIT_FAILED
 
 

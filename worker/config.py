@@ -156,6 +156,8 @@ class Settings:
     broadcast_severities: tuple[str, ...] = ("SEV1",)
     broadcast_resolved: bool = True
     declare_grace_s: float = 120.0
+    # How long a replica's leadership lasts without renewal (None: 3 polls + 10 s, ≥ 30 s).
+    lease_ttl_s: float | None = None
     notion_requests_per_s: float = 3.0
     notion_timeout_s: float = 30.0
     slack_timeout_s: float = 15.0
@@ -172,6 +174,12 @@ class Settings:
     quiet_hours: tuple[time, time] | None = None
     quiet_severities: tuple[str, ...] = ("SEV3", "SEV4")
     working_hours: tuple[time, time] = (time(9), time(18))
+
+    @property
+    def lease_s(self) -> float:
+        if self.lease_ttl_s is not None:
+            return self.lease_ttl_s
+        return max(30.0, 3 * max(self.poll_interval_s, self.nag_interval_s) + 10.0)
 
     @property
     def is_sqlite(self) -> bool:
@@ -365,6 +373,7 @@ def _read_runtime(r: _Reader) -> dict[str, Any]:
         "notion_timeout_s": r.convert("NOTION_TIMEOUT", 30.0, _positive_duration, "30s"),
         "slack_timeout_s": r.convert("SLACK_TIMEOUT", 15.0, _positive_duration, "15s"),
         "declare_grace_s": r.convert("DECLARE_GRACE", 120.0, parse_duration_s, "2m"),
+        "lease_ttl_s": r.convert("LEASE_TTL", None, _positive_duration, "60s"),
     }
 
 

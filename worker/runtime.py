@@ -10,6 +10,7 @@ from datetime import datetime
 from worker.config import Settings
 from worker.effects import Effects
 from worker.errors import ServiceError
+from worker.lease import Lease
 from worker.messages import Wording
 from worker.notion import NotionGateway
 from worker.scheduler import Job, Loop
@@ -28,6 +29,7 @@ class Runtime:
     slack: SlackGateway
     worker: Worker
     stop_requested: Callable[[], bool]
+    lease: Lease
 
     @classmethod
     def build(
@@ -39,7 +41,8 @@ class Runtime:
         words = Wording.load(settings.templates_dir, settings.locale)
         effects = Effects(store, notion, slack, settings, words, should_stop=should_stop)
         worker = Worker(settings, notion, store, effects, should_stop=should_stop)
-        return cls(settings, store, notion, slack, worker, should_stop)
+        lease = Lease(store, ttl_s=settings.lease_s)
+        return cls(settings, store, notion, slack, worker, should_stop, lease)
 
     def start(self) -> None:
         """Who we are on both sides, and the channel ready for reading our own posts back."""
@@ -55,13 +58,28 @@ class Runtime:
             if exc.code != "method_not_supported_for_channel_type":
                 raise
 
-    def poll(self, now: datetime) -> PollReport:
+    def lead(self, now: datetime) -> bool:
+        """Whether this replica may act now (it holds, or just took, the lease)."""
+        was_leader = self.lease.token is not None
+        leader = self.lease.acquire(now.timestamp())
+        if leader and not was_leader:
+            log.info("leading as %s (fencing token %s)", self.lease.holder, self.lease.token)
+        elif was_leader and not leader:
+            log.warning("%s lost the lease; another replica is acting", self.lease.holder)
+        return leader
+
+    def poll(self, now: datetime) -> PollReport | None:
+        """One poll, if this replica leads; None when another replica does."""
+        if not self.lead(now):
+            return None
         report = self.worker.poll(now)
         level = logging.INFO if report.ok else logging.WARNING
         log.log(level, report.summary())
         return report
 
-    def nag(self, now: datetime) -> NagReport:
+    def nag(self, now: datetime) -> NagReport | None:
+        if not self.lead(now):
+            return None
         report = self.worker.nag_pass(now)
         if report.queued:
             log.info("nudges: %d queued, %d delivered", report.queued, report.delivery.done)
@@ -82,5 +100,6 @@ class Runtime:
         )
 
     def close(self) -> None:
+        self.lease.release()
         self.notion.close()
         self.store.close()

@@ -22,7 +22,7 @@ from worker.plan import Action, Plan
 from worker.record import IncidentRecord, Phase
 from worker.snapshot import incident_from_json, incident_to_json
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 _ADVISORY_LOCK_ID = 0x1C1DE17  # serialises migrations between replicas on PostgreSQL
 
 metadata = sa.MetaData()
@@ -68,6 +68,16 @@ outbox_table = sa.Table(
     sa.Column("error", sa.Text),
     sa.Column("created_at", sa.Float, nullable=False),
     sa.Column("done_at", sa.Float),
+)
+
+# One row per lease (replicas: only the holder acts; `token` is the fencing token).
+lease_table = sa.Table(
+    "leader_lease",
+    metadata,
+    sa.Column("name", sa.String(50), primary_key=True),
+    sa.Column("holder", sa.String(200), nullable=False),
+    sa.Column("token", sa.BigInteger, nullable=False),
+    sa.Column("expires_at_ms", sa.BigInteger, nullable=False),
 )
 
 OutboxState = Literal["pending", "sending", "done", "failed"]
@@ -446,4 +456,9 @@ def _v1(conn: Connection) -> None:
     metadata.create_all(conn, tables=[incidents_table, outbox_table])
 
 
-_MIGRATIONS = [_v1]
+def _v2(conn: Connection) -> None:
+    metadata.create_all(conn, tables=[lease_table])
+    conn.execute(lease_table.insert().values(name="worker", holder="", token=0, expires_at_ms=0))
+
+
+_MIGRATIONS = [_v1, _v2]

@@ -135,7 +135,9 @@ class Harness:
     # --- the worker and what Slack shows ----------------------------------------------------
 
     def poll(self) -> PollReport:
-        return self.runtime.poll(datetime.now(UTC))
+        report = self.runtime.poll(datetime.now(UTC))
+        assert report is not None, "this worker does not hold the lease"
+        return report
 
     def top_level(self) -> list[dict[str, Any]]:
         return self.box.slack.channel_messages(self.channel)

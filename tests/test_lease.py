@@ -1,0 +1,108 @@
+"""Leadership contract, on SQLite and PostgreSQL: one holder at a time, fenced tokens."""
+
+from __future__ import annotations
+
+import threading
+
+import sqlalchemy as sa
+
+from worker.lease import Lease, fenced
+from worker.store import Store, meta_table
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.now = 100.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def _pair(store_url: str) -> tuple[Store, Lease, Lease, Clock]:
+    store = Store.open(store_url)
+    clock = Clock()
+    a = Lease(store, ttl_s=30, holder="a", monotonic=clock)
+    b = Lease(store, ttl_s=30, holder="b", monotonic=clock)
+    return store, a, b, clock
+
+
+def test_one_holder_at_a_time_and_takeover_after_expiry(store_url: str) -> None:
+    store, a, b, _clock = _pair(store_url)
+    assert a.acquire(1000.0)
+    first = a.token
+    assert not b.acquire(1010.0)
+    assert a.acquire(1020.0)  # renewal keeps the token
+    assert a.token == first
+    assert not b.acquire(1049.0)  # a's renewal at 1020 holds until 1050
+    assert b.acquire(1051.0)
+    assert b.token == (first or 0) + 1  # a new holder, a new fencing token
+    assert not a.acquire(1052.0)
+    assert store.migrate() == 2
+    store.close()
+
+
+def test_release_hands_over_at_once(store_url: str) -> None:
+    store, a, b, _clock = _pair(store_url)
+    assert a.acquire(1000.0)
+    a.release()
+    assert not a.valid()
+    assert b.acquire(1001.0)
+    store.close()
+
+
+def test_a_paused_leader_knows_it_must_not_act(store_url: str) -> None:
+    store, a, _b, clock = _pair(store_url)
+    assert a.acquire(1000.0)
+    assert a.valid()
+    clock.now += 29.0  # a paused process wakes up close to (or past) the lease's end
+    assert not a.valid()
+    store.close()
+
+
+def test_the_fence_only_passes_for_the_live_token(store_url: str) -> None:
+    store, a, b, _clock = _pair(store_url)
+    assert a.acquire(1000.0)
+    old = a.fence()
+    assert old is not None
+    with store.transaction() as conn:
+        conn.execute(meta_table.insert().values(key="k", value="0"))
+
+    def claim(fence: object, now_s: float, value: str) -> int:
+        with store.transaction() as conn:
+            return conn.execute(
+                meta_table.update()
+                .where(meta_table.c.key == "k", fenced(fence, now_s))  # type: ignore[arg-type]
+                .values(value=value)
+            ).rowcount
+
+    assert claim(old, 1001.0, "a") == 1
+    assert b.acquire(1031.0)
+    assert claim(old, 1032.0, "stale") == 0  # the old leader's claim is refused
+    assert claim(b.fence(), 1032.0, "b") == 1
+    with store.transaction() as conn:
+        assert (
+            conn.execute(sa.select(meta_table.c.value).where(meta_table.c.key == "k")).scalar()
+            == "b"
+        )
+    store.close()
+
+
+def test_racing_replicas_elect_exactly_one(store_url: str) -> None:
+    store = Store.open(store_url)
+    leases = [Lease(Store.open(store_url), ttl_s=30, holder=f"r{i}") for i in range(4)]
+    results: list[bool] = []
+    barrier = threading.Barrier(len(leases))
+
+    def race(lease: Lease) -> None:
+        barrier.wait()
+        results.append(lease.acquire(5000.0))
+
+    threads = [threading.Thread(target=race, args=(lease,)) for lease in leases]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert sorted(results) == [False, False, False, True]
+    for lease in leases:
+        lease.store.close()
+    store.close()
