@@ -131,3 +131,9 @@ def test_base_urls_are_normalised_for_each_client() -> None:
 )
 def test_notion_ids_are_accepted_in_every_usual_form(text: str) -> None:
     assert normalize_notion_id(text) == "01234567-89ab-cdef-0123-456789abcdef"
+
+
+def test_a_heroku_dyno_needs_a_real_database() -> None:
+    with pytest.raises(ConfigError, match="wiped on every restart"):
+        settings(DYNO="worker.1")
+    assert settings(DYNO="worker.1", DATABASE_URL="postgres://u:p@h/db").is_sqlite is False

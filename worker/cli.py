@@ -27,6 +27,7 @@ from worker.provision import setup_incidents
 from worker.runtime import Runtime
 from worker.sandbox import Sandbox, SandboxOptions
 from worker.slack import SlackGateway
+from worker.store import Store
 
 EXIT_OK, EXIT_FAILED, EXIT_CONFIG = 0, 1, 2
 
@@ -123,6 +124,19 @@ def _cmd_once(args: argparse.Namespace) -> int:
     if nags is not None and nags.queued:
         print(f"nudges: {nags.queued} queued, {nags.delivery.done} delivered")
     return EXIT_OK if report.ok else EXIT_FAILED
+
+
+def _cmd_migrate(args: argparse.Namespace) -> int:
+    """Bring the state store's schema up to date (the Procfile's release step)."""
+    del args
+    settings = _load_settings(require_workspace=False)
+    store = Store.open(settings.database_url.reveal())
+    try:
+        version = store.schema_version()
+    finally:
+        store.close()
+    print(f"state store schema is at version {version}")
+    return EXIT_OK
 
 
 def _cmd_setup(args: argparse.Namespace) -> int:
@@ -228,6 +242,10 @@ def build_parser() -> argparse.ArgumentParser:
     commands.add_parser("once", help="one sync pass; the exit code tells success").set_defaults(
         handler=_cmd_once
     )
+
+    commands.add_parser(
+        "migrate", help="create or upgrade the state store's tables (Procfile release step)"
+    ).set_defaults(handler=_cmd_migrate)
 
     setup = commands.add_parser("setup", help="create the Incidents database in Notion")
     setup.add_argument("--parent-page", required=True, help="id or URL of a page shared with us")

@@ -339,6 +339,15 @@ _REQUIRED = (
 def _require_workspace(r: _Reader) -> None:
     for name, example, what in _REQUIRED:
         r.required(name, example, what)
+    if r.raw("DYNO") and not r.raw("DATABASE_URL"):
+        r.problems.append(
+            SettingProblem(
+                "DATABASE_URL",
+                "is not set on a Heroku dyno, whose disk is wiped on every restart; "
+                "add Heroku Postgres (it sets DATABASE_URL)",
+                "postgres://...",
+            )
+        )
     channel = r.raw("SLACK_CHANNEL_ID")
     if channel and not re.fullmatch(r"[CG][A-Z0-9]{6,}", channel):
         r.problems.append(
