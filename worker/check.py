@@ -13,6 +13,7 @@ from worker.config import DEFAULT_PROPERTY_NAMES, Settings
 from worker.errors import ConfigError, ServiceError, WorkerError
 from worker.messages import Wording
 from worker.notion import DataSourceSchema, NotionGateway
+from worker.pages import check_templates
 from worker.slack import SlackGateway
 from worker.snapshot import ACCEPTED_TYPES
 from worker.store import SCHEMA_VERSION, Store
@@ -177,10 +178,22 @@ class Checker:
         return CheckResult("Slack channel", True, f"{name}: the app can post and read it")
 
     def templates(self) -> list[CheckResult]:
-        Wording.load(self.settings.templates_dir, self.settings.locale)
-        return [
-            CheckResult("templates", True, f"{self.settings.templates_dir / self.settings.locale}")
-        ]
+        """The Slack wording loads and every page template renders against the samples."""
+        settings = self.settings
+        where = settings.templates_dir / settings.locale
+        try:
+            Wording.load(settings.templates_dir, settings.locale)
+        except (OSError, ValueError) as exc:
+            return [CheckResult("templates", False, f"{where / 'slack.toml'}: {exc}")]
+        errors = check_templates(
+            settings.templates_dir, settings.locale, timezone=settings.timezone
+        )
+        if errors:
+            return [
+                CheckResult("template", False, f"{error}; fix it and run check again")
+                for error in errors
+            ]
+        return [CheckResult("templates", True, f"{where}: every template renders")]
 
 
 def settings_results(env: Mapping[str, str]) -> tuple[Settings | None, list[CheckResult]]:

@@ -8,6 +8,7 @@ import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from enum import Enum
 from functools import partial
 from typing import Any
 
@@ -78,7 +79,9 @@ def _http_status(exc: BaseException) -> int | None:
 
 def _code(exc: BaseException) -> str:
     if isinstance(exc, HTTPResponseError):
-        return str(exc.code)
+        # notion-client's codes are a str Enum: str() would give "APIErrorCode.RateLimited".
+        code = exc.code
+        return str(code.value) if isinstance(code, Enum) else str(code)
     if isinstance(exc, RequestTimeoutError):
         return "timeout"
     if isinstance(exc, httpx.TransportError):
@@ -101,7 +104,7 @@ def _is_transient(exc: BaseException) -> bool:
     if isinstance(exc, RequestTimeoutError | httpx.TransportError):
         return True
     if isinstance(exc, APIResponseError):
-        return str(exc.code) in _TRANSIENT_CODES
+        return _code(exc) in _TRANSIENT_CODES
     status = _http_status(exc)
     return status is not None and (status == 429 or status >= 500)
 
