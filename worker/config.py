@@ -146,6 +146,8 @@ class Settings:
     postmortem_database_id: str | None = None
     log_format: Literal["text", "json"] = "text"
     port: int = 8000
+    # /healthz turns 503 when no poll succeeded for this long (None: 3 polls + 30 s).
+    health_max_age_s: float | None = None
     properties: PropertyNames = field(default_factory=PropertyNames)
     mirrored: tuple[str, ...] = DEFAULT_MIRRORED
     status_options: tuple[str, ...] = ("Investigating", "Identified", "Monitoring", "Resolved")
@@ -378,6 +380,7 @@ def _read_runtime(r: _Reader) -> dict[str, Any]:
         "postmortem_database_id": r.convert("POSTMORTEM_DATABASE_ID", None, _notion_id, "<32 hex>"),
         "log_format": r.convert("LOG_FORMAT", "text", _choice("text", "json"), "json"),
         "port": r.convert("PORT", 8000, _port, "8000"),
+        "health_max_age_s": r.convert("HEALTH_MAX_AGE", None, _positive_duration, "2m"),
         "notion_requests_per_s": r.convert("NOTION_REQUESTS_PER_SECOND", 3.0, _positive_float, "3"),
         "notion_timeout_s": r.convert("NOTION_TIMEOUT", 30.0, _positive_duration, "30s"),
         "slack_timeout_s": r.convert("SLACK_TIMEOUT", 15.0, _positive_duration, "15s"),

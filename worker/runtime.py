@@ -10,8 +10,10 @@ from datetime import datetime
 from worker.config import Settings
 from worker.effects import Effects
 from worker.errors import ServiceError
+from worker.health import Health
 from worker.lease import Lease
 from worker.messages import Wording
+from worker.metrics import Metrics
 from worker.notion import NotionGateway
 from worker.scheduler import Job, Loop
 from worker.slack import SlackGateway
@@ -30,6 +32,8 @@ class Runtime:
     worker: Worker
     stop_requested: Callable[[], bool]
     lease: Lease
+    metrics: Metrics
+    health: Health
 
     @classmethod
     def build(
@@ -42,7 +46,10 @@ class Runtime:
         effects = Effects(store, notion, slack, settings, words, should_stop=should_stop)
         worker = Worker(settings, notion, store, effects, should_stop=should_stop)
         lease = Lease(store, ttl_s=settings.lease_s)
-        return cls(settings, store, notion, slack, worker, should_stop, lease)
+        metrics = Metrics()
+        metrics.watch_state(store, settings)
+        health = Health.for_settings(settings)
+        return cls(settings, store, notion, slack, worker, should_stop, lease, metrics, health)
 
     def start(self) -> None:
         """Who we are on both sides, and the channel ready for reading our own posts back."""
@@ -69,7 +76,20 @@ class Runtime:
         return leader
 
     def poll(self, now: datetime) -> PollReport | None:
-        """One poll, if this replica leads; None when another replica does."""
+        """One poll, if this replica leads; None when another replica does. Either way
+        /healthz and /metrics learn how it went."""
+        self.health.poll_started(now)
+        try:
+            report = self._poll(now)
+        except Exception as exc:
+            self.metrics.poll_failed()
+            self.health.poll_failed(now, exc)
+            raise
+        self.metrics.observe_poll(report, now)
+        self.health.poll_succeeded(now, leader=report is not None)
+        return report
+
+    def _poll(self, now: datetime) -> PollReport | None:
         if not self.lead(now):
             return None
         report = self.worker.poll(now)
@@ -78,6 +98,15 @@ class Runtime:
         return report
 
     def nag(self, now: datetime) -> NagReport | None:
+        try:
+            report = self._nag(now)
+        except Exception:
+            self.metrics.nag_failed()
+            raise
+        self.metrics.observe_nag(report)
+        return report
+
+    def _nag(self, now: datetime) -> NagReport | None:
         if not self.lead(now):
             return None
         report = self.worker.nag_pass(now)
