@@ -224,5 +224,6 @@ def test_metrics_after_a_poll_against_the_sandbox(h: Harness) -> None:
     assert value(metrics, "incident_worker_nag_passes_total", outcome="ok") == 1
     assert value(metrics, "incident_worker_outbox_actions", state="done") >= 3
     assert value(metrics, "incident_worker_outbox_actions", state="pending") == 0
+    assert value(metrics, "incident_worker_notion_requests_total", status="200") > 0
     assert value(metrics, "incident_worker_open_incidents") == 1
     assert value(metrics, "incident_worker_leader") == 1

@@ -27,6 +27,7 @@ from tenacity import (
 
 from worker.config import NOTION_VERSION, Settings
 from worker.errors import RowError, ServiceError
+from worker.metrics import Metrics
 from worker.snapshot import Incident, Person, parse_incident
 
 log = logging.getLogger("worker.notion")
@@ -170,10 +171,16 @@ class DataSourceSchema:
 
 
 def build_client(
-    settings: Settings, pacer: Pacer, token: str | None = None
+    settings: Settings,
+    pacer: Pacer,
+    token: str | None = None,
+    on_response: Callable[[httpx.Response], None] | None = None,
 ) -> notion_client.Client:
     """The real notion-client, pointed at `NOTION_BASE_URL`, paced by an httpx hook."""
-    http = httpx.Client(event_hooks={"request": [pacer.wait]})
+    hooks: dict[str, list[Callable[[Any], None]]] = {"request": [pacer.wait]}
+    if on_response is not None:
+        hooks["response"] = [on_response]
+    http = httpx.Client(event_hooks=hooks)
     return notion_client.Client(
         client=http,
         auth=token if token is not None else settings.notion_token.reveal(),
@@ -197,18 +204,22 @@ class NotionGateway:
         *,
         budget_s: float = 60.0,
         pacer: Pacer | None = None,
+        metrics: Metrics | None = None,
     ) -> None:
         self.client = client
         self.settings = settings
         self.budget_s = budget_s
         self.pacer = pacer
+        self.metrics = metrics
         self._sources: dict[str, str] = {}
         self._users: dict[str, Person] = {}
 
     @classmethod
-    def build(cls, settings: Settings) -> NotionGateway:
+    def build(cls, settings: Settings, *, metrics: Metrics | None = None) -> NotionGateway:
         pacer = Pacer(settings.notion_requests_per_s)
-        return cls(build_client(settings, pacer), settings, pacer=pacer)
+        hook = metrics.notion_response_hook if metrics is not None else None
+        client = build_client(settings, pacer, on_response=hook)
+        return cls(client, settings, pacer=pacer, metrics=metrics)
 
     def close(self) -> None:
         self.client.close()
@@ -222,16 +233,30 @@ class NotionGateway:
             retry=retry_if_exception(_is_transient),
             stop=stop_after_attempt(attempts) | stop_before_delay(self.budget_s),
             wait=_wait,
-            before_sleep=_log_retry,
+            before_sleep=self._before_retry,
             reraise=True,
         )
         try:
             result = retrying(fn)
         except (HTTPResponseError, RequestTimeoutError, httpx.TransportError) as exc:
+            self._no_answer(exc)
             raise as_service_error(operation, exc, write=not idempotent) from exc
         if not isinstance(result, dict):
             raise ServiceError("notion", operation, "the answer is not a JSON object")
         return result
+
+    def _before_retry(self, state: RetryCallState) -> None:
+        _log_retry(state)
+        if self.metrics is not None:
+            self.metrics.retry("notion")
+            exc = state.outcome.exception() if state.outcome else None
+            if exc is not None:
+                self._no_answer(exc)
+
+    def _no_answer(self, exc: BaseException) -> None:
+        """Count a timeout or dropped connection (answers are counted by the httpx hook)."""
+        if self.metrics is not None and _http_status(exc) is None:
+            self.metrics.notion_response(None, _code(exc))
 
     # --- reads ----------------------------------------------------------------------------
 

@@ -40,13 +40,13 @@ class Runtime:
         cls, settings: Settings, *, should_stop: Callable[[], bool] = lambda: False
     ) -> Runtime:
         store = Store.open(settings.database_url.reveal())
-        notion = NotionGateway.build(settings)
+        metrics = Metrics()
+        notion = NotionGateway.build(settings, metrics=metrics)
         slack = SlackGateway.build(settings)
         words = Wording.load(settings.templates_dir, settings.locale)
         effects = Effects(store, notion, slack, settings, words, should_stop=should_stop)
         worker = Worker(settings, notion, store, effects, should_stop=should_stop)
         lease = Lease(store, ttl_s=settings.lease_s)
-        metrics = Metrics()
         metrics.watch_state(store, settings)
         health = Health.for_settings(settings)
         return cls(settings, store, notion, slack, worker, should_stop, lease, metrics, health)
