@@ -201,18 +201,8 @@ def test_missing_required_settings_are_reported_together_with_examples() -> None
 @pytest.mark.parametrize(
     "variable",
     [
-        pytest.param(
-            "NOTION_INCIDENTS_DATABASE_ID",
-            marks=pytest.mark.xfail(
-                strict=True, reason="config._notion_id's ValueError quotes the value it rejects"
-            ),
-        ),
-        pytest.param(
-            "POSTMORTEM_DATABASE_ID",
-            marks=pytest.mark.xfail(
-                strict=True, reason="config._notion_id's ValueError quotes the value it rejects"
-            ),
-        ),
+        "NOTION_INCIDENTS_DATABASE_ID",
+        "POSTMORTEM_DATABASE_ID",
         "SLACK_CHANNEL_ID",
     ],
 )
@@ -229,30 +219,10 @@ def test_a_token_pasted_into_an_id_setting_is_not_echoed(variable: str, token: s
     "url",
     [
         "state.db",
-        pytest.param(
-            f"postgres ql://worker:{DB_PASSWORD}@db/incidents",
-            marks=pytest.mark.xfail(
-                strict=True, reason="config._database_url accepts anything containing ://"
-            ),
-        ),
-        pytest.param(
-            f"postgresql://worker:{DB_PASSWORD}@db:notaport/incidents",
-            marks=pytest.mark.xfail(
-                strict=True, reason="config._database_url accepts anything containing ://"
-            ),
-        ),
-        pytest.param(
-            f"mysql://worker:{DB_PASSWORD}@db/incidents",
-            marks=pytest.mark.xfail(
-                strict=True, reason="config._database_url accepts backends other than SQLite/PG"
-            ),
-        ),
-        pytest.param(
-            "https://example.com/state",
-            marks=pytest.mark.xfail(
-                strict=True, reason="config._database_url accepts backends other than SQLite/PG"
-            ),
-        ),
+        f"postgres ql://worker:{DB_PASSWORD}@db/incidents",
+        f"postgresql://worker:{DB_PASSWORD}@db:notaport/incidents",
+        f"mysql://worker:{DB_PASSWORD}@db/incidents",
+        "https://example.com/state",
     ],
 )
 def test_an_unusable_database_url_is_a_setting_problem(url: str) -> None:
@@ -331,10 +301,6 @@ def test_100_people_with_slack_accounts_fit_the_parent_message() -> None:
     assert len(_pings(message)) == 100  # exactly the commanders
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="messages.people_text joins every name unbounded: a field over 2,000 characters",
-)
 def test_100_people_without_slack_accounts_fit_the_parent_message() -> None:
     people = _people(100, "Responder number {i:03d}")
     incident = parse_incident(_with_people(row(), "Commander", people), S)
@@ -343,10 +309,6 @@ def test_100_people_without_slack_accounts_fit_the_parent_message() -> None:
     assert "Responder number 000" in _all_text(message)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="messages._cut_mrkdwn drops a change line longer than a section whole",
-)
 def test_a_change_to_100_people_names_the_first_of_them() -> None:
     people = [Person(**p) for p in _people(100, "Responder {i:03d} Example-Longname")]
     incident = parse_incident(row(), S)

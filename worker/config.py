@@ -11,6 +11,9 @@ from typing import Any, Literal
 from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import ArgumentError
+
 from worker.errors import ConfigError, SettingProblem
 
 NOTION_VERSION = "2025-09-03"
@@ -285,9 +288,21 @@ def _property_names(value: str) -> PropertyNames:
 
 
 def _database_url(value: str) -> Secret:
-    if "://" not in value:
-        raise ValueError("is not a database URL (sqlite:///state.db or postgresql://...)")
+    """A SQLite or PostgreSQL URL; the value is never echoed (it may hold a password)."""
+    problem = "is not a SQLite or PostgreSQL URL (sqlite:///state.db or postgresql://user@host/db)"
+    try:
+        url = make_url(value)
+        url.port  # noqa: B018 - parsing the port is what tells a bad one
+    except (ArgumentError, ValueError):
+        raise ValueError(problem) from None
+    backend = url.drivername.split("+")[0]
+    if backend not in ("sqlite", "postgres", "postgresql"):
+        raise ValueError(problem)
     return Secret(value)
+
+
+def _looks_secret(value: str) -> bool:
+    return value.startswith(("ntn_", "secret_", "xox")) or "://" in value
 
 
 def _port(value: str) -> int:
@@ -298,7 +313,14 @@ def _port(value: str) -> int:
 
 
 def _notion_id(value: str) -> str:
-    return normalize_notion_id(value)
+    try:
+        return normalize_notion_id(value)
+    except ValueError:
+        if _looks_secret(value):  # a token pasted into the wrong variable: never echo it
+            raise ValueError(
+                "is not a Notion id, and it looks like a token: check which value went where"
+            ) from None
+        raise
 
 
 def _read_all(r: _Reader, require_workspace: bool) -> dict[str, Any]:

@@ -13,7 +13,7 @@ from typing import Any
 from urllib.parse import quote
 from zoneinfo import ZoneInfo
 
-from worker.config import Settings
+from worker.config import Settings, normalize_notion_id
 from worker.snapshot import Incident, Person, Value
 
 # Block Kit and chat.update limits (slack-api.md §4), counted in UTF-16 units to be safe.
@@ -22,6 +22,7 @@ SECTION_MAX = 3000
 FIELD_MAX = 2000
 TEXT_MAX = 4000
 VALUE_MAX = 600  # one value inside a change line; the whole reply still fits a section
+FIELD_BUDGET = FIELD_MAX - 200  # a parent field: its label and some room
 
 _BROADCAST_WORDS = re.compile(r"@(channel|here|everyone)\b", re.IGNORECASE)
 
@@ -57,10 +58,24 @@ def escape_truncated(text: str, limit: int, suffix: str = "…") -> str:
     return escape("".join(text[: len(kept)])) + suffix if kept else suffix
 
 
+LONG_URL = 200
+
+
 def link(url: str, label: str) -> str:
-    """A mrkdwn link; the URL's own control characters are percent-encoded."""
+    """A mrkdwn link; the URL's own control characters are percent-encoded. A Notion URL
+    made long by its title's slug is shortened to the page id (the same page)."""
+    if len(url) > LONG_URL:
+        url = _short_notion_url(url)
     safe_url = quote(url, safe=":/?#[]@!$&'()*+,;=%-._~")
     return f"<{safe_url.replace('|', '%7C')}|{escape(label)}>"
+
+
+def _short_notion_url(url: str) -> str:
+    try:
+        page_id = normalize_notion_id(url)
+    except ValueError:
+        return url
+    return "https://www.notion.so/" + page_id.replace("-", "")
 
 
 def format_time(moment: datetime, tz: ZoneInfo) -> str:
@@ -106,13 +121,27 @@ def _context(text: str) -> dict[str, Any]:
     return {"type": "context", "elements": [_mrkdwn(text)]}
 
 
-def people_text(people: tuple[Person, ...], mention: MentionFn, nobody: str) -> str:
-    return ", ".join(mention(p) for p in people) if people else escape(nobody)
+def people_text(
+    people: tuple[Person, ...], mention: MentionFn, nobody: str, limit: int = VALUE_MAX
+) -> str:
+    """Mentions joined by commas, as many as fit in `limit`, then "… (+N)"."""
+    if not people:
+        return escape(nobody)
+    shown: list[str] = []
+    used = 0
+    for index, person in enumerate(people):
+        text = mention(person)
+        more = f" … (+{len(people) - index})"
+        if used + utf16_len(text) + 2 + utf16_len(more) > limit and index < len(people) - 1:
+            return ", ".join(shown) + more
+        shown.append(text)
+        used += utf16_len(text) + 2
+    return ", ".join(shown)
 
 
 def value_text(value: Value, mention: MentionFn, empty: str, limit: int = VALUE_MAX) -> str:
     if value.is_people:
-        return people_text(value.people, mention, empty)
+        return people_text(value.people, mention, empty, limit)
     if not value.text:
         return escape(empty)
     return escape_truncated(value.text, limit)
@@ -172,8 +201,11 @@ def _parent_fields(incident: Incident, ctx: RenderContext) -> list[dict[str, Any
     pairs = [
         ("status", escape(incident.status or empty)),
         ("severity", escape(incident.severity or empty)),
-        ("commander", people_text(incident.commander, mention, words.label("nobody"))),
-        ("scribe", people_text(incident.scribe, mention, words.label("nobody"))),
+        (
+            "commander",
+            people_text(incident.commander, mention, words.label("nobody"), FIELD_BUDGET),
+        ),
+        ("scribe", people_text(incident.scribe, mention, words.label("nobody"), FIELD_BUDGET)),
         (
             "declared_at",
             escape(format_time(incident.declared_at, tz)) if incident.declared_at else empty,
@@ -273,7 +305,8 @@ def _changes(payload: Mapping[str, Any], incident: Incident, ctx: RenderContext)
 
 
 def _cut_mrkdwn(text: str, limit: int) -> str:
-    """Cut already-escaped mrkdwn on a line boundary so no entity or link is broken."""
+    """Cut already-escaped mrkdwn on a line boundary so no entity or link is broken; a first
+    line longer than the limit is itself cut where no entity or link is open."""
     if utf16_len(text) <= limit:
         return text
     kept: list[str] = []
@@ -281,10 +314,23 @@ def _cut_mrkdwn(text: str, limit: int) -> str:
     for line in text.split("\n"):
         size = utf16_len(line) + 1
         if used + size > limit - 1:
+            if not kept:
+                return _cut_line(line, limit - 1) + "…"
             break
         kept.append(line)
         used += size
-    return "\n".join(kept) + "\n…" if kept else "…"
+    return "\n".join(kept) + "\n…"
+
+
+def _cut_line(line: str, limit: int) -> str:
+    cut = line
+    while utf16_len(cut) > limit:
+        cut = cut[: len(cut) - max(1, (utf16_len(cut) - limit) // 2)]
+    # Step back out of an unfinished <…> (mention or link) or &…; (entity).
+    opened = max(cut.rfind("<"), cut.rfind("&"))
+    if opened > max(cut.rfind(">"), cut.rfind(";")):
+        cut = cut[:opened]
+    return cut
 
 
 def _status_update(

@@ -139,12 +139,20 @@ def _log_retry(state: RetryCallState) -> None:
         )
 
 
+_HINTS = {
+    "object_not_found": " (is it shared with the integration? In Notion: ••• → Connections)",
+    "unauthorized": " (NOTION_TOKEN is not a valid integration secret: copy it again from "
+    "the integration's settings)",
+    "restricted_resource": " (the integration lacks a capability: give it Read, Update and "
+    "Insert content in its settings)",
+}
+
+
 def as_service_error(operation: str, exc: BaseException, *, write: bool) -> ServiceError:
     """Translate a notion-client or httpx failure into the worker's error type."""
     code = _code(exc)
     message = str(exc) or code
-    if code == "object_not_found":
-        message += " (is the database shared with the integration? Use ••• → Connections)"
+    message += _HINTS.get(code, "")
     transient = _is_transient(exc)
     # Rate limits mean the request was not carried out; other transient failures of a
     # write may have been (a timeout after sending): the caller must reconcile.

@@ -140,16 +140,7 @@ def _trash(h: Harness, page: str, *, trashed: bool = True) -> None:
 @pytest.mark.parametrize(
     ("variable", "wrong", "failing", "fine"),
     [
-        pytest.param(
-            "NOTION_TOKEN",
-            WRONG_NOTION_TOKEN,
-            "Notion token",
-            "Slack token",
-            marks=pytest.mark.xfail(
-                strict=True,
-                reason="notion.as_service_error adds no hint for 401 unauthorized",
-            ),
-        ),
+        ("NOTION_TOKEN", WRONG_NOTION_TOKEN, "Notion token", "Slack token"),
         ("SLACK_BOT_TOKEN", WRONG_SLACK_TOKEN, "Slack token", "Notion token"),
     ],
 )
@@ -377,10 +368,6 @@ def test_a_long_status_update_is_kept_whole_in_the_timeline(
     assert LONG_UPDATE.strip() in page_markdown(h.box, record.timeline_page_id)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="messages._links puts whole page URLs (slugs of the title) in a 3,000-char context",
-)
 def test_a_2500_character_title_is_announced_with_its_links(
     h: Harness, caplog: pytest.LogCaptureFixture
 ) -> None:
