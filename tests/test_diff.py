@@ -85,3 +85,12 @@ def test_escalating_a_resolved_incident_is_not_broadcast_as_escalation() -> None
         {"status": "Resolved", "severity": "SEV2"}, {"status": "Resolved", "severity": "SEV1"}
     )
     assert not any(isinstance(e, Escalated) for e in events)
+
+
+def test_a_property_that_goes_missing_or_is_retyped_is_not_a_change() -> None:
+    before = parse_incident(row(severity="SEV2", impact="EU"), S)
+    raw = row(severity="SEV2", impact="EU", drop=("Severity",))
+    raw["properties"]["Impact"] = {"id": "im", "type": "number", "number": None}
+    after = parse_incident(raw, S)
+    assert diff(before, after, S) == []
+    assert diff(after, before, S) == []  # nor is its coming back

@@ -65,6 +65,8 @@ def _changes(old: Incident, new: Incident) -> tuple[Change, ...]:
         if key == "status_update":
             continue  # an edit of Status update is a status update, not a property change
         previous = before.get(key, Value())
+        if previous.unknown or value.unknown:
+            continue  # a property that went missing (or came back) is not news
         if previous.comparable() != value.comparable():
             changes.append(Change(key, previous, value))
     return tuple(changes)

@@ -30,6 +30,8 @@ class Value:
     text: str = ""
     people: tuple[Person, ...] = ()
     is_people: bool = False
+    # The property is missing or has a type the worker cannot read: not a change to report.
+    unknown: bool = False
 
     @property
     def is_empty(self) -> bool:
@@ -256,12 +258,12 @@ class _RowReader:
     def mirrored(self, keys: tuple[str, ...]) -> tuple[tuple[str, Value], ...]:
         out: list[tuple[str, Value]] = []
         for key in keys:
-            if key.startswith("prop:"):
-                raw = self.props.get(key[5:])
-                out.append((key, display_value(raw) if isinstance(raw, dict) else Value()))
-                continue
-            prop = self.props.get(self.names[key])
-            out.append((key, display_value(prop) if isinstance(prop, dict) else Value()))
+            name = key[5:] if key.startswith("prop:") else self.names[key]
+            prop = self.props.get(name)
+            usable = isinstance(prop, dict) and (
+                key.startswith("prop:") or prop.get("type") in ACCEPTED_TYPES[key]
+            )
+            out.append((key, display_value(prop) if usable and prop else Value(unknown=True)))
         return tuple(out)
 
 
@@ -335,7 +337,15 @@ def _people_from(items: Any) -> tuple[Person, ...]:
 def incident_from_json(text: str) -> Incident:
     data = json.loads(text)
     mirrored = tuple(
-        (key, Value(text=v["text"], people=_people_from(v["people"]), is_people=v["is_people"]))
+        (
+            key,
+            Value(
+                text=v["text"],
+                people=_people_from(v["people"]),
+                is_people=v["is_people"],
+                unknown=v.get("unknown", False),
+            ),
+        )
         for key, v in data.get("mirrored", [])
     )
     created = _dt(data["created_time"])
