@@ -568,9 +568,6 @@ def test_log_lines_mask_every_secret(log_format: str, monkeypatch: pytest.Monkey
         assert [e["level"] for e in entries] == ["warning", "error", "error", "error"]
 
 
-@pytest.mark.xfail(
-    strict=True, reason="cli._secrets gives logs the whole DATABASE_URL, not its password"
-)
 @pytest.mark.usefixtures("restore_logging")
 def test_a_database_password_alone_is_masked_in_log_lines(
     monkeypatch: pytest.MonkeyPatch,

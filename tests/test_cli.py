@@ -200,30 +200,9 @@ def test_check_reports_a_corrupted_state_file(workspace: dict[str, str], tmp_pat
 @pytest.mark.parametrize(
     ("args", "problem"),
     [
-        pytest.param(
-            ("once",),
-            "corrupted",
-            marks=pytest.mark.xfail(
-                strict=True,
-                reason="cli.main lets Store.open's SQLAlchemyError through (Runtime.build)",
-            ),
-        ),
-        pytest.param(
-            ("run", "--skip-checks"),
-            "corrupted",
-            marks=pytest.mark.xfail(
-                strict=True,
-                reason="cli.main lets Store.open's SQLAlchemyError through (Runtime.build)",
-            ),
-        ),
-        pytest.param(
-            ("once",),
-            "no templates",
-            marks=pytest.mark.xfail(
-                strict=True,
-                reason="cli.main lets Wording.load's FileNotFoundError through (Runtime.build)",
-            ),
-        ),
+        (("once",), "corrupted"),
+        (("run", "--skip-checks"), "corrupted"),
+        (("once",), "no templates"),
     ],
 )
 def test_a_broken_store_or_template_folder_is_a_plain_error(
@@ -250,11 +229,6 @@ def test_a_broken_store_or_template_folder_is_a_plain_error(
         f"mysql://worker:{DB_PASSWORD}@127.0.0.1:1/incidents",
         f"postgresql://worker:{DB_PASSWORD}@127.0.0.1:notaport/incidents",
     ],
-)
-@pytest.mark.xfail(
-    strict=True,
-    reason="check.Checker.store catches neither ImportError nor the make_url error it "
-    "raises again in its own except clause",
 )
 def test_check_explains_an_unusable_database_url(
     box: Sandbox, workspace: dict[str, str], tmp_path: Path, url: str

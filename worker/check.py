@@ -6,9 +6,6 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy.engine import make_url
-from sqlalchemy.exc import SQLAlchemyError
-
 from worker.config import DEFAULT_PROPERTY_NAMES, Settings
 from worker.errors import ConfigError, ServiceError, WorkerError
 from worker.messages import Wording
@@ -16,7 +13,7 @@ from worker.notion import DataSourceSchema, NotionGateway
 from worker.pages import check_templates
 from worker.slack import SlackGateway
 from worker.snapshot import ACCEPTED_TYPES
-from worker.store import SCHEMA_VERSION, Store
+from worker.store import SCHEMA_VERSION, Store, describe_open_error
 
 
 @dataclass(frozen=True)
@@ -37,9 +34,41 @@ def _options_wanted(settings: Settings) -> dict[str, tuple[str, ...]]:
     }
 
 
+def _named_settings_results(schema: DataSourceSchema, settings: Settings) -> list[CheckResult]:
+    """Settings that name status values or properties the database does not have."""
+    results: list[CheckResult] = []
+    status = schema.properties.get(settings.properties["status"])
+    options = status[1] if status else ()
+    for variable, values in (
+        ("MITIGATED_STATUSES", settings.mitigated_statuses),
+        ("RESOLVED_STATUSES", settings.resolved_statuses),
+    ):
+        missing = [v for v in values if v not in options]
+        if status and missing:
+            results.append(
+                CheckResult(
+                    f"setting {variable}",
+                    False,
+                    f"names {', '.join(repr(m) for m in missing)}, which the “"
+                    f"{settings.properties['status']}” property does not offer; "
+                    f"use one of {', '.join(options)}",
+                )
+            )
+    for key in settings.mirrored:
+        if key.startswith("prop:") and key[5:] not in schema.properties:
+            results.append(
+                CheckResult(
+                    "setting MIRRORED_PROPERTIES",
+                    False,
+                    f"names “{key[5:]}”, which the database does not have; check the spelling",
+                )
+            )
+    return results
+
+
 def schema_results(schema: DataSourceSchema, settings: Settings) -> list[CheckResult]:
     """Every configured property present with a usable type and the configured options."""
-    results: list[CheckResult] = []
+    results: list[CheckResult] = _named_settings_results(schema, settings)
     wanted_options = _options_wanted(settings)
     for logical in DEFAULT_PROPERTY_NAMES:
         name = settings.properties[logical]
@@ -128,11 +157,8 @@ class Checker:
         raw_url = self.settings.database_url.reveal()
         try:
             store = Store.open(raw_url)
-        except (SQLAlchemyError, OSError, ValueError) as exc:
-            detail = (type(exc).__name__ + ": " + str(exc).split("\n")[0]).replace(raw_url, "***")
-            password = make_url(raw_url).password if "://" in raw_url else None
-            if password:
-                detail = detail.replace(str(password), "***")
+        except Exception as exc:
+            detail = describe_open_error(exc, raw_url)
             raise WorkerError(f"cannot open DATABASE_URL ({detail})") from exc
         try:
             version = store.schema_version()

@@ -8,13 +8,20 @@ import sys
 from collections.abc import Iterable
 from datetime import UTC, datetime
 
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import ArgumentError
+
 
 class RedactSecrets(logging.Filter):
     """Replace the values of secrets anywhere in a record's final message."""
 
     def __init__(self, secrets: Iterable[str]) -> None:
         super().__init__()
-        self.secrets = [s for s in secrets if s and len(s) >= 8]
+        values = [s for s in secrets if s and len(s) >= 8]
+        # Libraries print database URLs rebuilt (another driver name, the password apart):
+        # the password must be masked on its own as well.
+        values += [p for p in map(_url_password, values) if p and len(p) >= 4]
+        self.secrets = sorted(set(values), key=len, reverse=True)
 
     def filter(self, record: logging.LogRecord) -> bool:
         if not self.secrets:
@@ -32,6 +39,16 @@ class RedactSecrets(logging.Filter):
         if cleaned != message:
             record.msg, record.args = cleaned, None
         return True
+
+
+def _url_password(value: str) -> str | None:
+    if "://" not in value:
+        return None
+    try:
+        password = make_url(value).password
+    except (ArgumentError, ValueError):
+        return None
+    return str(password) if password else None
 
 
 class JsonFormatter(logging.Formatter):

@@ -7,9 +7,11 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 
+from sqlalchemy.exc import SQLAlchemyError
+
 from worker.config import Settings
 from worker.effects import Effects
-from worker.errors import ServiceError
+from worker.errors import ServiceError, WorkerError
 from worker.health import Health
 from worker.lease import Lease
 from worker.messages import Wording
@@ -17,10 +19,36 @@ from worker.metrics import Metrics
 from worker.notion import NotionGateway
 from worker.scheduler import Job, Loop
 from worker.slack import SlackGateway
-from worker.store import Store
+from worker.store import Store, describe_open_error
 from worker.tick import NagReport, PollReport, Worker
 
 log = logging.getLogger("worker.runtime")
+
+
+def _open_store(settings: Settings) -> Store:
+    raw_url = settings.database_url.reveal()
+    try:
+        return Store.open(raw_url)
+    except (SQLAlchemyError, OSError) as exc:
+        detail = describe_open_error(exc, raw_url)
+        hint = (
+            " If the SQLite file is damaged, move it aside: the worker rebuilds its state "
+            "from Notion (each row's Slack thread link) without announcing anything twice."
+            if settings.is_sqlite
+            else ""
+        )
+        raise WorkerError(f"DATABASE_URL: cannot open the state store ({detail}).{hint}") from exc
+
+
+def _wording(settings: Settings) -> Wording:
+    try:
+        return Wording.load(settings.templates_dir, settings.locale)
+    except (OSError, ValueError) as exc:
+        where = settings.templates_dir / settings.locale / "slack.toml"
+        raise WorkerError(
+            f"TEMPLATES_DIR: cannot read {where} ({exc}); copy the bundled templates folder "
+            "and point TEMPLATES_DIR at the copy"
+        ) from exc
 
 
 @dataclass
@@ -39,11 +67,11 @@ class Runtime:
     def build(
         cls, settings: Settings, *, should_stop: Callable[[], bool] = lambda: False
     ) -> Runtime:
-        store = Store.open(settings.database_url.reveal())
+        store = _open_store(settings)
         metrics = Metrics()
         notion = NotionGateway.build(settings, metrics=metrics)
         slack = SlackGateway.build(settings)
-        words = Wording.load(settings.templates_dir, settings.locale)
+        words = _wording(settings)
         effects = Effects(store, notion, slack, settings, words, should_stop=should_stop)
         worker = Worker(settings, notion, store, effects, should_stop=should_stop)
         lease = Lease(store, ttl_s=settings.lease_s)

@@ -16,6 +16,7 @@ from typing import Any, Literal
 import sqlalchemy as sa
 from sqlalchemy import event
 from sqlalchemy.engine import URL, Connection, Engine, make_url
+from sqlalchemy.exc import ArgumentError
 
 from worker.nag import NagMemory, memory_from_json, memory_to_json
 from worker.plan import Action, Plan
@@ -104,6 +105,7 @@ class OutboxItem:
     first_attempt_at: float | None
     result: dict[str, Any] | None
     error: str | None
+    created_at: float = 0.0
 
     @property
     def outcome_unknown(self) -> bool:
@@ -151,6 +153,16 @@ def _dt(text: str | None) -> datetime | None:
 
 def _iso(moment: datetime | None) -> str | None:
     return moment.isoformat() if moment else None
+
+
+def describe_open_error(exc: BaseException, raw_url: str) -> str:
+    """A driver's complaint about DATABASE_URL, on one line, without the URL or password."""
+    detail = (type(exc).__name__ + ": " + str(exc).split("\n")[0]).replace(raw_url, "***")
+    try:
+        password = make_url(raw_url).password
+    except (ArgumentError, ValueError):
+        password = None
+    return detail.replace(str(password), "***") if password else detail
 
 
 class Store:
@@ -449,6 +461,7 @@ def _item(row: Any) -> OutboxItem:
         first_attempt_at=row["first_attempt_at"],
         result=json.loads(row["result"]) if row["result"] else None,
         error=row["error"],
+        created_at=row["created_at"],
     )
 
 

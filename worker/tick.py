@@ -96,6 +96,7 @@ class Worker:
             if self._ingest(row, now=now, first_run=first_run):
                 report.changed += 1
         self.store.set_meta(CURSOR_KEY, (newest or now).isoformat())
+        self._declare_waiting(now)
         report.delivery = self.effects.run_due(now)
         report.notion_requests = (self.notion.pacer.requests if self.notion.pacer else 0) - before
         report.duration_s = time.monotonic() - started
@@ -123,6 +124,16 @@ class Worker:
             report.queued += len(nudges)
         report.delivery = self.effects.run_due(now)
         return report
+
+    def _declare_waiting(self, now: datetime) -> None:
+        """Rows that waited for a title are announced once DECLARE_GRACE is over, even if
+        nobody touches them again (time passing alone is not an edit Notion reports)."""
+        for record in self.store.records("waiting"):
+            plan = plan_row(
+                record, record.snapshot, self.settings, actor=None, now=now, first_run=False
+            )
+            if plan.actions:
+                self.store.save_plan(plan, now.timestamp())
 
     def _ingest(self, incident: Incident, *, now: datetime, first_run: bool) -> bool:
         """Plan one row; returns True when it was new or changed."""

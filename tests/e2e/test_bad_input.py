@@ -229,11 +229,6 @@ def test_a_broken_property_is_not_announced_as_a_change(h: Harness) -> None:
         assert name not in reply
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="check.schema_results checks only STATUS/SEVERITY/CUSTOMER_COMMS_OPTIONS and the "
-    "15 known properties",
-)
 def test_check_flags_settings_naming_what_the_database_lacks(h: Harness) -> None:
     env = _env(
         h,
@@ -249,11 +244,6 @@ def test_check_flags_settings_naming_what_the_database_lacks(h: Harness) -> None
 # --- empty titles ---------------------------------------------------------------------------
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="tick._ingest skips a row whose snapshot is unchanged: a waiting row is never "
-    "planned again when DECLARE_GRACE runs out",
-)
 def test_an_untitled_row_is_announced_untitled_once_the_grace_period_ends(
     box: Sandbox, tmp_path: Path
 ) -> None:
@@ -296,10 +286,6 @@ def test_a_title_typed_within_the_grace_period_is_announced_with_it(
     h.close()
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="besides, tick.poll reads only rows edited since the cursor: a waiting row drops out",
-)
 def test_an_untitled_row_is_announced_even_when_other_rows_move_the_cursor_on(
     box: Sandbox, tmp_path: Path
 ) -> None:
