@@ -26,6 +26,15 @@ log = logging.getLogger("worker.tick")
 CURSOR_KEY = "poll_cursor"
 
 
+def _since(cursor_text: str | None, overlap_s: float) -> datetime | None:
+    """Where a poll starts reading: the minute the previous poll started in, minus the
+    overlap (Notion rounds edit times down to the minute; clocks and indexes lag)."""
+    if cursor_text is None:
+        return None
+    cursor = datetime.fromisoformat(cursor_text)
+    return cursor.replace(second=0, microsecond=0) - timedelta(seconds=overlap_s)
+
+
 @dataclass
 class PollReport:
     rows: int = 0
@@ -83,19 +92,18 @@ class Worker:
         report = PollReport()
         cursor_text = self.store.get_meta(CURSOR_KEY)
         first_run = cursor_text is None
-        cursor = datetime.fromisoformat(cursor_text) if cursor_text else None
-        since = cursor - timedelta(seconds=self.settings.poll_overlap_s) if cursor else None
-        newest = cursor
+        since = _since(cursor_text, self.settings.poll_overlap_s)
         for row in self.notion.changed_rows(since):
             report.rows += 1
             if isinstance(row, RowError):
                 report.row_errors += 1
                 log.error("skipping an unreadable row: %s", row)
                 continue
-            newest = row.last_edited_time if newest is None else max(newest, row.last_edited_time)
             if self._ingest(row, now=now, first_run=first_run):
                 report.changed += 1
-        self.store.set_meta(CURSOR_KEY, (newest or now).isoformat())
+        # Next time, read what was edited from this poll's start on (Notion stamps edits
+        # with the minute they happened in; `_since` allows for that and for clock skew).
+        self.store.set_meta(CURSOR_KEY, now.isoformat())
         self._declare_waiting(now)
         report.delivery = self.effects.run_due(now)
         report.notion_requests = (self.notion.pacer.requests if self.notion.pacer else 0) - before

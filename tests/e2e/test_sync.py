@@ -171,3 +171,27 @@ def test_the_workers_own_edits_are_never_reported(h: Harness) -> None:
     for _ in range(4):
         h.poll()
     assert h.replies_text(page) == []
+
+
+def test_after_a_bulk_import_idle_polls_read_nothing(h: Harness) -> None:
+    """A cursor at the newest edit would re-read every row of that minute at each poll."""
+    from datetime import UTC, datetime, timedelta
+
+    past = datetime.now(UTC) - timedelta(minutes=10)
+    h.box.notion.set_clock(lambda: past)
+    rows = [
+        {
+            "Name": {"title": [{"text": {"content": f"Old incident {i}"}}]},
+            "Status": select("Resolved"),
+        }
+        for i in range(300)
+    ]
+    h.box.notion.insert_pages(h.data_source_id, rows, as_user="Aiko")
+    h.box.notion.set_clock(lambda: datetime.now(UTC))
+    h.restart(lose_state=True)  # a first run over a database with history
+    first = h.poll()
+    assert first.rows == 300
+    idle = h.poll()
+    assert idle.rows == 0
+    assert idle.notion_requests == 1
+    assert h.top_level() == []

@@ -103,6 +103,12 @@ class NotionEmulator:
                     values[prop["id"]] = None
             source.edited_ms = self.state.now_minute_ms()
 
+    def set_clock(self, clock: Callable[[], datetime]) -> None:
+        """Use another clock from now on (e.g. one running behind, to give rows a history)."""
+        with self.lock:
+            self.clock = clock
+            self.state.clock = clock
+
     def insert_pages(
         self, data_source_id: str, rows: list[dict[str, Any]], *, as_user: str | None = None
     ) -> list[str]:
