@@ -8,6 +8,7 @@ import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from email.utils import parsedate_to_datetime
 from enum import Enum
 from functools import partial
 from typing import Any
@@ -72,6 +73,22 @@ class Pacer:
             delay = -self._tokens / self.rate_per_s if self._tokens < 0 else 0.0
         if delay > 0:
             self._sleep(delay)
+
+
+class ServerClock:
+    """Notion's own time, from the `Date` header of its answers (our clock may be off)."""
+
+    def __init__(self) -> None:
+        self.latest: datetime | None = None
+
+    def observe(self, response: httpx.Response) -> None:
+        value = response.headers.get("date")
+        if not value:
+            return
+        try:
+            self.latest = parsedate_to_datetime(value).astimezone(UTC)
+        except (TypeError, ValueError):
+            return
 
 
 def _http_status(exc: BaseException) -> int | None:
@@ -183,11 +200,14 @@ def build_client(
     pacer: Pacer,
     token: str | None = None,
     on_response: Callable[[httpx.Response], None] | None = None,
+    server_clock: ServerClock | None = None,
 ) -> notion_client.Client:
     """The real notion-client, pointed at `NOTION_BASE_URL`, paced by an httpx hook."""
-    hooks: dict[str, list[Callable[[Any], None]]] = {"request": [pacer.wait]}
+    hooks: dict[str, list[Callable[[Any], None]]] = {"request": [pacer.wait], "response": []}
     if on_response is not None:
-        hooks["response"] = [on_response]
+        hooks["response"].append(on_response)
+    if server_clock is not None:
+        hooks["response"].append(server_clock.observe)
     http = httpx.Client(event_hooks=hooks)
     return notion_client.Client(
         client=http,
@@ -213,12 +233,14 @@ class NotionGateway:
         budget_s: float = 60.0,
         pacer: Pacer | None = None,
         metrics: Metrics | None = None,
+        server_clock: ServerClock | None = None,
     ) -> None:
         self.client = client
         self.settings = settings
         self.budget_s = budget_s
         self.pacer = pacer
         self.metrics = metrics
+        self.server_clock = server_clock or ServerClock()
         self._sources: dict[str, str] = {}
         self._users: dict[str, Person] = {}
 
@@ -226,8 +248,9 @@ class NotionGateway:
     def build(cls, settings: Settings, *, metrics: Metrics | None = None) -> NotionGateway:
         pacer = Pacer(settings.notion_requests_per_s)
         hook = metrics.notion_response_hook if metrics is not None else None
-        client = build_client(settings, pacer, on_response=hook)
-        return cls(client, settings, pacer=pacer, metrics=metrics)
+        server_clock = ServerClock()
+        client = build_client(settings, pacer, on_response=hook, server_clock=server_clock)
+        return cls(client, settings, pacer=pacer, metrics=metrics, server_clock=server_clock)
 
     def close(self) -> None:
         self.client.close()

@@ -144,7 +144,10 @@ def _sqlite_transactions(engine: Engine) -> None:
 
     @event.listens_for(engine, "begin")
     def _begin(connection: Connection) -> None:
-        connection.exec_driver_sql("BEGIN IMMEDIATE")
+        # Reads take no write lock; writes take it at once (a deferred transaction that
+        # reads and then writes fails at once instead of waiting for the busy timeout).
+        read_only = connection.get_execution_options().get("iw_read_only", False)
+        connection.exec_driver_sql("BEGIN" if read_only else "BEGIN IMMEDIATE")
 
 
 def _dt(text: str | None) -> datetime | None:
@@ -185,6 +188,12 @@ class Store:
         with self.engine.begin() as conn:
             yield conn
 
+    @contextmanager
+    def reading(self) -> Iterator[Connection]:
+        """A read-only transaction (on SQLite it does not take the write lock)."""
+        with self.engine.connect().execution_options(iw_read_only=True) as conn, conn.begin():
+            yield conn
+
     # --- schema -------------------------------------------------------------------------
 
     def migrate(self) -> int:
@@ -211,7 +220,7 @@ class Store:
     # --- meta ---------------------------------------------------------------------------
 
     def get_meta(self, key: str) -> str | None:
-        with self.transaction() as conn:
+        with self.reading() as conn:
             return conn.execute(
                 sa.select(meta_table.c.value).where(meta_table.c.key == key)
             ).scalar()
@@ -231,7 +240,7 @@ class Store:
     # --- incidents ----------------------------------------------------------------------
 
     def get_record(self, page_id: str) -> IncidentRecord | None:
-        with self.transaction() as conn:
+        with self.reading() as conn:
             row = conn.execute(
                 sa.select(incidents_table).where(incidents_table.c.page_id == page_id)
             ).first()
@@ -241,11 +250,11 @@ class Store:
         query = sa.select(incidents_table).order_by(incidents_table.c.page_id)
         if phase is not None:
             query = query.where(incidents_table.c.phase == phase)
-        with self.transaction() as conn:
+        with self.reading() as conn:
             return [_record(row._mapping) for row in conn.execute(query)]
 
     def count_incidents(self) -> int:
-        with self.transaction() as conn:
+        with self.reading() as conn:
             return int(
                 conn.execute(sa.select(sa.func.count()).select_from(incidents_table)).scalar() or 0
             )
@@ -311,8 +320,19 @@ class Store:
         if not updated:
             conn.execute(table.insert().values(page_id=record.page_id, **values))
 
+    def records_with_memory(self, phase: Phase) -> list[tuple[IncidentRecord, NagMemory]]:
+        """Each record of a phase with what the nudge schedule remembers (one query)."""
+        query = (
+            sa.select(incidents_table)
+            .where(incidents_table.c.phase == phase)
+            .order_by(incidents_table.c.page_id)
+        )
+        with self.reading() as conn:
+            rows = [row._mapping for row in conn.execute(query)]
+        return [(_record(row), memory_from_json(row["nag_memory"])) for row in rows]
+
     def nag_memory(self, page_id: str) -> NagMemory:
-        with self.transaction() as conn:
+        with self.reading() as conn:
             text = conn.execute(
                 sa.select(incidents_table.c.nag_memory).where(incidents_table.c.page_id == page_id)
             ).scalar()
@@ -365,7 +385,7 @@ class Store:
             .where(outbox_table.c.state.in_(("pending", "sending")))
             .order_by(outbox_table.c.id)
         )
-        with self.transaction() as conn:
+        with self.reading() as conn:
             items = [_item(row._mapping) for row in conn.execute(query)]
         # An incident whose first action must wait makes its later actions (in the same
         # lane) wait too.
@@ -382,13 +402,13 @@ class Store:
         return due
 
     def action(self, key: str) -> OutboxItem | None:
-        with self.transaction() as conn:
+        with self.reading() as conn:
             row = conn.execute(sa.select(outbox_table).where(outbox_table.c.key == key)).first()
         return _item(row._mapping) if row else None
 
     def actions_for(self, page_id: str) -> list[OutboxItem]:
         query = sa.select(outbox_table).where(outbox_table.c.page_id == page_id)
-        with self.transaction() as conn:
+        with self.reading() as conn:
             return [_item(row._mapping) for row in conn.execute(query.order_by(outbox_table.c.id))]
 
     def mark_sending(self, item_id: int, now_s: float) -> None:
@@ -430,7 +450,7 @@ class Store:
 
     def outbox_counts(self) -> dict[str, int]:
         query = sa.select(outbox_table.c.state, sa.func.count()).group_by(outbox_table.c.state)
-        with self.transaction() as conn:
+        with self.reading() as conn:
             return {str(state): int(count) for state, count in conn.execute(query)}
 
 

@@ -93,7 +93,10 @@ class Worker:
         cursor_text = self.store.get_meta(CURSOR_KEY)
         first_run = cursor_text is None
         since = _since(cursor_text, self.settings.poll_overlap_s)
+        self.notion.server_clock.latest = None
+        queried_at: datetime | None = None
         for row in self.notion.changed_rows(since):
+            queried_at = queried_at or self.notion.server_clock.latest
             report.rows += 1
             if isinstance(row, RowError):
                 report.row_errors += 1
@@ -101,9 +104,10 @@ class Worker:
                 continue
             if self._ingest(row, now=now, first_run=first_run):
                 report.changed += 1
-        # Next time, read what was edited from this poll's start on (Notion stamps edits
-        # with the minute they happened in; `_since` allows for that and for clock skew).
-        self.store.set_meta(CURSOR_KEY, now.isoformat())
+        # Next time, read what was edited from this poll's query on, by Notion's clock (which
+        # stamps edits with the minute they happened in; `_since` allows for that).
+        queried_at = queried_at or self.notion.server_clock.latest or now
+        self.store.set_meta(CURSOR_KEY, queried_at.isoformat())
         self._declare_waiting(now)
         report.delivery = self.effects.run_due(now)
         report.notion_requests = (self.notion.pacer.requests if self.notion.pacer else 0) - before
@@ -117,18 +121,18 @@ class Worker:
         """Queue the reminders due now (keyed, so never twice), then deliver them."""
         report = NagReport()
         policy = NagPolicy.from_settings(self.settings)
-        for record in self.store.records("announced"):
+        for record, memory in self.store.records_with_memory("announced"):
             if record.snapshot.in_trash or not record.thread_ts:
                 continue
-            state = state_from_record(record, self.store.nag_memory(record.page_id))
+            state = state_from_record(record, memory)
             nudges = self._confirmed(due_nudges(state, policy, now), record)
             if not nudges:
                 continue
-            memory = remember(state, nudges, now)
+            remembered = remember(state, nudges, now)
             first = not record.snapshot.status_update
             actions = [nudge_action(n, first_update=first) for n in nudges]
             actions += [self._nudge_entry(n, now) for n in nudges if record.timeline_page_id]
-            self.store.save_nudges(record.page_id, actions, memory, now.timestamp())
+            self.store.save_nudges(record.page_id, actions, remembered, now.timestamp())
             report.queued += len(nudges)
         report.delivery = self.effects.run_due(now)
         return report
