@@ -271,15 +271,10 @@ class Store:
             self._upsert(conn, record, now_s)
 
     def set_thread(self, page_id: str, thread_ts: str, permalink: str | None, now_s: float) -> None:
-        values: dict[str, Any] = {"thread_ts": thread_ts, "updated_at": now_s}
+        values: dict[str, Any] = {"thread_ts": thread_ts}
         if permalink is not None:
             values["permalink"] = permalink
-        with self.transaction() as conn:
-            conn.execute(
-                incidents_table.update()
-                .where(incidents_table.c.page_id == page_id)
-                .values(**values)
-            )
+        self._update_incident(page_id, values, now_s)
 
     def set_page(
         self,
@@ -289,16 +284,19 @@ class Store:
         postmortem: str | None = None,
         now_s: float,
     ) -> None:
-        values: dict[str, Any] = {"updated_at": now_s}
+        values: dict[str, Any] = {}
         if timeline is not None:
             values["timeline_page_id"] = timeline
         if postmortem is not None:
             values["postmortem_page_id"] = postmortem
+        self._update_incident(page_id, values, now_s)
+
+    def _update_incident(self, page_id: str, values: dict[str, Any], now_s: float) -> None:
         with self.transaction() as conn:
             conn.execute(
                 incidents_table.update()
                 .where(incidents_table.c.page_id == page_id)
-                .values(**values)
+                .values(updated_at=now_s, **values)
             )
 
     def _upsert(self, conn: Connection, record: IncidentRecord, now_s: float) -> None:
