@@ -28,6 +28,7 @@ from worker.runtime import Runtime
 from worker.sandbox import Sandbox, SandboxOptions
 from worker.slack import SlackGateway
 from worker.store import Store
+from worker.web import ALL_INTERFACES, WebServer, create_app
 
 EXIT_OK, EXIT_FAILED, EXIT_CONFIG = 0, 1, 2
 
@@ -83,24 +84,57 @@ def _cmd_check(args: argparse.Namespace) -> int:
 
 def _cmd_run(args: argparse.Namespace) -> int:
     settings = _load_settings()
-    if not args.skip_checks:
-        problems = [r for r in _run_checks(settings) if not r.ok]
-        if problems:
-            lines = "\n".join("  " + r.line() for r in problems)
-            raise WorkerError(f"not starting; `incident-worker check` finds:\n{lines}")
+    return _run_worker(settings, skip_checks=args.skip_checks, host=args.host, port=args.port)
+
+
+def _cmd_serve(args: argparse.Namespace) -> int:
+    # The Procfile `web` process: the very same worker loop as `run`, plus /healthz and
+    # /metrics on PORT, in one process. Procfile platforms often run only a web dyno, and
+    # only a process that runs the loop can tell whether its polls succeed (a separate
+    # HTTP-only process would report on a loop it cannot see). `run --port N` exposes the
+    # same from a worker process where no web process runs. With both scaled up, the lease
+    # lets only one of them act; the other reports itself as a healthy standby.
+    settings = _load_settings()
+    port = settings.port if args.port is None else args.port
+    return _run_worker(settings, skip_checks=args.skip_checks, host=args.host, port=port)
+
+
+def _refuse_on_problems(settings: Settings) -> None:
+    problems = [r for r in _run_checks(settings) if not r.ok]
+    if problems:
+        lines = "\n".join("  " + r.line() for r in problems)
+        raise WorkerError(f"not starting; `incident-worker check` finds:\n{lines}")
+
+
+def _run_worker(settings: Settings, *, skip_checks: bool, host: str, port: int | None) -> int:
+    """The worker loop until SIGTERM; with a port, /healthz and /metrics are served too."""
     stopping = threading.Event()
+    # Until the loop runs, SIGTERM skips what is left of the startup (it only reads).
+    _on_stop_signals(stopping.set)
+    if not skip_checks:
+        _refuse_on_problems(settings)
     runtime = Runtime.build(settings, should_stop=stopping.is_set)
+    server = None
     try:
-        runtime.start()
+        if port is not None:
+            app = create_app(runtime.metrics, runtime.health)
+            server = WebServer(app, host=host, port=port).start()
+        if not stopping.is_set():
+            runtime.start()
         loop = runtime.loop()
 
         def stop() -> None:
             stopping.set()
+            runtime.health.stop()  # /healthz says so at once, before the loop winds down
             loop.stop()
 
         _on_stop_signals(stop)
-        loop.run_until_stopped()
+        if not stopping.is_set():
+            loop.run_until_stopped()
     finally:
+        runtime.health.stop()
+        if server is not None:
+            server.stop()
         runtime.close()
     return EXIT_OK
 
@@ -202,6 +236,7 @@ def _cmd_sandbox(args: argparse.Namespace) -> int:
         slack_port=args.slack_port,
         fault_rate=args.fault_rate,
         seed=args.seed,
+        fault_scope=args.fault_scope,
         state_file=Path(args.state) if args.state else None,
     )
     stop = threading.Event()
@@ -223,6 +258,23 @@ def _fault_rate(text: str) -> float:
     return value
 
 
+def _tcp_port(text: str) -> int:
+    value = int(text)
+    if not 0 <= value < 65536:
+        raise argparse.ArgumentTypeError(f"must be a TCP port (0: any free one), got {text}")
+    return value
+
+
+def _worker_options(parser: argparse.ArgumentParser, *, port_help: str) -> None:
+    parser.add_argument(
+        "--skip-checks", action="store_true", help="start without running `check` first"
+    )
+    parser.add_argument("--port", type=_tcp_port, help=port_help)
+    parser.add_argument(
+        "--host", default=ALL_INTERFACES, help=f"interface to listen on (default {ALL_INTERFACES})"
+    )
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="incident-worker",
@@ -232,10 +284,13 @@ def build_parser() -> argparse.ArgumentParser:
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     run = commands.add_parser("run", help="poll on a schedule until SIGTERM")
-    run.add_argument(
-        "--skip-checks", action="store_true", help="start without running `check` first"
-    )
+    _worker_options(run, port_help="also serve /healthz and /metrics on this port")
     run.set_defaults(handler=_cmd_run)
+    serve = commands.add_parser(
+        "serve", help="the web process: `run` plus /healthz and /metrics on PORT"
+    )
+    _worker_options(serve, port_help="default: PORT (8000)")
+    serve.set_defaults(handler=_cmd_serve)
     check = commands.add_parser("check", help="check settings, tokens, schema, channel, templates")
     check.add_argument("--json", action="store_true", help="print the results as JSON")
     check.set_defaults(handler=_cmd_check)
@@ -284,6 +339,12 @@ def build_parser() -> argparse.ArgumentParser:
     sandbox.add_argument("--slack-port", type=int, default=0, help="default: a free port")
     sandbox.add_argument(
         "--fault-rate", type=_fault_rate, default=0.0, help="share of requests that fail (0..1)"
+    )
+    sandbox.add_argument(
+        "--fault-scope",
+        choices=("all", "bot"),
+        default="all",
+        help="fault every request, or only the worker's (its Notion and Slack bot tokens)",
     )
     sandbox.add_argument("--seed", type=int, default=0, help="makes ids and faults reproducible")
     sandbox.add_argument("--state", metavar="FILE", help="keep the workspace in FILE across runs")

@@ -222,8 +222,9 @@ class Effects:
         ts = self._reconcile(item, None)
         reconciled = ts is not None
         if ts is None:
-            self.store.mark_sending(item.id, now_s)
+            # Rendered before `sending`: its lookups may fail, and then nothing was sent.
             message = parent_message(record.snapshot, self.render)
+            self.store.mark_sending(item.id, now_s)
             ts = self.slack.post(self.channel, message, key=item.key)
         self.store.set_thread(record.page_id, ts, None, now_s)
         return {"ts": ts, "reconciled": reconciled}
@@ -245,8 +246,8 @@ class Effects:
         ts = self._reconcile(item, thread_ts)
         if ts is not None:
             return {"ts": ts, "reconciled": True}
-        self.store.mark_sending(item.id, now_s)
         message = render(item.payload, record.snapshot, self.render)
+        self.store.mark_sending(item.id, now_s)
         broadcast = bool(item.payload.get("broadcast"))
         ts = self.slack.post(
             self.channel, message, key=item.key, thread_ts=thread_ts, broadcast=broadcast

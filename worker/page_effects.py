@@ -41,6 +41,11 @@ POSTMORTEM_PROPERTIES = {
 }
 POSTMORTEM_STATUSES = ("Draft", "In review", "Done")
 
+# How long a new timeline page waits for the incident's Slack thread so that it can link to
+# it (the thread is posted in another lane, which a Slack hiccup holds up); past that, with
+# Slack down or the channel archived, the page is created without the link.
+THREAD_WAIT_S = 120.0
+
 WriteRow = Callable[[str, dict[str, str | None], float], None]
 Enqueue = Callable[[list[Action], float], None]
 
@@ -83,6 +88,9 @@ class PageEffects:
         self, item: OutboxItem, record: IncidentRecord, now_s: float
     ) -> dict[str, Any]:
         progress: Progress = dict(item.result or {})
+        waited_s = now_s - item.created_at
+        if not progress and record.permalink is None and waited_s < THREAD_WAIT_S:
+            raise NotReadyError(f"incident {record.page_id} has no Slack thread to link to yet")
         save = self._saver(item)
         title = progress.setdefault("title", self._page_title(record, "timeline"))
         now = datetime.fromtimestamp(now_s, UTC)

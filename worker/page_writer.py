@@ -22,22 +22,40 @@ Progress = dict[str, Any]
 SaveFn = Callable[[Progress], None]
 
 
+_MENTION_KINDS = ("user", "page", "database", "date", "template_mention", "link_preview")
+
+
+def _mention_key(mention: dict[str, Any]) -> str:
+    """A mention by what it points at: Notion answers a user mention with the user's name in
+    `plain_text` (and its own id spelling), which the mention we sent does not carry."""
+    kind = next((k for k in _MENTION_KINDS if k in mention), "")
+    target = mention.get(kind)
+    if not isinstance(target, dict):
+        return f"\x00{kind}\x00"
+    ref = target.get("start") if kind == "date" else target.get("id", target.get("url", ""))
+    return f"\x00{kind}:{str(ref).replace('-', '').lower()}\x00"
+
+
+def _visible(item: dict[str, Any]) -> str:
+    """One rich text item, the same whether we sent it or Notion returned it."""
+    kind = item.get("type") or ("mention" if "mention" in item else "text")
+    if kind == "mention":
+        return _mention_key(item.get("mention") or {})
+    if kind == "equation":
+        return str((item.get("equation") or {}).get("expression", ""))
+    text = item.get("text")
+    if isinstance(text, dict) and "content" in text:
+        return str(text["content"])
+    return str(item.get("plain_text", ""))
+
+
 def _text(block: Block) -> str:
     body = block.get(block.get("type", ""), {})
-    items = body.get("rich_text") or []
-    parts = []
-    for item in items:
-        if "plain_text" in item:
-            parts.append(str(item["plain_text"]))
-        elif item.get("type", "text") == "text" or "text" in item:
-            parts.append(str((item.get("text") or {}).get("content", "")))
-        else:
-            parts.append("")
-    return "".join(parts)
+    return "".join(_visible(item) for item in body.get("rich_text") or [])
 
 
 def same_blocks(existing: Sequence[Block], wanted: Sequence[Block]) -> bool:
-    """Blocks Notion returned look like the ones we sent (type and visible text)."""
+    """Blocks Notion returned look like the ones we sent (type, text and mentions)."""
     if len(existing) != len(wanted):
         return False
     return all(

@@ -6,13 +6,15 @@ import http.client
 import logging
 import socket
 import urllib.error
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
 from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError, SlackClientError
 from slack_sdk.http_retry import ConnectionErrorRetryHandler, RateLimitErrorRetryHandler
+from slack_sdk.http_retry.builtin_handlers import ServerErrorRetryHandler
 from slack_sdk.http_retry.request import HttpRequest
 from slack_sdk.http_retry.response import HttpResponse
 from slack_sdk.http_retry.state import RetryState
@@ -33,6 +35,22 @@ _MAX_INLINE_WAIT_S = 10
 
 class _SafeConnectionRetry(ConnectionErrorRetryHandler):
     """Retry dropped connections, except for calls that may already have posted."""
+
+    def _can_retry(
+        self,
+        *,
+        state: RetryState,
+        request: HttpRequest,
+        response: HttpResponse | None = None,
+        error: Exception | None = None,
+    ) -> bool:
+        if request.url.rstrip("/").endswith(_NOT_REPEATABLE):
+            return False
+        return super()._can_retry(state=state, request=request, response=response, error=error)
+
+
+class _SafeServerErrorRetry(ServerErrorRetryHandler):
+    """Retry 500 and 503 in place, except for calls that may already have posted."""
 
     def _can_retry(
         self,
@@ -73,9 +91,11 @@ def build_client(settings: Settings, token: str | None = None) -> WebClient:
         base_url=settings.slack_base_url,
         timeout=int(settings.slack_timeout_s),
         logger=logging.getLogger("worker.slack_sdk"),
+        # The handlers share one attempt counter: at most 3 retries in all for a call.
         retry_handlers=[
-            _SafeConnectionRetry(max_retry_count=1),
-            _BoundedRateLimitRetry(max_retry_count=2),
+            _SafeConnectionRetry(max_retry_count=2),
+            _SafeServerErrorRetry(max_retry_count=2),
+            _BoundedRateLimitRetry(max_retry_count=3),
         ],
     )
 
@@ -90,6 +110,10 @@ _UNKNOWN_OUTCOME = (
 
 
 def as_service_error(method: str, exc: BaseException) -> ServiceError:
+    """A slack-sdk failure as a ServiceError. Only a post can have taken effect unseen in a
+    way that matters (a repeat would double it): a failed read or update is simply retried,
+    with no reconciliation first."""
+    may_have_posted = method in _NOT_REPEATABLE
     if isinstance(exc, SlackApiError):
         status = exc.response.status_code
         code = str(exc.response.get("error", "") or f"http_{status}")
@@ -105,7 +129,7 @@ def as_service_error(method: str, exc: BaseException) -> ServiceError:
             status=status,
             retryable=transient,
             retry_after_s=float(retry_after) if retry_after else None,
-            outcome_unknown=status >= 500,
+            outcome_unknown=status >= 500 and may_have_posted,
         )
     return ServiceError(
         "slack",
@@ -113,8 +137,21 @@ def as_service_error(method: str, exc: BaseException) -> ServiceError:
         f"{type(exc).__name__}: {exc}",
         code="connection",
         retryable=True,
-        outcome_unknown=True,
+        outcome_unknown=may_have_posted,
     )
+
+
+@contextmanager
+def _translated(method: str) -> Iterator[None]:
+    """slack-sdk's and the network's exceptions, as the worker's ServiceError."""
+    try:
+        yield
+    except SlackApiError as exc:
+        raise as_service_error(method, exc) from exc
+    except _UNKNOWN_OUTCOME as exc:
+        raise as_service_error(method, exc) from exc
+    except SlackClientError as exc:
+        raise ServiceError("slack", method, str(exc), code="client_error") from exc
 
 
 _HINTS = {
@@ -157,14 +194,8 @@ class SlackGateway:
 
     def call(self, method: str, fn: Callable[[], Any]) -> dict[str, Any]:
         self.requests += 1
-        try:
+        with _translated(method):
             response = fn()
-        except SlackApiError as exc:
-            raise as_service_error(method, exc) from exc
-        except _UNKNOWN_OUTCOME as exc:
-            raise as_service_error(method, exc) from exc
-        except SlackClientError as exc:
-            raise ServiceError("slack", method, str(exc), code="client_error") from exc
         data = response.data
         return data if isinstance(data, dict) else {}
 
@@ -231,32 +262,35 @@ class SlackGateway:
         self, channel: str, key: str, *, thread_ts: str | None = None, oldest_s: float = 0.0
     ) -> str | None:
         """The ts of a message we posted with this action key, if it exists (reconciliation)."""
-        if thread_ts is not None:
-            pages = self.client.conversations_replies(
-                channel=channel, ts=thread_ts, include_all_metadata=True, limit=200
-            )
-        else:
-            pages = self.client.conversations_history(
-                channel=channel,
-                oldest=f"{max(0.0, oldest_s):.6f}",
-                include_all_metadata=True,
-                limit=200,
-            )
-        try:
+        method = "conversations.replies" if thread_ts is not None else "conversations.history"
+        # The first page is fetched by the call itself, the next ones while iterating: both
+        # inside the translation, so a failure is a ServiceError the outbox retries.
+        with _translated(method):
+            if thread_ts is not None:
+                pages = self.client.conversations_replies(
+                    channel=channel, ts=thread_ts, include_all_metadata=True, limit=200
+                )
+            else:
+                pages = self.client.conversations_history(
+                    channel=channel,
+                    oldest=f"{max(0.0, oldest_s):.6f}",
+                    include_all_metadata=True,
+                    limit=200,
+                )
             for page in pages:
                 self.requests += 1
                 for message in page.get("messages", []):
                     metadata = message.get("metadata") or {}
                     if (metadata.get("event_payload") or {}).get("key") == key:
                         return str(message["ts"])
-        except SlackApiError as exc:
-            raise as_service_error("conversations.history", exc) from exc
-        except _UNKNOWN_OUTCOME as exc:
-            raise as_service_error("conversations.history", exc) from exc
         return None
 
     def mention(self, person: Person) -> str:
-        """<@U…> for someone Slack knows by the same email; otherwise their name, escaped."""
+        """<@U…> for someone Slack knows by the same email; otherwise their name, escaped.
+
+        A passing failure of the lookup is raised, so that the message waits and is sent
+        with the mention it should have (its action is retried); only a lasting one (say,
+        a missing users:read.email scope) falls back to the name."""
         fallback = escape(person.name or "someone")
         if not person.email:
             return fallback
@@ -265,6 +299,8 @@ class SlackGateway:
             try:
                 self._slack_ids[email] = self._lookup(email)
             except ServiceError as exc:
+                if exc.retryable:
+                    raise
                 # Not cached: a later message may still get the proper mention.
                 log.warning("slack: could not look up a user by email: %s", exc)
                 return fallback

@@ -61,16 +61,24 @@ class Fault:
     after_effect: bool
 
 
+def _share(rate: float) -> float:
+    if not 0.0 <= rate <= 1.0:
+        raise ValueError(f"fault rate must be between 0 and 1, got {rate}")
+    return rate
+
+
 class FaultPlan:
     """Draws faults for one emulator at `rate` (0..1), reproducibly for a given seed."""
 
     def __init__(self, rate: float, seed: int, kinds: tuple[FaultKind, ...]) -> None:
-        if not 0.0 <= rate <= 1.0:
-            raise ValueError(f"fault rate must be between 0 and 1, got {rate}")
-        self.rate = rate
+        self.rate = _share(rate)
         self.kinds = kinds
         self._rng = random.Random(seed)
         self._lock = threading.Lock()
+
+    def set_rate(self, rate: float) -> None:
+        """Change the rate from now on (the draws stay reproducible for a given sequence)."""
+        self.rate = _share(rate)
 
     def draw(self) -> Fault | None:
         if self.rate <= 0.0:
@@ -171,19 +179,49 @@ def _abort_connection(scope: Scope, send: Send) -> bool:
     return True
 
 
+FaultScope = Callable[[Scope], bool]
+
+
+def everyone(scope: Scope) -> bool:
+    """The default fault scope: every request may fail."""
+    del scope
+    return True
+
+
+def bearer_only(*tokens: str) -> FaultScope:
+    """A fault scope for requests authorised with one of `tokens` (say, the bots'), so that a
+    benchmark faults the worker and not the people acting in the emulated workspace."""
+    wanted = {f"Bearer {token}".encode() for token in tokens if token}
+
+    def applies(scope: Scope) -> bool:
+        headers = dict(scope.get("headers") or ())
+        return headers.get(b"authorization") in wanted
+
+    return applies
+
+
 class FaultMiddleware:
-    """Wraps an emulator app; `/_sandbox/*` routes are never faulted."""
+    """Wraps an emulator app; `/_sandbox/*` routes and requests outside `scope` (see
+    `bearer_only`) are never faulted, nor do they use up the plan's random draws."""
 
     def __init__(
-        self, app: ASGIApp, plan: FaultPlan, render: FaultRenderer, slow_s: float = 35.0
+        self,
+        app: ASGIApp,
+        plan: FaultPlan,
+        render: FaultRenderer,
+        slow_s: float = 35.0,
+        *,
+        scope: FaultScope = everyone,
     ) -> None:
         self.app = app
         self.plan = plan
         self.render = render
         self.slow_s = slow_s
+        self.applies = scope
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http" or scope["path"].startswith("/_sandbox"):
+        exempt = scope["type"] != "http" or scope["path"].startswith("/_sandbox")
+        if exempt or not self.applies(scope):
             await self.app(scope, receive, send)
             return
         fault = self.plan.draw()
@@ -204,9 +242,40 @@ class FaultMiddleware:
                 await send(message)
             return
         if fault.kind is FaultKind.RESET and _abort_connection(scope, send):
+            # Let the server see the connection gone before we return without an answer,
+            # or it logs "ASGI callable returned without starting response".
+            await asyncio.sleep(0)
             return
         status, body, headers = self.render(fault.kind)
         await _send_response(send, status, body, headers)
+
+
+AnswerListener = Callable[[str, str], None]
+
+
+class AnswerTap:
+    """Calls a listener with (method, path) when the emulator has carried a request out,
+    just before its answer leaves (only for requests in `scope`): a benchmark can kill the
+    client at the worst moment for it, the effect done and the answer not yet received."""
+
+    def __init__(self, app: ASGIApp, *, scope: FaultScope = everyone) -> None:
+        self.app = app
+        self.applies = scope
+        self.listener: AnswerListener | None = None
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        listener = self.listener
+        if listener is None or scope["type"] != "http" or not self.applies(scope):
+            await self.app(scope, receive, send)
+            return
+        method, path = str(scope["method"]), str(scope["path"])
+
+        async def answer(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                listener(method, path)
+            await send(message)
+
+        await self.app(scope, receive, answer)
 
 
 class RequestLog:

@@ -8,18 +8,23 @@ import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Self
+from typing import Any, Literal, Self
 
 import uvicorn
 
 from worker.sandbox.faults import (
     NOTION_FAULTS,
     SLACK_FAULTS,
+    AnswerListener,
+    AnswerTap,
     ASGIApp,
     FaultMiddleware,
     FaultPlan,
+    FaultScope,
     RequestLog,
     RequestLogMiddleware,
+    bearer_only,
+    everyone,
     notion_fault_response,
     slack_fault_response,
 )
@@ -80,6 +85,9 @@ class SandboxOptions:
     slack_tier_limits: bool = True
     # Seconds a "slow" fault holds the answer (longer than the clients' timeouts).
     slow_fault_s: float = 35.0
+    # "all": any request may be faulted; "bot": only the integration's and the bot's (the
+    # worker's), so that the people acting in a benchmark are never the ones failing.
+    fault_scope: Literal["all", "bot"] = "all"
     state_file: Path | None = None
 
 
@@ -101,17 +109,29 @@ class Sandbox:
         self.notion_log = RequestLog()
         self.slack_log = RequestLog()
         rate, seed = self.options.fault_rate, self.options.seed
-        notion_app = FaultMiddleware(
-            self.notion.app,
+        self.fault_plans = (
             FaultPlan(rate, seed, NOTION_FAULTS),
+            FaultPlan(rate, seed + 1, SLACK_FAULTS),
+        )
+        notion_scope = self._fault_scope(self.workspace.notion_token)
+        slack_scope = self._fault_scope(self.workspace.slack_token)
+        self.taps = (
+            AnswerTap(self.notion.app, scope=notion_scope),
+            AnswerTap(self.slack.app, scope=slack_scope),
+        )
+        notion_app = FaultMiddleware(
+            self.taps[0],
+            self.fault_plans[0],
             notion_fault_response,
             slow_s=self.options.slow_fault_s,
+            scope=notion_scope,
         )
         slack_app = FaultMiddleware(
-            self.slack.app,
-            FaultPlan(rate, seed + 1, SLACK_FAULTS),
+            self.taps[1],
+            self.fault_plans[1],
             slack_fault_response,
             slow_s=self.options.slow_fault_s,
+            scope=slack_scope,
         )
         self._notion_server = ServedApp(
             RequestLogMiddleware(notion_app, self.notion_log), self.options.notion_port
@@ -119,6 +139,24 @@ class Sandbox:
         self._slack_server = ServedApp(
             RequestLogMiddleware(slack_app, self.slack_log), self.options.slack_port
         )
+
+    def _fault_scope(self, bot_token: str) -> FaultScope:
+        if self.options.fault_scope == "all":
+            return everyone
+        if self.options.fault_scope == "bot":
+            return bearer_only(bot_token)
+        raise ValueError(f"fault scope must be 'all' or 'bot', got {self.options.fault_scope!r}")
+
+    def tap_answers(self, listener: AnswerListener | None) -> None:
+        """Call `listener(method, path)` each time either emulator has carried out a request
+        in the fault scope, just before the answer leaves (None stops it)."""
+        for tap in self.taps:
+            tap.listener = listener
+
+    def set_fault_rate(self, rate: float) -> None:
+        """Faults on, off or at another rate from now on (e.g. off while a benchmark sets up)."""
+        for plan in self.fault_plans:
+            plan.set_rate(rate)
 
     @property
     def notion_base_url(self) -> str:

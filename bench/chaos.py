@@ -1,0 +1,111 @@
+"""`make chaos`: the demo's incident for 20 incidents on a faulty sandbox while the worker is
+killed with SIGKILL and restarted, compared with a fault-free run: lost / duplicated /
+mismatched messages and pages (goal 0 / 0 / 0)."""
+
+from __future__ import annotations
+
+import argparse
+import shlex
+import shutil
+import sys
+import tempfile
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from bench.chaos_scenario import ChaosConfig, Comparison, RunResult, compare, play_both
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--incidents", type=int, default=20)
+    parser.add_argument("--fault-rate", type=float, default=0.2)
+    parser.add_argument(
+        "--seed", type=int, default=1, help="makes the faults and kills reproducible"
+    )
+    parser.add_argument("--min-kills", type=int, default=10, help="fewer kills fail the run")
+    parser.add_argument(
+        "--rate-limits", action="store_true", help="the sandbox's Notion/Slack rate limits on"
+    )
+    parser.add_argument("--keep", metavar="DIR", help="keep the state files and worker logs here")
+    return parser
+
+
+def _faults_line(result: RunResult) -> str:
+    total = sum(result.faults.values())
+    kinds = ", ".join(f"{kind} {n}" for kind, n in sorted(result.faults.items()))
+    return f"faults injected: {total} of {result.requests} requests ({kinds or 'none'})"
+
+
+def report(
+    *,
+    command: str,
+    config: ChaosConfig,
+    reference: RunResult,
+    chaos: RunResult,
+    diff: Comparison,
+    min_kills: int,
+) -> tuple[str, bool]:
+    enough_kills = chaos.kills >= min_kills
+    ok = diff.clean and enough_kills
+    lines = [
+        f"command: {command}",
+        f"scenario: {config.incidents} incidents x (declare SEV2, roles, Identified, update, "
+        "SEV1, update, Monitoring, Resolved)",
+        f"worker: killed {chaos.kills} times with SIGKILL ({chaos.kills_before_answer} of them "
+        "when a post, page or append was carried out but not yet answered), started "
+        f"{chaos.starts} times, {chaos.exits} exits of its own",
+        _faults_line(chaos),
+        diff.messages.line("messages"),
+        diff.pages.line("pages"),
+        f"wall time: {chaos.wall_s:.1f}s (the fault-free run: {reference.wall_s:.1f}s)",
+    ]
+    lines += diff.details[:200]
+    m, p = diff.messages, diff.pages
+    figures = (
+        f"{m.lost + p.lost} lost / {m.duplicated + p.duplicated} duplicated / "
+        f"{m.mismatched + p.mismatched} mismatched"
+    )
+    if ok:
+        verdict = f"verdict: PASS — {figures} across {chaos.kills} kills"
+    elif not enough_kills:
+        verdict = f"verdict: FAIL — only {chaos.kills} kills (wanted {min_kills}); {figures}"
+    else:
+        verdict = f"verdict: FAIL — {figures} (worker log: {chaos.log_path})"
+    lines.append(verdict)
+    return "\n".join(lines), ok
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    config = ChaosConfig(
+        incidents=args.incidents,
+        fault_rate=args.fault_rate,
+        seed=args.seed,
+        rate_limits=args.rate_limits,
+    )
+    given = sys.argv[1:] if argv is None else argv
+    command = f"{shlex.join(['python', 'bench/chaos.py', *given])}" if given else "make chaos"
+    root = Path(args.keep) if args.keep else Path(tempfile.mkdtemp(prefix="chaos-"))
+    print(
+        f"{config.incidents} incidents, fault-free and with faults at {config.fault_rate} "
+        f"(seed {config.seed}) and SIGKILLs, side by side…",
+        flush=True,
+    )
+    reference, chaos = play_both(config, root, lambda line: print(line, flush=True))
+    text, ok = report(
+        command=command,
+        config=config,
+        reference=reference,
+        chaos=chaos,
+        diff=compare(reference, chaos),
+        min_kills=args.min_kills,
+    )
+    print(text)
+    if ok and not args.keep:
+        shutil.rmtree(root, ignore_errors=True)
+    return 0 if ok else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

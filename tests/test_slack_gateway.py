@@ -1,0 +1,116 @@
+"""Slack gateway: which failures are retried in place, which wait for the outbox, and which
+may have posted (found by the chaos benchmark)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import JSONResponse
+from starlette.routing import Route
+
+from tests.factories import settings
+from worker.errors import ServiceError
+from worker.messages import SlackMessage
+from worker.sandbox.server import ServedApp
+from worker.slack import SlackGateway
+from worker.snapshot import Person
+
+Answer = tuple[int, dict[str, Any], dict[str, str]]
+OK: Answer = (200, {"ok": True}, {})
+SERVER_ERROR: Answer = (500, {"ok": False, "error": "internal_error"}, {})
+# A long Retry-After: not waited out in place, handed back to the outbox at once.
+RATE_LIMITED: Answer = (429, {"ok": False, "error": "ratelimited"}, {"retry-after": "30"})
+
+
+class ScriptedSlack:
+    """Answers each Web API method from a script, then `ok`; counts the calls."""
+
+    def __init__(self) -> None:
+        self.script: dict[str, list[Answer]] = {}
+        self.calls: dict[str, int] = {}
+        self.app = Starlette(routes=[Route("/api/{method}", self.handle, methods=["POST"])])
+
+    async def handle(self, request: Request) -> JSONResponse:
+        method = request.path_params["method"]
+        self.calls[method] = self.calls.get(method, 0) + 1
+        queue = self.script.get(method) or []
+        status, body, headers = queue.pop(0) if queue else OK
+        if status == 200 and body.get("ok"):
+            body = {**body, **_SUCCESS.get(method, {})}
+        return JSONResponse(body, status_code=status, headers=headers)
+
+
+_SUCCESS: dict[str, dict[str, Any]] = {
+    "users.lookupByEmail": {"user": {"id": "U0BEN"}},
+    "chat.postMessage": {"ts": "1700000000.000100", "channel": "C0INCIDENTS"},
+    "conversations.replies": {"messages": [], "has_more": False},
+}
+
+
+@pytest.fixture
+def slack() -> Iterator[tuple[SlackGateway, ScriptedSlack]]:
+    fake = ScriptedSlack()
+    served = ServedApp(fake.app)
+    served.start()
+    try:
+        gateway = SlackGateway.build(
+            settings(SLACK_BASE_URL=served.url + "/api/", SLACK_TIMEOUT="2s")
+        )
+        yield gateway, fake
+    finally:
+        served.stop()
+
+
+BEN = Person(id="p-ben", name="Ben Carter", email="ben@example.com")
+
+
+def test_a_passing_lookup_failure_is_raised_so_the_message_waits_for_the_mention(
+    slack: tuple[SlackGateway, ScriptedSlack],
+) -> None:
+    gateway, fake = slack
+    fake.script["users.lookupByEmail"] = [RATE_LIMITED]
+    with pytest.raises(ServiceError) as failure:
+        gateway.mention(BEN)
+    assert failure.value.retryable
+    assert not failure.value.outcome_unknown  # a lookup posts nothing
+    assert gateway.mention(BEN) == "<@U0BEN>"  # the retry renders the proper mention
+
+
+def test_a_lasting_lookup_failure_falls_back_to_the_name(
+    slack: tuple[SlackGateway, ScriptedSlack],
+) -> None:
+    gateway, fake = slack
+    fake.script["users.lookupByEmail"] = [(200, {"ok": False, "error": "missing_scope"}, {})]
+    assert gateway.mention(BEN) == "Ben Carter"
+
+
+def test_server_errors_are_retried_in_place_except_for_posts(
+    slack: tuple[SlackGateway, ScriptedSlack],
+) -> None:
+    gateway, fake = slack
+    fake.script["chat.update"] = [SERVER_ERROR]
+    gateway.update("C0INCIDENTS", "1700000000.000100", SlackMessage(text="hi", blocks=[]))
+    assert fake.calls["chat.update"] == 2
+
+    fake.script["chat.postMessage"] = [SERVER_ERROR]
+    with pytest.raises(ServiceError) as failure:
+        gateway.post("C0INCIDENTS", SlackMessage(text="hi", blocks=[]), key="k")
+    assert fake.calls["chat.postMessage"] == 1  # a repeat could double the message
+    assert failure.value.outcome_unknown  # the outbox reconciles before trying again
+
+
+def test_a_failure_of_the_first_reconciliation_request_is_a_service_error(
+    slack: tuple[SlackGateway, ScriptedSlack],
+) -> None:
+    gateway, fake = slack
+    fake.script["conversations.replies"] = [RATE_LIMITED]
+    with pytest.raises(ServiceError) as failure:
+        gateway.find_posted("C0INCIDENTS", "k", thread_ts="1700000000.000100")
+    assert failure.value.operation == "conversations.replies"
+    assert failure.value.retryable
+    assert failure.value.retry_after_s == 30.0
+    assert gateway.find_posted("C0INCIDENTS", "k", thread_ts="1700000000.000100") is None
