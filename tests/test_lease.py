@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import threading
 
 import sqlalchemy as sa
@@ -105,4 +106,23 @@ def test_racing_replicas_elect_exactly_one(store_url: str) -> None:
     assert sorted(results) == [False, False, False, True]
     for lease in leases:
         lease.store.close()
+    store.close()
+
+
+def test_a_killed_replica_on_this_host_is_replaced_at_once(store_url: str) -> None:
+    import socket
+    import subprocess
+    import sys
+
+    host = socket.gethostname()
+    store = Store.open(store_url)
+    gone = subprocess.Popen([sys.executable, "-c", "pass"])
+    gone.wait()  # a process id that no longer runs
+    dead = Lease(store, ttl_s=30, holder=f"{host}:{gone.pid}:abc")
+    assert dead.acquire(1000.0)
+    successor = Lease(store, ttl_s=30, holder=f"{host}:{os.getpid()}:def")
+    assert successor.acquire(1001.0)  # the holder's process is gone: no need to wait
+    assert successor.token == (dead.token or 0) + 1
+    # A live holder (this very process) is never replaced before its lease ends.
+    assert not Lease(store, ttl_s=30, holder=f"{host}:1:zzz").acquire(1002.0)
     store.close()

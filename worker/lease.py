@@ -65,6 +65,11 @@ class Lease:
         started = self._monotonic()
         with self.store.transaction() as conn:
             token = _take(conn, self.name, self.holder, now_s, self.ttl_s)
+            dead = _dead_holder(conn, self.name) if token is None else None
+            if dead is not None:
+                # A replica on this host that was killed (SIGKILL never releases): take
+                # over now instead of staying silent until its lease runs out.
+                token = _take(conn, self.name, self.holder, now_s, self.ttl_s, replacing=dead)
         if token is None:
             self.token = None
             self._deadline = 0.0
@@ -104,7 +109,31 @@ class Lease:
         return (str(row[0]), int(row[1]), int(row[2])) if row else None
 
 
-def _take(conn: Connection, name: str, holder: str, now_s: float, ttl_s: float) -> int | None:
+def _dead_holder(conn: Connection, name: str) -> str | None:
+    """The holder, if it ran on this host and its process is gone (only then can we know)."""
+    row = conn.execute(sa.select(lease_table.c.holder).where(lease_table.c.name == name)).first()
+    holder = str(row[0]) if row else ""
+    parts = holder.split(":")
+    if len(parts) != 3 or parts[0] != socket.gethostname() or not parts[1].isdigit():
+        return None
+    try:
+        os.kill(int(parts[1]), 0)
+    except ProcessLookupError:
+        return holder
+    except PermissionError:
+        return None  # alive, and someone else's
+    return None
+
+
+def _take(
+    conn: Connection,
+    name: str,
+    holder: str,
+    now_s: float,
+    ttl_s: float,
+    *,
+    replacing: str | None = None,
+) -> int | None:
     """One atomic statement: renew if ours, take if expired, else nothing (both dialects)."""
     table = lease_table
     now_ms = int(now_s * 1000)
@@ -119,7 +148,11 @@ def _take(conn: Connection, name: str, holder: str, now_s: float, ttl_s: float) 
         table.update()
         .where(
             table.c.name == name,
-            sa.or_(table.c.holder == holder, table.c.expires_at_ms < now_ms),
+            sa.or_(
+                table.c.holder == holder,
+                table.c.expires_at_ms < now_ms,
+                table.c.holder == (replacing or holder),
+            ),
         )
         .values(
             holder=holder,
