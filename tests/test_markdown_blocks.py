@@ -390,16 +390,12 @@ def test_input_is_not_limited_here_but_planning_fixes_it() -> None:
 
 def _reference_dir() -> Path:
     configured = os.environ.get("INCIDENT_WORKER_REFERENCE_DIR")
-    return (
-        Path(configured) if configured else Path(__file__).resolve().parents[2] / "shared/reference"
-    )
+    return Path(configured) if configured else Path(__file__).resolve().parent / "reference"
 
 
 @cache
 def _openapi() -> dict[str, Any]:
     path = _reference_dir() / "notion" / "openapi-official.json"
-    if not path.is_file():
-        pytest.skip(f"official OpenAPI document not found at {path}")
     return dict(json.loads(path.read_text("utf-8")))
 
 

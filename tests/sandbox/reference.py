@@ -1,7 +1,8 @@
 """Shared loading of the reference material (cassettes, official OpenAPI) for emulator tests.
 
-The reference lives outside the repository, at `../shared/reference/` next to the checkout
-(this machine's layout, and CI's); `INCIDENT_WORKER_REFERENCE_DIR` points elsewhere.
+The reference travels with the repository in `tests/reference/` (copied from the project's
+shared research, sources in its PROVENANCE.md files); `INCIDENT_WORKER_REFERENCE_DIR`
+points elsewhere.
 """
 
 from __future__ import annotations
@@ -24,9 +25,7 @@ _OPENAPI_URI = "urn:notion-openapi"
 
 def reference_dir() -> Path:
     configured = os.environ.get("INCIDENT_WORKER_REFERENCE_DIR")
-    path = (
-        Path(configured) if configured else Path(__file__).resolve().parents[3] / "shared/reference"
-    )
+    path = Path(configured) if configured else Path(__file__).resolve().parents[1] / "reference"
     if not path.is_dir():
         raise FileNotFoundError(
             f"reference material not found at {path}; set INCIDENT_WORKER_REFERENCE_DIR"

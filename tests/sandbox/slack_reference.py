@@ -1,6 +1,6 @@
 """Slack emulator tests: the reference material (samples, spec, catalog) and a served emulator.
 
-Reference files live in `../shared/reference/slack` beside the repository (override with
+Reference files live in `tests/reference/slack` (override with
 `INCIDENT_WORKER_REFERENCE_DIR`). The java-slack-sdk json-logs samples are *union shapes*
 (every field ever seen, values masked), so the check is "emulator keys ⊆ sample keys, same
 value types", recursively.
@@ -36,13 +36,13 @@ OFF = RateLimit(0, 0)
 
 def reference_dir() -> Path:
     override = os.environ.get("INCIDENT_WORKER_REFERENCE_DIR")
-    return Path(override) if override else Path(__file__).resolve().parents[3] / "shared/reference"
+    return Path(override) if override else Path(__file__).resolve().parents[1] / "reference"
 
 
 def slack_dir() -> Path:
     path = reference_dir() / "slack"
     if not path.is_dir():
-        pytest.skip(f"Slack reference material not found at {path}")
+        raise FileNotFoundError(f"Slack reference material not found at {path}")
     return path
 
 
