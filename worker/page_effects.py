@@ -129,7 +129,7 @@ class PageEffects:
         declared = record.snapshot.declared_at or record.snapshot.created_time
         markdown = timeline_entry_markdown(entry, self.settings, day_of=declared)
         progress: Progress = dict(item.result or {})
-        ids = self.writer.append_once(
+        ids = self.writer.append_all(
             record.timeline_page_id,
             markdown_to_blocks(markdown),
             progress,

@@ -14,7 +14,13 @@ from collections.abc import Callable, Iterator, Sequence
 from typing import Any
 
 from worker.notion import NotionGateway
-from worker.notion_limits import Block, execute_requests, plan_requests, referenced_requests
+from worker.notion_limits import (
+    Block,
+    BlockRef,
+    execute_requests,
+    plan_requests,
+    referenced_requests,
+)
 
 log = logging.getLogger("worker.pages")
 
@@ -96,6 +102,27 @@ class PageWriter:
         ids = [str(block["id"]) for block in result.get("results") or []]
         return self._record(progress, save, slot, ids)
 
+    def append_all(
+        self, parent_id: str, blocks: list[Block], progress: Progress, save: SaveFn, slot: str
+    ) -> list[str]:
+        """Append any amount of blocks under `parent_id`, exactly once, in as many requests
+        as Notion's limits need; the ids of the top-level blocks created."""
+        requests = plan_requests(blocks)
+        indices: Iterator[int] = iter(range(len(requests)))
+
+        def append(parent: str, children: list[Block]) -> list[str]:
+            index = next(indices)  # the first keeps the bare slot name of single appends
+            name = slot if index == 0 else f"{slot}-{index}"
+            return self.append_once(parent, children, progress, save, name)
+
+        created = execute_requests(requests, parent_id, append)
+        return [
+            block_id
+            for index, request in enumerate(requests)
+            if not isinstance(request.parent, BlockRef)
+            for block_id in created[index]
+        ]
+
     @staticmethod
     def _record(progress: Progress, save: SaveFn, slot: str, ids: list[str]) -> list[str]:
         progress.setdefault("appended", {})[slot] = ids
@@ -169,6 +196,8 @@ class PageWriter:
         )
         page_id = str(created["id"])
         progress["page_id"] = page_id
+        if created.get("url"):
+            progress["url"] = str(created["url"])  # no need to ask for it again
         progress.pop("uncertain", None)
         save(progress)
         return page_id

@@ -331,10 +331,6 @@ def test_long_texts_are_cut_in_slack_with_a_link_to_notion(h: Harness) -> None:
     assert "more in Notion" in message_text(update)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="page_writer.append_once sends blocks without notion_limits.enforce_limits",
-)
 def test_a_long_status_update_is_kept_whole_in_the_timeline(
     h: Harness, caplog: pytest.LogCaptureFixture
 ) -> None:
