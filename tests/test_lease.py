@@ -126,3 +126,40 @@ def test_a_killed_replica_on_this_host_is_replaced_at_once(store_url: str) -> No
     # A live holder (this very process) is never replaced before its lease ends.
     assert not Lease(store, ttl_s=30, holder=f"{host}:1:zzz").acquire(1002.0)
     store.close()
+
+
+def test_a_long_pass_renews_the_lease_as_it_goes(store_url: str) -> None:
+    clock = Clock()
+    wall = [1000.0]
+    store = Store.open(store_url)
+    lease = Lease(store, ttl_s=30, holder="a", monotonic=clock, wall=lambda: wall[0])
+    other = Lease(store, ttl_s=30, holder="b", monotonic=clock)
+    assert lease.acquire(1000.0)
+    for _ in range(6):  # a pass that runs three times longer than the lease
+        clock.now += 15.0
+        wall[0] += 15.0
+        assert lease.keep()
+        assert not other.acquire(wall[0])
+    store.close()
+
+
+def test_a_claim_is_refused_once_the_lease_is_lost(store_url: str) -> None:
+    from tests.factories import row, settings
+    from worker.plan import Action, Plan
+    from worker.record import IncidentRecord
+    from worker.snapshot import parse_incident
+
+    store = Store.open(store_url)
+    a = Lease(store, ttl_s=30, holder="a")
+    b = Lease(store, ttl_s=30, holder="b")
+    page = "aaaaaaaa-aaaa-4aaa-8aaa-aaaaaaaaaaaa"
+    record = IncidentRecord(page_id=page, snapshot=parse_incident(row(page), settings()))
+    store.save_plan(Plan(record, (Action("post_reply", "k", page, {}),)), 1.0)
+    (item,) = store.due_actions(10.0)
+    assert a.acquire(1000.0)
+    fence = a.fence()
+    assert fence is not None
+    assert b.acquire(1031.0)  # a was paused past its lease; b took over
+    assert not store.mark_sending(item.id, 1032.0, fenced(fence, 1032.0))
+    assert store.mark_sending(item.id, 1032.0, fenced(b.fence(), 1032.0))  # type: ignore[arg-type]
+    store.close()

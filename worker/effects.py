@@ -16,7 +16,13 @@ from datetime import datetime
 from typing import Any
 
 from worker.config import Settings
-from worker.errors import NotReadyError, ServiceError, TemplateError
+from worker.errors import (
+    LostLeadershipError,
+    NotReadyError,
+    RowGoneError,
+    ServiceError,
+    TemplateError,
+)
 from worker.messages import (
     RenderContext,
     SlackMessage,
@@ -39,6 +45,30 @@ log = logging.getLogger("worker.effects")
 
 MAX_ATTEMPTS = 50
 _RECONCILE_MARGIN_S = 120.0
+# Failures a person fixes by setting something (a channel, a token, a scope, sharing): the
+# action waits, patiently, however long that takes; it is never given up.
+_SETTINGS_PROBLEMS = frozenset(
+    {
+        "channel_not_found",
+        "not_in_channel",
+        "is_archived",
+        "is_inactive",
+        "invalid_auth",
+        "not_authed",
+        "account_inactive",
+        "token_revoked",
+        "token_expired",
+        "missing_scope",
+        "no_permission",
+        "unauthorized",
+        "restricted_resource",
+        "object_not_found",
+    }
+)
+# Actions that write to the incident's row or under it in Notion.
+_ROW_WRITES = frozenset(
+    {"link_thread", "write_props", "create_timeline", "timeline_entry", "create_postmortem"}
+)
 
 
 @dataclass
@@ -100,6 +130,9 @@ class Effects:
         # people made since the last poll are seen (and credited to them) before our own
         # write makes Notion report the worker as the row's last editor.
         self.before_write: Callable[[str, float], None] | None = None
+        # Replicas: whether this one may still act, and the condition a claim must meet.
+        self.may_act: Callable[[], bool] = lambda: True
+        self.guard: Callable[[float], Any] | None = None
 
     @property
     def channel(self) -> str:
@@ -114,6 +147,9 @@ class Effects:
         stalled: set[tuple[str, str]] = set()
         for item in items:
             if self.should_stop():
+                break
+            if not self.may_act():
+                log.warning("another replica holds the lease now; this one stops acting")
                 break
             where = (item.page_id, lane(item.kind))
             if where in stalled:
@@ -139,6 +175,12 @@ class Effects:
             self.store.mark_retry(item.id, str(exc), now_s + 5.0, unknown=item.outcome_unknown)
             report.retried += 1
             return False
+        except RowGoneError:
+            self._abandon_row_writes(item.page_id, now_s, report)
+            return True
+        except LostLeadershipError:
+            log.warning("%s not sent: another replica holds the lease now", item.key)
+            return False
         except ServiceError as exc:
             self._failed(item, exc, now_s, report)
             return False
@@ -150,21 +192,54 @@ class Effects:
             log.exception("%s failed unexpectedly; it will be retried", item.key)
             wait_s = backoff_s(item.attempts + 1, permanent=True)
             error = f"{type(exc).__name__}: {exc}"
-            self.store.mark_retry(item.id, error, now_s + wait_s, unknown=item.outcome_unknown)
+            self.store.mark_retry(item.id, error, now_s + wait_s, unknown=self._claimed(item))
             report.retried += 1
             return False
         if result.get("reconciled"):
             report.reconciled += 1
         self.store.mark_done(item.id, result, now_s)
         report.done += 1
+        if item.attempts:
+            log.info("%s done after %d failed attempts", item.key, item.attempts)
         return True
+
+    def _claimed(self, item: OutboxItem) -> bool:
+        """Was the action claimed (possibly sent) before things went wrong? Then its outcome
+        is unknown and the next attempt must look for it first."""
+        current = self.store.action(item.key)
+        return item.outcome_unknown or (current is not None and current.state == "sending")
+
+    def claim(self, item: OutboxItem, now_s: float) -> None:
+        """Mark the action `sending` just before a call that must not be repeated; refused
+        when this replica lost the lease in the meantime."""
+        guard = self.guard(now_s) if self.guard is not None else None
+        if not self.store.mark_sending(item.id, now_s, guard):
+            raise LostLeadershipError(item.key)
+
+    def _abandon_row_writes(self, page_id: str, now_s: float, report: DeliveryReport) -> None:
+        """The row is in the trash: drop what was still to be written to or under it, once."""
+        dropped = 0
+        for pending in self.store.actions_for(page_id):
+            if pending.kind in _ROW_WRITES and pending.state in ("pending", "sending"):
+                self.store.mark_done(pending.id, {"skipped": "the row is in the trash"}, now_s)
+                dropped += 1
+        report.done += dropped
+        log.warning(
+            "incident %s: its row is in the trash; %d pending write(s) to it dropped "
+            "(restoring the row resumes the thread with later changes)",
+            page_id,
+            dropped,
+        )
 
     def _failed(
         self, item: OutboxItem, exc: ServiceError, now_s: float, report: DeliveryReport
     ) -> None:
         attempts = item.attempts + 1
         unknown = item.outcome_unknown or exc.outcome_unknown
-        if attempts >= MAX_ATTEMPTS and not exc.retryable:
+        if item.kind in _ROW_WRITES and not exc.retryable and self._row_in_trash(item, now_s):
+            self._abandon_row_writes(item.page_id, now_s, report)
+            return
+        if attempts >= MAX_ATTEMPTS and not exc.retryable and exc.code not in _SETTINGS_PROBLEMS:
             log.error("giving up on %s after %d attempts: %s", item.key, attempts, exc)
             self.store.mark_failed(item.id, str(exc), now_s)
             report.failed += 1
@@ -172,10 +247,25 @@ class Effects:
         wait_s = max(exc.retry_after_s or 0.0, backoff_s(attempts, permanent=not exc.retryable))
         self.store.mark_retry(item.id, str(exc), now_s + wait_s, unknown=unknown)
         report.retried += 1
+        # Reported once per incident and cause; the repeats go to the debug log.
         first_time = (item.page_id, exc.code) not in self._reported
         self._reported.add((item.page_id, exc.code))
-        level = logging.WARNING if exc.retryable or not first_time else logging.ERROR
+        level = logging.DEBUG
+        if first_time:
+            level = logging.WARNING if exc.retryable else logging.ERROR
         log.log(level, "%s will be retried in %.0fs: %s", item.key, wait_s, exc)
+
+    def _row_in_trash(self, item: OutboxItem, now_s: float) -> bool:
+        """After a Notion write failed for good: is it because the row went to the trash?"""
+        if self.before_write is None:
+            return False
+        try:
+            self.before_write(item.page_id, now_s)
+        except RowGoneError:
+            return True
+        except ServiceError:
+            return False
+        return False
 
     def _broken_content(
         self, item: OutboxItem, exc: Exception, now_s: float, report: DeliveryReport
@@ -224,7 +314,7 @@ class Effects:
         if ts is None:
             # Rendered before `sending`: its lookups may fail, and then nothing was sent.
             message = parent_message(record.snapshot, self.render)
-            self.store.mark_sending(item.id, now_s)
+            self.claim(item, now_s)
             ts = self.slack.post(self.channel, message, key=item.key)
         self.store.set_thread(record.page_id, ts, None, now_s)
         return {"ts": ts, "reconciled": reconciled}
@@ -247,7 +337,7 @@ class Effects:
         if ts is not None:
             return {"ts": ts, "reconciled": True}
         message = render(item.payload, record.snapshot, self.render)
-        self.store.mark_sending(item.id, now_s)
+        self.claim(item, now_s)
         broadcast = bool(item.payload.get("broadcast"))
         ts = self.slack.post(
             self.channel, message, key=item.key, thread_ts=thread_ts, broadcast=broadcast

@@ -86,3 +86,15 @@ class TemplateError(WorkerError):
 
 class NotReadyError(WorkerError):
     """An action depends on something not there yet (e.g. the thread); it waits its turn."""
+
+
+class RowGoneError(WorkerError):
+    """The incident's row was moved to the trash: writing to it is pointless."""
+
+    def __init__(self, page_id: str) -> None:
+        self.page_id = page_id
+        super().__init__(f"the row {page_id} is in the trash")
+
+
+class LostLeadershipError(WorkerError):
+    """Another replica holds the lease now: stop acting at once."""

@@ -51,12 +51,15 @@ class Lease:
         holder: str | None = None,
         name: str = LEASE_NAME,
         monotonic: Callable[[], float] = time.monotonic,
+        wall: Callable[[], float] = time.time,
     ) -> None:
         self.store = store
         self.ttl_s = ttl_s
         self.holder = holder or holder_id()
         self.name = name
         self._monotonic = monotonic
+        self._wall = wall
+        self._renew_after = 0.0
         self.token: int | None = None
         self._deadline = 0.0
 
@@ -76,7 +79,16 @@ class Lease:
             return False
         self.token = token
         self._deadline = started + self.ttl_s - _SAFETY_S
+        self._renew_after = started + self.ttl_s / 3
         return True
+
+    def keep(self) -> bool:
+        """Before each action of a long pass: still ours? Renews once a third of it is gone."""
+        if self.token is None:
+            return False
+        if self._monotonic() < self._renew_after:
+            return True
+        return self.acquire(self._wall())
 
     def valid(self) -> bool:
         """Still safe to act on our own clock (a paused process learns it lost the lease)."""

@@ -13,7 +13,7 @@ from worker.config import Settings
 from worker.effects import Effects
 from worker.errors import ServiceError, WorkerError
 from worker.health import Health
-from worker.lease import Lease
+from worker.lease import Lease, fenced
 from worker.messages import Wording
 from worker.metrics import Metrics
 from worker.notion import NotionGateway
@@ -75,6 +75,8 @@ class Runtime:
         effects = Effects(store, notion, slack, settings, words, should_stop=should_stop)
         worker = Worker(settings, notion, store, effects, should_stop=should_stop)
         lease = Lease(store, ttl_s=settings.lease_s)
+        effects.may_act = lease.keep
+        effects.guard = lambda now_s: fenced(f, now_s) if (f := lease.fence()) else None
         metrics.watch_state(store, settings)
         health = Health.for_settings(settings)
         return cls(settings, store, notion, slack, worker, should_stop, lease, metrics, health)

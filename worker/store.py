@@ -409,17 +409,23 @@ class Store:
         with self.reading() as conn:
             return [_item(row._mapping) for row in conn.execute(query.order_by(outbox_table.c.id))]
 
-    def mark_sending(self, item_id: int, now_s: float) -> None:
+    def mark_sending(
+        self, item_id: int, now_s: float, guard: sa.ColumnElement[bool] | None = None
+    ) -> bool:
+        """Claim an action just before a non-repeatable call; False when `guard` (the
+        replica's fencing condition) no longer holds and nothing may be sent."""
         table = outbox_table
+        conditions = [table.c.id == item_id] + ([guard] if guard is not None else [])
         with self.transaction() as conn:
-            conn.execute(
+            claimed = conn.execute(
                 table.update()
-                .where(table.c.id == item_id)
+                .where(*conditions)
                 .values(
                     state="sending",
                     first_attempt_at=sa.func.coalesce(table.c.first_attempt_at, now_s),
                 )
-            )
+            ).rowcount
+        return claimed == 1
 
     def mark_progress(self, item_id: int, progress: dict[str, Any]) -> None:
         """Save how far a multi-request action got (kept while it is still `sending`)."""

@@ -11,7 +11,7 @@ from datetime import UTC, datetime, timedelta
 from worker.config import Settings
 from worker.diff import diff
 from worker.effects import DeliveryReport, Effects
-from worker.errors import RowError, ServiceError
+from worker.errors import RowError, RowGoneError, ServiceError
 from worker.messages import human_duration
 from worker.nag import NagPolicy, Nudge, due_nudges, remember, state_from_record
 from worker.notion import NotionGateway
@@ -191,6 +191,8 @@ class Worker:
             log.warning("could not re-read %s before writing to it: %s", page_id, exc)
             return
         self._ingest(incident, now=datetime.fromtimestamp(now_s, UTC), first_run=False)
+        if incident.in_trash:
+            raise RowGoneError(page_id)
 
     def _actor(self, record: IncidentRecord | None, incident: Incident) -> Person | None:
         """Who made the change, as Notion reports it (only looked up when it will be shown)."""

@@ -518,11 +518,6 @@ def test_a_channel_archived_mid_incident_loses_nothing(
     assert h.box.slack.orphan_replies() == []
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="effects._failed gives an action up after MAX_ATTEMPTS=50 (~2 days at the 1 h "
-    "backoff cap) although the error is a setting people fix",
-)
 def test_a_channel_archived_over_a_weekend_loses_nothing(h: Harness) -> None:
     page = h.declare("Aiko", "Checkout errors", Severity=select("SEV2"))
     h.poll()
@@ -570,10 +565,6 @@ def test_a_row_moved_to_the_trash_goes_quiet_and_comes_back_when_restored(
     assert any("→ Resolved" in r for r in h.replies_text(page))
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="effects retry writes to a trashed row with backoff up to MAX_ATTEMPTS (days)",
-)
 def test_writes_to_a_row_seen_in_the_trash_are_given_up_with_one_log_line(
     h: Harness, caplog: pytest.LogCaptureFixture
 ) -> None:
