@@ -21,6 +21,8 @@ class CheckResult:
     name: str
     ok: bool
     detail: str
+    # The failure may pass by itself (a timeout, a 5xx, a rate limit): worth a retry.
+    transient: bool = False
 
     def line(self) -> str:
         return f"{'ok  ' if self.ok else 'FAIL'}  {self.name}: {self.detail}"
@@ -124,7 +126,9 @@ Check = Callable[[], CheckResult | list[CheckResult]]
 def _guard(name: str, check: Check) -> list[CheckResult]:
     try:
         result = check()
-    except (ServiceError, WorkerError) as exc:
+    except ServiceError as exc:
+        return [CheckResult(name, False, str(exc), transient=exc.retryable)]
+    except WorkerError as exc:
         return [CheckResult(name, False, str(exc))]
     return result if isinstance(result, list) else [result]
 

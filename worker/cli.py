@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import logging
 import os
 import signal
 import sys
@@ -99,8 +100,20 @@ def _cmd_serve(args: argparse.Namespace) -> int:
     return _run_worker(settings, skip_checks=args.skip_checks, host=args.host, port=port)
 
 
-def _refuse_on_problems(settings: Settings) -> None:
+STARTUP_RETRIES_S = (2.0, 5.0, 10.0, 20.0)
+
+
+def _refuse_on_problems(settings: Settings, stopping: threading.Event) -> None:
+    """Run the checks; a failure that may pass by itself (Notion or Slack briefly down) is
+    checked again a few times before the worker refuses to start."""
     problems = [r for r in _run_checks(settings) if not r.ok]
+    for wait_s in STARTUP_RETRIES_S:
+        if not problems or not all(r.transient for r in problems) or stopping.wait(wait_s):
+            break
+        logging.getLogger("worker.cli").warning(
+            "checks failed (%s); trying again", "; ".join(r.line() for r in problems)
+        )
+        problems = [r for r in _run_checks(settings) if not r.ok]
     if problems:
         lines = "\n".join("  " + r.line() for r in problems)
         raise WorkerError(f"not starting; `incident-worker check` finds:\n{lines}")
@@ -112,7 +125,7 @@ def _run_worker(settings: Settings, *, skip_checks: bool, host: str, port: int |
     # Until the loop runs, SIGTERM skips what is left of the startup (it only reads).
     _on_stop_signals(stopping.set)
     if not skip_checks:
-        _refuse_on_problems(settings)
+        _refuse_on_problems(settings, stopping)
     runtime = Runtime.build(settings, should_stop=stopping.is_set)
     server = None
     try:

@@ -142,7 +142,8 @@ class Effects:
         """Carry out every due action; an incident that fails waits, the others go on."""
         now_s = now.timestamp()
         report = DeliveryReport()
-        items = self.store.due_actions(now_s)
+        # Slack and the row first, pages after: under load, incidents are announced first.
+        items = sorted(self.store.due_actions(now_s), key=lambda i: (lane(i.kind) != "main", i.id))
         later_updates = _later_parent_updates(items)
         stalled: set[tuple[str, str]] = set()
         for item in items:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
@@ -81,8 +82,28 @@ class Runtime:
         health = Health.for_settings(settings)
         return cls(settings, store, notion, slack, worker, should_stop, lease, metrics, health)
 
-    def start(self) -> None:
-        """Who we are on both sides, and the channel ready for reading our own posts back."""
+    def start(self, retries_s: tuple[float, ...] = (1.0, 3.0, 10.0, 20.0)) -> None:
+        """Who we are on both sides, and the channel ready for reading our own posts back.
+        A failure that may pass by itself is tried again a few times first."""
+        for wait_s in retries_s:
+            try:
+                self._start()
+            except ServiceError as exc:
+                if not exc.retryable or self.stop_requested():
+                    raise
+                log.warning("starting: %s; trying again in %.0fs", exc, wait_s)
+                self._pause(wait_s)
+            else:
+                return
+        self._start()
+
+    def _pause(self, seconds: float) -> None:
+        """Sleep, but wake up at once when asked to stop (SIGTERM during startup)."""
+        deadline = time.monotonic() + seconds
+        while time.monotonic() < deadline and not self.stop_requested():
+            time.sleep(0.1)
+
+    def _start(self) -> None:
         bot = self.notion.me()
         self.worker.bot_user_id = bot.id
         self.worker.effects.bot_user_id = bot.id

@@ -195,3 +195,24 @@ def test_after_a_bulk_import_idle_polls_read_nothing(h: Harness) -> None:
     assert idle.rows == 0
     assert idle.notion_requests == 1
     assert h.top_level() == []
+
+
+def test_startup_rides_out_a_passing_outage(tmp_path: Path) -> None:
+    """Every request failing at boot (5xx, 429, dropped connections) makes the worker try
+    again, not exit; once the services answer, it starts."""
+    import threading
+
+    options = SandboxOptions(
+        notion_rate=RateLimit(0, 0),
+        slack_post_rate=RateLimit(0, 0),
+        slack_tier_limits=False,
+        slow_fault_s=0.5,
+    )
+    with Sandbox(options) as box:
+        h = Harness(box, tmp_path, NOTION_TIMEOUT="1s", SLACK_TIMEOUT="1s")
+        h.runtime.close()
+        box.set_fault_rate(1.0)
+        threading.Timer(1.5, box.set_fault_rate, args=(0.0,)).start()
+        h.runtime = h.start_worker()
+        assert h.runtime.worker.bot_user_id  # started: it knows who it is
+        h.close()
