@@ -225,5 +225,6 @@ def test_metrics_after_a_poll_against_the_sandbox(h: Harness) -> None:
     assert value(metrics, "incident_worker_outbox_actions", state="done") >= 3
     assert value(metrics, "incident_worker_outbox_actions", state="pending") == 0
     assert value(metrics, "incident_worker_notion_requests_total", status="200") > 0
+    assert value(metrics, "incident_worker_slack_requests_total", method="chat.postMessage") > 0
     assert value(metrics, "incident_worker_open_incidents") == 1
     assert value(metrics, "incident_worker_leader") == 1

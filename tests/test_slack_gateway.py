@@ -3,6 +3,7 @@ may have posted (found by the chaos benchmark)."""
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Iterator
 from typing import Any
 
@@ -89,12 +90,15 @@ def test_a_lasting_lookup_failure_falls_back_to_the_name(
 
 
 def test_server_errors_are_retried_in_place_except_for_posts(
-    slack: tuple[SlackGateway, ScriptedSlack],
+    slack: tuple[SlackGateway, ScriptedSlack], caplog: pytest.LogCaptureFixture
 ) -> None:
     gateway, fake = slack
     fake.script["chat.update"] = [SERVER_ERROR]
-    gateway.update("C0INCIDENTS", "1700000000.000100", SlackMessage(text="hi", blocks=[]))
+    with caplog.at_level(logging.WARNING, logger="worker.slack"):
+        gateway.update("C0INCIDENTS", "1700000000.000100", SlackMessage(text="hi", blocks=[]))
     assert fake.calls["chat.update"] == 2
+    retries = [r.getMessage() for r in caplog.records if "retrying" in r.getMessage()]
+    assert retries == ["slack: retrying chat.update after HTTP 500 (request id -)"]
 
     fake.script["chat.postMessage"] = [SERVER_ERROR]
     with pytest.raises(ServiceError) as failure:

@@ -71,7 +71,7 @@ class Runtime:
         store = _open_store(settings)
         metrics = Metrics()
         notion = NotionGateway.build(settings, metrics=metrics)
-        slack = SlackGateway.build(settings)
+        slack = SlackGateway.build(settings, metrics=metrics)
         words = _wording(settings)
         effects = Effects(store, notion, slack, settings, words, should_stop=should_stop)
         worker = Worker(settings, notion, store, effects, should_stop=should_stop)

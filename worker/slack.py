@@ -15,6 +15,7 @@ from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError, SlackClientError
 from slack_sdk.http_retry import ConnectionErrorRetryHandler, RateLimitErrorRetryHandler
 from slack_sdk.http_retry.builtin_handlers import ServerErrorRetryHandler
+from slack_sdk.http_retry.handler import RetryHandler
 from slack_sdk.http_retry.request import HttpRequest
 from slack_sdk.http_retry.response import HttpResponse
 from slack_sdk.http_retry.state import RetryState
@@ -22,6 +23,7 @@ from slack_sdk.http_retry.state import RetryState
 from worker.config import Settings
 from worker.errors import ServiceError
 from worker.messages import SlackMessage, escape
+from worker.metrics import Metrics
 from worker.snapshot import Person
 
 log = logging.getLogger("worker.slack")
@@ -33,39 +35,55 @@ _NOT_REPEATABLE = ("chat.postMessage",)
 _MAX_INLINE_WAIT_S = 10
 
 
-class _SafeConnectionRetry(ConnectionErrorRetryHandler):
+class _Announced(RetryHandler):
+    """Each retry is logged once (with Slack's request id when it sends one) and counted."""
+
+    on_retry: Callable[[], None] | None = None
+
+    def prepare_for_next_attempt(
+        self,
+        *,
+        state: RetryState,
+        request: HttpRequest,
+        response: HttpResponse | None = None,
+        error: Exception | None = None,
+    ) -> None:
+        method = request.url.rstrip("/").rsplit("/", 1)[-1]
+        cause = f"HTTP {response.status_code}" if response is not None else type(error).__name__
+        ids = (response.headers.get("x-slack-req-id") if response is not None else None) or ["-"]
+        log.warning("slack: retrying %s after %s (request id %s)", method, cause, ids[0])
+        if self.on_retry is not None:
+            self.on_retry()
+        super().prepare_for_next_attempt(
+            state=state, request=request, response=response, error=error
+        )
+
+
+class _NeverRepeatPosts(RetryHandler):
+    """A call that may already have posted is never repeated in place."""
+
+    def _can_retry(
+        self,
+        *,
+        state: RetryState,
+        request: HttpRequest,
+        response: HttpResponse | None = None,
+        error: Exception | None = None,
+    ) -> bool:
+        if request.url.rstrip("/").endswith(_NOT_REPEATABLE):
+            return False
+        return super()._can_retry(state=state, request=request, response=response, error=error)
+
+
+class _SafeConnectionRetry(_Announced, _NeverRepeatPosts, ConnectionErrorRetryHandler):
     """Retry dropped connections, except for calls that may already have posted."""
 
-    def _can_retry(
-        self,
-        *,
-        state: RetryState,
-        request: HttpRequest,
-        response: HttpResponse | None = None,
-        error: Exception | None = None,
-    ) -> bool:
-        if request.url.rstrip("/").endswith(_NOT_REPEATABLE):
-            return False
-        return super()._can_retry(state=state, request=request, response=response, error=error)
 
-
-class _SafeServerErrorRetry(ServerErrorRetryHandler):
+class _SafeServerErrorRetry(_Announced, _NeverRepeatPosts, ServerErrorRetryHandler):
     """Retry 500 and 503 in place, except for calls that may already have posted."""
 
-    def _can_retry(
-        self,
-        *,
-        state: RetryState,
-        request: HttpRequest,
-        response: HttpResponse | None = None,
-        error: Exception | None = None,
-    ) -> bool:
-        if request.url.rstrip("/").endswith(_NOT_REPEATABLE):
-            return False
-        return super()._can_retry(state=state, request=request, response=response, error=error)
 
-
-class _BoundedRateLimitRetry(RateLimitErrorRetryHandler):
+class _BoundedRateLimitRetry(_Announced, RateLimitErrorRetryHandler):
     """Wait out short 429s in place; a long Retry-After goes back to the outbox instead."""
 
     def _can_retry(
@@ -85,18 +103,23 @@ class _BoundedRateLimitRetry(RateLimitErrorRetryHandler):
             return False
 
 
-def build_client(settings: Settings, token: str | None = None) -> WebClient:
+def build_client(
+    settings: Settings, token: str | None = None, on_retry: Callable[[], None] | None = None
+) -> WebClient:
+    handlers: list[_Announced] = [
+        _SafeConnectionRetry(max_retry_count=2),
+        _SafeServerErrorRetry(max_retry_count=2),
+        _BoundedRateLimitRetry(max_retry_count=3),
+    ]
+    for handler in handlers:
+        handler.on_retry = on_retry
     return WebClient(
         token=token if token is not None else settings.slack_bot_token.reveal(),
         base_url=settings.slack_base_url,
         timeout=int(settings.slack_timeout_s),
         logger=logging.getLogger("worker.slack_sdk"),
         # The handlers share one attempt counter: at most 3 retries in all for a call.
-        retry_handlers=[
-            _SafeConnectionRetry(max_retry_count=2),
-            _SafeServerErrorRetry(max_retry_count=2),
-            _BoundedRateLimitRetry(max_retry_count=3),
-        ],
+        retry_handlers=list(handlers),
     )
 
 
@@ -182,19 +205,36 @@ class SlackIdentity:
 class SlackGateway:
     """Every Slack call the worker makes."""
 
-    def __init__(self, client: WebClient, settings: Settings) -> None:
+    def __init__(
+        self, client: WebClient, settings: Settings, *, metrics: Metrics | None = None
+    ) -> None:
         self.client = client
         self.settings = settings
+        self.metrics = metrics
         self._slack_ids: dict[str, str | None] = {}
         self.requests = 0
 
     @classmethod
-    def build(cls, settings: Settings) -> SlackGateway:
-        return cls(build_client(settings), settings)
+    def build(cls, settings: Settings, *, metrics: Metrics | None = None) -> SlackGateway:
+        on_retry = (lambda: metrics.retry("slack")) if metrics is not None else None
+        return cls(build_client(settings, on_retry=on_retry), settings, metrics=metrics)
+
+    @contextmanager
+    def _counted(self, method: str) -> Iterator[None]:
+        """Count the call (and its failure) for /metrics, translated to ServiceError."""
+        self.requests += 1
+        try:
+            with _translated(method):
+                yield
+        except ServiceError as exc:
+            if self.metrics is not None:
+                self.metrics.slack_response(method, exc.status, exc.code)
+            raise
+        if self.metrics is not None:
+            self.metrics.slack_response(method, 200, None)
 
     def call(self, method: str, fn: Callable[[], Any]) -> dict[str, Any]:
-        self.requests += 1
-        with _translated(method):
+        with self._counted(method):
             response = fn()
         data = response.data
         return data if isinstance(data, dict) else {}
@@ -265,7 +305,7 @@ class SlackGateway:
         method = "conversations.replies" if thread_ts is not None else "conversations.history"
         # The first page is fetched by the call itself, the next ones while iterating: both
         # inside the translation, so a failure is a ServiceError the outbox retries.
-        with _translated(method):
+        with self._counted(method):
             if thread_ts is not None:
                 pages = self.client.conversations_replies(
                     channel=channel, ts=thread_ts, include_all_metadata=True, limit=200
@@ -278,7 +318,6 @@ class SlackGateway:
                     limit=200,
                 )
             for page in pages:
-                self.requests += 1
                 for message in page.get("messages", []):
                     metadata = message.get("metadata") or {}
                     if (metadata.get("event_payload") or {}).get("key") == key:
