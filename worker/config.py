@@ -184,7 +184,8 @@ class Settings:
     def lease_s(self) -> float:
         if self.lease_ttl_s is not None:
             return self.lease_ttl_s
-        return max(30.0, 3 * max(self.poll_interval_s, self.nag_interval_s) + 10.0)
+        # Every pass renews it (and a long pass keeps renewing it as it goes).
+        return max(30.0, 3 * self.poll_interval_s + 10.0)
 
     @property
     def is_sqlite(self) -> bool:
