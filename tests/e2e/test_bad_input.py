@@ -10,7 +10,6 @@ from __future__ import annotations
 import json
 import logging
 import shutil
-from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -22,30 +21,13 @@ from worker.check import Checker, CheckResult, settings_results
 from worker.config import BUNDLED_TEMPLATES, Secret, Settings
 from worker.errors import ServiceError
 from worker.notion import NotionGateway
-from worker.sandbox import Sandbox, SandboxOptions
-from worker.sandbox.ratelimit import RateLimit
+from worker.sandbox import Sandbox
 from worker.slack import SlackGateway
 from worker.store import outbox_table
 from worker.tick import PollReport
 
 WRONG_NOTION_TOKEN = "ntn_" + "W" * 46
 WRONG_SLACK_TOKEN = "xoxb-000000000000-" + "W" * 24
-
-
-@pytest.fixture
-def box() -> Iterator[Sandbox]:
-    options = SandboxOptions(
-        notion_rate=RateLimit(0, 0), slack_post_rate=RateLimit(0, 0), slack_tier_limits=False
-    )
-    with Sandbox(options) as sandbox:
-        yield sandbox
-
-
-@pytest.fixture
-def h(box: Sandbox, tmp_path: Path) -> Iterator[Harness]:
-    harness = Harness(box, tmp_path)
-    yield harness
-    harness.close()
 
 
 # --- helpers --------------------------------------------------------------------------------

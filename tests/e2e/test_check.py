@@ -3,27 +3,14 @@
 from __future__ import annotations
 
 import shutil
-from collections.abc import Iterator
 from pathlib import Path
-
-import pytest
 
 from tests.e2e.harness import Harness
 from worker.check import Checker, CheckResult
 from worker.config import BUNDLED_TEMPLATES
 from worker.notion import NotionGateway
-from worker.sandbox import Sandbox, SandboxOptions
-from worker.sandbox.ratelimit import RateLimit
+from worker.sandbox import Sandbox
 from worker.slack import SlackGateway
-
-
-@pytest.fixture
-def box() -> Iterator[Sandbox]:
-    options = SandboxOptions(
-        notion_rate=RateLimit(0, 0), slack_post_rate=RateLimit(0, 0), slack_tier_limits=False
-    )
-    with Sandbox(options) as sandbox:
-        yield sandbox
 
 
 def _check(h: Harness, **env: str) -> list[CheckResult]:

@@ -3,32 +3,12 @@
 from __future__ import annotations
 
 import shutil
-from collections.abc import Iterator
 from pathlib import Path
-
-import pytest
 
 from tests.e2e.harness import Harness, page_markdown, people, rich, select
 from worker.config import BUNDLED_TEMPLATES
 from worker.plan import page_id_from_url
-from worker.sandbox import Sandbox, SandboxOptions
-from worker.sandbox.ratelimit import RateLimit
-
-
-@pytest.fixture
-def box() -> Iterator[Sandbox]:
-    options = SandboxOptions(
-        notion_rate=RateLimit(0, 0), slack_post_rate=RateLimit(0, 0), slack_tier_limits=False
-    )
-    with Sandbox(options) as sandbox:
-        yield sandbox
-
-
-@pytest.fixture
-def h(box: Sandbox, tmp_path: Path) -> Iterator[Harness]:
-    harness = Harness(box, tmp_path)
-    yield harness
-    harness.close()
+from worker.sandbox import Sandbox
 
 
 def _play(h: Harness) -> str:

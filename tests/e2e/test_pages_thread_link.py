@@ -4,30 +4,13 @@ declaration (found by the chaos benchmark)."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
-
-import pytest
 
 from tests.e2e.harness import Harness, page_markdown, select
 from worker.effects import backoff_s
 from worker.page_effects import THREAD_WAIT_S
-from worker.sandbox import Sandbox, SandboxOptions
-from worker.sandbox.ratelimit import RateLimit
 
 LINK_LINE = "Live status updates go to the [Slack thread]"
-
-
-@pytest.fixture
-def h(tmp_path: Path) -> Iterator[Harness]:
-    options = SandboxOptions(
-        notion_rate=RateLimit(0, 0), slack_post_rate=RateLimit(0, 0), slack_tier_limits=False
-    )
-    with Sandbox(options) as box:
-        harness = Harness(box, tmp_path)
-        yield harness
-        harness.close()
 
 
 def _timeline(h: Harness, page: str) -> list[str]:

@@ -7,7 +7,7 @@ import signal
 import subprocess
 import sys
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -15,18 +15,8 @@ import pytest
 import sqlalchemy as sa
 
 from tests.e2e.harness import Harness, rich, select
-from worker.sandbox import Sandbox, SandboxOptions
-from worker.sandbox.ratelimit import RateLimit
+from worker.sandbox import Sandbox
 from worker.store import engine_url, lease_table
-
-
-@pytest.fixture
-def box() -> Iterator[Sandbox]:
-    options = SandboxOptions(
-        notion_rate=RateLimit(0, 0), slack_post_rate=RateLimit(0, 0), slack_tier_limits=False
-    )
-    with Sandbox(options) as sandbox:
-        yield sandbox
 
 
 @pytest.fixture

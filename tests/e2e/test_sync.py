@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -10,22 +9,6 @@ import pytest
 from tests.e2e.harness import Harness, people, rich, select
 from worker.sandbox import Sandbox, SandboxOptions
 from worker.sandbox.ratelimit import RateLimit
-
-
-@pytest.fixture
-def box() -> Iterator[Sandbox]:
-    options = SandboxOptions(
-        notion_rate=RateLimit(0, 0), slack_post_rate=RateLimit(0, 0), slack_tier_limits=False
-    )
-    with Sandbox(options) as sandbox:
-        yield sandbox
-
-
-@pytest.fixture
-def h(box: Sandbox, tmp_path: Path) -> Iterator[Harness]:
-    harness = Harness(box, tmp_path)
-    yield harness
-    harness.close()
 
 
 def test_a_whole_incident_is_one_thread(h: Harness) -> None:

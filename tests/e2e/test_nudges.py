@@ -1,0 +1,140 @@
+"""End to end: reminders in the thread when a status update is overdue, and only then."""
+
+from __future__ import annotations
+
+import time
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+from tests.e2e.harness import Harness, message_text, people, rich, select
+from worker.plan import page_id_from_url
+from worker.sandbox import Sandbox
+
+T0 = datetime.now(UTC)
+
+
+def _at(minutes: float) -> datetime:
+    return T0 + timedelta(minutes=minutes)
+
+
+def _nudges(h: Harness, page: str) -> list[str]:
+    marks = ("overdue", "No status update", "no commander")
+    return [text for text in h.replies_text(page) if any(m in text for m in marks)]
+
+
+def _declare(h: Harness, **props: dict[str, object]) -> str:
+    ben = h.person("Ben")
+    page = h.declare(
+        "Aiko", "Checkout errors", Severity=select("SEV2"), Commander=people(ben), **props
+    )  # type: ignore[arg-type]
+    h.runtime.poll(_at(0))
+    h.runtime.poll(_at(0.1))
+    return page
+
+
+def test_one_nudge_when_overdue_mentioning_the_commander(h: Harness) -> None:
+    page = _declare(h)
+    h.runtime.nag(_at(20))
+    assert _nudges(h, page) == []  # SEV2: every 30 minutes
+    h.runtime.nag(_at(31))
+    h.runtime.nag(_at(32))
+    h.runtime.nag(_at(45))
+    (nudge,) = _nudges(h, page)
+    assert f"<@{h.person('Ben').slack_id}>" in nudge
+    assert "overdue" in nudge
+    row = h.row(page)["properties"]
+    assert row["Next update due"]["date"]["start"]  # everyone can see when it is due
+
+
+def test_a_status_update_rearms_the_clock(h: Harness) -> None:
+    page = _declare(h)
+    h.edit("Ben", page, **{"Status update": rich("Rolled back; watching")})
+    h.runtime.poll(_at(25))  # the update is seen at minute 25
+    h.runtime.nag(_at(40))
+    assert _nudges(h, page) == []
+    h.runtime.nag(_at(56))
+    assert len(_nudges(h, page)) == 1
+
+
+def test_escalation_after_two_unanswered_nudges(h: Harness) -> None:
+    page = _declare(h)
+    for minute in (31, 61, 91):
+        h.runtime.nag(_at(minute))
+    nudges = _nudges(h, page)
+    assert len(nudges) == 3
+    assert "No status update" in nudges[2]
+    assert "<!channel>" in nudges[2]
+    escalation = [m for m in h.thread_of(page) if "No status update" in message_text(m)]
+    assert escalation[0].get("subtype") == "thread_broadcast"  # also sent to the channel
+
+
+def test_silence_after_resolution(h: Harness) -> None:
+    page = _declare(h)
+    h.edit("Ben", page, Status=select("Resolved"))
+    h.runtime.poll(_at(5))
+    h.runtime.poll(_at(5.1))
+    for minute in (31, 61, 200):
+        h.runtime.nag(_at(minute))
+    assert _nudges(h, page) == []
+    assert h.row(page)["properties"]["Next update due"]["date"] is None
+
+
+def test_no_nudge_is_repeated_across_a_restart_and_downtime_sends_one(h: Harness) -> None:
+    page = _declare(h)
+    h.runtime.nag(_at(31))
+    h.restart()
+    h.runtime.nag(_at(32))
+    assert len(_nudges(h, page)) == 1
+    h.restart()
+    h.runtime.nag(_at(121))  # down for an hour and a half: one nudge, not a backlog
+    assert len(_nudges(h, page)) == 2
+
+
+def test_an_incident_without_a_commander_gets_one_call_for_one(h: Harness) -> None:
+    page = h.declare("Aiko", "Search slow", Severity=select("SEV3"))
+    h.runtime.poll(_at(0))
+    h.runtime.poll(_at(0.1))
+    for minute in (6, 7, 20):
+        h.runtime.nag(_at(minute))
+    calls = [n for n in _nudges(h, page) if "no commander" in n]
+    assert len(calls) == 1
+
+
+def test_nudges_are_written_on_the_timeline(h: Harness) -> None:
+    page = _declare(h)
+    h.runtime.nag(_at(31))
+    h.runtime.poll(_at(31.1))
+    record = h.runtime.store.get_record(page)
+    assert record is not None
+    timeline = record.timeline_page_id or page_id_from_url(
+        h.row(page)["properties"]["Timeline"]["url"]
+    )
+    assert timeline
+    blocks = list(h.runtime.notion.list_children(timeline))
+    texts = ["".join(t["plain_text"] for t in b[b["type"]].get("rich_text", [])) for b in blocks]
+    assert any("Reminder" in t and "overdue" in t for t in texts)
+
+
+def test_second_scale_cadence_on_the_real_clock(box: Sandbox, tmp_path: Path) -> None:
+    """The worker's own schedule, in real time: a 2-second cadence nudges once, an update
+    stops it."""
+    h = Harness(
+        box, tmp_path, UPDATE_CADENCE="SEV2=2s", NAG_INTERVAL="200ms", POLL_INTERVAL="200ms"
+    )
+    page = h.declare(
+        "Aiko", "Queue stuck", Severity=select("SEV2"), Commander=people(h.person("Ben"))
+    )
+    h.poll()
+    deadline = time.monotonic() + 10
+    while not _nudges(h, page) and time.monotonic() < deadline:
+        h.runtime.nag(datetime.now(UTC))
+        time.sleep(0.2)
+    assert len(_nudges(h, page)) == 1
+    h.edit("Ben", page, **{"Status update": rich("Unstuck")})
+    h.poll()
+    started = time.monotonic()
+    while time.monotonic() - started < 1.5:  # less than a cadence after the update
+        h.runtime.nag(datetime.now(UTC))
+        time.sleep(0.2)
+    assert len(_nudges(h, page)) == 1
+    h.close()
