@@ -412,9 +412,13 @@ def test_render_helpers_use_the_configured_set() -> None:
 # --- the sandbox, with Notion's limits on, accepts the pages ----------------------------
 
 
-def test_the_sandbox_accepts_the_long_pages_and_the_timeline_reads_back() -> None:
-    config = sample_settings("en", TOKYO)
-    templates = TemplateSet.load(BUNDLED_TEMPLATES, "en", timezone=TOKYO)
+@pytest.mark.parametrize("variant", SAMPLE_VARIANTS)
+@pytest.mark.parametrize("locale", ["en", "ja"])
+def test_the_sandbox_accepts_every_page_and_the_timeline_reads_back(
+    locale: Locale, variant: SampleVariant
+) -> None:
+    config = sample_settings(locale, TOKYO)
+    templates = TemplateSet.load(BUNDLED_TEMPLATES, locale, timezone=TOKYO)
     options = SandboxOptions(notion_rate=RateLimit(1_000.0, 1_000.0))
     with Sandbox(options) as box:
         info = box.info()
@@ -423,15 +427,15 @@ def test_the_sandbox_accepts_the_long_pages_and_the_timeline_reads_back() -> Non
         )
         parent = info["parent_page_id"]
         timeline_id = _create_page(
-            client, parent, sample_timeline_markdown(templates, config, "long")
+            client, parent, sample_timeline_markdown(templates, config, variant)
         )
         read_back = blocks_to_markdown(_read_blocks(client, timeline_id))
-        context = sample_postmortem_context(config, "long", timeline_markdown=read_back)
+        context = sample_postmortem_context(config, variant, timeline_markdown=read_back)
         _create_page(client, parent, templates.render(POSTMORTEM_TEMPLATE, context))
         statuses = {entry["status"] for entry in box.notion_log.entries()}
 
     assert statuses == {200}
-    assert read_back.count("\n- **") == 300
+    assert read_back.count("\n- **") == len(sample_timeline_entries(variant))
 
 
 def _create_page(client: notion_client.Client, parent: str, markdown: str) -> str:
