@@ -78,12 +78,6 @@ class DeliveryReport:
     failed: int = 0
     reconciled: int = 0
 
-    def add(self, other: DeliveryReport) -> None:
-        self.done += other.done
-        self.retried += other.retried
-        self.failed += other.failed
-        self.reconciled += other.reconciled
-
 
 def backoff_s(attempts: int, *, permanent: bool) -> float:
     """Seconds before the next attempt: quick for blips, patient for configuration trouble."""

@@ -74,12 +74,6 @@ class Incident:
     # Problems found while parsing (missing or retyped properties); the row still works.
     problems: tuple[str, ...] = field(default=(), compare=False)
 
-    def mirrored_value(self, key: str) -> Value:
-        for k, v in self.mirrored:
-            if k == key:
-                return v
-        return Value()
-
 
 # --- reading property values -------------------------------------------------------------
 

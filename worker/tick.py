@@ -114,9 +114,6 @@ class Worker:
         report.duration_s = time.monotonic() - started
         return report
 
-    def deliver(self, now: datetime) -> DeliveryReport:
-        return self.effects.run_due(now)
-
     def nag_pass(self, now: datetime) -> NagReport:
         """Queue the reminders due now (keyed, so never twice), then deliver them."""
         report = NagReport()
