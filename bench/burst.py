@@ -124,26 +124,25 @@ def run(*, quick: bool) -> list[Row]:
     count = QUICK_INCIDENTS if quick else INCIDENTS
     progress(f"burst: {count} incidents declared at once, realistic limits (a few minutes)")
     f = measure(count)
-    floor = f.notion_requests / NOTION_RATE_PER_S
-    ratio = f.seconds / floor
+    notion_floor = f.notion_requests / NOTION_RATE_PER_S
     slack_floor = f.slack_posts / SLACK_POSTS_PER_S
+    # The worker can go no faster than the slower of the two services allows: Notion's
+    # 3 requests per second, or Slack's one new message per second in the channel.
+    floor = max(notion_floor, slack_floor)
+    ratio = f.seconds / floor
+    binding = "Notion" if notion_floor >= slack_floor else "Slack"
     name = f"Burst: {count} incidents declared at once"
     return [
         Row(
             name,
-            "seconds until all announced and *Slack thread* written back "
-            "(all announced at); Notion floor = worker's requests ÷ 3/s; ratio",
-            f"{f.seconds:.1f} s ({f.announced_s:.1f} s); floor {floor:.1f} s "
-            f"({f.notion_requests} requests); ratio {ratio:.2f}",
+            "seconds until all announced and *Slack thread* written back (all announced at); "
+            "floors: Notion = the worker's requests ÷ 3/s, Slack = its posts ÷ 1/s; ratio to "
+            "the larger",
+            f"{f.seconds:.1f} s ({f.announced_s:.1f} s); Notion {notion_floor:.1f} s "
+            f"({f.notion_requests} requests), Slack {slack_floor:.1f} s ({f.slack_posts} posts; "
+            f"{f.slack_requests} calls); ratio {ratio:.2f} to the {binding} floor",
             f"ratio ≤ {GOAL_RATIO}",
             ratio <= GOAL_RATIO,
-        ),
-        Row(
-            name,
-            "Slack floor = posts ÷ 1/s (Slack calls in all)",
-            f"{slack_floor:.0f} s ({f.slack_posts} posts; {f.slack_requests} calls)",
-            "below the Notion floor",
-            slack_floor <= floor,
         ),
         Row(
             name,

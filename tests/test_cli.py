@@ -78,6 +78,7 @@ def workspace(box: Sandbox, database_id: str, tmp_path: Path) -> dict[str, str]:
         "SLACK_BASE_URL": info["slack_base_url"],
         "DATABASE_URL": f"sqlite:///{tmp_path / 'state.db'}",
         "NOTION_REQUESTS_PER_SECOND": "1000",
+        "SLACK_POSTS_PER_SECOND": "1000",
     }
 
 

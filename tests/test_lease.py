@@ -8,7 +8,7 @@ import threading
 import sqlalchemy as sa
 
 from worker.lease import Lease, fenced
-from worker.store import Store, meta_table
+from worker.store import SCHEMA_VERSION, Store, meta_table
 
 
 class Clock:
@@ -38,7 +38,7 @@ def test_one_holder_at_a_time_and_takeover_after_expiry(store_url: str) -> None:
     assert b.acquire(1051.0)
     assert b.token == (first or 0) + 1  # a new holder, a new fencing token
     assert not a.acquire(1052.0)
-    assert store.migrate() == 2
+    assert store.migrate() == SCHEMA_VERSION
     store.close()
 
 

@@ -66,6 +66,7 @@ def notion() -> Iterator[tuple[NotionGateway, str, str]]:
                 "NOTION_TOKEN": box.workspace.notion_token,
                 "NOTION_BASE_URL": box.notion_base_url,
                 "NOTION_REQUESTS_PER_SECOND": "1000",
+                "SLACK_POSTS_PER_SECOND": "1000",
             },
             require_workspace=False,
         )

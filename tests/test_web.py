@@ -169,6 +169,7 @@ def test_serve_polls_answers_healthz_and_stops_on_sigterm(h: Harness, tmp_path: 
         SLACK_BASE_URL=info["slack_base_url"],
         DATABASE_URL=f"sqlite:///{tmp_path / 'serve.db'}",
         NOTION_REQUESTS_PER_SECOND="1000",
+        SLACK_POSTS_PER_SECOND="1000",
         POLL_INTERVAL="1s",
     )
     env.pop("PORT", None)  # --port 0 below: any free port, read back from the log

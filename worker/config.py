@@ -164,6 +164,7 @@ class Settings:
     # How long a replica's leadership lasts without renewal (None: 3 polls + 10 s, ≥ 30 s).
     lease_ttl_s: float | None = None
     notion_requests_per_s: float = 3.0
+    slack_posts_per_s: float = 1.0
     notion_timeout_s: float = 30.0
     slack_timeout_s: float = 15.0
     # Nudges (issue 5 builds on these).
@@ -405,6 +406,7 @@ def _read_runtime(r: _Reader) -> dict[str, Any]:
         "port": r.convert("PORT", 8000, _port, "8000"),
         "health_max_age_s": r.convert("HEALTH_MAX_AGE", None, _positive_duration, "2m"),
         "notion_requests_per_s": r.convert("NOTION_REQUESTS_PER_SECOND", 3.0, _positive_float, "3"),
+        "slack_posts_per_s": r.convert("SLACK_POSTS_PER_SECOND", 1.0, _positive_float, "1"),
         "notion_timeout_s": r.convert("NOTION_TIMEOUT", 30.0, _positive_duration, "30s"),
         "slack_timeout_s": r.convert("SLACK_TIMEOUT", 15.0, _positive_duration, "15s"),
         "declare_grace_s": r.convert("DECLARE_GRACE", 120.0, parse_duration_s, "2m"),

@@ -8,7 +8,6 @@ metadata, so nothing is posted twice and nothing is lost.
 
 from __future__ import annotations
 
-import hashlib
 import logging
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -35,7 +34,7 @@ from worker.notion import NotionGateway, property_values
 from worker.notion_limits import BlockTooLargeError
 from worker.page_effects import PageEffects
 from worker.page_writer import PageWriter
-from worker.plan import Action
+from worker.plan import Action, problem_reply
 from worker.record import IncidentRecord
 from worker.slack import SlackGateway
 from worker.snapshot import Incident
@@ -249,6 +248,9 @@ class Effects:
         if first_time:
             level = logging.WARNING if exc.retryable else logging.ERROR
         log.log(level, "%s will be retried in %.0fs: %s", item.key, wait_s, exc)
+        if first_time and not exc.retryable and exc.service == "notion":
+            # Slack works, Notion refuses: say so in the incident's thread, once.
+            self._enqueue([problem_reply(item.page_id, item.kind, str(exc))], now_s)
 
     def _row_in_trash(self, item: OutboxItem, now_s: float) -> bool:
         """After a Notion write failed for good: is it because the row went to the trash?"""
@@ -268,14 +270,7 @@ class Effects:
         """A template or page content problem: nothing was sent. Say so once in the thread,
         then keep retrying patiently (fixing the template is enough)."""
         error = str(exc)
-        digest = hashlib.sha256(error.encode()).hexdigest()[:12]
-        problem = Action(
-            "post_reply",
-            f"problem:{item.page_id}:{item.kind}:{digest}",
-            item.page_id,
-            {"type": "problem", "what": item.kind, "error": error},
-        )
-        self.store.add_actions([problem], now_s)
+        self.store.add_actions([problem_reply(item.page_id, item.kind, error)], now_s)
         wait_s = backoff_s(item.attempts + 1, permanent=True)
         self.store.mark_retry(item.id, error, now_s + wait_s, unknown=item.outcome_unknown)
         report.retried += 1

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import re
 from dataclasses import asdict, dataclass, replace
 from datetime import datetime
@@ -319,3 +320,11 @@ def nudge_action(nudge: Nudge, *, first_update: bool = False) -> Action:
         "broadcast": nudge.broadcast,
     }
     return Action("post_nudge", nudge.key, nudge.page_id, payload)
+
+
+def problem_reply(page: str, what: str, error: str) -> Action:
+    """A short message in the incident's thread about something the worker cannot do; keyed
+    by its cause, so each distinct problem is said once."""
+    digest = hashlib.sha256(f"{what}:{error}".encode()).hexdigest()[:12]
+    payload = {"type": "problem", "what": what, "error": error}
+    return Action("post_reply", f"problem:{page}:{what}:{digest}", page, payload)

@@ -24,6 +24,7 @@ from worker.config import Settings
 from worker.errors import ServiceError
 from worker.messages import SlackMessage, escape
 from worker.metrics import Metrics
+from worker.pacing import Pacer
 from worker.snapshot import Person
 
 log = logging.getLogger("worker.slack")
@@ -33,6 +34,7 @@ METADATA_EVENT = "incident_worker_action"
 # retried blindly; the outbox reconciles them by the action key in the message metadata.
 _NOT_REPEATABLE = ("chat.postMessage",)
 _MAX_INLINE_WAIT_S = 10
+POST_BURST = 4.0
 
 
 class _Announced(RetryHandler):
@@ -213,6 +215,8 @@ class SlackGateway:
         self.metrics = metrics
         self._slack_ids: dict[str, str | None] = {}
         self.requests = 0
+        # chat.postMessage: about one message per second per channel, short bursts allowed.
+        self._post_pace = Pacer(settings.slack_posts_per_s, burst=POST_BURST)
 
     @classmethod
     def build(cls, settings: Settings, *, metrics: Metrics | None = None) -> SlackGateway:
@@ -280,6 +284,7 @@ class SlackGateway:
             kwargs["thread_ts"] = thread_ts
             if broadcast:
                 kwargs["reply_broadcast"] = True
+        self._post_pace.wait()
         data = self.call("chat.postMessage", lambda: self.client.chat_postMessage(**kwargs))
         return str(data["ts"])
 

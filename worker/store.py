@@ -23,7 +23,7 @@ from worker.plan import Action, Plan
 from worker.record import IncidentRecord, Phase
 from worker.snapshot import incident_from_json, incident_to_json
 
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 _ADVISORY_LOCK_ID = 0x1C1DE17  # serialises migrations between replicas on PostgreSQL
 
 metadata = sa.MetaData()
@@ -498,4 +498,11 @@ def _v2(conn: Connection) -> None:
     conn.execute(lease_table.insert().values(name="worker", holder="", token=0, expires_at_ms=0))
 
 
-_MIGRATIONS = [_v1, _v2]
+def _v3(conn: Connection) -> None:
+    # Each poll looks up the incidents waiting for a title, each nag pass the announced
+    # ones: without an index that is a scan of every incident ever seen.
+    # Plain DDL (not an Index on the shared metadata, which `_v1` would then create too).
+    conn.execute(sa.text("CREATE INDEX IF NOT EXISTS ix_incidents_phase ON incidents (phase)"))
+
+
+_MIGRATIONS = [_v1, _v2, _v3]

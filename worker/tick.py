@@ -16,7 +16,7 @@ from worker.messages import human_duration
 from worker.nag import NagPolicy, Nudge, due_nudges, remember, state_from_record
 from worker.notion import NotionGateway
 from worker.page_effects import postmortem_status
-from worker.plan import Action, nudge_action, plan_row, timeline_entry
+from worker.plan import Action, nudge_action, plan_row, problem_reply, timeline_entry
 from worker.record import IncidentRecord
 from worker.snapshot import Incident, Person
 from worker.store import Store
@@ -147,7 +147,7 @@ class Worker:
     def _ingest(self, incident: Incident, *, now: datetime, first_run: bool) -> bool:
         """Plan one row; returns True when it was new or changed."""
         record = self.store.get_record(incident.page_id)
-        self._report_problems(incident)
+        self._report_problems(incident, record, now)
         if record is not None and record.snapshot == incident:
             return False  # seen again in the overlap window: nothing to do, nothing to write
         actor = self._actor(record, incident)
@@ -206,13 +206,16 @@ class Worker:
             log.warning("could not look up who edited %s: %s", incident.page_id, exc)
             return Person(id=editor)
 
-    def _report_problems(self, incident: Incident) -> None:
+    def _report_problems(
+        self, incident: Incident, record: IncidentRecord | None, now: datetime
+    ) -> None:
+        """A broken row (missing or retyped properties) is said once: a log line, and a
+        short message in its thread (keyed by the problems, so not again after a restart)."""
         previous = self._reported_problems.get(incident.page_id, ())
         if incident.problems and incident.problems != previous:
-            log.warning(
-                "incident %s (%s): %s",
-                incident.page_id,
-                incident.title,
-                "; ".join(incident.problems),
-            )
+            problems = "; ".join(incident.problems)
+            log.warning("incident %s (%s): %s", incident.page_id, incident.title, problems)
+            if record is not None and record.phase == "announced":
+                reply = problem_reply(incident.page_id, "row", problems)
+                self.store.add_actions([reply], now.timestamp())
         self._reported_problems[incident.page_id] = incident.problems

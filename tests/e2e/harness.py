@@ -45,6 +45,8 @@ class Harness:
         if not box.options.notion_rate.enabled:
             # The sandbox does not limit this run: no need to pace like for the real Notion.
             self.env.setdefault("NOTION_REQUESTS_PER_SECOND", "1000")
+        if not box.options.slack_post_rate.enabled:
+            self.env.setdefault("SLACK_POSTS_PER_SECOND", "1000")
         bootstrap = Settings.from_env(
             {"NOTION_TOKEN": box.workspace.notion_token, "NOTION_BASE_URL": box.notion_base_url},
             require_workspace=False,

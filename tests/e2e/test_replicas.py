@@ -53,6 +53,7 @@ class Replicas:
             "NAG_INTERVAL": "500ms",
             "LEASE_TTL": "4s",
             "NOTION_REQUESTS_PER_SECOND": "1000",
+            "SLACK_POSTS_PER_SECOND": "1000",
             "UPDATE_CADENCE": "SEV1=off,SEV2=off,SEV3=off,SEV4=off",
         }
         self.cwd = tmp_path
