@@ -9,6 +9,7 @@ metadata, so nothing is posted twice and nothing is lost.
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
@@ -131,10 +132,14 @@ class Effects:
     def channel(self) -> str:
         return self.settings.slack_channel_id
 
-    def run_due(self, now: datetime) -> DeliveryReport:
-        """Carry out every due action; an incident that fails waits, the others go on."""
+    def run_due(self, now: datetime, *, pages_budget_s: float | None = None) -> DeliveryReport:
+        """Carry out every due action; an incident that fails waits, the others go on.
+
+        Page work (timelines, postmortems) stops after `pages_budget_s`, so that a backlog of
+        pages never keeps the next poll — and the announcements it brings — waiting."""
         now_s = now.timestamp()
         report = DeliveryReport()
+        pages_started: float | None = None
         # Slack and the row first, pages after: under load, incidents are announced first.
         items = sorted(self.store.due_actions(now_s), key=lambda i: (lane(i.kind) != "main", i.id))
         later_updates = _later_parent_updates(items)
@@ -148,6 +153,10 @@ class Effects:
             where = (item.page_id, lane(item.kind))
             if where in stalled:
                 continue
+            if where[1] == "pages" and pages_budget_s is not None:
+                pages_started = pages_started or time.monotonic()
+                if time.monotonic() - pages_started > pages_budget_s:
+                    break  # the rest next pass
             if item.kind == "update_parent" and item.id in later_updates:
                 self.store.mark_done(item.id, {"superseded": True}, now_s)
                 report.done += 1

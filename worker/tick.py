@@ -109,7 +109,7 @@ class Worker:
         queried_at = queried_at or self.notion.server_clock.latest or now
         self.store.set_meta(CURSOR_KEY, queried_at.isoformat())
         self._declare_waiting(now)
-        report.delivery = self.effects.run_due(now)
+        report.delivery = self.effects.run_due(now, pages_budget_s=self.settings.poll_interval_s)
         report.notion_requests = (self.notion.pacer.requests if self.notion.pacer else 0) - before
         report.duration_s = time.monotonic() - started
         return report
