@@ -35,6 +35,7 @@ from worker.demo import SCRIPTS
 from worker.notion import NotionGateway
 from worker.provision import setup_incidents
 from worker.sandbox import Sandbox, SandboxOptions
+from worker.sandbox.people import people, rich, select, title
 from worker.sandbox.ratelimit import RateLimit
 from worker.sandbox.workspace import SandboxPerson
 
@@ -287,22 +288,6 @@ class Supervisor:
 # --- the people ---------------------------------------------------------------------------
 
 
-def _title(text: str) -> dict[str, Any]:
-    return {"title": [{"text": {"content": text}}]}
-
-
-def _rich(text: str) -> dict[str, Any]:
-    return {"rich_text": [{"text": {"content": text}}]}
-
-
-def _select(name: str) -> dict[str, Any]:
-    return {"select": {"name": name}}
-
-
-def _people(*persons: SandboxPerson) -> dict[str, Any]:
-    return {"people": [{"id": p.notion_id} for p in persons]}
-
-
 class StepTimeoutError(Exception):
     pass
 
@@ -457,13 +442,13 @@ class Player:
         ben, chidi = self.person("Ben"), self.person("Chidi")
         updates = self.script.updates
         return [
-            ("Ben", {"Commander": _people(ben), "Scribe": _people(chidi)}, "mirror the roles"),
-            ("Ben", {"Status": _select("Identified")}, "mirror Identified"),
-            ("Ben", {"Status update": _rich(updates[0])}, "post the first update"),
-            ("Chidi", {"Severity": _select("SEV1")}, "mirror the escalation"),
-            ("Ben", {"Status update": _rich(updates[1])}, "post the second update"),
-            ("Ben", {"Status": _select("Monitoring")}, "mirror Monitoring"),
-            ("Ben", {"Status": _select("Resolved")}, "mirror Resolved"),
+            ("Ben", {"Commander": people(ben), "Scribe": people(chidi)}, "mirror the roles"),
+            ("Ben", {"Status": select("Identified")}, "mirror Identified"),
+            ("Ben", {"Status update": rich(updates[0])}, "post the first update"),
+            ("Chidi", {"Severity": select("SEV1")}, "mirror the escalation"),
+            ("Ben", {"Status update": rich(updates[1])}, "post the second update"),
+            ("Ben", {"Status": select("Monitoring")}, "mirror Monitoring"),
+            ("Ben", {"Status": select("Resolved")}, "mirror Resolved"),
         ]
 
     def play(self) -> None:
@@ -492,10 +477,10 @@ class Player:
             page = client.pages.create(
                 parent={"data_source_id": self.run.data_source_id},
                 properties={
-                    "Name": _title(self.title),
-                    "Severity": _select("SEV2"),
-                    "Status": _select("Investigating"),
-                    "Impact": _rich(self.script.impact),
+                    "Name": title(self.title),
+                    "Severity": select("SEV2"),
+                    "Status": select("Investigating"),
+                    "Impact": rich(self.script.impact),
                 },
             )
         finally:

@@ -11,7 +11,6 @@ import sys
 import tempfile
 import threading
 import time
-import uuid
 from collections import Counter
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -33,6 +32,7 @@ os.environ["NO_PROXY"] = "127.0.0.1,localhost"
 os.environ["no_proxy"] = "127.0.0.1,localhost"
 
 from tests.e2e.harness import Harness, people, select, title  # noqa: E402
+from tests.postgres import POSTGRES_ADMIN_URL, throwaway_database  # noqa: E402
 from worker.sandbox import Sandbox, SandboxOptions  # noqa: E402
 from worker.sandbox.ratelimit import RateLimit  # noqa: E402
 from worker.scheduler import Loop  # noqa: E402
@@ -62,10 +62,6 @@ __all__ = [
     "status_429",
     "title",
 ]
-
-POSTGRES_ADMIN_URL = os.environ.get(
-    "INCIDENT_WORKER_TEST_POSTGRES", "postgresql://postgres@127.0.0.1:5432/postgres"
-)
 
 
 @dataclass(frozen=True)
@@ -243,18 +239,9 @@ class StoreTimer:
 
 @contextmanager
 def postgres_database() -> Iterator[str]:
-    """A throwaway PostgreSQL database (as tests/conftest.py `postgres_url` makes one)."""
-    name = f"iw_bench_{uuid.uuid4().hex[:12]}"
-    admin = sa.create_engine(engine_url(POSTGRES_ADMIN_URL), isolation_level="AUTOCOMMIT")
-    with admin.connect() as conn:
-        conn.execute(sa.text(f'CREATE DATABASE "{name}"'))
-    url = engine_url(POSTGRES_ADMIN_URL).set(database=name)
-    try:
-        yield url.render_as_string(hide_password=False)
-    finally:
-        with admin.connect() as conn:
-            conn.execute(sa.text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-        admin.dispose()
+    """A throwaway PostgreSQL database (the tests' own helper)."""
+    with throwaway_database("iw_bench") as url:
+        yield url
 
 
 def postgres_version() -> str:

@@ -25,11 +25,15 @@ from common import (
 )
 from idle import BATCH, HISTORY_AGE, insert_live
 
+from worker.tick import CURSOR_KEY
+
 INCIDENTS = 1_000
 QUICK_INCIDENTS = 100
 IDLE_POLLS = 20
 NAG_PASSES = 5
 OVERLAP_POLLS = 3
+# Page work is bounded per poll: announcing a thousand incidents takes many polls.
+SETTLE_POLLS = 1_000
 NO_GOAL = "— (issue 7 sets none)"
 
 
@@ -75,6 +79,14 @@ def insert_open(h: Harness, count: int) -> None:
         h.box.notion.insert_pages(h.data_source_id, rows, as_user="Aiko")
 
 
+def reread(h: Harness, timer: StoreTimer) -> Sample:
+    """A poll that reads every row again, unchanged (as the polls in the minutes after a bulk
+    change do): the cursor is moved back past the rows' last edit first."""
+    back = datetime.now(UTC) - HISTORY_AGE - timedelta(minutes=5)
+    h.runtime.store.set_meta(CURSOR_KEY, back.isoformat())
+    return timed(timer, h.poll)
+
+
 def measure(backend: str, database_url: str | None, count: int) -> StoreFigures:
     env = {"DATABASE_URL": database_url} if database_url else {}
     with bench_harness(fast_options(), **env) as h:
@@ -84,14 +96,13 @@ def measure(backend: str, database_url: str | None, count: int) -> StoreFigures:
         clock.offset = -HISTORY_AGE
         insert_open(h, count)
         started = time.perf_counter()
-        settle(h)
+        settle(h, max_polls=SETTLE_POLLS)
         announce_s = time.perf_counter() - started
         timer = StoreTimer(h.runtime.store)
-        # Every row's newest edit is in the cursor's minute: each poll re-reads them all.
-        overlap = [timed(timer, h.poll) for _ in range(OVERLAP_POLLS)]
+        overlap = [reread(h, timer) for _ in range(OVERLAP_POLLS)]
         clock.offset = timedelta(0)
         insert_live(h)
-        settle(h)
+        settle(h, max_polls=SETTLE_POLLS)
         idle = [timed(timer, h.poll) for _ in range(IDLE_POLLS)]
         queued = 0
         nag: list[Sample] = []
@@ -148,8 +159,8 @@ def run(*, quick: bool) -> list[Row]:
             ),
             Row(
                 name,
-                f"poll re-reading all {count:,} unchanged rows (their newest edit is in the "
-                f"cursor's minute): store ms of poll ms, median of {OVERLAP_POLLS}",
+                f"a poll reading all {count:,} rows again, unchanged (as after a bulk "
+                f"change): store ms of poll ms, median of {OVERLAP_POLLS}",
                 _line(f.overlap),
                 NO_GOAL,
             ),

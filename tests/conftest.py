@@ -7,6 +7,7 @@ from collections.abc import Iterator
 
 import pytest
 
+from tests.postgres import throwaway_database
 from worker.sandbox import Sandbox, SandboxOptions
 
 # slack-sdk honours HTTPS_PROXY; loopback must never go through a proxy.
@@ -20,31 +21,11 @@ def sandbox() -> Iterator[Sandbox]:
         yield box
 
 
-POSTGRES_ADMIN_URL = os.environ.get(
-    "INCIDENT_WORKER_TEST_POSTGRES", "postgresql://postgres@127.0.0.1:5432/postgres"
-)
-
-
 @pytest.fixture(scope="session")
 def postgres_url() -> Iterator[str]:
     """A throwaway PostgreSQL database for this test session (never skipped: CI has one)."""
-    import uuid
-
-    import sqlalchemy as sa
-
-    from worker.store import engine_url
-
-    name = f"iw_test_{uuid.uuid4().hex[:12]}"
-    admin = sa.create_engine(engine_url(POSTGRES_ADMIN_URL), isolation_level="AUTOCOMMIT")
-    with admin.connect() as conn:
-        conn.execute(sa.text(f'CREATE DATABASE "{name}"'))
-    url = engine_url(POSTGRES_ADMIN_URL).set(database=name)
-    try:
-        yield url.render_as_string(hide_password=False)
-    finally:
-        with admin.connect() as conn:
-            conn.execute(sa.text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-        admin.dispose()
+    with throwaway_database("iw_test") as url:
+        yield url
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])

@@ -24,6 +24,7 @@ from worker.provision import setup_incidents
 from worker.record import IncidentRecord
 from worker.runtime import Runtime
 from worker.sandbox import Sandbox, SandboxOptions
+from worker.sandbox.people import people, rich, select, title
 from worker.sandbox.workspace import SandboxPerson
 
 STEP_TIMEOUT_S = 20.0
@@ -60,22 +61,6 @@ SCRIPTS = {
         timezone="Asia/Tokyo",
     ),
 }
-
-
-def _title(text: str) -> dict[str, Any]:
-    return {"title": [{"text": {"content": text}}]}
-
-
-def _rich(text: str) -> dict[str, Any]:
-    return {"rich_text": [{"text": {"content": text}}]}
-
-
-def _select(name: str) -> dict[str, Any]:
-    return {"select": {"name": name}}
-
-
-def _people(person: SandboxPerson) -> dict[str, Any]:
-    return {"people": [{"id": person.notion_id}]}
 
 
 class Story:
@@ -126,10 +111,10 @@ class Story:
             page = client.pages.create(
                 parent={"data_source_id": self.data_source_id},
                 properties={
-                    "Name": _title(self.script.title),
-                    "Severity": _select("SEV2"),
-                    "Status": _select("Investigating"),
-                    "Impact": _rich(self.script.impact),
+                    "Name": title(self.script.title),
+                    "Severity": select("SEV2"),
+                    "Status": select("Investigating"),
+                    "Impact": rich(self.script.impact),
                 },
             )
         finally:
@@ -156,14 +141,14 @@ class Story:
         ws = self.box.workspace
         aiko, ben, chidi = ws.person("Aiko"), ws.person("Ben"), ws.person("Chidi")
         self.declare(aiko)
-        self.step(ben, {"Commander": _people(ben), "Scribe": _people(chidi)}, "mirror the roles")
-        self.step(ben, {"Status": _select("Identified")}, "mirror the status")
+        self.step(ben, {"Commander": people(ben), "Scribe": people(chidi)}, "mirror the roles")
+        self.step(ben, {"Status": select("Identified")}, "mirror the status")
         self.wait_for_nudge()
-        self.step(ben, {"Status update": _rich(self.script.updates[0])}, "post the update")
-        self.step(chidi, {"Severity": _select("SEV1")}, "mirror the escalation")
-        self.step(ben, {"Status update": _rich(self.script.updates[1])}, "post the update")
-        self.step(ben, {"Status": _select("Monitoring")}, "mirror the mitigation")
-        self.step(ben, {"Status": _select("Resolved")}, "mirror the resolution")
+        self.step(ben, {"Status update": rich(self.script.updates[0])}, "post the update")
+        self.step(chidi, {"Severity": select("SEV1")}, "mirror the escalation")
+        self.step(ben, {"Status update": rich(self.script.updates[1])}, "post the update")
+        self.step(ben, {"Status": select("Monitoring")}, "mirror the mitigation")
+        self.step(ben, {"Status": select("Resolved")}, "mirror the resolution")
 
 
 # --- the transcript ----------------------------------------------------------------------

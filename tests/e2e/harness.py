@@ -13,24 +13,11 @@ from worker.notion import NotionGateway
 from worker.provision import setup_incidents
 from worker.runtime import Runtime
 from worker.sandbox import Sandbox
+from worker.sandbox.people import people, rich, select, title
 from worker.sandbox.workspace import SandboxPerson
 from worker.tick import PollReport
 
-
-def title(text: str) -> dict[str, Any]:
-    return {"title": [{"text": {"content": text}}]}
-
-
-def rich(text: str) -> dict[str, Any]:
-    return {"rich_text": [{"text": {"content": text}}]}
-
-
-def select(name: str | None) -> dict[str, Any]:
-    return {"select": {"name": name} if name else None}
-
-
-def people(*persons: SandboxPerson) -> dict[str, Any]:
-    return {"people": [{"id": p.notion_id} for p in persons]}
+__all__ = ["Harness", "message_text", "page_markdown", "people", "rich", "select", "title"]
 
 
 class Harness:
