@@ -44,6 +44,9 @@ class BurstFigures:
     notion_paths: Counter[str]
     slack_paths: Counter[str]
     in_flight_at_done: dict[str, int]
+    settled_s: float
+    settled_notion_requests: int
+    timeline_pages: int
 
 
 def written_back(box: Sandbox, data_source_id: str, pages: list[str]) -> int:
@@ -100,6 +103,15 @@ def measure(count: int) -> BurstFigures:
         notion_log = h.box.notion_log.entries()[notion_mark:]
         slack_log = h.box.slack_log.entries()[slack_mark:]
         in_flight = h.runtime.store.outbox_counts()
+        # Then the page lane: every timeline page created, filled and linked (it yields to
+        # announcements, so it mostly runs after them).
+        while h.runtime.store.outbox_counts().get("pending", 0):
+            if time.perf_counter() > deadline:
+                raise RuntimeError(f"outbox not empty after {TIMEOUT_S:.0f}s")
+            time.sleep(WATCH_EVERY_S)
+        settled_s = time.perf_counter() - started
+        settled_notion_requests = (notion.pacer.requests if notion.pacer else 0) - pacer_mark
+        timeline_pages = sum(1 for r in h.runtime.store.records("announced") if r.timeline_page_id)
     slack_paths = path_counts(slack_log)
     return BurstFigures(
         incidents=count,
@@ -113,6 +125,9 @@ def measure(count: int) -> BurstFigures:
         notion_paths=path_counts(notion_log),
         slack_paths=slack_paths,
         in_flight_at_done=in_flight,
+        settled_s=settled_s,
+        settled_notion_requests=settled_notion_requests,
+        timeline_pages=timeline_pages,
     )
 
 
@@ -143,6 +158,15 @@ def run(*, quick: bool) -> list[Row]:
             f"{f.slack_requests} calls); ratio {ratio:.2f} to the {binding} floor",
             f"ratio ≤ {GOAL_RATIO}",
             ratio <= GOAL_RATIO,
+        ),
+        Row(
+            name,
+            "then every timeline page created and linked, outbox empty: seconds; Notion floor "
+            "for all the work (requests ÷ 3/s)",
+            f"{f.settled_s:.1f} s ({f.timeline_pages} timeline pages); Notion floor "
+            f"{f.settled_notion_requests / NOTION_RATE_PER_S:.1f} s "
+            f"({f.settled_notion_requests} requests)",
+            "",
         ),
         Row(
             name,
