@@ -139,6 +139,22 @@ def test_check_with_everything_in_place_passes_and_shows_no_secret(
     assert _leaks(box, _output(result)) == []
 
 
+def test_check_names_a_scope_the_slack_app_lacks(
+    box: Sandbox, workspace: dict[str, str], tmp_path: Path
+) -> None:
+    granted = box.slack.bot_scopes
+    box.slack.set_bot_scopes(granted - {"users:read.email"})
+    try:
+        result = cli(tmp_path, "check", **workspace)
+    finally:
+        box.slack.set_bot_scopes(granted)
+    assert result.returncode == 1
+    [line] = [line for line in result.stdout.splitlines() if "Slack token" in line]
+    assert line.startswith("FAIL")
+    assert "users:read.email" in line
+    assert "reinstall" in line
+
+
 def test_check_json_names_the_wrong_token_and_shows_no_secret(
     box: Sandbox, workspace: dict[str, str], tmp_path: Path
 ) -> None:
@@ -250,3 +266,12 @@ def test_an_unreachable_database_never_shows_its_password(
     assert result.returncode != 0
     assert "127.0.0.1" in _output(result)  # the error is there, explained …
     assert _leaks(box, _output(result)) == []  # … without the password
+
+
+def test_migrate_on_a_dyno_without_postgres_fails_the_release(tmp_path: Path) -> None:
+    result = cli(tmp_path, "migrate", DYNO="release.1")
+    assert result.returncode != 0
+    assert "DATABASE_URL" in _output(result)
+    assert "Heroku Postgres" in _output(result)
+    assert "Traceback" not in _output(result)
+    assert not (tmp_path / "state.db").exists()

@@ -137,3 +137,15 @@ def test_a_heroku_dyno_needs_a_real_database() -> None:
     with pytest.raises(ConfigError, match="wiped on every restart"):
         settings(DYNO="worker.1")
     assert settings(DYNO="worker.1", DATABASE_URL="postgres://u:p@h/db").is_sqlite is False
+
+
+def test_sqlite_is_refused_on_a_dyno_even_when_set_explicitly() -> None:
+    with pytest.raises(ConfigError, match="is SQLite on a Heroku dyno"):
+        settings(DYNO="worker.1", DATABASE_URL="sqlite:///state.db")
+
+
+def test_commands_that_need_no_state_store_run_on_a_dyno_without_one() -> None:
+    env = {"DYNO": "run.1"}
+    assert Settings.from_env(env, require_workspace=False).is_sqlite
+    with pytest.raises(ConfigError, match="DATABASE_URL"):
+        Settings.from_env(env, require_workspace=False, require_durable_store=True)

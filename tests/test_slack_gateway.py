@@ -14,10 +14,11 @@ from starlette.responses import JSONResponse
 from starlette.routing import Route
 
 from tests.factories import settings
+from tests.sandbox.slack_reference import catalog_tier
 from worker.errors import ServiceError
 from worker.messages import SlackMessage
 from worker.sandbox.server import ServedApp
-from worker.slack import SlackGateway
+from worker.slack import METHOD_TIERS, SlackGateway
 from worker.snapshot import Person
 
 Answer = tuple[int, dict[str, Any], dict[str, str]]
@@ -118,3 +119,24 @@ def test_a_failure_of_the_first_reconciliation_request_is_a_service_error(
     assert failure.value.retryable
     assert failure.value.retry_after_s == 30.0
     assert gateway.find_posted("C0INCIDENTS", "k", thread_ts="1700000000.000100") is None
+
+
+def test_the_paced_methods_are_in_slacks_published_tiers() -> None:
+    for method, tier in METHOD_TIERS.items():
+        assert catalog_tier(method) == tier, method
+
+
+def test_a_run_of_parent_updates_is_paced_to_the_tier_not_sent_into_429s(
+    slack: tuple[SlackGateway, ScriptedSlack], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """chat.update is Tier 3 (50 a minute): a burst of ten goes at once, then one every
+    1.2 s, on our side, instead of Slack answering 429 and the outbox backing off."""
+    gateway, fake = slack
+    waits: list[float] = []
+    monkeypatch.setattr(gateway._tier_pace[3], "_sleep", waits.append)
+    message = SlackMessage(text="x", blocks=[])
+    for _ in range(12):
+        gateway.update("C0INCIDENTS", "1700000000.000100", message)
+    assert fake.calls["chat.update"] == 12
+    assert len(waits) == 2
+    assert all(1.0 < w <= 1.2 * 2 for w in waits)

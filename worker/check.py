@@ -10,6 +10,7 @@ from worker.config import DEFAULT_PROPERTY_NAMES, Settings
 from worker.errors import ConfigError, ServiceError, WorkerError
 from worker.messages import Wording
 from worker.notion import DataSourceSchema, NotionGateway
+from worker.page_effects import POSTMORTEM_PROPERTIES
 from worker.pages import check_templates
 from worker.slack import SlackGateway
 from worker.snapshot import ACCEPTED_TYPES
@@ -26,6 +27,24 @@ class CheckResult:
 
     def line(self) -> str:
         return f"{'ok  ' if self.ok else 'FAIL'}  {self.name}: {self.detail}"
+
+
+# What the worker calls, by the scope that allows it (slack-app-manifest.yml): posting and
+# updating, resolving people, reading the channel and finding its own messages again (a
+# public channel's scope, or a private one's).
+NEEDED_SCOPES: tuple[tuple[str, ...], ...] = (
+    ("chat:write",),
+    ("users:read",),
+    ("users:read.email",),
+    ("channels:read", "groups:read"),
+    ("channels:history", "groups:history"),
+)
+
+
+def missing_scopes(granted: frozenset[str]) -> list[str]:
+    """The scopes the worker needs that the token does not have (for a need that either of
+    two scopes meets, the public channel's is named)."""
+    return [need[0] for need in NEEDED_SCOPES if not granted.intersection(need)]
 
 
 def _options_wanted(settings: Settings) -> dict[str, tuple[str, ...]]:
@@ -93,12 +112,36 @@ def schema_results(schema: DataSourceSchema, settings: Settings) -> list[CheckRe
                 CheckResult(label, False, f"is {kind}; change it to {' or '.join(accepted)}")
             )
             continue
-        missing = [o for o in wanted_options.get(logical, ()) if o not in options]
+        # A free-text property (Customer comms may be rich text) has no options to check.
+        wanted = wanted_options.get(logical, ()) if kind in ("select", "status") else ()
+        missing = [o for o in wanted if o not in options]
         if missing:
             results.append(_missing_options(label, kind, missing, logical))
             continue
         results.append(CheckResult(label, True, kind))
     return results
+
+
+# What the worker writes into a Postmortems database row (`setup --with-postmortems`).
+POSTMORTEM_TYPES = {"title": "title", "incident": "relation", "owner": "people", "due": "date"}
+
+
+def postmortem_schema_results(schema: DataSourceSchema) -> list[CheckResult]:
+    """The Postmortems database has the properties the worker fills in, with their types."""
+    wanted = {**POSTMORTEM_TYPES, "status": "select"}
+    problems: list[str] = []
+    for logical, kind in wanted.items():
+        name = POSTMORTEM_PROPERTIES[logical]
+        found = schema.properties.get(name)
+        if found is None:
+            problems.append(f"has no {kind} property named “{name}”; add it")
+        elif found[0] != kind:
+            problems.append(f"“{name}” is {found[0]}; change it to {kind}")
+    label = f"Postmortems database ({schema.title or schema.id})"
+    if problems:
+        how = " (or let `setup --with-postmortems` create the database)"
+        return [CheckResult(label, False, "; ".join(problems) + how)]
+    return [CheckResult(label, True, ", ".join(POSTMORTEM_PROPERTIES.values()))]
 
 
 def _missing_options(label: str, kind: str, missing: list[str], logical: str) -> CheckResult:
@@ -150,6 +193,8 @@ class Checker:
             results += database
             if all(r.ok for r in database):
                 results += _guard("database schema", self.schema)
+            if self.settings.postmortem_database_id is not None:
+                results += _guard("Postmortems database", self.postmortems)
         slack_ok = _guard("Slack token", self.slack_token)
         results += slack_ok
         if all(r.ok for r in slack_ok):
@@ -183,9 +228,28 @@ class Checker:
     def schema(self) -> list[CheckResult]:
         return schema_results(self.notion.schema(), self.settings)
 
+    def postmortems(self) -> list[CheckResult]:
+        database = self.settings.postmortem_database_id
+        if database is None:
+            return []
+        return postmortem_schema_results(self.notion.schema(database))
+
     def slack_token(self) -> CheckResult:
         identity = self.slack.auth()
-        return CheckResult("Slack token", True, f"bot {identity.user_id} in {identity.team}")
+        who = f"bot {identity.user_id} in {identity.team}"
+        if identity.scopes is None:
+            return CheckResult("Slack token", True, who)
+        missing = missing_scopes(identity.scopes)
+        if missing:
+            return CheckResult(
+                "Slack token",
+                False,
+                f"{who} lacks the scope{'s' if len(missing) > 1 else ''} "
+                f"{', '.join(missing)}; add {'them' if len(missing) > 1 else 'it'} under "
+                "OAuth & Permissions (slack-app-manifest.yml lists them all) and reinstall "
+                "the app",
+            )
+        return CheckResult("Slack token", True, f"{who}, with every scope needed")
 
     def channel(self) -> CheckResult:
         channel = self.settings.slack_channel_id
@@ -205,7 +269,7 @@ class Checker:
                     f"{name}: the app is not a member and cannot join ({exc.code}); "
                     "invite it with /invite @<app name>",
                 )
-        return CheckResult("Slack channel", True, f"{name}: the app can post and read it")
+        return CheckResult("Slack channel", True, f"{name}: the app is a member")
 
     def templates(self) -> list[CheckResult]:
         """The Slack wording loads and every page template renders against the samples."""

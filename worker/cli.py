@@ -34,10 +34,16 @@ from worker.web import ALL_INTERFACES, WebServer, create_app
 EXIT_OK, EXIT_FAILED, EXIT_CONFIG = 0, 1, 2
 
 
-def _load_settings(*, require_workspace: bool = True) -> Settings:
+def _load_settings(
+    *, require_workspace: bool = True, require_durable_store: bool | None = None
+) -> Settings:
     # .env is read here only, never at import time; real environment variables win.
     load_dotenv(dotenv_path=Path.cwd() / ".env", override=False)
-    settings = Settings.from_env(os.environ, require_workspace=require_workspace)
+    settings = Settings.from_env(
+        os.environ,
+        require_workspace=require_workspace,
+        require_durable_store=require_durable_store,
+    )
     logs.configure(settings.log_format, _secrets(settings))
     return settings
 
@@ -176,7 +182,7 @@ def _cmd_once(args: argparse.Namespace) -> int:
 def _cmd_migrate(args: argparse.Namespace) -> int:
     """Bring the state store's schema up to date (the Procfile's release step)."""
     del args
-    settings = _load_settings(require_workspace=False)
+    settings = _load_settings(require_workspace=False, require_durable_store=True)
     store = Store.open(settings.database_url.reveal())
     try:
         version = store.schema_version()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+import sys
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import time
@@ -17,7 +18,19 @@ from sqlalchemy.exc import ArgumentError
 from worker.errors import ConfigError, SettingProblem
 
 NOTION_VERSION = "2025-09-03"
-BUNDLED_TEMPLATES = Path(__file__).resolve().parent.parent / "templates"
+# Where `pip install .` puts the templates under the prefix (pyproject.toml's data-files).
+INSTALLED_TEMPLATES = "share/notion-incident-worker/templates"
+
+
+def bundled_templates(package_dir: Path, prefix: Path) -> Path:
+    """The templates shipped with the worker: beside the package in a checkout (and an
+    editable install), or under the install prefix after `pip install .` / pipx."""
+    checkout = package_dir.parent / "templates"
+    installed = prefix / INSTALLED_TEMPLATES
+    return installed if not checkout.is_dir() and installed.is_dir() else checkout
+
+
+BUNDLED_TEMPLATES = bundled_templates(Path(__file__).resolve().parent, Path(sys.prefix))
 
 _DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h|d)\s*$")
 _UNITS_S = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0, "d": 86400.0}
@@ -193,10 +206,21 @@ class Settings:
         return self.database_url.reveal().startswith("sqlite")
 
     @classmethod
-    def from_env(cls, env: Mapping[str, str], *, require_workspace: bool = True) -> Settings:
-        """Build settings from `env`; raise ConfigError listing every problem at once."""
+    def from_env(
+        cls,
+        env: Mapping[str, str],
+        *,
+        require_workspace: bool = True,
+        require_durable_store: bool | None = None,
+    ) -> Settings:
+        """Build settings from `env`; raise ConfigError listing every problem at once.
+        `require_durable_store` (default: as `require_workspace`) refuses SQLite on a Heroku
+        dyno, whose disk is wiped on every restart."""
         reader = _Reader(env)
         values = _read_all(reader, require_workspace)
+        durable = require_workspace if require_durable_store is None else require_durable_store
+        if durable:
+            _require_durable_store(reader)
         if reader.problems:
             raise ConfigError(reader.problems)
         return cls(**values)
@@ -362,18 +386,23 @@ _REQUIRED = (
 )
 
 
-def _require_workspace(r: _Reader) -> None:
-    for name, example, what in _REQUIRED:
-        r.required(name, example, what)
-    if r.raw("DYNO") and not r.raw("DATABASE_URL"):
+def _require_durable_store(r: _Reader) -> None:
+    url = r.raw("DATABASE_URL") or ""
+    if r.raw("DYNO") and (not url or url.startswith("sqlite")):
+        said = "is not set" if not url else "is SQLite"
         r.problems.append(
             SettingProblem(
                 "DATABASE_URL",
-                "is not set on a Heroku dyno, whose disk is wiped on every restart; "
+                f"{said} on a Heroku dyno, whose disk is wiped on every restart; "
                 "add Heroku Postgres (it sets DATABASE_URL)",
                 "postgres://...",
             )
         )
+
+
+def _require_workspace(r: _Reader) -> None:
+    for name, example, what in _REQUIRED:
+        r.required(name, example, what)
     channel = r.raw("SLACK_CHANNEL_ID")
     if channel and not re.fullmatch(r"[CG][A-Z0-9]{6,}", channel):
         r.problems.append(
@@ -435,6 +464,12 @@ def _read_schema(r: _Reader) -> dict[str, Any]:
         "resolved_statuses": r.convert("RESOLVED_STATUSES", ("Resolved",), _csv, "Resolved"),
         "severity_options": r.convert(
             "SEVERITY_OPTIONS", ("SEV1", "SEV2", "SEV3", "SEV4"), _csv, "SEV1,SEV2,SEV3,SEV4"
+        ),
+        "customer_comms_options": r.convert(
+            "CUSTOMER_COMMS_OPTIONS",
+            ("None", "Internal only", "Customers notified"),
+            _csv,
+            "None,Internal only,Customers notified",
         ),
         "broadcast_severities": r.convert("BROADCAST_SEVERITIES", ("SEV1",), _csv, "SEV1"),
         "broadcast_resolved": r.convert("BROADCAST_RESOLVED", True, _bool, "true"),

@@ -11,7 +11,7 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any
 
@@ -290,6 +290,17 @@ class Effects:
         if self.before_write is not None:
             self.before_write(page_id, now_s)
         self.notion.update_properties(page_id, property_values(self.settings, values))
+        self._remember_written(page_id, values, now_s)
+
+    def _remember_written(self, page_id: str, values: dict[str, str | None], now_s: float) -> None:
+        """What the worker just wrote on the row is part of what it knows of the row: the
+        parent message shows it at once, and the next poll does not take it for an edit."""
+        record = self.store.get_record(page_id)
+        if record is None:
+            return
+        snapshot = with_written(record.snapshot, values)
+        if snapshot != record.snapshot:
+            self.store.update_record(replace(record, snapshot=snapshot), now_s)
 
     def _enqueue(self, actions: list[Action], now_s: float) -> None:
         self.store.add_actions(actions, now_s)
@@ -312,7 +323,7 @@ class Effects:
         reconciled = ts is not None
         if ts is None:
             # Rendered before `sending`: its lookups may fail, and then nothing was sent.
-            message = parent_message(record.snapshot, self.render)
+            message = parent_message(with_written(record.snapshot, item.payload), self.render)
             self.claim(item, now_s)
             ts = self.slack.post(self.channel, message, key=item.key)
         self.store.set_thread(record.page_id, ts, None, now_s)
@@ -369,10 +380,29 @@ class Effects:
     def _write_props(
         self, item: OutboxItem, record: IncidentRecord, now_s: float
     ) -> dict[str, Any]:
-        del now_s
         dates: dict[str, str | None] = dict(item.payload.get("dates", {}))
         self.notion.update_properties(record.page_id, property_values(self.settings, dates))
+        self._remember_written(record.page_id, dates, now_s)
         return {}
+
+
+def with_written(snapshot: Incident, values: Mapping[str, Any]) -> Incident:
+    """`snapshot` with the worker-owned properties in `values` (links, ISO dates) set."""
+    dates = {
+        key: datetime.fromisoformat(values[key]) if values[key] else None
+        for key in ("declared_at", "mitigated_at", "resolved_at", "next_update_due")
+        if key in values
+    }
+    return replace(
+        snapshot,
+        slack_thread=values.get("slack_thread", snapshot.slack_thread),
+        timeline_url=values.get("timeline", snapshot.timeline_url),
+        postmortem_url=values.get("postmortem", snapshot.postmortem_url),
+        declared_at=dates.get("declared_at", snapshot.declared_at),
+        mitigated_at=dates.get("mitigated_at", snapshot.mitigated_at),
+        resolved_at=dates.get("resolved_at", snapshot.resolved_at),
+        next_update_due=dates.get("next_update_due", snapshot.next_update_due),
+    )
 
 
 def _thread(record: IncidentRecord) -> str:

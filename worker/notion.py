@@ -263,8 +263,9 @@ class NotionGateway:
         """The Incidents data source, discovered from the database (2025-09-03)."""
         return self.data_source_of(self.settings.notion_database_id)
 
-    def schema(self) -> DataSourceSchema:
-        ds_id = self.data_source_id()
+    def schema(self, database_id: str | None = None) -> DataSourceSchema:
+        """The properties of a database's data source (the Incidents database by default)."""
+        ds_id = self.data_source_id() if database_id is None else self.data_source_of(database_id)
         raw = self.call(
             "data_sources.retrieve",
             lambda: self.client.data_sources.retrieve(ds_id),

@@ -102,7 +102,16 @@ def _declare(record: IncidentRecord, settings: Settings, now: datetime) -> Plan:
     announced = replace(record, phase="announced", last_update_at=record.last_update_at or now)
     due = next_due(announced, settings)
     actions: tuple[Action, ...] = (
-        Action("post_parent", f"post_parent:{page}", page, {}),
+        # The parent shows from the start the times `link_thread` then writes on the row.
+        Action(
+            "post_parent",
+            f"post_parent:{page}",
+            page,
+            {
+                "declared_at": declared_at.isoformat(),
+                "next_update_due": due.isoformat() if due else None,
+            },
+        ),
         Action(
             "link_thread",
             f"link_thread:{page}",
@@ -266,7 +275,14 @@ def _change_text(change: Change, settings: Settings) -> str:
 def _parent_view_changed(old: Incident, new: Incident) -> bool:
     """Fields the parent message shows besides the mirrored ones."""
     shown = ("declared_at", "next_update_due", "timeline_url", "postmortem_url", "status_update")
-    return any(getattr(old, name) != getattr(new, name) for name in shown)
+    return any(_as_shown(getattr(old, name)) != _as_shown(getattr(new, name)) for name in shown)
+
+
+def _as_shown(value: object) -> object:
+    """Times are shown to the minute (and Notion keeps a written date at its own precision)."""
+    if isinstance(value, datetime):
+        return value.replace(second=0, microsecond=0)
+    return value
 
 
 def _change_reply(

@@ -35,6 +35,21 @@ METADATA_EVENT = "incident_worker_action"
 _NOT_REPEATABLE = ("chat.postMessage",)
 _MAX_INLINE_WAIT_S = 10
 POST_BURST = 4.0
+# Slack's rate-limit tiers (calls per minute, published minimums) of the methods the worker
+# calls; each tier is paced on the client side so that a burst of incidents (a hundred
+# parent messages updated with their timeline links) never meets a 429. chat.postMessage
+# has its own per-channel pace; auth.test and chat.getPermalink have special, generous limits.
+METHOD_TIERS = {
+    "chat.update": 3,
+    "conversations.info": 3,
+    "conversations.join": 3,
+    "conversations.history": 3,
+    "conversations.replies": 3,
+    "users.lookupByEmail": 3,
+    "users.info": 4,
+}
+TIER_PER_MINUTE = {2: 20.0, 3: 50.0, 4: 100.0}
+TIER_BURST = 10.0
 
 
 class _Announced(RetryHandler):
@@ -202,6 +217,9 @@ class SlackIdentity:
     bot_id: str
     team: str
     url: str
+    # The token's scopes, from the X-OAuth-Scopes header Slack sends with every answer
+    # (None when the header is missing).
+    scopes: frozenset[str] | None = None
 
 
 class SlackGateway:
@@ -217,6 +235,10 @@ class SlackGateway:
         self.requests = 0
         # chat.postMessage: about one message per second per channel, short bursts allowed.
         self._post_pace = Pacer(settings.slack_posts_per_s, burst=POST_BURST)
+        self._tier_pace = {
+            tier: Pacer(per_minute / 60.0, burst=TIER_BURST)
+            for tier, per_minute in TIER_PER_MINUTE.items()
+        }
 
     @classmethod
     def build(cls, settings: Settings, *, metrics: Metrics | None = None) -> SlackGateway:
@@ -225,7 +247,11 @@ class SlackGateway:
 
     @contextmanager
     def _counted(self, method: str) -> Iterator[None]:
-        """Count the call (and its failure) for /metrics, translated to ServiceError."""
+        """Pace the call by its tier, count it (and its failure) for /metrics, translated to
+        ServiceError."""
+        tier = METHOD_TIERS.get(method)
+        if tier is not None:
+            self._tier_pace[tier].wait()
         self.requests += 1
         try:
             with _translated(method):
@@ -244,12 +270,19 @@ class SlackGateway:
         return data if isinstance(data, dict) else {}
 
     def auth(self) -> SlackIdentity:
-        data = self.call("auth.test", self.client.auth_test)
+        with self._counted("auth.test"):
+            response = self.client.auth_test()
+        data = response.data if isinstance(response.data, dict) else {}
+        header = {k.lower(): v for k, v in (response.headers or {}).items()}.get("x-oauth-scopes")
+        scopes = None
+        if isinstance(header, str):
+            scopes = frozenset(s.strip() for s in header.split(",") if s.strip())
         return SlackIdentity(
             user_id=str(data.get("user_id", "")),
             bot_id=str(data.get("bot_id", "")),
             team=str(data.get("team", "")),
             url=str(data.get("url", "")),
+            scopes=scopes,
         )
 
     def join(self, channel: str) -> None:

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.e2e.harness import Harness, people, rich, select
+from tests.e2e.harness import Harness, message_text, people, rich, select
 from worker.sandbox import Sandbox, SandboxOptions
 from worker.sandbox.ratelimit import RateLimit
 
@@ -147,6 +147,38 @@ def test_japanese_and_emoji_text_come_through(h: Harness) -> None:
     parent = h.thread_of(page)[0]
     assert "決済 API が 500 エラー 💳" in repr(parent["blocks"])
     assert "ロールバック完了。次回報告は 15 分後 ⏱️" in h.replies_text(page)[0]
+
+
+def _parent_edits(h: Harness) -> int:
+    return sum(1 for e in h.box.slack_log.entries() if e["path"] == "/api/chat.update")
+
+
+def test_the_parent_is_right_from_its_first_post_and_edited_once_per_change(
+    h: Harness,
+) -> None:
+    """The times the worker writes on the row are shown as it posts, and reading its own
+    writes back costs no edit of the parent (each is one more call against Slack's limit)."""
+    page = h.declare("Aiko", "Search is slow", Severity=select("SEV2"))
+    as_posted: list[str] = []
+
+    def on_answer(method: str, path: str) -> None:
+        if path == "/api/chat.postMessage" and not as_posted:
+            as_posted.append(message_text(h.top_level()[0]))
+
+    h.box.tap_answers(on_answer)
+    h.poll()
+    h.box.tap_answers(None)
+    assert "Next update due" in as_posted[0]
+    assert "Declared" in as_posted[0]
+    for _ in range(3):
+        h.poll()
+    assert _parent_edits(h) == 1
+    assert "Timeline" in message_text(h.thread_of(page)[0])
+    h.edit("Ben", page, Status=select("Identified"), **{"Status update": rich("Found it")})
+    for _ in range(3):
+        h.poll()
+    assert _parent_edits(h) == 2  # one edit for one change, though the due time was rewritten
+    assert "Found it" in message_text(h.thread_of(page)[0])
 
 
 def test_the_workers_own_edits_are_never_reported(h: Harness) -> None:

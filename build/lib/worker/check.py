@@ -1,0 +1,309 @@
+"""Check: is everything in place? One line per check, each problem with how to fix it."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from worker.config import DEFAULT_PROPERTY_NAMES, Settings
+from worker.errors import ConfigError, ServiceError, WorkerError
+from worker.messages import Wording
+from worker.notion import DataSourceSchema, NotionGateway
+from worker.page_effects import POSTMORTEM_PROPERTIES
+from worker.pages import check_templates
+from worker.slack import SlackGateway
+from worker.snapshot import ACCEPTED_TYPES
+from worker.store import SCHEMA_VERSION, Store, describe_open_error
+
+
+@dataclass(frozen=True)
+class CheckResult:
+    name: str
+    ok: bool
+    detail: str
+    # The failure may pass by itself (a timeout, a 5xx, a rate limit): worth a retry.
+    transient: bool = False
+
+    def line(self) -> str:
+        return f"{'ok  ' if self.ok else 'FAIL'}  {self.name}: {self.detail}"
+
+
+# What the worker calls, by the scope that allows it (slack-app-manifest.yml): posting and
+# updating, resolving people, reading the channel and finding its own messages again (a
+# public channel's scope, or a private one's).
+NEEDED_SCOPES: tuple[tuple[str, ...], ...] = (
+    ("chat:write",),
+    ("users:read",),
+    ("users:read.email",),
+    ("channels:read", "groups:read"),
+    ("channels:history", "groups:history"),
+)
+
+
+def missing_scopes(granted: frozenset[str]) -> list[str]:
+    """The scopes the worker needs that the token does not have (for a need that either of
+    two scopes meets, the public channel's is named)."""
+    return [need[0] for need in NEEDED_SCOPES if not granted.intersection(need)]
+
+
+def _options_wanted(settings: Settings) -> dict[str, tuple[str, ...]]:
+    return {
+        "status": settings.status_options,
+        "severity": settings.severity_options,
+        "customer_comms": settings.customer_comms_options,
+    }
+
+
+def _named_settings_results(schema: DataSourceSchema, settings: Settings) -> list[CheckResult]:
+    """Settings that name status values or properties the database does not have."""
+    results: list[CheckResult] = []
+    status = schema.properties.get(settings.properties["status"])
+    options = status[1] if status else ()
+    for variable, values in (
+        ("MITIGATED_STATUSES", settings.mitigated_statuses),
+        ("RESOLVED_STATUSES", settings.resolved_statuses),
+    ):
+        missing = [v for v in values if v not in options]
+        if status and missing:
+            results.append(
+                CheckResult(
+                    f"setting {variable}",
+                    False,
+                    f"names {', '.join(repr(m) for m in missing)}, which the “"
+                    f"{settings.properties['status']}” property does not offer; "
+                    f"use one of {', '.join(options)}",
+                )
+            )
+    for key in settings.mirrored:
+        if key.startswith("prop:") and key[5:] not in schema.properties:
+            results.append(
+                CheckResult(
+                    "setting MIRRORED_PROPERTIES",
+                    False,
+                    f"names “{key[5:]}”, which the database does not have; check the spelling",
+                )
+            )
+    return results
+
+
+def schema_results(schema: DataSourceSchema, settings: Settings) -> list[CheckResult]:
+    """Every configured property present with a usable type and the configured options."""
+    results: list[CheckResult] = _named_settings_results(schema, settings)
+    wanted_options = _options_wanted(settings)
+    for logical in DEFAULT_PROPERTY_NAMES:
+        name = settings.properties[logical]
+        accepted = ACCEPTED_TYPES[logical]
+        found = schema.properties.get(name)
+        label = f"property “{name}”"
+        if found is None:
+            results.append(
+                CheckResult(
+                    label,
+                    False,
+                    f"missing; add a {accepted[0]} property named “{name}”, or map your own with "
+                    f"NOTION_PROPERTY_NAMES='{DEFAULT_PROPERTY_NAMES[logical]}=<your name>'",
+                )
+            )
+            continue
+        kind, options = found
+        if kind not in accepted:
+            results.append(
+                CheckResult(label, False, f"is {kind}; change it to {' or '.join(accepted)}")
+            )
+            continue
+        # A free-text property (Customer comms may be rich text) has no options to check.
+        wanted = wanted_options.get(logical, ()) if kind in ("select", "status") else ()
+        missing = [o for o in wanted if o not in options]
+        if missing:
+            results.append(_missing_options(label, kind, missing, logical))
+            continue
+        results.append(CheckResult(label, True, kind))
+    return results
+
+
+# What the worker writes into a Postmortems database row (`setup --with-postmortems`).
+POSTMORTEM_TYPES = {"title": "title", "incident": "relation", "owner": "people", "due": "date"}
+
+
+def postmortem_schema_results(schema: DataSourceSchema) -> list[CheckResult]:
+    """The Postmortems database has the properties the worker fills in, with their types."""
+    wanted = {**POSTMORTEM_TYPES, "status": "select"}
+    problems: list[str] = []
+    for logical, kind in wanted.items():
+        name = POSTMORTEM_PROPERTIES[logical]
+        found = schema.properties.get(name)
+        if found is None:
+            problems.append(f"has no {kind} property named “{name}”; add it")
+        elif found[0] != kind:
+            problems.append(f"“{name}” is {found[0]}; change it to {kind}")
+    label = f"Postmortems database ({schema.title or schema.id})"
+    if problems:
+        how = " (or let `setup --with-postmortems` create the database)"
+        return [CheckResult(label, False, "; ".join(problems) + how)]
+    return [CheckResult(label, True, ", ".join(POSTMORTEM_PROPERTIES.values()))]
+
+
+def _missing_options(label: str, kind: str, missing: list[str], logical: str) -> CheckResult:
+    setting = {
+        "status": "STATUS_OPTIONS",
+        "severity": "SEVERITY_OPTIONS",
+        "customer_comms": "CUSTOMER_COMMS_OPTIONS",
+    }[logical]
+    how = (
+        "add them in Notion (the API cannot add status options)"
+        if kind == "status"
+        else "add them in Notion"
+    )
+    return CheckResult(
+        label,
+        False,
+        f"has no option {', '.join(repr(m) for m in missing)}; {how}, or set {setting} to "
+        "the options you use",
+    )
+
+
+Check = Callable[[], CheckResult | list[CheckResult]]
+
+
+def _guard(name: str, check: Check) -> list[CheckResult]:
+    try:
+        result = check()
+    except ServiceError as exc:
+        return [CheckResult(name, False, str(exc), transient=exc.retryable)]
+    except WorkerError as exc:
+        return [CheckResult(name, False, str(exc))]
+    return result if isinstance(result, list) else [result]
+
+
+class Checker:
+    """Runs the checks in order; later checks are skipped when what they need failed."""
+
+    def __init__(self, settings: Settings, notion: NotionGateway, slack: SlackGateway) -> None:
+        self.settings = settings
+        self.notion = notion
+        self.slack = slack
+
+    def run(self) -> list[CheckResult]:
+        results = _guard("state store", self.store)
+        notion_ok = _guard("Notion token", self.notion_token)
+        results += notion_ok
+        if all(r.ok for r in notion_ok):
+            database = _guard("Incidents database", self.database)
+            results += database
+            if all(r.ok for r in database):
+                results += _guard("database schema", self.schema)
+            if self.settings.postmortem_database_id is not None:
+                results += _guard("Postmortems database", self.postmortems)
+        slack_ok = _guard("Slack token", self.slack_token)
+        results += slack_ok
+        if all(r.ok for r in slack_ok):
+            results += _guard("Slack channel", self.channel)
+        results += _guard("templates", self.templates)
+        return results
+
+    def store(self) -> CheckResult:
+        raw_url = self.settings.database_url.reveal()
+        try:
+            store = Store.open(raw_url)
+        except Exception as exc:
+            detail = describe_open_error(exc, raw_url)
+            raise WorkerError(f"cannot open DATABASE_URL ({detail})") from exc
+        try:
+            version = store.schema_version()
+        finally:
+            store.close()
+        return CheckResult("state store", version == SCHEMA_VERSION, f"schema version {version}")
+
+    def notion_token(self) -> CheckResult:
+        bot = self.notion.me()
+        return CheckResult("Notion token", True, f"integration “{bot.name or bot.id}”")
+
+    def database(self) -> CheckResult:
+        ds_id = self.notion.data_source_id()
+        return CheckResult(
+            "Incidents database", True, f"{self.settings.notion_database_id} (data source {ds_id})"
+        )
+
+    def schema(self) -> list[CheckResult]:
+        return schema_results(self.notion.schema(), self.settings)
+
+    def postmortems(self) -> list[CheckResult]:
+        database = self.settings.postmortem_database_id
+        if database is None:
+            return []
+        return postmortem_schema_results(self.notion.schema(database))
+
+    def slack_token(self) -> CheckResult:
+        identity = self.slack.auth()
+        who = f"bot {identity.user_id} in {identity.team}"
+        if identity.scopes is None:
+            return CheckResult("Slack token", True, who)
+        missing = missing_scopes(identity.scopes)
+        if missing:
+            return CheckResult(
+                "Slack token",
+                False,
+                f"{who} lacks the scope{'s' if len(missing) > 1 else ''} "
+                f"{', '.join(missing)}; add {'them' if len(missing) > 1 else 'it'} under "
+                "OAuth & Permissions (slack-app-manifest.yml lists them all) and reinstall "
+                "the app",
+            )
+        return CheckResult("Slack token", True, f"{who}, with every scope needed")
+
+    def channel(self) -> CheckResult:
+        channel = self.settings.slack_channel_id
+        info = self.slack.channel_info(channel)
+        name = f"#{info.get('name', channel)}"
+        if info.get("is_archived"):
+            return CheckResult(
+                "Slack channel", False, f"{name} is archived; unarchive it or use another channel"
+            )
+        if not info.get("is_member"):
+            try:
+                self.slack.join(channel)
+            except ServiceError as exc:
+                return CheckResult(
+                    "Slack channel",
+                    False,
+                    f"{name}: the app is not a member and cannot join ({exc.code}); "
+                    "invite it with /invite @<app name>",
+                )
+        return CheckResult("Slack channel", True, f"{name}: the app is a member")
+
+    def templates(self) -> list[CheckResult]:
+        """The Slack wording loads and every page template renders against the samples."""
+        settings = self.settings
+        where = settings.templates_dir / settings.locale
+        try:
+            Wording.load(settings.templates_dir, settings.locale)
+        except (OSError, ValueError) as exc:
+            return [CheckResult("templates", False, f"{where / 'slack.toml'}: {exc}")]
+        errors = check_templates(
+            settings.templates_dir, settings.locale, timezone=settings.timezone
+        )
+        if errors:
+            return [
+                CheckResult("template", False, f"{error}; fix it and run check again")
+                for error in errors
+            ]
+        return [CheckResult("templates", True, f"{where}: every template renders")]
+
+
+def settings_results(env: Mapping[str, str]) -> tuple[Settings | None, list[CheckResult]]:
+    try:
+        settings = Settings.from_env(env)
+    except ConfigError as exc:
+        return None, [CheckResult(f"setting {p.variable}", False, str(p)) for p in exc.problems]
+    return settings, [CheckResult("settings", True, "all present and well-formed")]
+
+
+def summary(results: list[CheckResult]) -> str:
+    problems = sum(1 for r in results if not r.ok)
+    if problems:
+        return f"{problems} problem(s) found; fix them and run `incident-worker check` again"
+    return "everything is in place"
+
+
+def as_json(results: list[CheckResult]) -> list[dict[str, Any]]:
+    return [{"name": r.name, "ok": r.ok, "detail": r.detail} for r in results]

@@ -1,0 +1,386 @@
+"""Command line: parse arguments, load settings, hand over to the runtime (exit codes here)."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import os
+import signal
+import sys
+import threading
+from collections.abc import Callable, Sequence
+from dataclasses import replace
+from datetime import UTC, datetime
+from pathlib import Path
+from types import FrameType
+
+from dotenv import load_dotenv
+
+from worker import __version__, logs
+from worker.check import Checker, CheckResult, as_json, settings_results, summary
+from worker.config import Settings, normalize_notion_id
+from worker.errors import ConfigError, WorkerError
+from worker.notion import NotionGateway
+from worker.pages import SAMPLE_VARIANTS
+from worker.preview import as_blocks_json, render_incident, render_sample
+from worker.provision import setup_incidents
+from worker.runtime import Runtime
+from worker.sandbox import Sandbox, SandboxOptions
+from worker.slack import SlackGateway
+from worker.store import Store
+from worker.web import ALL_INTERFACES, WebServer, create_app
+
+EXIT_OK, EXIT_FAILED, EXIT_CONFIG = 0, 1, 2
+
+
+def _load_settings(
+    *, require_workspace: bool = True, require_durable_store: bool | None = None
+) -> Settings:
+    # .env is read here only, never at import time; real environment variables win.
+    load_dotenv(dotenv_path=Path.cwd() / ".env", override=False)
+    settings = Settings.from_env(
+        os.environ,
+        require_workspace=require_workspace,
+        require_durable_store=require_durable_store,
+    )
+    logs.configure(settings.log_format, _secrets(settings))
+    return settings
+
+
+def _secrets(settings: Settings) -> tuple[str, ...]:
+    return (
+        settings.notion_token.reveal(),
+        settings.slack_bot_token.reveal(),
+        settings.database_url.reveal(),
+    )
+
+
+def _on_stop_signals(stop: Callable[[], None]) -> None:
+    def handler(signum: int, frame: FrameType | None) -> None:
+        del signum, frame
+        stop()
+
+    signal.signal(signal.SIGTERM, handler)
+    signal.signal(signal.SIGINT, handler)
+
+
+def _run_checks(settings: Settings) -> list[CheckResult]:
+    notion = NotionGateway.build(settings)
+    slack = SlackGateway.build(settings)
+    try:
+        return Checker(settings, notion, slack).run()
+    finally:
+        notion.close()
+
+
+def _cmd_check(args: argparse.Namespace) -> int:
+    load_dotenv(dotenv_path=Path.cwd() / ".env", override=False)
+    settings, results = settings_results(os.environ)
+    if settings is not None:
+        logs.configure(settings.log_format, _secrets(settings))
+        results += _run_checks(settings)
+    if args.json:
+        print(json.dumps(as_json(results), ensure_ascii=False, indent=2))
+    else:
+        for result in results:
+            print(result.line())
+        print(summary(results))
+    return EXIT_OK if all(r.ok for r in results) else EXIT_FAILED
+
+
+def _cmd_run(args: argparse.Namespace) -> int:
+    settings = _load_settings()
+    return _run_worker(settings, skip_checks=args.skip_checks, host=args.host, port=args.port)
+
+
+def _cmd_serve(args: argparse.Namespace) -> int:
+    # The Procfile `web` process: the very same worker loop as `run`, plus /healthz and
+    # /metrics on PORT, in one process. Procfile platforms often run only a web dyno, and
+    # only a process that runs the loop can tell whether its polls succeed (a separate
+    # HTTP-only process would report on a loop it cannot see). `run --port N` exposes the
+    # same from a worker process where no web process runs. With both scaled up, the lease
+    # lets only one of them act; the other reports itself as a healthy standby.
+    settings = _load_settings()
+    port = settings.port if args.port is None else args.port
+    return _run_worker(settings, skip_checks=args.skip_checks, host=args.host, port=port)
+
+
+STARTUP_RETRIES_S = (2.0, 5.0, 10.0, 20.0)
+
+
+def _refuse_on_problems(settings: Settings, stopping: threading.Event) -> None:
+    """Run the checks; a failure that may pass by itself (Notion or Slack briefly down) is
+    checked again a few times before the worker refuses to start."""
+    problems = [r for r in _run_checks(settings) if not r.ok]
+    for wait_s in STARTUP_RETRIES_S:
+        if not problems or not all(r.transient for r in problems) or stopping.wait(wait_s):
+            break
+        logging.getLogger("worker.cli").warning(
+            "checks failed (%s); trying again", "; ".join(r.line() for r in problems)
+        )
+        problems = [r for r in _run_checks(settings) if not r.ok]
+    if problems:
+        lines = "\n".join("  " + r.line() for r in problems)
+        raise WorkerError(f"not starting; `incident-worker check` finds:\n{lines}")
+
+
+def _run_worker(settings: Settings, *, skip_checks: bool, host: str, port: int | None) -> int:
+    """The worker loop until SIGTERM; with a port, /healthz and /metrics are served too."""
+    stopping = threading.Event()
+    # Until the loop runs, SIGTERM skips what is left of the startup (it only reads).
+    _on_stop_signals(stopping.set)
+    if not skip_checks:
+        _refuse_on_problems(settings, stopping)
+    runtime = Runtime.build(settings, should_stop=stopping.is_set)
+    server = None
+    try:
+        if port is not None:
+            app = create_app(runtime.metrics, runtime.health)
+            server = WebServer(app, host=host, port=port).start()
+        if not stopping.is_set():
+            runtime.start()
+        loop = runtime.loop()
+
+        def stop() -> None:
+            stopping.set()
+            runtime.health.stop()  # /healthz says so at once, before the loop winds down
+            loop.stop()
+
+        _on_stop_signals(stop)
+        if not stopping.is_set():
+            loop.run_until_stopped()
+    finally:
+        runtime.health.stop()
+        if server is not None:
+            server.stop()
+        runtime.close()
+    return EXIT_OK
+
+
+def _cmd_once(args: argparse.Namespace) -> int:
+    del args
+    settings = _load_settings()
+    runtime = Runtime.build(settings)
+    try:
+        runtime.start()
+        now = datetime.now(UTC)
+        report = runtime.poll(now)
+        nags = runtime.nag(now) if report is not None else None
+        holder = runtime.lease.current_holder()
+    finally:
+        runtime.close()
+    if report is None:
+        who = holder[0] if holder else "another replica"
+        raise WorkerError(f"not polling: {who} holds the lease and is running the worker")
+    print(report.summary())
+    if nags is not None and nags.queued:
+        print(f"nudges: {nags.queued} queued, {nags.delivery.done} delivered")
+    return EXIT_OK if report.ok else EXIT_FAILED
+
+
+def _cmd_migrate(args: argparse.Namespace) -> int:
+    """Bring the state store's schema up to date (the Procfile's release step)."""
+    del args
+    settings = _load_settings(require_workspace=False, require_durable_store=True)
+    store = Store.open(settings.database_url.reveal())
+    try:
+        version = store.schema_version()
+    finally:
+        store.close()
+    print(f"state store schema is at version {version}")
+    return EXIT_OK
+
+
+def _cmd_setup(args: argparse.Namespace) -> int:
+    settings = _load_settings(require_workspace=False)
+    if not settings.notion_token:
+        raise ConfigError.single("NOTION_TOKEN", "is not set; setup needs it", "ntn_...")
+    notion = NotionGateway.build(settings)
+    try:
+        parent = normalize_notion_id(args.parent_page)
+        result = setup_incidents(
+            notion,
+            settings,
+            parent,
+            title=args.title,
+            force=args.force,
+            with_postmortems=args.with_postmortems,
+        )
+    except ValueError as exc:
+        raise WorkerError(f"--parent-page: {exc}") from exc
+    finally:
+        notion.close()
+    if result.created:
+        print(f"Created the {args.title} database. Put this line in .env:\n", file=sys.stderr)
+    else:
+        print(
+            f"An {args.title} database already exists under that page; using it "
+            "(run with --force to create another). Put this line in .env:\n",
+            file=sys.stderr,
+        )
+    print(result.env_lines(), end="")
+    return EXIT_OK
+
+
+def _cmd_render(args: argparse.Namespace) -> int:
+    settings = _load_settings(require_workspace=False)
+    if args.locale:
+        settings = replace(settings, locale=args.locale)
+    if args.incident:
+        if not settings.notion_token:
+            raise ConfigError.single("NOTION_TOKEN", "is needed to read an incident", "ntn_...")
+        notion = NotionGateway.build(settings)
+        try:
+            markdown = render_incident(
+                args.page, settings, notion, normalize_notion_id(args.incident)
+            )
+        finally:
+            notion.close()
+    else:
+        markdown = render_sample(args.page, settings, args.sample)
+    print(as_blocks_json(markdown) if args.blocks else markdown, end="")
+    return EXIT_OK
+
+
+def _cmd_demo(args: argparse.Namespace) -> int:
+    from worker.demo import run_demo  # noqa: PLC0415 - the demo pulls in the whole sandbox story
+
+    return run_demo(locale=args.locale)
+
+
+def _cmd_sandbox(args: argparse.Namespace) -> int:
+    options = SandboxOptions(
+        notion_port=args.notion_port,
+        slack_port=args.slack_port,
+        fault_rate=args.fault_rate,
+        seed=args.seed,
+        fault_scope=args.fault_scope,
+        state_file=Path(args.state) if args.state else None,
+    )
+    stop = threading.Event()
+    _on_stop_signals(stop.set)
+    sandbox = Sandbox(options).start()
+    try:
+        sys.stdout.write(json.dumps(sandbox.info()) + "\n")
+        sys.stdout.flush()
+        stop.wait()
+    finally:
+        sandbox.stop()
+    return EXIT_OK
+
+
+def _fault_rate(text: str) -> float:
+    value = float(text)
+    if not 0.0 <= value <= 1.0:
+        raise argparse.ArgumentTypeError(f"must be between 0 and 1, got {text}")
+    return value
+
+
+def _tcp_port(text: str) -> int:
+    value = int(text)
+    if not 0 <= value < 65536:
+        raise argparse.ArgumentTypeError(f"must be a TCP port (0: any free one), got {text}")
+    return value
+
+
+def _worker_options(parser: argparse.ArgumentParser, *, port_help: str) -> None:
+    parser.add_argument(
+        "--skip-checks", action="store_true", help="start without running `check` first"
+    )
+    parser.add_argument("--port", type=_tcp_port, help=port_help)
+    parser.add_argument(
+        "--host", default=ALL_INTERFACES, help=f"interface to listen on (default {ALL_INTERFACES})"
+    )
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="incident-worker",
+        description="Mirror a Notion Incidents database into Slack threads.",
+    )
+    parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    run = commands.add_parser("run", help="poll on a schedule until SIGTERM")
+    _worker_options(run, port_help="also serve /healthz and /metrics on this port")
+    run.set_defaults(handler=_cmd_run)
+    serve = commands.add_parser(
+        "serve", help="the web process: `run` plus /healthz and /metrics on PORT"
+    )
+    _worker_options(serve, port_help="default: PORT (8000)")
+    serve.set_defaults(handler=_cmd_serve)
+    check = commands.add_parser("check", help="check settings, tokens, schema, channel, templates")
+    check.add_argument("--json", action="store_true", help="print the results as JSON")
+    check.set_defaults(handler=_cmd_check)
+    commands.add_parser("once", help="one sync pass; the exit code tells success").set_defaults(
+        handler=_cmd_once
+    )
+
+    commands.add_parser(
+        "migrate", help="create or upgrade the state store's tables (Procfile release step)"
+    ).set_defaults(handler=_cmd_migrate)
+
+    setup = commands.add_parser("setup", help="create the Incidents database in Notion")
+    setup.add_argument("--parent-page", required=True, help="id or URL of a page shared with us")
+    setup.add_argument("--title", default="Incidents", help="database title (default Incidents)")
+    setup.add_argument("--force", action="store_true", help="create another even if one exists")
+    setup.add_argument(
+        "--with-postmortems",
+        action="store_true",
+        help="also create a Postmortems database (drafts get an owner, a status and a due date)",
+    )
+    setup.set_defaults(handler=_cmd_setup)
+
+    render = commands.add_parser(
+        "render", help="preview a page template as Markdown (or --blocks: Notion JSON)"
+    )
+    render.add_argument("page", choices=("timeline", "postmortem"))
+    source = render.add_mutually_exclusive_group(required=True)
+    source.add_argument("--incident", metavar="PAGE_ID", help="an incident row (id or URL)")
+    source.add_argument(
+        "--sample",
+        nargs="?",
+        const="basic",
+        choices=SAMPLE_VARIANTS,
+        help="a sample incident (basic, japanese, long, hostile, sparse)",
+    )
+    render.add_argument("--blocks", action="store_true", help="print the Notion requests as JSON")
+    render.add_argument("--locale", choices=("en", "ja"), help="default: LOCALE")
+    render.set_defaults(handler=_cmd_render)
+
+    demo = commands.add_parser("demo", help="play a whole incident on the bundled sandbox")
+    demo.add_argument("--locale", choices=("en", "ja"), default="en")
+    demo.set_defaults(handler=_cmd_demo)
+
+    sandbox = commands.add_parser("sandbox", help="serve the Notion and Slack emulators")
+    sandbox.add_argument("--notion-port", type=int, default=0, help="default: a free port")
+    sandbox.add_argument("--slack-port", type=int, default=0, help="default: a free port")
+    sandbox.add_argument(
+        "--fault-rate", type=_fault_rate, default=0.0, help="share of requests that fail (0..1)"
+    )
+    sandbox.add_argument(
+        "--fault-scope",
+        choices=("all", "bot"),
+        default="all",
+        help="fault every request, or only the worker's (its Notion and Slack bot tokens)",
+    )
+    sandbox.add_argument("--seed", type=int, default=0, help="makes ids and faults reproducible")
+    sandbox.add_argument("--state", metavar="FILE", help="keep the workspace in FILE across runs")
+    sandbox.set_defaults(handler=_cmd_sandbox)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        result: int = args.handler(args)
+    except ConfigError as exc:
+        print(f"incident-worker: {exc}", file=sys.stderr)
+        return EXIT_CONFIG
+    except WorkerError as exc:
+        print(f"incident-worker: {exc}", file=sys.stderr)
+        return EXIT_FAILED
+    except KeyboardInterrupt:
+        return 130
+    return result

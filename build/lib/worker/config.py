@@ -1,0 +1,600 @@
+"""Settings: one frozen object built from a mapping (the environment), validated all at once."""
+
+from __future__ import annotations
+
+import re
+import sys
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from datetime import time
+from pathlib import Path
+from typing import Any, Literal
+from urllib.parse import urlsplit
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import ArgumentError
+
+from worker.errors import ConfigError, SettingProblem
+
+NOTION_VERSION = "2025-09-03"
+
+
+def _bundled_templates() -> Path:
+    """The templates shipped with the worker: beside the package in a checkout (and an
+    editable install), or under the install prefix after `pip install .` / pipx."""
+    checkout = Path(__file__).resolve().parent.parent / "templates"
+    installed = Path(sys.prefix) / "share" / "notion-incident-worker" / "templates"
+    return installed if not checkout.is_dir() and installed.is_dir() else checkout
+
+
+BUNDLED_TEMPLATES = _bundled_templates()
+
+_DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h|d)\s*$")
+_UNITS_S = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0, "d": 86400.0}
+_UUID_HEX = re.compile(r"([0-9a-fA-F]{32})$")
+
+
+class Secret:
+    """A string that never shows itself in `repr`, `str` or f-strings."""
+
+    __slots__ = ("_value",)
+
+    def __init__(self, value: str) -> None:
+        self._value = value
+
+    def reveal(self) -> str:
+        return self._value
+
+    def __bool__(self) -> bool:
+        return bool(self._value)
+
+    def __repr__(self) -> str:
+        return "Secret('***')" if self._value else "Secret('')"
+
+    __str__ = __repr__
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, Secret) and other._value == self._value
+
+    def __hash__(self) -> int:
+        return hash(self._value)
+
+
+def parse_duration_s(text: str) -> float:
+    """'15s' → 15.0, '30m' → 1800.0, '2h', '1d', '500ms'. A unit is always required."""
+    match = _DURATION.match(text)
+    if not match:
+        raise ValueError(f"{text!r} is not a duration with a unit (ms, s, m, h or d)")
+    return float(match.group(1)) * _UNITS_S[match.group(2)]
+
+
+def normalize_notion_id(text: str) -> str:
+    """Accept a dashed or compact UUID, or a Notion URL, and return the dashed UUID."""
+    candidate = text.strip()
+    path = urlsplit(candidate).path if "://" in candidate else candidate
+    last = path.rstrip("/").rsplit("/", 1)[-1].replace("-", "")
+    match = _UUID_HEX.search(last)
+    if not match:
+        raise ValueError(f"{text!r} is not a Notion id (32 hex digits, dashes optional, or a URL)")
+    h = match.group(1).lower()
+    return f"{h[:8]}-{h[8:12]}-{h[12:16]}-{h[16:20]}-{h[20:]}"
+
+
+def _csv(text: str) -> tuple[str, ...]:
+    return tuple(part.strip() for part in text.split(",") if part.strip())
+
+
+# The logical properties the worker knows, with their default names in Notion.
+DEFAULT_PROPERTY_NAMES: dict[str, str] = {
+    "title": "Name",
+    "status": "Status",
+    "severity": "Severity",
+    "commander": "Commander",
+    "scribe": "Scribe",
+    "impact": "Impact",
+    "status_update": "Status update",
+    "customer_comms": "Customer comms",
+    "declared_at": "Declared at",
+    "mitigated_at": "Mitigated at",
+    "resolved_at": "Resolved at",
+    "next_update_due": "Next update due",
+    "slack_thread": "Slack thread",
+    "timeline": "Timeline",
+    "postmortem": "Postmortem",
+}
+# Properties the worker writes itself: their changes are never mirrored (no echo loops).
+WORKER_WRITTEN = (
+    "declared_at",
+    "mitigated_at",
+    "resolved_at",
+    "next_update_due",
+    "slack_thread",
+    "timeline",
+    "postmortem",
+)
+DEFAULT_MIRRORED: tuple[str, ...] = (
+    "title",
+    "status",
+    "severity",
+    "commander",
+    "scribe",
+    "impact",
+    "customer_comms",
+)
+
+
+@dataclass(frozen=True)
+class PropertyNames:
+    """Where each logical property lives in the team's database (name in Notion)."""
+
+    names: Mapping[str, str] = field(default_factory=lambda: dict(DEFAULT_PROPERTY_NAMES))
+
+    def __getitem__(self, logical: str) -> str:
+        return self.names[logical]
+
+    def logical_for(self, notion_name: str) -> str | None:
+        for logical, name in self.names.items():
+            if name == notion_name:
+                return logical
+        return None
+
+
+@dataclass(frozen=True)
+class Settings:
+    notion_token: Secret = field(repr=False)
+    notion_database_id: str
+    slack_bot_token: Secret = field(repr=False)
+    slack_channel_id: str
+    database_url: Secret = field(repr=False)
+    notion_base_url: str = "https://api.notion.com"
+    slack_base_url: str = "https://slack.com/api/"
+    poll_interval_s: float = 15.0
+    poll_overlap_s: float = 60.0
+    templates_dir: Path = BUNDLED_TEMPLATES
+    locale: Literal["en", "ja"] = "en"
+    timezone: ZoneInfo = field(default_factory=lambda: ZoneInfo("UTC"))
+    update_cadence_s: Mapping[str, float | None] = field(
+        default_factory=lambda: {"SEV1": 900.0, "SEV2": 1800.0, "SEV3": 3600.0, "SEV4": None}
+    )
+    postmortem_database_id: str | None = None
+    log_format: Literal["text", "json"] = "text"
+    port: int = 8000
+    # /healthz turns 503 when no poll succeeded for this long (None: 3 polls + 30 s).
+    health_max_age_s: float | None = None
+    properties: PropertyNames = field(default_factory=PropertyNames)
+    mirrored: tuple[str, ...] = DEFAULT_MIRRORED
+    status_options: tuple[str, ...] = ("Investigating", "Identified", "Monitoring", "Resolved")
+    mitigated_statuses: tuple[str, ...] = ("Monitoring",)
+    resolved_statuses: tuple[str, ...] = ("Resolved",)
+    severity_options: tuple[str, ...] = ("SEV1", "SEV2", "SEV3", "SEV4")
+    customer_comms_options: tuple[str, ...] = ("None", "Internal only", "Customers notified")
+    broadcast_severities: tuple[str, ...] = ("SEV1",)
+    broadcast_resolved: bool = True
+    declare_grace_s: float = 120.0
+    # How long a replica's leadership lasts without renewal (None: 3 polls + 10 s, ≥ 30 s).
+    lease_ttl_s: float | None = None
+    notion_requests_per_s: float = 3.0
+    slack_posts_per_s: float = 1.0
+    notion_timeout_s: float = 30.0
+    slack_timeout_s: float = 15.0
+    # Nudges (issue 5 builds on these).
+    nag_interval_s: float = 60.0
+    mitigated_cadence_factor: float = 2.0
+    escalate_after_nudges: int = 2
+    escalate_to: str = "channel"
+    commander_grace_s: float = 300.0
+    postmortem_due_s: float = 5 * 86400.0
+    postmortem_reminder_after_s: float = 3 * 86400.0
+    postmortem_draft_statuses: tuple[str, ...] = ("Draft",)
+    # (start, end) local wall-clock windows; quiet hours also cover weekends when set.
+    quiet_hours: tuple[time, time] | None = None
+    quiet_severities: tuple[str, ...] = ("SEV3", "SEV4")
+    working_hours: tuple[time, time] = (time(9), time(18))
+
+    @property
+    def lease_s(self) -> float:
+        if self.lease_ttl_s is not None:
+            return self.lease_ttl_s
+        # Every pass renews it (and a long pass keeps renewing it as it goes).
+        return max(30.0, 3 * self.poll_interval_s + 10.0)
+
+    @property
+    def is_sqlite(self) -> bool:
+        return self.database_url.reveal().startswith("sqlite")
+
+    @classmethod
+    def from_env(
+        cls,
+        env: Mapping[str, str],
+        *,
+        require_workspace: bool = True,
+        require_durable_store: bool | None = None,
+    ) -> Settings:
+        """Build settings from `env`; raise ConfigError listing every problem at once.
+        `require_durable_store` (default: as `require_workspace`) refuses SQLite on a Heroku
+        dyno, whose disk is wiped on every restart."""
+        reader = _Reader(env)
+        values = _read_all(reader, require_workspace)
+        durable = require_workspace if require_durable_store is None else require_durable_store
+        if durable:
+            _require_durable_store(reader)
+        if reader.problems:
+            raise ConfigError(reader.problems)
+        return cls(**values)
+
+
+class _Reader:
+    """Reads variables, collecting problems instead of stopping at the first one."""
+
+    def __init__(self, env: Mapping[str, str]) -> None:
+        self.env = env
+        self.problems: list[SettingProblem] = []
+
+    def raw(self, name: str) -> str | None:
+        value = self.env.get(name)
+        if value is None or not value.strip():
+            return None
+        return value.strip()
+
+    def required(self, name: str, example: str, what: str) -> None:
+        if self.raw(name) is None:
+            self.problems.append(SettingProblem(name, f"is not set; it is {what}", example))
+
+    def convert(self, name: str, default: Any, convert: Callable[[str], Any], example: str) -> Any:
+        value = self.raw(name)
+        if value is None:
+            return default
+        try:
+            return convert(value)
+        except (ValueError, KeyError, ZoneInfoNotFoundError) as exc:
+            self.problems.append(SettingProblem(name, str(exc), example))
+            return default
+
+
+def _secret_token(prefixes: tuple[str, ...], what: str) -> Callable[[str], Secret]:
+    def convert(value: str) -> Secret:
+        if not value.startswith(prefixes):
+            # Never echo the value: it may be a real secret pasted in the wrong place.
+            raise ValueError(
+                f"does not look like {what} (it should start with {' or '.join(prefixes)})"
+            )
+        return Secret(value)
+
+    return convert
+
+
+def _timezone(value: str) -> ZoneInfo:
+    try:
+        return ZoneInfo(value)
+    except (ZoneInfoNotFoundError, ValueError) as exc:
+        raise ValueError(f"{value!r} is not a known time zone") from exc
+
+
+def _choice(*allowed: str) -> Callable[[str], str]:
+    def convert(value: str) -> str:
+        if value not in allowed:
+            raise ValueError(f"{value!r} is not one of {', '.join(allowed)}")
+        return value
+
+    return convert
+
+
+def _positive_duration(value: str) -> float:
+    seconds = parse_duration_s(value)
+    if seconds <= 0:
+        raise ValueError(f"{value!r} must be longer than zero")
+    return seconds
+
+
+def _cadence(value: str) -> dict[str, float | None]:
+    cadence: dict[str, float | None] = {"SEV1": 900.0, "SEV2": 1800.0, "SEV3": 3600.0, "SEV4": None}
+    for part in _csv(value):
+        severity, sep, duration = part.partition("=")
+        if not sep or not severity.strip():
+            raise ValueError(f"{part!r} should look like SEV1=15m")
+        text = duration.strip()
+        cadence[severity.strip()] = None if text.lower() == "off" else _positive_duration(text)
+    return cadence
+
+
+def _property_names(value: str) -> PropertyNames:
+    names = dict(DEFAULT_PROPERTY_NAMES)
+    by_default_name = {v.casefold(): k for k, v in DEFAULT_PROPERTY_NAMES.items()}
+    for part in _csv(value):
+        default, sep, actual = part.partition("=")
+        logical = by_default_name.get(default.strip().casefold())
+        if not sep or logical is None or not actual.strip():
+            known = ", ".join(DEFAULT_PROPERTY_NAMES.values())
+            raise ValueError(f"{part!r} should be <default name>=<your name>; defaults: {known}")
+        names[logical] = actual.strip()
+    return PropertyNames(names)
+
+
+def _database_url(value: str) -> Secret:
+    """A SQLite or PostgreSQL URL; the value is never echoed (it may hold a password)."""
+    problem = "is not a SQLite or PostgreSQL URL (sqlite:///state.db or postgresql://user@host/db)"
+    try:
+        url = make_url(value)
+        url.port  # noqa: B018 - parsing the port is what tells a bad one
+    except (ArgumentError, ValueError):
+        raise ValueError(problem) from None
+    backend = url.drivername.split("+")[0]
+    if backend not in ("sqlite", "postgres", "postgresql"):
+        raise ValueError(problem)
+    return Secret(value)
+
+
+def _looks_secret(value: str) -> bool:
+    return value.startswith(("ntn_", "secret_", "xox")) or "://" in value
+
+
+def _port(value: str) -> int:
+    port = int(value)
+    if not 0 < port < 65536:
+        raise ValueError(f"{value!r} is not a TCP port")
+    return port
+
+
+def _notion_id(value: str) -> str:
+    try:
+        return normalize_notion_id(value)
+    except ValueError:
+        if _looks_secret(value):  # a token pasted into the wrong variable: never echo it
+            raise ValueError(
+                "is not a Notion id, and it looks like a token: check which value went where"
+            ) from None
+        raise
+
+
+def _read_all(r: _Reader, require_workspace: bool) -> dict[str, Any]:
+    values: dict[str, Any] = {
+        "notion_token": r.convert(
+            "NOTION_TOKEN",
+            Secret(""),
+            _secret_token(("ntn_", "secret_"), "a Notion integration token"),
+            "ntn_...",
+        ),
+        "slack_bot_token": r.convert(
+            "SLACK_BOT_TOKEN",
+            Secret(""),
+            _secret_token(("xoxb-",), "a Slack bot token"),
+            "xoxb-...",
+        ),
+        "notion_database_id": r.convert("NOTION_INCIDENTS_DATABASE_ID", "", _notion_id, "<32 hex>"),
+        "slack_channel_id": r.raw("SLACK_CHANNEL_ID") or "",
+    }
+    if require_workspace:
+        _require_workspace(r)
+    values.update(_read_runtime(r))
+    values.update(_read_schema(r))
+    values.update(_read_nudges(r))
+    return values
+
+
+_REQUIRED = (
+    ("NOTION_TOKEN", "ntn_...", "the Notion integration's secret"),
+    ("SLACK_BOT_TOKEN", "xoxb-...", "the Slack app's bot token"),
+    (
+        "NOTION_INCIDENTS_DATABASE_ID",
+        "<32 hex>",
+        "the Incidents database (`incident-worker setup` prints it)",
+    ),
+    ("SLACK_CHANNEL_ID", "C0123456789", "the incidents channel's id"),
+)
+
+
+def _require_durable_store(r: _Reader) -> None:
+    url = r.raw("DATABASE_URL") or ""
+    if r.raw("DYNO") and (not url or url.startswith("sqlite")):
+        said = "is not set" if not url else "is SQLite"
+        r.problems.append(
+            SettingProblem(
+                "DATABASE_URL",
+                f"{said} on a Heroku dyno, whose disk is wiped on every restart; "
+                "add Heroku Postgres (it sets DATABASE_URL)",
+                "postgres://...",
+            )
+        )
+
+
+def _require_workspace(r: _Reader) -> None:
+    for name, example, what in _REQUIRED:
+        r.required(name, example, what)
+    channel = r.raw("SLACK_CHANNEL_ID")
+    if channel and not re.fullmatch(r"[CG][A-Z0-9]{6,}", channel):
+        r.problems.append(
+            SettingProblem(
+                "SLACK_CHANNEL_ID",
+                "should be a channel id (C…), not a name; copy it from the channel's details",
+                "C0123456789",
+            )
+        )
+
+
+def _read_runtime(r: _Reader) -> dict[str, Any]:
+    return {
+        "database_url": r.convert(
+            "DATABASE_URL", Secret("sqlite:///state.db"), _database_url, "sqlite:///state.db"
+        ),
+        "notion_base_url": r.convert(
+            "NOTION_BASE_URL", "https://api.notion.com", _base_url(False), "https://api.notion.com"
+        ),
+        "slack_base_url": r.convert(
+            "SLACK_BASE_URL", "https://slack.com/api/", _base_url(True), "https://slack.com/api/"
+        ),
+        "poll_interval_s": r.convert("POLL_INTERVAL", 15.0, _positive_duration, "15s"),
+        "poll_overlap_s": r.convert("POLL_OVERLAP", 60.0, parse_duration_s, "60s"),
+        "templates_dir": r.convert("TEMPLATES_DIR", BUNDLED_TEMPLATES, _directory, "./templates"),
+        "locale": r.convert("LOCALE", "en", _choice("en", "ja"), "en"),
+        "timezone": r.convert("TIMEZONE", ZoneInfo("UTC"), _timezone, "Asia/Tokyo"),
+        "postmortem_database_id": r.convert("POSTMORTEM_DATABASE_ID", None, _notion_id, "<32 hex>"),
+        "log_format": r.convert("LOG_FORMAT", "text", _choice("text", "json"), "json"),
+        "port": r.convert("PORT", 8000, _port, "8000"),
+        "health_max_age_s": r.convert("HEALTH_MAX_AGE", None, _positive_duration, "2m"),
+        "notion_requests_per_s": r.convert("NOTION_REQUESTS_PER_SECOND", 3.0, _positive_float, "3"),
+        "slack_posts_per_s": r.convert("SLACK_POSTS_PER_SECOND", 1.0, _positive_float, "1"),
+        "notion_timeout_s": r.convert("NOTION_TIMEOUT", 30.0, _positive_duration, "30s"),
+        "slack_timeout_s": r.convert("SLACK_TIMEOUT", 15.0, _positive_duration, "15s"),
+        "declare_grace_s": r.convert("DECLARE_GRACE", 120.0, parse_duration_s, "2m"),
+        "lease_ttl_s": r.convert("LEASE_TTL", None, _positive_duration, "60s"),
+    }
+
+
+def _read_schema(r: _Reader) -> dict[str, Any]:
+    properties: PropertyNames = r.convert(
+        "NOTION_PROPERTY_NAMES", PropertyNames(), _property_names, '"Status=State,Commander=IC"'
+    )
+    mirrored_names = r.convert("MIRRORED_PROPERTIES", None, _csv, '"Name,Status,Severity"')
+    mirrored = DEFAULT_MIRRORED
+    if mirrored_names is not None:
+        mirrored = _mirrored(r, properties, mirrored_names)
+    return {
+        "properties": properties,
+        "mirrored": mirrored,
+        "status_options": r.convert(
+            "STATUS_OPTIONS",
+            ("Investigating", "Identified", "Monitoring", "Resolved"),
+            _csv,
+            "Investigating,Identified,Monitoring,Resolved",
+        ),
+        "mitigated_statuses": r.convert("MITIGATED_STATUSES", ("Monitoring",), _csv, "Monitoring"),
+        "resolved_statuses": r.convert("RESOLVED_STATUSES", ("Resolved",), _csv, "Resolved"),
+        "severity_options": r.convert(
+            "SEVERITY_OPTIONS", ("SEV1", "SEV2", "SEV3", "SEV4"), _csv, "SEV1,SEV2,SEV3,SEV4"
+        ),
+        "customer_comms_options": r.convert(
+            "CUSTOMER_COMMS_OPTIONS",
+            ("None", "Internal only", "Customers notified"),
+            _csv,
+            "None,Internal only,Customers notified",
+        ),
+        "broadcast_severities": r.convert("BROADCAST_SEVERITIES", ("SEV1",), _csv, "SEV1"),
+        "broadcast_resolved": r.convert("BROADCAST_RESOLVED", True, _bool, "true"),
+        "update_cadence_s": r.convert(
+            "UPDATE_CADENCE",
+            {"SEV1": 900.0, "SEV2": 1800.0, "SEV3": 3600.0, "SEV4": None},
+            _cadence,
+            "SEV1=15m,SEV2=30m,SEV3=60m,SEV4=off",
+        ),
+    }
+
+
+def _mirrored(r: _Reader, properties: PropertyNames, names: tuple[str, ...]) -> tuple[str, ...]:
+    """MIRRORED_PROPERTIES lists Notion names; return logical keys (or 'prop:<name>')."""
+    logical: list[str] = []
+    for name in names:
+        key = properties.logical_for(name)
+        if key in WORKER_WRITTEN:
+            r.problems.append(
+                SettingProblem(
+                    "MIRRORED_PROPERTIES",
+                    f"{name!r} is written by the worker itself and cannot be mirrored",
+                    '"Name,Status,Severity"',
+                )
+            )
+            continue
+        logical.append(key if key is not None else f"prop:{name}")
+    return tuple(logical)
+
+
+def _read_nudges(r: _Reader) -> dict[str, Any]:
+    return {
+        "nag_interval_s": r.convert("NAG_INTERVAL", 60.0, _positive_duration, "1m"),
+        "mitigated_cadence_factor": r.convert(
+            "MITIGATED_CADENCE_FACTOR", 2.0, _positive_float, "2"
+        ),
+        "escalate_after_nudges": r.convert("ESCALATE_AFTER_NUDGES", 2, _positive_int, "2"),
+        "escalate_to": r.convert("ESCALATE_TO", "channel", _escalate_to, "S0123ABCD"),
+        "commander_grace_s": r.convert("COMMANDER_GRACE", 300.0, parse_duration_s, "5m"),
+        "postmortem_due_s": r.convert("POSTMORTEM_DUE", 5 * 86400.0, _positive_duration, "5d"),
+        "postmortem_reminder_after_s": r.convert(
+            "POSTMORTEM_REMINDER_AFTER", 3 * 86400.0, _positive_duration, "3d"
+        ),
+        "postmortem_draft_statuses": r.convert(
+            "POSTMORTEM_DRAFT_STATUSES", ("Draft",), _csv, "Draft,In review"
+        ),
+        "quiet_hours": r.convert("QUIET_HOURS", None, parse_quiet_hours, "22:00-08:00"),
+        "quiet_severities": r.convert("QUIET_SEVERITIES", ("SEV3", "SEV4"), _csv, "SEV3,SEV4"),
+        "working_hours": r.convert(
+            "WORKING_HOURS", (time(9), time(18)), parse_time_window, "09:00-18:00"
+        ),
+    }
+
+
+def _base_url(slack: bool) -> Callable[[str], str]:
+    def convert(value: str) -> str:
+        if not value.startswith(("http://", "https://")):
+            raise ValueError(f"{value!r} is not an http(s) URL")
+        if slack:
+            return value if value.endswith("/") else value + "/"
+        return value.rstrip("/")
+
+    return convert
+
+
+def _directory(value: str) -> Path:
+    path = Path(value).expanduser()
+    if not path.is_dir():
+        raise ValueError(f"{value!r} is not a directory")
+    return path
+
+
+def _positive_float(value: str) -> float:
+    number = float(value)
+    if number <= 0:
+        raise ValueError(f"{value!r} must be greater than zero")
+    return number
+
+
+def _positive_int(value: str) -> int:
+    number = int(value)
+    if number <= 0:
+        raise ValueError(f"{value!r} must be a whole number greater than zero")
+    return number
+
+
+def _bool(value: str) -> bool:
+    lowered = value.lower()
+    if lowered in ("1", "true", "yes", "on"):
+        return True
+    if lowered in ("0", "false", "no", "off"):
+        return False
+    raise ValueError(f"{value!r} is not true or false")
+
+
+def _escalate_to(value: str) -> str:
+    if value in ("channel", "here") or re.fullmatch(r"S[A-Z0-9]{6,}", value):
+        return value
+    raise ValueError(f"{value!r} should be 'channel', 'here' or a user group id (S…)")
+
+
+_CLOCK = re.compile(r"(\d{1,2}):(\d{2})")
+_OFF = ("off", "none", "no", "false")
+
+
+def parse_time_window(text: str) -> tuple[time, time]:
+    """'09:00-18:00' → (09:00, 18:00); '22:00-08:00' wraps past midnight; '24:00' may end one."""
+    start, sep, end = text.replace("\N{EN DASH}", "-").partition("-")
+    if not sep:
+        raise ValueError(f"{text!r} should look like 09:00-18:00 (24-hour HH:MM-HH:MM)")
+    return _clock(start, text, is_end=False), _clock(end, text, is_end=True)
+
+
+def parse_quiet_hours(text: str) -> tuple[time, time] | None:
+    """'22:00-08:00' → a window; 'off' (or empty) → None: no quiet hours, weekends included."""
+    if text.strip().lower() in (*_OFF, ""):
+        return None
+    return parse_time_window(text)
+
+
+def _clock(part: str, whole: str, *, is_end: bool) -> time:
+    match = _CLOCK.fullmatch(part.strip())
+    if match is None:
+        raise ValueError(f"{whole!r} should look like 22:00-08:00 (24-hour HH:MM-HH:MM)")
+    hours, minutes = int(match.group(1)), int(match.group(2))
+    if is_end and (hours, minutes) == (24, 0):
+        return time(0)
+    if hours > 23 or minutes > 59:
+        raise ValueError(f"{whole!r} has a time that does not exist on a 24-hour clock")
+    return time(hours, minutes)

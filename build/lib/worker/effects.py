@@ -1,0 +1,424 @@
+"""Effects: carry out the outbox's recorded actions against Slack and Notion, exactly once.
+
+An action is marked `sending` before a non-repeatable call (a Slack post) and `done`
+after. If the worker dies or the call's outcome is unknown (timeout, dropped connection,
+5xx), the next attempt first looks for the message by the action key stored in its
+metadata, so nothing is posted twice and nothing is lost.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, replace
+from datetime import datetime
+from typing import Any
+
+from worker.config import Settings
+from worker.errors import (
+    LostLeadershipError,
+    NotReadyError,
+    RowGoneError,
+    ServiceError,
+    TemplateError,
+)
+from worker.messages import (
+    RenderContext,
+    SlackMessage,
+    Wording,
+    nudge_message,
+    parent_message,
+    reply_message,
+)
+from worker.notion import NotionGateway, property_values
+from worker.notion_limits import BlockTooLargeError
+from worker.page_effects import PageEffects
+from worker.page_writer import PageWriter
+from worker.plan import Action, problem_reply
+from worker.record import IncidentRecord
+from worker.slack import SlackGateway
+from worker.snapshot import Incident
+from worker.store import OutboxItem, Store, lane
+
+log = logging.getLogger("worker.effects")
+
+MAX_ATTEMPTS = 50
+_RECONCILE_MARGIN_S = 120.0
+# Failures a person fixes by setting something (a channel, a token, a scope, sharing): the
+# action waits, patiently, however long that takes; it is never given up.
+_SETTINGS_PROBLEMS = frozenset(
+    {
+        "channel_not_found",
+        "not_in_channel",
+        "is_archived",
+        "is_inactive",
+        "invalid_auth",
+        "not_authed",
+        "account_inactive",
+        "token_revoked",
+        "token_expired",
+        "missing_scope",
+        "no_permission",
+        "unauthorized",
+        "restricted_resource",
+        "object_not_found",
+    }
+)
+# Actions that write to the incident's row or under it in Notion.
+_ROW_WRITES = frozenset(
+    {"link_thread", "write_props", "create_timeline", "timeline_entry", "create_postmortem"}
+)
+
+
+@dataclass
+class DeliveryReport:
+    done: int = 0
+    retried: int = 0
+    failed: int = 0
+    reconciled: int = 0
+
+
+def backoff_s(attempts: int, *, permanent: bool) -> float:
+    """Seconds before the next attempt: quick for blips, patient for configuration trouble."""
+    if permanent:
+        return float(min(3600, 60 * 2 ** min(attempts, 6)))
+    return float(min(600, 2 ** min(attempts, 9)))
+
+
+class Effects:
+    def __init__(
+        self,
+        store: Store,
+        notion: NotionGateway,
+        slack: SlackGateway,
+        settings: Settings,
+        words: Wording,
+        *,
+        should_stop: Callable[[], bool] = lambda: False,
+    ) -> None:
+        self.store = store
+        self.notion = notion
+        self.slack = slack
+        self.settings = settings
+        self.render = RenderContext(settings, words, slack.mention)
+        self.should_stop = should_stop
+        self.bot_user_id: str | None = None
+        self.writer = PageWriter(notion, lambda: self.bot_user_id)
+        self.pages = PageEffects(
+            store, notion, settings, words, self.writer, self._write_row, self._enqueue
+        )
+        self._handlers: dict[str, Callable[[OutboxItem, IncidentRecord, float], dict[str, Any]]] = {
+            "post_parent": self._post_parent,
+            "post_reply": self._post_reply,
+            "update_parent": self._update_parent,
+            "link_thread": self._link_thread,
+            "write_props": self._write_props,
+            "post_nudge": self._post_nudge,
+            "create_timeline": self.pages.create_timeline,
+            "timeline_entry": self.pages.timeline_entry,
+            "create_postmortem": self.pages.create_postmortem,
+        }
+        self._reported: set[tuple[str, str]] = set()
+        # Called with (page_id, now_s) just before the worker writes to a row, so that edits
+        # people made since the last poll are seen (and credited to them) before our own
+        # write makes Notion report the worker as the row's last editor.
+        self.before_write: Callable[[str, float], None] | None = None
+        # Replicas: whether this one may still act, and the condition a claim must meet.
+        self.may_act: Callable[[], bool] = lambda: True
+        self.guard: Callable[[float], Any] | None = None
+
+    @property
+    def channel(self) -> str:
+        return self.settings.slack_channel_id
+
+    def run_due(self, now: datetime, *, pages_budget_s: float | None = None) -> DeliveryReport:
+        """Carry out every due action; an incident that fails waits, the others go on.
+
+        Page work (timelines, postmortems) stops after `pages_budget_s`, so that a backlog of
+        pages never keeps the next poll — and the announcements it brings — waiting."""
+        now_s = now.timestamp()
+        report = DeliveryReport()
+        pages_started: float | None = None
+        # Slack and the row first, pages after: under load, incidents are announced first.
+        items = sorted(self.store.due_actions(now_s), key=lambda i: (lane(i.kind) != "main", i.id))
+        later_updates = _later_parent_updates(items)
+        stalled: set[tuple[str, str]] = set()
+        for item in items:
+            if self.should_stop():
+                break
+            if not self.may_act():
+                log.warning("another replica holds the lease now; this one stops acting")
+                break
+            where = (item.page_id, lane(item.kind))
+            if where in stalled:
+                continue
+            if where[1] == "pages" and pages_budget_s is not None:
+                pages_started = pages_started or time.monotonic()
+                if time.monotonic() - pages_started > pages_budget_s:
+                    break  # the rest next pass
+            if item.kind == "update_parent" and item.id in later_updates:
+                self.store.mark_done(item.id, {"superseded": True}, now_s)
+                report.done += 1
+                continue
+            if not self._run_one(item, now_s, report):
+                stalled.add(where)
+        return report
+
+    def _run_one(self, item: OutboxItem, now_s: float, report: DeliveryReport) -> bool:
+        record = self.store.get_record(item.page_id)
+        handler = self._handlers.get(item.kind)
+        if record is None or handler is None:
+            self.store.mark_failed(item.id, f"unknown action {item.kind} or incident", now_s)
+            report.failed += 1
+            return True
+        try:
+            result = handler(item, record, now_s)
+        except NotReadyError as exc:
+            self.store.mark_retry(item.id, str(exc), now_s + 5.0, unknown=item.outcome_unknown)
+            report.retried += 1
+            return False
+        except RowGoneError:
+            self._abandon_row_writes(item.page_id, now_s, report)
+            return True
+        except LostLeadershipError:
+            log.warning("%s not sent: another replica holds the lease now", item.key)
+            return False
+        except ServiceError as exc:
+            self._failed(item, exc, now_s, report)
+            return False
+        except (TemplateError, BlockTooLargeError) as exc:
+            self._broken_content(item, exc, now_s, report)
+            return False
+        except Exception as exc:
+            # A bug or a surprise in one action must not stop the others: keep it, say so.
+            log.exception("%s failed unexpectedly; it will be retried", item.key)
+            wait_s = backoff_s(item.attempts + 1, permanent=True)
+            error = f"{type(exc).__name__}: {exc}"
+            self.store.mark_retry(item.id, error, now_s + wait_s, unknown=self._claimed(item))
+            report.retried += 1
+            return False
+        if result.get("reconciled"):
+            report.reconciled += 1
+        self.store.mark_done(item.id, result, now_s)
+        report.done += 1
+        if item.attempts:
+            log.info("%s done after %d failed attempts", item.key, item.attempts)
+        return True
+
+    def _claimed(self, item: OutboxItem) -> bool:
+        """Was the action claimed (possibly sent) before things went wrong? Then its outcome
+        is unknown and the next attempt must look for it first."""
+        current = self.store.action(item.key)
+        return item.outcome_unknown or (current is not None and current.state == "sending")
+
+    def claim(self, item: OutboxItem, now_s: float) -> None:
+        """Mark the action `sending` just before a call that must not be repeated; refused
+        when this replica lost the lease in the meantime."""
+        guard = self.guard(now_s) if self.guard is not None else None
+        if not self.store.mark_sending(item.id, now_s, guard):
+            raise LostLeadershipError(item.key)
+
+    def _abandon_row_writes(self, page_id: str, now_s: float, report: DeliveryReport) -> None:
+        """The row is in the trash: drop what was still to be written to or under it, once."""
+        dropped = 0
+        for pending in self.store.actions_for(page_id):
+            if pending.kind in _ROW_WRITES and pending.state in ("pending", "sending"):
+                self.store.mark_done(pending.id, {"skipped": "the row is in the trash"}, now_s)
+                dropped += 1
+        report.done += dropped
+        log.warning(
+            "incident %s: its row is in the trash; %d pending write(s) to it dropped "
+            "(restoring the row resumes the thread with later changes)",
+            page_id,
+            dropped,
+        )
+
+    def _failed(
+        self, item: OutboxItem, exc: ServiceError, now_s: float, report: DeliveryReport
+    ) -> None:
+        attempts = item.attempts + 1
+        unknown = item.outcome_unknown or exc.outcome_unknown
+        if item.kind in _ROW_WRITES and not exc.retryable and self._row_in_trash(item, now_s):
+            self._abandon_row_writes(item.page_id, now_s, report)
+            return
+        if attempts >= MAX_ATTEMPTS and not exc.retryable and exc.code not in _SETTINGS_PROBLEMS:
+            log.error("giving up on %s after %d attempts: %s", item.key, attempts, exc)
+            self.store.mark_failed(item.id, str(exc), now_s)
+            report.failed += 1
+            return
+        wait_s = max(exc.retry_after_s or 0.0, backoff_s(attempts, permanent=not exc.retryable))
+        self.store.mark_retry(item.id, str(exc), now_s + wait_s, unknown=unknown)
+        report.retried += 1
+        # Reported once per incident and cause; the repeats go to the debug log.
+        first_time = (item.page_id, exc.code) not in self._reported
+        self._reported.add((item.page_id, exc.code))
+        level = logging.DEBUG
+        if first_time:
+            level = logging.WARNING if exc.retryable else logging.ERROR
+        log.log(level, "%s will be retried in %.0fs: %s", item.key, wait_s, exc)
+        if first_time and not exc.retryable and exc.service == "notion":
+            # Slack works, Notion refuses: say so in the incident's thread, once.
+            self._enqueue([problem_reply(item.page_id, item.kind, str(exc))], now_s)
+
+    def _row_in_trash(self, item: OutboxItem, now_s: float) -> bool:
+        """After a Notion write failed for good: is it because the row went to the trash?"""
+        if self.before_write is None:
+            return False
+        try:
+            self.before_write(item.page_id, now_s)
+        except RowGoneError:
+            return True
+        except ServiceError:
+            return False
+        return False
+
+    def _broken_content(
+        self, item: OutboxItem, exc: Exception, now_s: float, report: DeliveryReport
+    ) -> None:
+        """A template or page content problem: nothing was sent. Say so once in the thread,
+        then keep retrying patiently (fixing the template is enough)."""
+        error = str(exc)
+        self.store.add_actions([problem_reply(item.page_id, item.kind, error)], now_s)
+        wait_s = backoff_s(item.attempts + 1, permanent=True)
+        self.store.mark_retry(item.id, error, now_s + wait_s, unknown=item.outcome_unknown)
+        report.retried += 1
+        log.error("%s: %s (retrying in %.0fs)", item.key, error, wait_s)
+
+    def _write_row(self, page_id: str, values: dict[str, str | None], now_s: float) -> None:
+        """Write worker-owned properties, after taking in what people changed meanwhile."""
+        if self.before_write is not None:
+            self.before_write(page_id, now_s)
+        self.notion.update_properties(page_id, property_values(self.settings, values))
+        self._remember_written(page_id, values, now_s)
+
+    def _remember_written(self, page_id: str, values: dict[str, str | None], now_s: float) -> None:
+        """What the worker just wrote on the row is part of what it knows of the row: the
+        parent message shows it at once, and the next poll does not take it for an edit."""
+        record = self.store.get_record(page_id)
+        if record is None:
+            return
+        snapshot = with_written(record.snapshot, values)
+        if snapshot != record.snapshot:
+            self.store.update_record(replace(record, snapshot=snapshot), now_s)
+
+    def _enqueue(self, actions: list[Action], now_s: float) -> None:
+        self.store.add_actions(actions, now_s)
+
+    # --- the actions ----------------------------------------------------------------------
+
+    def _reconcile(self, item: OutboxItem, thread_ts: str | None) -> str | None:
+        if not item.outcome_unknown:
+            return None
+        oldest = (item.first_attempt_at or 0.0) - _RECONCILE_MARGIN_S
+        found = self.slack.find_posted(self.channel, item.key, thread_ts=thread_ts, oldest_s=oldest)
+        if found:
+            log.info("%s was already posted (ts %s); not posting it again", item.key, found)
+        return found
+
+    def _post_parent(
+        self, item: OutboxItem, record: IncidentRecord, now_s: float
+    ) -> dict[str, Any]:
+        ts = self._reconcile(item, None)
+        reconciled = ts is not None
+        if ts is None:
+            # Rendered before `sending`: its lookups may fail, and then nothing was sent.
+            message = parent_message(with_written(record.snapshot, item.payload), self.render)
+            self.claim(item, now_s)
+            ts = self.slack.post(self.channel, message, key=item.key)
+        self.store.set_thread(record.page_id, ts, None, now_s)
+        return {"ts": ts, "reconciled": reconciled}
+
+    def _post_reply(self, item: OutboxItem, record: IncidentRecord, now_s: float) -> dict[str, Any]:
+        return self._post_in_thread(item, record, now_s, reply_message)
+
+    def _post_nudge(self, item: OutboxItem, record: IncidentRecord, now_s: float) -> dict[str, Any]:
+        return self._post_in_thread(item, record, now_s, nudge_message)
+
+    def _post_in_thread(
+        self,
+        item: OutboxItem,
+        record: IncidentRecord,
+        now_s: float,
+        render: Callable[[Mapping[str, Any], Incident, RenderContext], SlackMessage],
+    ) -> dict[str, Any]:
+        thread_ts = _thread(record)
+        ts = self._reconcile(item, thread_ts)
+        if ts is not None:
+            return {"ts": ts, "reconciled": True}
+        message = render(item.payload, record.snapshot, self.render)
+        self.claim(item, now_s)
+        broadcast = bool(item.payload.get("broadcast"))
+        ts = self.slack.post(
+            self.channel, message, key=item.key, thread_ts=thread_ts, broadcast=broadcast
+        )
+        return {"ts": ts}
+
+    def _update_parent(
+        self, item: OutboxItem, record: IncidentRecord, now_s: float
+    ) -> dict[str, Any]:
+        del item, now_s
+        thread_ts = _thread(record)
+        self.slack.update(self.channel, thread_ts, parent_message(record.snapshot, self.render))
+        return {}
+
+    def _link_thread(
+        self, item: OutboxItem, record: IncidentRecord, now_s: float
+    ) -> dict[str, Any]:
+        thread_ts = _thread(record)
+        permalink = record.permalink
+        if permalink is None:
+            permalink = self.slack.permalink(self.channel, thread_ts)
+            self.store.set_thread(record.page_id, thread_ts, permalink, now_s)
+        values: dict[str, str | None] = {"slack_thread": permalink}
+        for key in ("declared_at", "next_update_due"):
+            if item.payload.get(key):
+                values[key] = item.payload[key]
+        self._write_row(record.page_id, values, now_s)
+        return {"permalink": permalink}
+
+    def _write_props(
+        self, item: OutboxItem, record: IncidentRecord, now_s: float
+    ) -> dict[str, Any]:
+        dates: dict[str, str | None] = dict(item.payload.get("dates", {}))
+        self.notion.update_properties(record.page_id, property_values(self.settings, dates))
+        self._remember_written(record.page_id, dates, now_s)
+        return {}
+
+
+def with_written(snapshot: Incident, values: Mapping[str, Any]) -> Incident:
+    """`snapshot` with the worker-owned properties in `values` (links, ISO dates) set."""
+    dates = {
+        key: datetime.fromisoformat(values[key]) if values[key] else None
+        for key in ("declared_at", "mitigated_at", "resolved_at", "next_update_due")
+        if key in values
+    }
+    return replace(
+        snapshot,
+        slack_thread=values.get("slack_thread", snapshot.slack_thread),
+        timeline_url=values.get("timeline", snapshot.timeline_url),
+        postmortem_url=values.get("postmortem", snapshot.postmortem_url),
+        declared_at=dates.get("declared_at", snapshot.declared_at),
+        mitigated_at=dates.get("mitigated_at", snapshot.mitigated_at),
+        resolved_at=dates.get("resolved_at", snapshot.resolved_at),
+        next_update_due=dates.get("next_update_due", snapshot.next_update_due),
+    )
+
+
+def _thread(record: IncidentRecord) -> str:
+    if not record.thread_ts:
+        raise NotReadyError(f"incident {record.page_id} has no Slack thread yet")
+    return record.thread_ts
+
+
+def _later_parent_updates(items: list[OutboxItem]) -> set[int]:
+    """Parent updates followed by another one for the same incident: only the last counts."""
+    last: dict[str, int] = {}
+    for item in items:
+        if item.kind == "update_parent":
+            last[item.page_id] = item.id
+    return {
+        item.id
+        for item in items
+        if item.kind == "update_parent" and last.get(item.page_id) != item.id
+    }

@@ -1,0 +1,163 @@
+"""Health: whether this process's polls are recent enough, and if not, why (for /healthz).
+
+Plain data and the time passed in: the runtime reports each poll, the web app asks `check(now)`.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterable
+from dataclasses import dataclass, replace
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING, Any, Literal
+
+from worker.errors import WorkerError
+
+if TYPE_CHECKING:
+    from worker.config import Settings
+
+HEALTH_SLACK_S = 30.0  # on top of 3 poll intervals: one slow poll must not flip /healthz
+
+
+def default_max_age_s(poll_interval_s: float) -> float:
+    return 3 * poll_interval_s + HEALTH_SLACK_S
+
+
+@dataclass(frozen=True)
+class HealthCheck:
+    ok: bool
+    reason: str
+    body: dict[str, Any]
+
+
+@dataclass(frozen=True)
+class _PollState:
+    last_success: datetime | None = None
+    role: Literal["leader", "standby"] | None = None
+    running_since: datetime | None = None
+    failing_since: datetime | None = None
+    last_error: str | None = None
+    stopping: bool = False
+
+
+class Health:
+    """Whether polls are happening: healthy while the last successful one is recent.
+
+    A poll counts as successful when it finished (even with unreadable rows or failed
+    actions: those are in the metrics and the logs, and a restart would not mend them) or
+    when it found that another replica holds the lease (this one is a healthy standby).
+    """
+
+    def __init__(
+        self,
+        poll_interval_s: float,
+        max_age_s: float | None = None,
+        *,
+        secrets: Iterable[str] = (),
+    ) -> None:
+        self.poll_interval_s = poll_interval_s
+        self.max_age_s = max_age_s if max_age_s is not None else default_max_age_s(poll_interval_s)
+        self._secrets = tuple(s for s in secrets if s and len(s) >= 8)
+        self._lock = threading.Lock()
+        self._state = _PollState()
+
+    @classmethod
+    def for_settings(cls, settings: Settings) -> Health:
+        return cls(
+            settings.poll_interval_s,
+            settings.health_max_age_s,
+            secrets=(
+                settings.notion_token.reveal(),
+                settings.slack_bot_token.reveal(),
+                settings.database_url.reveal(),
+            ),
+        )
+
+    @property
+    def last_success(self) -> datetime | None:
+        return self._state.last_success
+
+    def _update(self, **changes: Any) -> None:
+        with self._lock:
+            self._state = replace(self._state, **changes)
+
+    def poll_started(self, now: datetime) -> None:
+        self._update(running_since=now)
+
+    def poll_succeeded(self, now: datetime, *, leader: bool = True) -> None:
+        self._update(
+            last_success=now,
+            role="leader" if leader else "standby",
+            running_since=None,
+            failing_since=None,
+            last_error=None,
+        )
+
+    def poll_failed(self, now: datetime, error: BaseException) -> None:
+        with self._lock:
+            since = self._state.failing_since or now
+            self._state = replace(
+                self._state,
+                running_since=None,
+                failing_since=since,
+                last_error=self._summary(error),
+            )
+
+    def stop(self) -> None:
+        self._update(stopping=True)
+
+    def check(self, now: datetime) -> HealthCheck:
+        state = self._state  # frozen: one consistent view without holding the lock
+        problem = self._problem(state, now)
+        body: dict[str, Any] = {
+            "status": "ok" if problem is None else "unavailable",
+            "role": state.role,
+            "last_successful_poll": _iso(state.last_success),
+            "max_age_s": round(self.max_age_s, 1),
+        }
+        if state.last_success is not None:
+            body["age_s"] = round((now - state.last_success).total_seconds(), 1)
+        if state.failing_since is not None:
+            body["failing_since"] = _iso(state.failing_since)
+            body["last_error"] = state.last_error
+        if problem is not None:
+            body["reason"] = problem
+        return HealthCheck(problem is None, problem or "ok", body)
+
+    def _problem(self, state: _PollState, now: datetime) -> str | None:
+        if state.stopping:
+            return "the worker is stopping"
+        if state.last_success is None:
+            if state.failing_since is not None:
+                return (
+                    f"no successful poll yet: polls failing since "
+                    f"{_iso(state.failing_since)}: {state.last_error}"
+                )
+            if state.running_since is not None:
+                return (
+                    f"no poll has finished yet (the first started at {_iso(state.running_since)})"
+                )
+            return "no poll has run yet"
+        age_s = (now - state.last_success).total_seconds()
+        if age_s <= self.max_age_s:
+            return None
+        reason = (
+            f"the last successful poll was {age_s:.0f} s ago ({_iso(state.last_success)}), "
+            f"more than {self.max_age_s:.0f} s"
+        )
+        if state.failing_since is not None:
+            return f"{reason}; polls failing since {_iso(state.failing_since)}: {state.last_error}"
+        if state.running_since is not None:
+            return f"{reason}; a poll has been running since {_iso(state.running_since)}"
+        return reason
+
+    def _summary(self, error: BaseException) -> str:
+        text = str(error) if isinstance(error, WorkerError) else f"{type(error).__name__}: {error}"
+        line = text.strip().splitlines()[0] if text.strip() else type(error).__name__
+        for secret in self._secrets:
+            line = line.replace(secret, "***")
+        return line if len(line) <= 300 else line[:299] + "…"
+
+
+def _iso(moment: datetime | None) -> str | None:
+    return moment.astimezone(UTC).isoformat(timespec="seconds") if moment is not None else None

@@ -1,0 +1,190 @@
+"""Leadership: one lease row with a fencing token, so only one replica acts at a time.
+
+Every replica runs the same schedule; each pass first acquires or renews the lease and does
+nothing unless it holds it. The lease expires `ttl_s` after its last renewal, so another
+replica takes over within that time when the leader dies. The token grows by one at each
+change of holder: side effects are claimed in the database only while the token is still
+ours (`fence`), and a leader that was paused past its lease stops before acting (a local
+monotonic deadline), so two overlapping replicas never both send the same message.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+import socket
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Connection
+from sqlalchemy.exc import IntegrityError
+
+from worker.store import Store, lease_table
+
+LEASE_NAME = "worker"
+# Stop acting a little before the lease really ends: clocks and pauses are not exact.
+_SAFETY_S = 2.0
+
+
+def holder_id() -> str:
+    """Who this process is, for the lease row and the logs (host, pid, random)."""
+    return f"{socket.gethostname()}:{os.getpid()}:{secrets.token_hex(3)}"
+
+
+@dataclass(frozen=True)
+class Fence:
+    """What a claim in the database must still match for us to be allowed to act."""
+
+    name: str
+    holder: str
+    token: int
+
+
+class Lease:
+    def __init__(
+        self,
+        store: Store,
+        *,
+        ttl_s: float,
+        holder: str | None = None,
+        name: str = LEASE_NAME,
+        monotonic: Callable[[], float] = time.monotonic,
+        wall: Callable[[], float] = time.time,
+    ) -> None:
+        self.store = store
+        self.ttl_s = ttl_s
+        self.holder = holder or holder_id()
+        self.name = name
+        self._monotonic = monotonic
+        self._wall = wall
+        self._renew_after = 0.0
+        self.token: int | None = None
+        self._deadline = 0.0
+
+    def acquire(self, now_s: float) -> bool:
+        """Take or renew the lease; True when we are the leader until the next renewal."""
+        started = self._monotonic()
+        with self.store.transaction() as conn:
+            token = _take(conn, self.name, self.holder, now_s, self.ttl_s)
+            dead = _dead_holder(conn, self.name) if token is None else None
+            if dead is not None:
+                # A replica on this host that was killed (SIGKILL never releases): take
+                # over now instead of staying silent until its lease runs out.
+                token = _take(conn, self.name, self.holder, now_s, self.ttl_s, replacing=dead)
+        if token is None:
+            self.token = None
+            self._deadline = 0.0
+            return False
+        self.token = token
+        self._deadline = started + self.ttl_s - _SAFETY_S
+        self._renew_after = started + self.ttl_s / 3
+        return True
+
+    def keep(self) -> bool:
+        """Before each action of a long pass: still ours? Renews once a third of it is gone."""
+        if self.token is None:
+            return False
+        if self._monotonic() < self._renew_after:
+            return True
+        return self.acquire(self._wall())
+
+    def valid(self) -> bool:
+        """Still safe to act on our own clock (a paused process learns it lost the lease)."""
+        return self.token is not None and self._monotonic() < self._deadline
+
+    def fence(self) -> Fence | None:
+        return Fence(self.name, self.holder, self.token) if self.token is not None else None
+
+    def release(self) -> None:
+        """Give the lease up at once (clean shutdown), so another replica need not wait."""
+        if self.token is None:
+            return
+        table = lease_table
+        with self.store.transaction() as conn:
+            conn.execute(
+                table.update()
+                .where(table.c.name == self.name, table.c.holder == self.holder)
+                .values(expires_at_ms=0)
+            )
+        self.token = None
+        self._deadline = 0.0
+
+    def current_holder(self) -> tuple[str, int, int] | None:
+        with self.store.transaction() as conn:
+            row = conn.execute(
+                sa.select(
+                    lease_table.c.holder, lease_table.c.token, lease_table.c.expires_at_ms
+                ).where(lease_table.c.name == self.name)
+            ).first()
+        return (str(row[0]), int(row[1]), int(row[2])) if row else None
+
+
+def _dead_holder(conn: Connection, name: str) -> str | None:
+    """The holder, if it ran on this host and its process is gone (only then can we know)."""
+    row = conn.execute(sa.select(lease_table.c.holder).where(lease_table.c.name == name)).first()
+    holder = str(row[0]) if row else ""
+    parts = holder.split(":")
+    if len(parts) != 3 or parts[0] != socket.gethostname() or not parts[1].isdigit():
+        return None
+    try:
+        os.kill(int(parts[1]), 0)
+    except ProcessLookupError:
+        return holder
+    except PermissionError:
+        return None  # alive, and someone else's
+    return None
+
+
+def _take(
+    conn: Connection,
+    name: str,
+    holder: str,
+    now_s: float,
+    ttl_s: float,
+    *,
+    replacing: str | None = None,
+) -> int | None:
+    """One atomic statement: renew if ours, take if expired, else nothing (both dialects)."""
+    table = lease_table
+    now_ms = int(now_s * 1000)
+    exists = conn.execute(sa.select(table.c.name).where(table.c.name == name)).first()
+    if exists is None:  # the migration creates the usual row; another name starts here
+        try:
+            with conn.begin_nested():
+                conn.execute(table.insert().values(name=name, holder="", token=0, expires_at_ms=0))
+        except IntegrityError:
+            pass  # another replica created it at the same moment
+    result = conn.execute(
+        table.update()
+        .where(
+            table.c.name == name,
+            sa.or_(
+                table.c.holder == holder,
+                table.c.expires_at_ms < now_ms,
+                table.c.holder == (replacing or holder),
+            ),
+        )
+        .values(
+            holder=holder,
+            expires_at_ms=now_ms + int(ttl_s * 1000),
+            token=sa.case((table.c.holder == holder, table.c.token), else_=table.c.token + 1),
+        )
+        .returning(table.c.token)
+    )
+    row = result.first()
+    return int(row[0]) if row else None
+
+
+def fenced(fence: Fence, now_s: float) -> sa.ColumnElement[bool]:
+    """A WHERE clause that holds only while `fence` is the live lease."""
+    table = lease_table
+    return sa.exists(
+        sa.select(table.c.name).where(
+            table.c.name == fence.name,
+            table.c.holder == fence.holder,
+            table.c.token == fence.token,
+            table.c.expires_at_ms > int(now_s * 1000),
+        )
+    )

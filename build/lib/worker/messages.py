@@ -1,0 +1,418 @@
+"""Render: incidents and planned replies → Slack Block Kit messages, untrusted text made safe."""
+
+from __future__ import annotations
+
+import re
+import tomllib
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+from string import Template
+from typing import Any
+from urllib.parse import quote
+from zoneinfo import ZoneInfo
+
+from worker.config import Settings, normalize_notion_id
+from worker.snapshot import Incident, Person, Value
+
+# Block Kit and chat.update limits (slack-api.md §4), counted in UTF-16 units to be safe.
+HEADER_MAX = 150
+SECTION_MAX = 3000
+FIELD_MAX = 2000
+TEXT_MAX = 4000
+VALUE_MAX = 600  # one value inside a change line; the whole reply still fits a section
+FIELD_BUDGET = FIELD_MAX - 200  # a parent field: its label and some room
+
+_BROADCAST_WORDS = re.compile(r"@(channel|here|everyone)\b", re.IGNORECASE)
+
+MentionFn = Callable[[Person], str]
+
+
+def utf16_len(text: str) -> int:
+    return len(text.encode("utf-16-le")) // 2
+
+
+def escape(text: str) -> str:
+    """Make Notion text inert in Slack: escape the three control characters (ampersand
+    first) and break the bare broadcast words, so nothing typed in Notion can ping anyone."""
+    escaped = text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+    return _BROADCAST_WORDS.sub(lambda m: "@\u2060" + m.group(1), escaped)
+
+
+def escape_truncated(text: str, limit: int, suffix: str = "…") -> str:
+    """Escape `text` and cut it so the escaped result plus `suffix` fits `limit`."""
+    escaped = escape(text)
+    if utf16_len(escaped) <= limit:
+        return escaped
+    budget = limit - utf16_len(suffix)
+    kept: list[str] = []
+    used = 0
+    for char in text:
+        piece = escape(char)
+        size = utf16_len(piece)
+        if used + size > budget:
+            break
+        kept.append(piece)
+        used += size
+    return escape("".join(text[: len(kept)])) + suffix if kept else suffix
+
+
+LONG_URL = 200
+
+
+def link(url: str, label: str) -> str:
+    """A mrkdwn link; the URL's own control characters are percent-encoded. A Notion URL
+    made long by its title's slug is shortened to the page id (the same page)."""
+    if len(url) > LONG_URL:
+        url = _short_notion_url(url)
+    safe_url = quote(url, safe=":/?#[]@!$&'()*+,;=%-._~")
+    return f"<{safe_url.replace('|', '%7C')}|{escape(label)}>"
+
+
+def _short_notion_url(url: str) -> str:
+    try:
+        page_id = normalize_notion_id(url)
+    except ValueError:
+        return url
+    return "https://www.notion.so/" + page_id.replace("-", "")
+
+
+def format_time(moment: datetime, tz: ZoneInfo) -> str:
+    return moment.astimezone(tz).strftime("%Y-%m-%d %H:%M %Z")
+
+
+@dataclass(frozen=True)
+class Wording:
+    """The words of the Slack messages, from templates/<locale>/slack.toml."""
+
+    labels: Mapping[str, str]
+    phrases: Mapping[str, str]
+
+    @classmethod
+    def load(cls, templates_dir: Path, locale: str) -> Wording:
+        path = templates_dir / locale / "slack.toml"
+        with path.open("rb") as handle:
+            data = tomllib.load(handle)
+        return cls(labels=dict(data.get("labels", {})), phrases=dict(data.get("phrases", {})))
+
+    def label(self, key: str) -> str:
+        return self.labels.get(key, key.replace("_", " ").capitalize())
+
+    def phrase(self, key: str, **values: str) -> str:
+        return Template(self.phrases.get(key, key)).safe_substitute(values)
+
+
+@dataclass(frozen=True)
+class SlackMessage:
+    text: str
+    blocks: list[dict[str, Any]]
+
+
+def _mrkdwn(text: str) -> dict[str, Any]:
+    return {"type": "mrkdwn", "text": text, "verbatim": True}
+
+
+def _section(text: str) -> dict[str, Any]:
+    return {"type": "section", "text": _mrkdwn(text)}
+
+
+def _context(text: str) -> dict[str, Any]:
+    return {"type": "context", "elements": [_mrkdwn(text)]}
+
+
+def people_text(
+    people: tuple[Person, ...], mention: MentionFn, nobody: str, limit: int = VALUE_MAX
+) -> str:
+    """Mentions joined by commas, as many as fit in `limit`, then "… (+N)"."""
+    if not people:
+        return escape(nobody)
+    shown: list[str] = []
+    used = 0
+    for index, person in enumerate(people):
+        text = mention(person)
+        more = f" … (+{len(people) - index})"
+        if used + utf16_len(text) + 2 + utf16_len(more) > limit and index < len(people) - 1:
+            return ", ".join(shown) + more
+        shown.append(text)
+        used += utf16_len(text) + 2
+    return ", ".join(shown)
+
+
+def value_text(value: Value, mention: MentionFn, empty: str, limit: int = VALUE_MAX) -> str:
+    if value.is_people:
+        return people_text(value.people, mention, empty, limit)
+    if not value.text:
+        return escape(empty)
+    return escape_truncated(value.text, limit)
+
+
+def _label_for(key: str, settings: Settings, words: Wording) -> str:
+    if key.startswith("prop:"):
+        return key[5:]
+    return words.labels.get(key) or settings.properties[key]
+
+
+@dataclass(frozen=True)
+class RenderContext:
+    settings: Settings
+    words: Wording
+    mention: MentionFn
+
+
+def parent_message(incident: Incident, ctx: RenderContext) -> SlackMessage:
+    """The thread's parent: always the current state of the incident."""
+    words = ctx.words
+    title = incident.title or words.label("untitled")
+    severity = incident.severity or words.label("empty")
+    status = incident.status or words.label("empty")
+    header = escape_truncated(f"{severity} · {title}", HEADER_MAX)
+    fallback = words.phrase("fallback", severity=severity, title=title, status=status)
+    blocks: list[dict[str, Any]] = [
+        {"type": "header", "text": {"type": "plain_text", "text": header, "emoji": True}},
+        {"type": "section", "fields": _parent_fields(incident, ctx)},
+    ]
+    more = link(incident.url, words.phrase("more_in_notion")) if incident.url else ""
+    if incident.impact:
+        blocks.append(_section(_long_text(words.label("impact"), incident.impact, more)))
+    if incident.status_update:
+        text = _quote(escape_truncated(incident.status_update, SECTION_MAX - 200))
+        blocks.append(_section(f"*{escape(words.label('latest_update'))}*\n{text}"))
+    blocks.append(_context(_links(incident, words)))
+    return SlackMessage(text=escape_truncated(fallback, TEXT_MAX), blocks=blocks)
+
+
+def _long_text(label: str, text: str, more: str) -> str:
+    head = f"*{escape(label)}*\n"
+    budget = SECTION_MAX - utf16_len(head) - utf16_len(more) - 2
+    body = escape_truncated(text, budget)
+    if body.endswith("…") and more:
+        body += f" {more}"
+    return head + body
+
+
+def _quote(text: str) -> str:
+    return "\n".join(f"&gt; {line}" if line else "&gt;" for line in text.split("\n"))
+
+
+def _parent_fields(incident: Incident, ctx: RenderContext) -> list[dict[str, Any]]:
+    words, mention, tz = ctx.words, ctx.mention, ctx.settings.timezone
+    empty = words.label("empty")
+    pairs = [
+        ("status", escape(incident.status or empty)),
+        ("severity", escape(incident.severity or empty)),
+        (
+            "commander",
+            people_text(incident.commander, mention, words.label("nobody"), FIELD_BUDGET),
+        ),
+        ("scribe", people_text(incident.scribe, mention, words.label("nobody"), FIELD_BUDGET)),
+        (
+            "declared_at",
+            escape(format_time(incident.declared_at, tz)) if incident.declared_at else empty,
+        ),
+        ("customer_comms", escape(incident.customer_comms or empty)),
+    ]
+    if incident.next_update_due is not None:
+        pairs.append(("next_update_due", escape(format_time(incident.next_update_due, tz))))
+    fields = [_mrkdwn(f"*{escape(words.label(key))}*\n{value}") for key, value in pairs]
+    for key, value in incident.mirrored:
+        if key.startswith("prop:") and len(fields) < 10:
+            text = value_text(value, mention, empty, FIELD_MAX - 200)
+            fields.append(_mrkdwn(f"*{escape(key[5:])}*\n{text}"))
+    return fields
+
+
+def _links(incident: Incident, words: Wording) -> str:
+    parts = []
+    if incident.url:
+        parts.append(link(incident.url, words.label("notion_row")))
+    if incident.timeline_url:
+        parts.append(link(incident.timeline_url, words.label("timeline")))
+    if incident.postmortem_url:
+        parts.append(link(incident.postmortem_url, words.label("postmortem")))
+    return " · ".join(parts) or escape(words.label("empty"))
+
+
+def _person(data: Mapping[str, Any] | None) -> Person | None:
+    return Person(**data) if data else None
+
+
+def _value(data: Mapping[str, Any]) -> Value:
+    people = tuple(Person(**p) for p in data.get("people", ()))
+    return Value(text=data.get("text", ""), people=people, is_people=data.get("is_people", False))
+
+
+def _byline(payload: Mapping[str, Any], ctx: RenderContext, named: str, anonymous: str) -> str:
+    at = datetime.fromisoformat(payload["at"])
+    when = escape(format_time(at, ctx.settings.timezone))
+    actor = _person(payload.get("actor"))
+    if actor is None:
+        return ctx.words.phrase(anonymous, time=when)
+    return ctx.words.phrase(named, actor=ctx.mention(actor), time=when)
+
+
+def reply_message(
+    payload: Mapping[str, Any], incident: Incident, ctx: RenderContext
+) -> SlackMessage:
+    """A thread reply from a planned action's payload."""
+    kind = payload["type"]
+    if kind == "status_update":
+        return _status_update(payload, incident, ctx)
+    if kind == "postmortem":
+        return _one_section(_postmortem_ready(payload, incident, ctx))
+    if kind == "problem":
+        what = ctx.words.phrase(f"what_{payload['what']}")
+        error = escape_truncated(str(payload["error"]), 1500)
+        return _one_section(ctx.words.phrase("problem", what=escape(what), error=error))
+    return _changes(payload, incident, ctx)
+
+
+def _one_section(text: str) -> SlackMessage:
+    cut = _cut_mrkdwn(text, SECTION_MAX)
+    return SlackMessage(text=_cut_mrkdwn(text, TEXT_MAX), blocks=[_section(cut)])
+
+
+def _postmortem_ready(payload: Mapping[str, Any], incident: Incident, ctx: RenderContext) -> str:
+    words = ctx.words
+    page = link(str(payload["url"]), words.label("postmortem"))
+    people = incident.commander or incident.scribe
+    who = ", ".join(ctx.mention(p) for p in people) or escape(words.phrase("nobody_to_mention"))
+    due = payload.get("due")
+    if due:
+        when = escape(format_time(datetime.fromisoformat(due), ctx.settings.timezone))
+        return words.phrase("postmortem_ready", postmortem=page, people=who, due=when)
+    return words.phrase("postmortem_ready_no_due", postmortem=page, people=who)
+
+
+def _changes(payload: Mapping[str, Any], incident: Incident, ctx: RenderContext) -> SlackMessage:
+    words = ctx.words
+    lines = [words.phrase(flag) for flag in payload.get("flags", ())]
+    if payload.get("escalated_to"):
+        lines.insert(0, words.phrase("escalated", severity=escape(payload["escalated_to"])))
+    empty = words.label("empty")
+    for change in payload["changes"]:
+        label = escape(_label_for(change["key"], ctx.settings, words))
+        old = value_text(_value(change["old"]), ctx.mention, empty)
+        new = value_text(_value(change["new"]), ctx.mention, empty)
+        lines.append(f"*{label}:* {old} → {new}")
+    body = "\n".join(lines)
+    if utf16_len(body) > SECTION_MAX:
+        more = link(incident.url, words.phrase("more_in_notion")) if incident.url else "…"
+        body = _cut_mrkdwn(body, SECTION_MAX - utf16_len(more) - 2) + " " + more
+    byline = _byline(payload, ctx, "changed_by", "changed_anonymously")
+    blocks = [_section(body), _context(byline)]
+    return SlackMessage(text=_cut_mrkdwn(body, TEXT_MAX), blocks=blocks)
+
+
+def _cut_mrkdwn(text: str, limit: int) -> str:
+    """Cut already-escaped mrkdwn on a line boundary so no entity or link is broken; a first
+    line longer than the limit is itself cut where no entity or link is open."""
+    if utf16_len(text) <= limit:
+        return text
+    kept: list[str] = []
+    used = 0
+    for line in text.split("\n"):
+        size = utf16_len(line) + 1
+        if used + size > limit - 1:
+            if not kept:
+                return _cut_line(line, limit - 1) + "…"
+            break
+        kept.append(line)
+        used += size
+    return "\n".join(kept) + "\n…"
+
+
+def _cut_line(line: str, limit: int) -> str:
+    cut = line
+    while utf16_len(cut) > limit:
+        cut = cut[: len(cut) - max(1, (utf16_len(cut) - limit) // 2)]
+    # Step back out of an unfinished <…> (mention or link) or &…; (entity).
+    opened = max(cut.rfind("<"), cut.rfind("&"))
+    if opened > max(cut.rfind(">"), cut.rfind(";")):
+        cut = cut[:opened]
+    return cut
+
+
+def _status_update(
+    payload: Mapping[str, Any], incident: Incident, ctx: RenderContext
+) -> SlackMessage:
+    words = ctx.words
+    more = link(incident.url, words.phrase("more_in_notion")) if incident.url else ""
+    heading = f":mega: *{escape(words.phrase('status_update'))}*\n"
+    budget = SECTION_MAX - utf16_len(heading) - utf16_len(more) - 8
+    text = escape_truncated(payload["text"], budget)
+    quoted = _quote(text)
+    if text.endswith("…") and more:
+        quoted += f" {more}"
+    byline = _byline(payload, ctx, "update_by", "update_anonymously")
+    blocks = [_section(heading + quoted), _context(byline)]
+    fallback = escape_truncated(f"{words.phrase('status_update')}: {payload['text']}", TEXT_MAX)
+    return SlackMessage(text=fallback, blocks=blocks)
+
+
+def human_duration(seconds: float, locale: str) -> str:
+    """40 s, 12 min, 1 h 5 min, 3 d 2 h — or 40秒, 12分, 1時間5分, 3日2時間 in Japanese."""
+    if seconds < 59.5:
+        whole = max(1, round(seconds))
+        return f"{whole}秒" if locale == "ja" else f"{whole} s"
+    minutes = round(seconds / 60)
+    days, rest = divmod(minutes, 1440)
+    hours, mins = divmod(rest, 60)
+    units = ("日", "時間", "分") if locale == "ja" else (" d", " h", " min")
+    parts = [f"{n}{u}" for n, u in zip((days, hours, mins), units, strict=True) if n]
+    if days:
+        parts = parts[:2]
+    return ("" if locale == "ja" else " ").join(parts)
+
+
+def group_mention(escalate_to: str) -> str:
+    """The configured escalation target as Slack syntax (trusted: it comes from settings)."""
+    if escalate_to in ("channel", "here"):
+        return f"<!{escalate_to}>"
+    return f"<!subteam^{escalate_to}>"
+
+
+def nudge_message(
+    payload: Mapping[str, Any], incident: Incident, ctx: RenderContext
+) -> SlackMessage:
+    """A reminder in the thread: overdue update, escalation, no commander, postmortem."""
+    words, settings = ctx.words, ctx.settings
+    people = tuple(Person(**p) for p in payload.get("mention", ()))
+    who = ", ".join(ctx.mention(p) for p in people) or escape(words.phrase("nobody_to_mention"))
+    row = link(incident.url, "Notion") if incident.url else "Notion"
+    last = datetime.fromisoformat(payload["last_update_at"])
+    overdue = float(payload.get("overdue_by_s", 0.0))
+    values = {
+        "people": who,
+        "row": row,
+        "overdue": escape(human_duration(overdue, settings.locale)),
+        "last": escape(format_time(last, settings.timezone)),
+        "silence": escape(human_duration(overdue + _cadence_s(payload), settings.locale)),
+        "count": str(settings.escalate_after_nudges),
+        "group": group_mention(settings.escalate_to),
+        "age": escape(human_duration(overdue, settings.locale)),
+        "postmortem": link(incident.postmortem_url, words.label("postmortem"))
+        if incident.postmortem_url
+        else escape(words.label("postmortem")),
+    }
+    kind = str(payload["kind"])
+    field = {"update_overdue": "status_update", "no_commander": "commander"}.get(kind)
+    values["field"] = escape(settings.properties[field]) if field else ""
+    phrase = {
+        "update_overdue": "nudge_first_overdue" if payload.get("first") else "nudge_overdue",
+        "escalation": "nudge_escalation",
+        "no_commander": "nudge_no_commander",
+        "postmortem_overdue": "nudge_postmortem",
+    }[kind]
+    text = words.phrase(phrase, **values)
+    return SlackMessage(
+        text=_cut_mrkdwn(text, TEXT_MAX), blocks=[_section(_cut_mrkdwn(text, SECTION_MAX))]
+    )
+
+
+def _cadence_s(payload: Mapping[str, Any]) -> float:
+    due = payload.get("due_at")
+    last = payload.get("last_update_at")
+    if not due or not last:
+        return 0.0
+    return (datetime.fromisoformat(due) - datetime.fromisoformat(last)).total_seconds()

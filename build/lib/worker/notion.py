@@ -1,0 +1,430 @@
+"""Gateway to Notion: paced, retried calls through notion-client; rows leave here parsed."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from email.utils import parsedate_to_datetime
+from enum import Enum
+from functools import partial
+from typing import Any
+
+import httpx
+import notion_client
+from notion_client.client import RetryOptions
+from notion_client.errors import APIResponseError, HTTPResponseError, RequestTimeoutError
+from tenacity import (
+    RetryCallState,
+    Retrying,
+    retry_if_exception,
+    stop_after_attempt,
+    stop_before_delay,
+    wait_exponential_jitter,
+)
+
+from worker.config import NOTION_VERSION, Settings
+from worker.errors import RowError, ServiceError
+from worker.metrics import Metrics
+from worker.pacing import Pacer
+from worker.snapshot import Incident, Person, parse_incident
+
+log = logging.getLogger("worker.notion")
+
+# Failures after which a repeat is harmless for reads and idempotent writes.
+_TRANSIENT_CODES = {
+    "rate_limited",
+    "internal_server_error",
+    "service_unavailable",
+    "gateway_timeout",
+    "service_overload",
+    "conflict_error",
+}
+
+
+class ServerClock:
+    """Notion's own time, from the `Date` header of its answers (our clock may be off)."""
+
+    def __init__(self) -> None:
+        self.latest: datetime | None = None
+
+    def observe(self, response: httpx.Response) -> None:
+        value = response.headers.get("date")
+        if not value:
+            return
+        try:
+            self.latest = parsedate_to_datetime(value).astimezone(UTC)
+        except (TypeError, ValueError):
+            return
+
+
+def _http_status(exc: BaseException) -> int | None:
+    return exc.status if isinstance(exc, HTTPResponseError) else None
+
+
+def _code(exc: BaseException) -> str:
+    if isinstance(exc, HTTPResponseError):
+        # notion-client's codes are a str Enum: str() would give "APIErrorCode.RateLimited".
+        code = exc.code
+        return str(code.value) if isinstance(code, Enum) else str(code)
+    if isinstance(exc, RequestTimeoutError):
+        return "timeout"
+    if isinstance(exc, httpx.TransportError):
+        return "connection"
+    return type(exc).__name__
+
+
+def _request_id(exc: BaseException) -> str:
+    rid = getattr(exc, "request_id", None)
+    if rid:
+        return str(rid)
+    headers = getattr(exc, "headers", None)
+    if headers is not None:
+        return str(headers.get("x-notion-request-id", ""))
+    return ""
+
+
+def _is_transient(exc: BaseException) -> bool:
+    """Worth trying again: rate limits, 5xx (including 502 with no Notion body), timeouts."""
+    if isinstance(exc, RequestTimeoutError | httpx.TransportError):
+        return True
+    if isinstance(exc, APIResponseError):
+        return _code(exc) in _TRANSIENT_CODES
+    status = _http_status(exc)
+    return status is not None and (status == 429 or status >= 500)
+
+
+def _retry_after_s(exc: BaseException) -> float | None:
+    headers = getattr(exc, "headers", None)
+    raw = headers.get("retry-after") if headers is not None else None
+    try:
+        return max(0.0, float(raw)) if raw else None
+    except ValueError:
+        return None
+
+
+_backoff = wait_exponential_jitter(multiplier=0.5, max=8, jitter=0.5)
+
+
+def _wait(state: RetryCallState) -> float:
+    exc = state.outcome.exception() if state.outcome else None
+    after = _retry_after_s(exc) if exc is not None else None
+    return min(after, 30.0) if after is not None else float(_backoff(state))
+
+
+def _log_retry(state: RetryCallState) -> None:
+    exc = state.outcome.exception() if state.outcome else None
+    if exc is not None:
+        log.warning(
+            "notion: retrying after %s (request id %s), attempt %d",
+            _code(exc),
+            _request_id(exc) or "-",
+            state.attempt_number,
+        )
+
+
+_HINTS = {
+    "object_not_found": " (is it shared with the integration? In Notion: ••• → Connections)",
+    "unauthorized": " (NOTION_TOKEN is not a valid integration secret: copy it again from "
+    "the integration's settings)",
+    "restricted_resource": " (the integration lacks a capability: give it Read, Update and "
+    "Insert content in its settings)",
+}
+
+
+def as_service_error(operation: str, exc: BaseException, *, write: bool) -> ServiceError:
+    """Translate a notion-client or httpx failure into the worker's error type."""
+    code = _code(exc)
+    message = str(exc) or code
+    message += _HINTS.get(code, "")
+    transient = _is_transient(exc)
+    # Rate limits mean the request was not carried out; other transient failures of a
+    # write may have been (a timeout after sending): the caller must reconcile.
+    unknown = write and transient and code != "rate_limited"
+    return ServiceError(
+        "notion",
+        operation,
+        message,
+        code=code,
+        status=_http_status(exc),
+        request_id=_request_id(exc),
+        retryable=transient,
+        retry_after_s=_retry_after_s(exc),
+        outcome_unknown=unknown,
+    )
+
+
+@dataclass(frozen=True)
+class DataSourceSchema:
+    id: str
+    title: str
+    # property name → (type, option names for select/status)
+    properties: dict[str, tuple[str, tuple[str, ...]]]
+
+
+def build_client(
+    settings: Settings,
+    pacer: Pacer,
+    token: str | None = None,
+    on_response: Callable[[httpx.Response], None] | None = None,
+    server_clock: ServerClock | None = None,
+) -> notion_client.Client:
+    """The real notion-client, pointed at `NOTION_BASE_URL`, paced by an httpx hook."""
+    hooks: dict[str, list[Callable[[Any], None]]] = {"request": [pacer.wait], "response": []}
+    if on_response is not None:
+        hooks["response"].append(on_response)
+    if server_clock is not None:
+        hooks["response"].append(server_clock.observe)
+    http = httpx.Client(event_hooks=hooks)
+    return notion_client.Client(
+        client=http,
+        auth=token if token is not None else settings.notion_token.reveal(),
+        base_url=settings.notion_base_url,
+        notion_version=NOTION_VERSION,
+        timeout_ms=int(settings.notion_timeout_s * 1000),
+        logger=logging.getLogger("worker.notion_sdk"),
+        log_level=logging.WARNING,
+        # The SDK retries 429 for every method and 5xx for GET/DELETE; we add the rest.
+        retry=RetryOptions(max_retries=2, initial_retry_delay_ms=500, max_retry_delay_ms=20_000),
+    )
+
+
+class NotionGateway:
+    """Every Notion call the worker makes; nothing past here sees a raw Notion dict."""
+
+    def __init__(
+        self,
+        client: notion_client.Client,
+        settings: Settings,
+        *,
+        budget_s: float = 60.0,
+        pacer: Pacer | None = None,
+        metrics: Metrics | None = None,
+        server_clock: ServerClock | None = None,
+    ) -> None:
+        self.client = client
+        self.settings = settings
+        self.budget_s = budget_s
+        self.pacer = pacer
+        self.metrics = metrics
+        self.server_clock = server_clock or ServerClock()
+        self._sources: dict[str, str] = {}
+        self._users: dict[str, Person] = {}
+
+    @classmethod
+    def build(cls, settings: Settings, *, metrics: Metrics | None = None) -> NotionGateway:
+        pacer = Pacer(settings.notion_requests_per_s)
+        hook = metrics.notion_response_hook if metrics is not None else None
+        server_clock = ServerClock()
+        client = build_client(settings, pacer, on_response=hook, server_clock=server_clock)
+        return cls(client, settings, pacer=pacer, metrics=metrics, server_clock=server_clock)
+
+    def close(self) -> None:
+        self.client.close()
+
+    # --- the one place calls go through -------------------------------------------------
+
+    def call(self, operation: str, fn: Callable[[], object], *, idempotent: bool) -> dict[str, Any]:
+        """Run `fn`; retry transient failures when repeating is harmless, within a budget."""
+        attempts = 5 if idempotent else 1
+        retrying = Retrying(
+            retry=retry_if_exception(_is_transient),
+            stop=stop_after_attempt(attempts) | stop_before_delay(self.budget_s),
+            wait=_wait,
+            before_sleep=self._before_retry,
+            reraise=True,
+        )
+        try:
+            result = retrying(fn)
+        except (HTTPResponseError, RequestTimeoutError, httpx.TransportError) as exc:
+            self._no_answer(exc)
+            raise as_service_error(operation, exc, write=not idempotent) from exc
+        if not isinstance(result, dict):
+            raise ServiceError("notion", operation, "the answer is not a JSON object")
+        return result
+
+    def _before_retry(self, state: RetryCallState) -> None:
+        _log_retry(state)
+        if self.metrics is not None:
+            self.metrics.retry("notion")
+            exc = state.outcome.exception() if state.outcome else None
+            if exc is not None:
+                self._no_answer(exc)
+
+    def _no_answer(self, exc: BaseException) -> None:
+        """Count a timeout or dropped connection (answers are counted by the httpx hook)."""
+        if self.metrics is not None and _http_status(exc) is None:
+            self.metrics.notion_response(None, _code(exc))
+
+    # --- reads ----------------------------------------------------------------------------
+
+    def data_source_id(self) -> str:
+        """The Incidents data source, discovered from the database (2025-09-03)."""
+        return self.data_source_of(self.settings.notion_database_id)
+
+    def schema(self, database_id: str | None = None) -> DataSourceSchema:
+        """The properties of a database's data source (the Incidents database by default)."""
+        ds_id = self.data_source_id() if database_id is None else self.data_source_of(database_id)
+        raw = self.call(
+            "data_sources.retrieve",
+            lambda: self.client.data_sources.retrieve(ds_id),
+            idempotent=True,
+        )
+        props: dict[str, tuple[str, tuple[str, ...]]] = {}
+        for name, prop in (raw.get("properties") or {}).items():
+            kind = str(prop.get("type", ""))
+            options = (
+                (prop.get(kind) or {}).get("options") or [] if kind in ("select", "status") else []
+            )
+            props[name] = (kind, tuple(str(o.get("name", "")) for o in options))
+        title = "".join(t.get("plain_text", "") for t in raw.get("title") or [])
+        return DataSourceSchema(id=ds_id, title=title, properties=props)
+
+    def changed_rows(self, since: datetime | None) -> Iterator[Incident | RowError]:
+        """Rows edited on or after `since` (all rows when None), oldest edit first."""
+        ds_id = self.data_source_id()
+        body: dict[str, Any] = {
+            "sorts": [{"timestamp": "last_edited_time", "direction": "ascending"}],
+            "page_size": 100,
+        }
+        if since is not None:
+            stamp = since.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.000Z")
+            body["filter"] = {
+                "timestamp": "last_edited_time",
+                "last_edited_time": {"on_or_after": stamp},
+            }
+        cursor: str | None = None
+        while True:
+            page_body = dict(body, start_cursor=cursor) if cursor else body
+            result = self._query_page(ds_id, page_body)
+            for raw in result.get("results") or []:
+                yield self._parse(raw)
+            cursor = result.get("next_cursor")
+            if not result.get("has_more") or not cursor:
+                return
+
+    def _query_page(self, ds_id: str, body: dict[str, Any]) -> dict[str, Any]:
+        def query() -> object:
+            return self.client.data_sources.query(data_source_id=ds_id, **body)
+
+        return self.call("data_sources.query", query, idempotent=True)
+
+    def _parse(self, raw: dict[str, Any]) -> Incident | RowError:
+        try:
+            return parse_incident(raw, self.settings)
+        except RowError as exc:
+            return exc
+
+    def list_children(self, block_id: str) -> Iterator[dict[str, Any]]:
+        """The direct children of a page or block, every page of them (raw blocks)."""
+        cursor: str | None = None
+        while True:
+            fetch = partial(
+                self.client.blocks.children.list,
+                block_id=block_id,
+                page_size=100,
+                start_cursor=cursor,
+            )
+            result = self.call("blocks.children.list", fetch, idempotent=True)
+            yield from result.get("results") or []
+            cursor = result.get("next_cursor")
+            if not result.get("has_more") or not cursor:
+                return
+
+    def read_tree(self, block_id: str, depth: int = 0) -> list[dict[str, Any]]:
+        """A page's blocks with their children nested under a `children` key (for reading
+        pages back as Markdown)."""
+        blocks = []
+        for raw in self.list_children(block_id):
+            block = raw
+            if (
+                block.get("has_children")
+                and block.get("type") not in ("child_page", "child_database")
+                and depth < 8
+            ):
+                block = dict(block, children=self.read_tree(str(block["id"]), depth + 1))
+            blocks.append(block)
+        return blocks
+
+    def data_source_of(self, database_id: str) -> str:
+        """The (first) data source of a database, cached."""
+        cached = self._sources.get(database_id)
+        if cached is None:
+            database = self.call(
+                "databases.retrieve",
+                lambda: self.client.databases.retrieve(database_id),
+                idempotent=True,
+            )
+            sources = database.get("data_sources") or []
+            if not sources:
+                raise ServiceError(
+                    "notion", "databases.retrieve", f"database {database_id} has no data source"
+                )
+            cached = self._sources[database_id] = str(sources[0]["id"])
+        return cached
+
+    def query(self, data_source_id: str, filter_: dict[str, Any]) -> list[dict[str, Any]]:
+        """Raw rows of another data source matching a filter (one page of results)."""
+        result = self._query_page(data_source_id, {"filter": filter_, "page_size": 100})
+        return list(result.get("results") or [])
+
+    def page(self, page_id: str) -> dict[str, Any]:
+        return self.call(
+            "pages.retrieve", lambda: self.client.pages.retrieve(page_id), idempotent=True
+        )
+
+    def retrieve_incident(self, page_id: str) -> Incident:
+        raw = self.call(
+            "pages.retrieve", lambda: self.client.pages.retrieve(page_id), idempotent=True
+        )
+        return parse_incident(raw, self.settings)
+
+    def me(self) -> Person:
+        raw = self.call("users.me", self.client.users.me, idempotent=True)
+        return Person(id=str(raw["id"]), name=str(raw.get("name") or ""), is_bot=True)
+
+    def user(self, user_id: str) -> Person:
+        """A user by id, cached; an unknown or hidden user becomes a Person with only an id."""
+        cached = self._users.get(user_id)
+        if cached is not None:
+            return cached
+        try:
+            raw = self.call(
+                "users.retrieve", lambda: self.client.users.retrieve(user_id), idempotent=True
+            )
+        except ServiceError as exc:
+            if exc.retryable:
+                raise
+            return Person(id=user_id)
+        person_info = raw.get("person") or {}
+        person = Person(
+            id=user_id,
+            name=str(raw.get("name") or ""),
+            email=person_info.get("email"),
+            is_bot=raw.get("type") == "bot",
+        )
+        self._users[user_id] = person
+        return person
+
+    # --- writes ---------------------------------------------------------------------------
+
+    def update_properties(self, page_id: str, properties: dict[str, Any]) -> None:
+        """Setting properties is idempotent, so it is retried like a read."""
+        self.call(
+            "pages.update",
+            lambda: self.client.pages.update(page_id=page_id, properties=properties),
+            idempotent=True,
+        )
+
+
+def property_values(settings: Settings, values: dict[str, str | None]) -> dict[str, Any]:
+    """Logical worker-owned properties → the `properties` body of pages.update."""
+    body: dict[str, Any] = {}
+    for logical, value in values.items():
+        name = settings.properties[logical]
+        if logical in ("slack_thread", "timeline", "postmortem"):
+            body[name] = {"url": value}
+        else:
+            body[name] = {"date": {"start": value} if value else None}
+    return body

@@ -1,0 +1,278 @@
+"""Page effects: the timeline page, its entries and the postmortem page, created once each.
+
+Each page is rendered in full (templates → Markdown → Notion blocks) before anything is
+sent, so a template mistake never leaves a half-created page; then `PageWriter` writes it
+in as many requests as Notion's limits need, resumably.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, replace
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from worker.blocks_markdown import blocks_to_markdown
+from worker.config import Settings
+from worker.errors import NotReadyError
+from worker.markdown_blocks import markdown_to_blocks
+from worker.messages import Wording
+from worker.notion import NotionGateway
+from worker.page_writer import PageWriter, Progress
+from worker.pages import (
+    StatusUpdate,
+    TimelineEntry,
+    render_postmortem_page,
+    render_timeline_page,
+    timeline_entry_markdown,
+)
+from worker.plan import Action
+from worker.record import IncidentRecord
+from worker.snapshot import Incident, Person
+from worker.store import OutboxItem, Store
+
+# The Postmortems database's properties (`setup --with-postmortems` creates them).
+POSTMORTEM_PROPERTIES = {
+    "title": "Name",
+    "incident": "Incident",
+    "owner": "Owner",
+    "status": "Status",
+    "due": "Due",
+}
+POSTMORTEM_STATUSES = ("Draft", "In review", "Done")
+
+# How long a new timeline page waits for the incident's Slack thread so that it can link to
+# it (the thread is posted in another lane, which a Slack hiccup holds up); past that, with
+# Slack down or the channel archived, the page is created without the link.
+THREAD_WAIT_S = 120.0
+
+WriteRow = Callable[[str, dict[str, str | None], float], None]
+Enqueue = Callable[[list[Action], float], None]
+
+
+def _title(text: str) -> list[dict[str, Any]]:
+    return [{"type": "text", "text": {"content": text[:1900]}}]
+
+
+def _person(data: Any) -> Person | None:
+    return Person(**data) if isinstance(data, dict) else None
+
+
+@dataclass
+class PageEffects:
+    store: Store
+    notion: NotionGateway
+    settings: Settings
+    words: Wording
+    writer: PageWriter
+    write_row: WriteRow
+    enqueue: Enqueue
+
+    def _saver(self, item: OutboxItem) -> Callable[[Progress], None]:
+        return lambda progress: self.store.mark_progress(item.id, progress)
+
+    def _url(self, page_id: str, progress: Progress) -> str:
+        url = progress.get("url")
+        if not url:
+            url = str(self.notion.page(page_id).get("url") or "")
+            progress["url"] = url
+        return str(url)
+
+    def _page_title(self, record: IncidentRecord, label: str) -> str:
+        title = record.snapshot.title or self.words.label("untitled")
+        return f"{title} — {self.words.label(label)}"
+
+    # --- timeline -----------------------------------------------------------------------
+
+    def create_timeline(
+        self, item: OutboxItem, record: IncidentRecord, now_s: float
+    ) -> dict[str, Any]:
+        progress: Progress = dict(item.result or {})
+        waited_s = now_s - item.created_at
+        if not progress and record.permalink is None and waited_s < THREAD_WAIT_S:
+            raise NotReadyError(f"incident {record.page_id} has no Slack thread to link to yet")
+        save = self._saver(item)
+        title = progress.setdefault("title", self._page_title(record, "timeline"))
+        now = datetime.fromtimestamp(now_s, UTC)
+        markdown = render_timeline_page(
+            record.snapshot, self.settings, now, slack_thread_url=record.permalink
+        )
+        blocks = markdown_to_blocks(markdown)
+        page = record.page_id
+        page_id = self.writer.create(
+            parent={"type": "page_id", "page_id": page},
+            properties={"title": _title(title)},
+            blocks=blocks,
+            progress=progress,
+            save=save,
+            find_existing=lambda: self.writer.find_child_page(page, title),
+        )
+        url = self._url(page_id, progress)
+        self.store.set_page(page, timeline=page_id, now_s=now_s)
+        self.write_row(page, {"timeline": url}, now_s)
+        self.enqueue([Action("update_parent", f"update_parent:{page}:timeline", page, {})], now_s)
+        return {**progress, "page_id": page_id, "url": url}
+
+    def timeline_entry(
+        self, item: OutboxItem, record: IncidentRecord, now_s: float
+    ) -> dict[str, Any]:
+        del now_s
+        if record.timeline_page_id is None:
+            raise NotReadyError(f"incident {record.page_id} has no timeline page yet")
+        payload = item.payload
+        entry = TimelineEntry(
+            at=datetime.fromisoformat(payload["at"]),
+            kind=payload["kind"],
+            text=payload.get("text", ""),
+            actor=_person(payload.get("actor")),
+        )
+        declared = record.snapshot.declared_at or record.snapshot.created_time
+        markdown = timeline_entry_markdown(entry, self.settings, day_of=declared)
+        progress: Progress = dict(item.result or {})
+        ids = self.writer.append_all(
+            record.timeline_page_id,
+            markdown_to_blocks(markdown),
+            progress,
+            self._saver(item),
+            "entry",
+        )
+        return {**progress, "ids": ids}
+
+    # --- postmortem ---------------------------------------------------------------------
+
+    def status_updates(self, page_id: str) -> list[StatusUpdate]:
+        return self.status_updates_from(self.store, page_id)
+
+    @staticmethod
+    def status_updates_from(store: Store, page_id: str) -> list[StatusUpdate]:
+        """Every status update posted for the incident, from the outbox's own record."""
+        updates = []
+        for action in store.actions_for(page_id):
+            payload = action.payload
+            if action.kind == "post_reply" and payload.get("type") == "status_update":
+                updates.append(
+                    StatusUpdate(
+                        at=datetime.fromisoformat(payload["at"]),
+                        author=_person(payload.get("actor")),
+                        text=str(payload.get("text", "")),
+                    )
+                )
+        return updates
+
+    def _timeline_markdown(self, record: IncidentRecord) -> str:
+        if record.timeline_page_id is None:
+            return ""
+        # Read back from Notion so that what people added by hand is kept.
+        return blocks_to_markdown(self.notion.read_tree(record.timeline_page_id))
+
+    def create_postmortem(
+        self, item: OutboxItem, record: IncidentRecord, now_s: float
+    ) -> dict[str, Any]:
+        progress: Progress = dict(item.result or {})
+        save = self._saver(item)
+        now = datetime.fromtimestamp(now_s, UTC)
+        incident = _with_times(record.snapshot, item.payload)
+        markdown = render_postmortem_page(
+            incident,
+            status_updates=self.status_updates(record.page_id),
+            timeline_markdown=self._timeline_markdown(record),
+            settings=self.settings,
+            now=now,
+            slack_thread_url=record.permalink,
+        )
+        blocks = markdown_to_blocks(markdown)
+        title = progress.setdefault("title", self._page_title(record, "postmortem"))
+        resolved = incident.resolved_at or now
+        due = resolved + timedelta(seconds=self.settings.postmortem_due_s)
+        parent, properties, find = self._postmortem_home(record, title, due)
+        page_id = self.writer.create(
+            parent=parent,
+            properties=properties,
+            blocks=blocks,
+            progress=progress,
+            save=save,
+            find_existing=find,
+        )
+        url = self._url(page_id, progress)
+        page = record.page_id
+        self.store.set_page(page, postmortem=page_id, now_s=now_s)
+        self.write_row(page, {"postmortem": url}, now_s)
+        due_text = due.isoformat() if self.settings.postmortem_database_id else None
+        self.enqueue(
+            [
+                Action(
+                    "post_reply",
+                    f"reply:{page}:postmortem",
+                    page,
+                    {"type": "postmortem", "url": url, "due": due_text},
+                ),
+                Action("update_parent", f"update_parent:{page}:postmortem", page, {}),
+            ],
+            now_s,
+        )
+        return {**progress, "page_id": page_id, "url": url}
+
+    def _postmortem_home(
+        self, record: IncidentRecord, title: str, due: datetime
+    ) -> tuple[dict[str, Any], dict[str, Any], Callable[[], str | None]]:
+        """Where the postmortem goes: a Postmortems database row, or a child page."""
+        page = record.page_id
+        database = self.settings.postmortem_database_id
+        if database is None:
+            return (
+                {"type": "page_id", "page_id": page},
+                {"title": _title(title)},
+                lambda: self.writer.find_child_page(page, title),
+            )
+        source = self.notion.data_source_of(database)
+        names = POSTMORTEM_PROPERTIES
+        properties: dict[str, Any] = {
+            names["title"]: {"title": _title(title)},
+            names["incident"]: {"relation": [{"id": page}]},
+            names["owner"]: {"people": [{"id": p.id} for p in record.snapshot.commander[:1]]},
+            names["status"]: {"select": {"name": POSTMORTEM_STATUSES[0]}},
+            names["due"]: {"date": {"start": due.date().isoformat()}},
+        }
+        return (
+            {"type": "data_source_id", "data_source_id": source},
+            properties,
+            lambda: self._find_postmortem_row(source, page),
+        )
+
+    def _find_postmortem_row(self, source: str, incident_page: str) -> str | None:
+        rows = self.notion.query(
+            source,
+            {
+                "property": POSTMORTEM_PROPERTIES["incident"],
+                "relation": {"contains": incident_page},
+            },
+        )
+        bot = self.writer.bot_user_id()
+        for row in rows:
+            if bot is None or (row.get("created_by") or {}).get("id") == bot:
+                return str(row["id"])
+        return None
+
+
+def _with_times(incident: Incident, payload: dict[str, Any]) -> Incident:
+    """Fill Mitigated at / Resolved at from the transition when the row does not show them yet."""
+
+    def when(current: datetime | None, key: str) -> datetime | None:
+        return current or (datetime.fromisoformat(payload[key]) if payload.get(key) else None)
+
+    return replace(
+        incident,
+        mitigated_at=when(incident.mitigated_at, "mitigated_at"),
+        resolved_at=when(incident.resolved_at, "resolved_at"),
+    )
+
+
+def postmortem_status(row: dict[str, Any]) -> tuple[str | None, tuple[Person, ...]]:
+    """A Postmortems database row → (its Status, its Owner people)."""
+    props = row.get("properties") or {}
+    status = (props.get(POSTMORTEM_PROPERTIES["status"]) or {}).get("select") or {}
+    owners: Sequence[dict[str, Any]] = (props.get(POSTMORTEM_PROPERTIES["owner"]) or {}).get(
+        "people"
+    ) or []
+    people = tuple(Person(id=str(p.get("id")), name=str(p.get("name") or "")) for p in owners)
+    return (status.get("name"), people)

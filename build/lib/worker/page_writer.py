@@ -1,0 +1,221 @@
+"""Pages: write Notion pages and blocks in as many requests as Notion's limits need, once.
+
+Creating a page and appending blocks are not idempotent, and Notion has no idempotency
+key. So progress is saved after every request (the outbox keeps it), a request whose
+outcome is unknown is recorded as such before it is sent, and on the next attempt the
+page is looked up (a child page with our title, created by us) and the blocks compared
+with what is already there, instead of sending them again.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Iterator, Sequence
+from typing import Any
+
+from worker.notion import NotionGateway
+from worker.notion_limits import (
+    Block,
+    BlockRef,
+    execute_requests,
+    plan_requests,
+    referenced_requests,
+)
+
+log = logging.getLogger("worker.pages")
+
+Progress = dict[str, Any]
+SaveFn = Callable[[Progress], None]
+
+
+_MENTION_KINDS = ("user", "page", "database", "date", "template_mention", "link_preview")
+
+
+def _mention_key(mention: dict[str, Any]) -> str:
+    """A mention by what it points at: Notion answers a user mention with the user's name in
+    `plain_text` (and its own id spelling), which the mention we sent does not carry."""
+    kind = next((k for k in _MENTION_KINDS if k in mention), "")
+    target = mention.get(kind)
+    if not isinstance(target, dict):
+        return f"\x00{kind}\x00"
+    ref = target.get("start") if kind == "date" else target.get("id", target.get("url", ""))
+    return f"\x00{kind}:{str(ref).replace('-', '').lower()}\x00"
+
+
+def _visible(item: dict[str, Any]) -> str:
+    """One rich text item, the same whether we sent it or Notion returned it."""
+    kind = item.get("type") or ("mention" if "mention" in item else "text")
+    if kind == "mention":
+        return _mention_key(item.get("mention") or {})
+    if kind == "equation":
+        return str((item.get("equation") or {}).get("expression", ""))
+    text = item.get("text")
+    if isinstance(text, dict) and "content" in text:
+        return str(text["content"])
+    return str(item.get("plain_text", ""))
+
+
+def _text(block: Block) -> str:
+    body = block.get(block.get("type", ""), {})
+    return "".join(_visible(item) for item in body.get("rich_text") or [])
+
+
+def same_blocks(existing: Sequence[Block], wanted: Sequence[Block]) -> bool:
+    """Blocks Notion returned look like the ones we sent (type, text and mentions)."""
+    if len(existing) != len(wanted):
+        return False
+    return all(
+        e.get("type") == w.get("type") and _text(e) == _text(w)
+        for e, w in zip(existing, wanted, strict=True)
+    )
+
+
+class PageWriter:
+    def __init__(self, notion: NotionGateway, bot_user_id: Callable[[], str | None]) -> None:
+        self.notion = notion
+        self.bot_user_id = bot_user_id
+
+    # --- appending ----------------------------------------------------------------------
+
+    def append_once(
+        self, parent_id: str, children: list[Block], progress: Progress, save: SaveFn, slot: str
+    ) -> list[str]:
+        """Append `children` under `parent_id` exactly once; `slot` names this append in
+        `progress` so a retry after an unknown outcome checks before sending again."""
+        done = progress.setdefault("appended", {})
+        if slot in done:
+            return list(done[slot])
+        if progress.get("uncertain") == slot:
+            found = self._find_appended(parent_id, children)
+            if found is not None:
+                log.info("blocks for %s were already appended; not appending them again", slot)
+                return self._record(progress, save, slot, found)
+        progress["uncertain"] = slot
+        save(progress)
+        result = self.notion.call(
+            "blocks.children.append",
+            lambda: self.notion.client.blocks.children.append(
+                block_id=parent_id, children=children
+            ),
+            idempotent=False,
+        )
+        ids = [str(block["id"]) for block in result.get("results") or []]
+        return self._record(progress, save, slot, ids)
+
+    def append_all(
+        self, parent_id: str, blocks: list[Block], progress: Progress, save: SaveFn, slot: str
+    ) -> list[str]:
+        """Append any amount of blocks under `parent_id`, exactly once, in as many requests
+        as Notion's limits need; the ids of the top-level blocks created."""
+        requests = plan_requests(blocks)
+        indices: Iterator[int] = iter(range(len(requests)))
+
+        def append(parent: str, children: list[Block]) -> list[str]:
+            index = next(indices)  # the first keeps the bare slot name of single appends
+            name = slot if index == 0 else f"{slot}-{index}"
+            return self.append_once(parent, children, progress, save, name)
+
+        created = execute_requests(requests, parent_id, append)
+        return [
+            block_id
+            for index, request in enumerate(requests)
+            if not isinstance(request.parent, BlockRef)
+            for block_id in created[index]
+        ]
+
+    @staticmethod
+    def _record(progress: Progress, save: SaveFn, slot: str, ids: list[str]) -> list[str]:
+        progress.setdefault("appended", {})[slot] = ids
+        progress.pop("uncertain", None)
+        save(progress)
+        return ids
+
+    def _find_appended(self, parent_id: str, children: Sequence[Block]) -> list[str] | None:
+        existing = list(self.notion.list_children(parent_id))
+        tail = existing[-len(children) :] if children else []
+        if children and same_blocks(tail, children):
+            return [str(block["id"]) for block in tail]
+        return None
+
+    # --- creating -----------------------------------------------------------------------
+
+    def find_child_page(self, parent_id: str, title: str) -> str | None:
+        """A child page with this exact title that we created (reconciliation)."""
+        bot = self.bot_user_id()
+        for block in self.notion.list_children(parent_id):
+            if block.get("type") != "child_page" or block.get("in_trash"):
+                continue
+            if (block.get("child_page") or {}).get("title") != title:
+                continue
+            creator = (block.get("created_by") or {}).get("id")
+            if bot is None or creator == bot:
+                return str(block["id"])
+        return None
+
+    def create(
+        self,
+        *,
+        parent: dict[str, Any],
+        properties: dict[str, Any],
+        blocks: list[Block],
+        progress: Progress,
+        save: SaveFn,
+        find_existing: Callable[[], str | None],
+    ) -> str:
+        """Create the page with its first batch of blocks, then append the rest."""
+        requests = plan_requests(blocks)
+        page_id = progress.get("page_id")
+        if page_id is None and progress.get("uncertain") == "create":
+            page_id = find_existing()
+            if page_id:
+                log.info("the page was already created (%s); not creating it again", page_id)
+        if page_id is None:
+            page_id = self._create(
+                parent, properties, requests[0].children if requests else (), progress, save
+            )
+        else:
+            progress["page_id"] = page_id
+            progress.pop("uncertain", None)
+            save(progress)
+        self._append_rest(page_id, requests, progress, save)
+        return str(page_id)
+
+    def _create(
+        self,
+        parent: dict[str, Any],
+        properties: dict[str, Any],
+        first: Sequence[Block],
+        progress: Progress,
+        save: SaveFn,
+    ) -> str:
+        progress["uncertain"] = "create"
+        save(progress)
+        body = {"parent": parent, "properties": properties, "children": list(first)}
+        created = self.notion.call(
+            "pages.create", lambda: self.notion.client.pages.create(**body), idempotent=False
+        )
+        page_id = str(created["id"])
+        progress["page_id"] = page_id
+        if created.get("url"):
+            progress["url"] = str(created["url"])  # no need to ask for it again
+        progress.pop("uncertain", None)
+        save(progress)
+        return page_id
+
+    def _append_rest(
+        self, page_id: str, requests: Sequence[Any], progress: Progress, save: SaveFn
+    ) -> None:
+        if len(requests) <= 1:
+            return
+        first_ids: list[str] = []
+        if 0 in referenced_requests(requests):
+            first_ids = [str(b["id"]) for b in self.notion.list_children(page_id)][
+                : len(requests[0].children)
+            ]
+        done: dict[int, Sequence[str]] = {0: first_ids}
+        indices: Iterator[int] = iter(range(1, len(requests)))
+
+        def append(parent_id: str, children: list[Block]) -> list[str]:
+            return self.append_once(parent_id, children, progress, save, f"request-{next(indices)}")
+
+        execute_requests(requests, page_id, append, done=done)

@@ -1,0 +1,72 @@
+"""Preview: a page template rendered for a sample or a real incident, as Markdown or JSON."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import replace
+from datetime import UTC, datetime
+from typing import Literal
+
+from worker.blocks_markdown import blocks_to_markdown
+from worker.config import Settings
+from worker.markdown_blocks import markdown_to_blocks
+from worker.notion import NotionGateway
+from worker.notion_limits import plan_requests
+from worker.page_effects import PageEffects
+from worker.pages import (
+    POSTMORTEM_TEMPLATE,
+    TIMELINE_TEMPLATE,
+    SampleVariant,
+    render_postmortem_page,
+    render_timeline_page,
+    sample_postmortem_context,
+    sample_timeline_context,
+    templates_for,
+)
+from worker.plan import page_id_from_url
+from worker.store import Store
+
+PageKind = Literal["timeline", "postmortem"]
+
+
+def render_sample(kind: PageKind, settings: Settings, variant: SampleVariant) -> str:
+    templates = templates_for(settings)
+    if kind == "timeline":
+        return templates.render(TIMELINE_TEMPLATE, sample_timeline_context(settings, variant))
+    context = sample_postmortem_context(settings, variant, templates=templates)
+    return templates.render(POSTMORTEM_TEMPLATE, context)
+
+
+def render_incident(kind: PageKind, settings: Settings, notion: NotionGateway, page_id: str) -> str:
+    """The page as the worker would create it now for this incident (nothing is written)."""
+    incident = notion.retrieve_incident(page_id)
+    now = datetime.now(UTC)
+    if kind == "timeline":
+        return render_timeline_page(incident, settings, now, slack_thread_url=incident.slack_thread)
+    if incident.resolved_at is None:
+        incident = replace(incident, resolved_at=now)
+    timeline_id = page_id_from_url(incident.timeline_url)
+    timeline = blocks_to_markdown(notion.read_tree(timeline_id)) if timeline_id else ""
+    store = Store.open(settings.database_url.reveal())
+    try:
+        updates = PageEffects.status_updates_from(store, page_id)
+    finally:
+        store.close()
+    return render_postmortem_page(
+        incident,
+        status_updates=updates,
+        timeline_markdown=timeline,
+        settings=settings,
+        now=now,
+        slack_thread_url=incident.slack_thread,
+    )
+
+
+def as_blocks_json(markdown: str) -> str:
+    """The Notion requests the page would take: each with its parent and children."""
+    requests = plan_requests(markdown_to_blocks(markdown))
+    out = [
+        {"parent": "page" if i == 0 else repr(r.parent), "children": list(r.children)}
+        for i, r in enumerate(requests)
+    ]
+    return json.dumps(out, ensure_ascii=False, indent=2)

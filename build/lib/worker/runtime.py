@@ -1,0 +1,185 @@
+"""Composition: settings → state store, gateways, effects and the worker (the only builder)."""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime
+
+from sqlalchemy.exc import SQLAlchemyError
+
+from worker.config import Settings
+from worker.effects import Effects
+from worker.errors import ServiceError, WorkerError
+from worker.health import Health
+from worker.lease import Lease, fenced
+from worker.messages import Wording
+from worker.metrics import Metrics
+from worker.notion import NotionGateway
+from worker.scheduler import Job, Loop
+from worker.slack import SlackGateway
+from worker.store import Store, describe_open_error
+from worker.tick import NagReport, PollReport, Worker
+
+log = logging.getLogger("worker.runtime")
+
+
+def _open_store(settings: Settings) -> Store:
+    raw_url = settings.database_url.reveal()
+    try:
+        return Store.open(raw_url)
+    except (SQLAlchemyError, OSError) as exc:
+        detail = describe_open_error(exc, raw_url)
+        hint = (
+            " If the SQLite file is damaged, move it aside: the worker rebuilds its state "
+            "from Notion (each row's Slack thread link) without announcing anything twice."
+            if settings.is_sqlite
+            else ""
+        )
+        raise WorkerError(f"DATABASE_URL: cannot open the state store ({detail}).{hint}") from exc
+
+
+def _wording(settings: Settings) -> Wording:
+    try:
+        return Wording.load(settings.templates_dir, settings.locale)
+    except (OSError, ValueError) as exc:
+        where = settings.templates_dir / settings.locale / "slack.toml"
+        raise WorkerError(
+            f"TEMPLATES_DIR: cannot read {where} ({exc}); copy the bundled templates folder "
+            "and point TEMPLATES_DIR at the copy"
+        ) from exc
+
+
+@dataclass
+class Runtime:
+    settings: Settings
+    store: Store
+    notion: NotionGateway
+    slack: SlackGateway
+    worker: Worker
+    stop_requested: Callable[[], bool]
+    lease: Lease
+    metrics: Metrics
+    health: Health
+
+    @classmethod
+    def build(
+        cls, settings: Settings, *, should_stop: Callable[[], bool] = lambda: False
+    ) -> Runtime:
+        store = _open_store(settings)
+        metrics = Metrics()
+        notion = NotionGateway.build(settings, metrics=metrics)
+        slack = SlackGateway.build(settings, metrics=metrics)
+        words = _wording(settings)
+        effects = Effects(store, notion, slack, settings, words, should_stop=should_stop)
+        worker = Worker(settings, notion, store, effects, should_stop=should_stop)
+        lease = Lease(store, ttl_s=settings.lease_s)
+        effects.may_act = lease.keep
+        effects.guard = lambda now_s: fenced(f, now_s) if (f := lease.fence()) else None
+        metrics.watch_state(store, settings)
+        health = Health.for_settings(settings)
+        return cls(settings, store, notion, slack, worker, should_stop, lease, metrics, health)
+
+    def start(self, retries_s: tuple[float, ...] = (1.0, 3.0, 10.0, 20.0)) -> None:
+        """Who we are on both sides, and the channel ready for reading our own posts back.
+        A failure that may pass by itself is tried again a few times first."""
+        for wait_s in retries_s:
+            try:
+                self._start()
+            except ServiceError as exc:
+                if not exc.retryable or self.stop_requested():
+                    raise
+                log.warning("starting: %s; trying again in %.0fs", exc, wait_s)
+                self._pause(wait_s)
+            else:
+                return
+        self._start()
+
+    def _pause(self, seconds: float) -> None:
+        """Sleep, but wake up at once when asked to stop (SIGTERM during startup)."""
+        deadline = time.monotonic() + seconds
+        while time.monotonic() < deadline and not self.stop_requested():
+            time.sleep(0.1)
+
+    def _start(self) -> None:
+        bot = self.notion.me()
+        self.worker.bot_user_id = bot.id
+        self.worker.effects.bot_user_id = bot.id
+        self.notion.data_source_id()
+        self.slack.auth()
+        try:
+            self.slack.join(self.settings.slack_channel_id)
+        except ServiceError as exc:
+            # Private channels can't be joined; the app must be invited instead.
+            if exc.code != "method_not_supported_for_channel_type":
+                raise
+
+    def lead(self, now: datetime) -> bool:
+        """Whether this replica may act now (it holds, or just took, the lease)."""
+        was_leader = self.lease.token is not None
+        leader = self.lease.acquire(now.timestamp())
+        if leader and not was_leader:
+            log.info("leading as %s (fencing token %s)", self.lease.holder, self.lease.token)
+        elif was_leader and not leader:
+            log.warning("%s lost the lease; another replica is acting", self.lease.holder)
+        return leader
+
+    def poll(self, now: datetime) -> PollReport | None:
+        """One poll, if this replica leads; None when another replica does. Either way
+        /healthz and /metrics learn how it went."""
+        self.health.poll_started(now)
+        try:
+            report = self._poll(now)
+        except Exception as exc:
+            self.metrics.poll_failed()
+            self.health.poll_failed(now, exc)
+            raise
+        self.metrics.observe_poll(report, now)
+        self.health.poll_succeeded(now, leader=report is not None)
+        return report
+
+    def _poll(self, now: datetime) -> PollReport | None:
+        if not self.lead(now):
+            return None
+        report = self.worker.poll(now)
+        level = logging.INFO if report.ok else logging.WARNING
+        log.log(level, report.summary())
+        return report
+
+    def nag(self, now: datetime) -> NagReport | None:
+        try:
+            report = self._nag(now)
+        except Exception:
+            self.metrics.nag_failed()
+            raise
+        self.metrics.observe_nag(report)
+        return report
+
+    def _nag(self, now: datetime) -> NagReport | None:
+        if not self.lead(now):
+            return None
+        report = self.worker.nag_pass(now)
+        if report.queued:
+            log.info("nudges: %d queued, %d delivered", report.queued, report.delivery.done)
+        return report
+
+    def loop(self) -> Loop:
+        def poll_job(now: datetime) -> None:
+            self.poll(now)
+
+        def nag_job(now: datetime) -> None:
+            self.nag(now)
+
+        return Loop(
+            [
+                Job("poll", self.settings.poll_interval_s, poll_job),
+                Job("nag", self.settings.nag_interval_s, nag_job),
+            ]
+        )
+
+    def close(self) -> None:
+        self.lease.release()
+        self.notion.close()
+        self.store.close()

@@ -1,0 +1,204 @@
+"""Sandbox: serve the two emulators over loopback HTTP (uvicorn in threads), as one unit."""
+
+from __future__ import annotations
+
+import json
+import socket
+import threading
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal, Self
+
+import uvicorn
+
+from worker.sandbox.faults import (
+    NOTION_FAULTS,
+    SLACK_FAULTS,
+    AnswerListener,
+    AnswerTap,
+    ASGIApp,
+    FaultMiddleware,
+    FaultPlan,
+    FaultScope,
+    RequestLog,
+    RequestLogMiddleware,
+    bearer_only,
+    everyone,
+    notion_fault_response,
+    slack_fault_response,
+)
+from worker.sandbox.notion import NotionEmulator
+from worker.sandbox.ratelimit import RateLimit
+from worker.sandbox.slack import SlackEmulator
+from worker.sandbox.workspace import Workspace, make_workspace, workspace_info
+
+
+class ServedApp:
+    """One ASGI app on 127.0.0.1:<port> (0 picks a free port), served from a daemon thread."""
+
+    def __init__(self, app: ASGIApp, port: int = 0, host: str = "127.0.0.1") -> None:
+        # IPPROTO_TCP makes asyncio set TCP_NODELAY on each connection; without it every
+        # answer waits ~40 ms for a delayed ACK.
+        self._sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM, socket.IPPROTO_TCP)
+        self._sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        self._sock.bind((host, port))
+        self.host = host
+        self.port: int = self._sock.getsockname()[1]
+        config = uvicorn.Config(
+            app, log_level="warning", lifespan="off", access_log=False, timeout_keep_alive=30
+        )
+        self._server = uvicorn.Server(config)
+        self._thread = threading.Thread(
+            target=self._server.run, kwargs={"sockets": [self._sock]}, daemon=True
+        )
+
+    @property
+    def url(self) -> str:
+        return f"http://{self.host}:{self.port}"
+
+    def start(self, timeout_s: float = 10.0) -> None:
+        self._thread.start()
+        deadline = time.monotonic() + timeout_s
+        while not self._server.started:
+            if time.monotonic() > deadline or not self._thread.is_alive():
+                raise RuntimeError(f"sandbox server on port {self.port} did not start")
+            time.sleep(0.01)
+
+    def stop(self, timeout_s: float = 5.0) -> None:
+        self._server.should_exit = True
+        self._thread.join(timeout_s)
+        self._sock.close()
+
+
+@dataclass(frozen=True)
+class SandboxOptions:
+    notion_port: int = 0
+    slack_port: int = 0
+    fault_rate: float = 0.0
+    seed: int = 0
+    # Notion: an average of 3 requests per second per token, with a burst allowance.
+    notion_rate: RateLimit = field(default_factory=lambda: RateLimit(3.0, 10.0))
+    # Slack: chat.postMessage about one message per second per channel, short bursts.
+    slack_post_rate: RateLimit = field(default_factory=lambda: RateLimit(1.0, 5.0))
+    # Slack's per-method tiers (Tier 2: 20/min, Tier 3: 50/min, Tier 4: 100/min).
+    slack_tier_limits: bool = True
+    # Seconds a "slow" fault holds the answer (longer than the clients' timeouts).
+    slow_fault_s: float = 35.0
+    # "all": any request may be faulted; "bot": only the integration's and the bot's (the
+    # worker's), so that the people acting in a benchmark are never the ones failing.
+    fault_scope: Literal["all", "bot"] = "all"
+    state_file: Path | None = None
+
+
+class Sandbox:
+    """Both emulators, their fault layers and request logs; `info()` is the JSON line."""
+
+    def __init__(self, options: SandboxOptions | None = None) -> None:
+        self.options = options or SandboxOptions()
+        self.workspace: Workspace = make_workspace(self.options.seed)
+        self.notion = NotionEmulator(self.workspace, rate_limit=self.options.notion_rate)
+        self.slack = SlackEmulator(
+            self.workspace,
+            post_rate=self.options.slack_post_rate,
+            tier_limits=self.options.slack_tier_limits,
+        )
+        state_file = self.options.state_file
+        if state_file is not None and state_file.exists():
+            self.load(state_file)
+        self.notion_log = RequestLog()
+        self.slack_log = RequestLog()
+        rate, seed = self.options.fault_rate, self.options.seed
+        self.fault_plans = (
+            FaultPlan(rate, seed, NOTION_FAULTS),
+            FaultPlan(rate, seed + 1, SLACK_FAULTS),
+        )
+        notion_scope = self._fault_scope(self.workspace.notion_token)
+        slack_scope = self._fault_scope(self.workspace.slack_token)
+        self.taps = (
+            AnswerTap(self.notion.app, scope=notion_scope),
+            AnswerTap(self.slack.app, scope=slack_scope),
+        )
+        notion_app = FaultMiddleware(
+            self.taps[0],
+            self.fault_plans[0],
+            notion_fault_response,
+            slow_s=self.options.slow_fault_s,
+            scope=notion_scope,
+        )
+        slack_app = FaultMiddleware(
+            self.taps[1],
+            self.fault_plans[1],
+            slack_fault_response,
+            slow_s=self.options.slow_fault_s,
+            scope=slack_scope,
+        )
+        self._notion_server = ServedApp(
+            RequestLogMiddleware(notion_app, self.notion_log), self.options.notion_port
+        )
+        self._slack_server = ServedApp(
+            RequestLogMiddleware(slack_app, self.slack_log), self.options.slack_port
+        )
+
+    def _fault_scope(self, bot_token: str) -> FaultScope:
+        if self.options.fault_scope == "all":
+            return everyone
+        if self.options.fault_scope == "bot":
+            return bearer_only(bot_token)
+        raise ValueError(f"fault scope must be 'all' or 'bot', got {self.options.fault_scope!r}")
+
+    def tap_answers(self, listener: AnswerListener | None) -> None:
+        """Call `listener(method, path)` each time either emulator has carried out a request
+        in the fault scope, just before the answer leaves (None stops it)."""
+        for tap in self.taps:
+            tap.listener = listener
+
+    def set_fault_rate(self, rate: float) -> None:
+        """Faults on, off or at another rate from now on (e.g. off while a benchmark sets up)."""
+        for plan in self.fault_plans:
+            plan.set_rate(rate)
+
+    @property
+    def notion_base_url(self) -> str:
+        """What `notion_client.Client(base_url=...)` takes: no trailing slash."""
+        return self._notion_server.url
+
+    @property
+    def slack_base_url(self) -> str:
+        """What `slack_sdk.WebClient(base_url=...)` takes: ending in /api/."""
+        return self._slack_server.url + "/api/"
+
+    def info(self) -> dict[str, Any]:
+        return workspace_info(self.workspace, self.notion_base_url, self.slack_base_url)
+
+    def start(self) -> Self:
+        self._notion_server.start()
+        self._slack_server.start()
+        return self
+
+    def stop(self) -> None:
+        self._notion_server.stop()
+        self._slack_server.stop()
+        if self.options.state_file is not None:
+            self.save(self.options.state_file)
+
+    def save(self, path: Path) -> None:
+        data = {"seed": self.options.seed, "notion": self.notion.dump(), "slack": self.slack.dump()}
+        tmp = path.with_suffix(path.suffix + ".tmp")
+        tmp.write_text(json.dumps(data), encoding="utf-8")
+        tmp.replace(path)
+
+    def load(self, path: Path) -> None:
+        data = json.loads(path.read_text(encoding="utf-8"))
+        if data.get("seed") != self.options.seed:
+            raise ValueError(
+                f"{path} was saved with --seed {data.get('seed')}; start the sandbox with that seed"
+            )
+        self.notion.load(data["notion"])
+        self.slack.load(data["slack"])
+
+    def __enter__(self) -> Self:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()

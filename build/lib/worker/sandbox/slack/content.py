@@ -1,0 +1,88 @@
+"""Sandbox Slack: read and check what a message says (text, blocks, attachments, metadata)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from worker.sandbox.slack.blocks import validate_blocks
+from worker.sandbox.slack.errors import SlackError, schema_messages
+from worker.sandbox.slack.params import Params
+
+POST_TEXT_MAX = 40_000  # chat.postMessage truncates above this (with a warning)
+UPDATE_TEXT_MAX = 4_000  # chat.update refuses above this (msg_too_long)
+MARKDOWN_TEXT_MAX = 12_000
+MAX_ATTACHMENTS = 100
+
+
+@dataclass(frozen=True)
+class Content:
+    """The content arguments of one call; `None` means "not sent" (chat.update keeps it)."""
+
+    text: str | None
+    blocks: list[dict[str, Any]] | None
+    attachments: list[dict[str, Any]] | None
+    metadata: dict[str, Any] | None
+    # Top-level text is auto-parsed for bare @here only with link_names=1 or parse=full.
+    parse_names: bool
+
+    @property
+    def renders_nothing(self) -> bool:
+        return not self.text and not self.blocks and not self.attachments
+
+
+def read_content(params: Params, *, attachments_error: str = "invalid_attachments") -> Content:
+    """The content arguments, checked; `attachments_error` is the method's code for bad ones."""
+    text = params.text("text") if "text" in params.values else None
+    blocks = _read_blocks(params)
+    if params.has("markdown_text"):
+        if text or blocks:
+            raise SlackError("markdown_text_conflict")
+        markdown = params.text("markdown_text")[:MARKDOWN_TEXT_MAX]
+        text, blocks = markdown, [{"type": "markdown", "text": markdown}]
+    return Content(
+        text=text,
+        blocks=blocks,
+        attachments=_read_attachments(params, attachments_error),
+        metadata=_read_metadata(params),
+        parse_names=params.flag("link_names") or params.text("parse") == "full",
+    )
+
+
+def _read_blocks(params: Params) -> list[dict[str, Any]] | None:
+    if "blocks" not in params.values or params.values["blocks"] is None:
+        return None
+    parsed, blocks = params.structured("blocks")
+    if not parsed or not isinstance(blocks, list):
+        raise SlackError("invalid_blocks_format")
+    problems = validate_blocks(blocks)
+    if problems:
+        raise schema_messages("invalid_blocks", problems)
+    return blocks
+
+
+def _read_attachments(params: Params, error: str) -> list[dict[str, Any]] | None:
+    if not params.has("attachments"):
+        return None
+    parsed, attachments = params.structured("attachments")
+    if not parsed or not isinstance(attachments, list):
+        raise schema_messages(error, ["[ERROR] must be an array [json-pointer:/attachments]"])
+    if len(attachments) > MAX_ATTACHMENTS:
+        raise SlackError("too_many_attachments")
+    if not all(isinstance(a, dict) for a in attachments):
+        raise schema_messages(error, ["[ERROR] must be an object [json-pointer:/attachments]"])
+    return attachments
+
+
+def _read_metadata(params: Params) -> dict[str, Any] | None:
+    if not params.has("metadata"):
+        return None
+    parsed, metadata = params.structured("metadata")
+    if not parsed or not isinstance(metadata, dict):
+        raise SlackError("invalid_metadata_format")
+    if not isinstance(metadata.get("event_type"), str) or not metadata["event_type"]:
+        raise SlackError("invalid_metadata_schema")
+    payload = metadata.get("event_payload", {})
+    if not isinstance(payload, dict):
+        raise SlackError("invalid_metadata_schema")
+    return {"event_type": metadata["event_type"], "event_payload": payload}

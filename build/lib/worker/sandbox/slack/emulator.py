@@ -1,0 +1,224 @@
+"""Sandbox Slack: the emulator's public face (the ASGI app, state dump/load, test helpers).
+
+`SlackEmulator(workspace).app` speaks the Slack Web API under `/api/<method>` for the real
+slack-sdk; the methods below let tests look inside (messages, threads, pings) and change
+the world (archive a channel, hide one, drop a scope, tighten rate limits).
+"""
+
+from __future__ import annotations
+
+import copy
+import threading
+import time
+from collections.abc import Callable, Iterable
+from typing import Any
+
+from starlette.applications import Starlette
+
+from worker.sandbox.ratelimit import RateLimit
+from worker.sandbox.slack.admin import admin_routes
+from worker.sandbox.slack.directory import Directory
+from worker.sandbox.slack.dispatch import Dispatcher
+from worker.sandbox.slack.limits import DEFAULT_POST_RATE, RateLimiter
+from worker.sandbox.slack.render import Renderer, View
+from worker.sandbox.slack.routes import api_routes
+from worker.sandbox.slack.state import Channel, Message, SlackState, stable_id
+from worker.sandbox.workspace import Workspace
+
+STATE_VERSION = 1
+
+
+class SlackEmulator:
+    """An in-memory Slack workspace: #incidents (the bot is not a member yet) and #general."""
+
+    def __init__(
+        self,
+        workspace: Workspace,
+        *,
+        post_rate: RateLimit | None = None,
+        clock: Callable[[], float] = time.time,
+        tier_limits: bool = True,
+    ) -> None:
+        self.workspace = workspace
+        self.clock = clock
+        # uvicorn serves the app from another thread than the tests' helpers run in.
+        self._lock = threading.RLock()
+        created_s = int(clock())
+        self._directory = Directory(workspace, created_s)
+        self._state = SlackState(workspace, created_s)
+        self._limiter = RateLimiter(
+            post_rate or DEFAULT_POST_RATE, tier_limits=tier_limits, clock=clock
+        )
+        self._renderer = Renderer(self._directory, workspace.slack_team_id)
+        dispatcher = Dispatcher(
+            self._state, self._directory, self._renderer, self._limiter, self._lock, clock
+        )
+        self.app = Starlette(routes=[*api_routes(dispatcher), *admin_routes(self)])
+
+    # -- configuration -------------------------------------------------------------------
+
+    @property
+    def post_rate(self) -> RateLimit:
+        return self._limiter.post_rate
+
+    @property
+    def general_channel_id(self) -> str:
+        return self._state.general_id
+
+    @property
+    def bot_scopes(self) -> frozenset[str]:
+        with self._lock:
+            return frozenset(self._state.bot_scopes)
+
+    def set_bot_scopes(self, scopes: Iterable[str]) -> None:
+        """Replace the bot token's scopes (a method without its scope → `missing_scope`)."""
+        with self._lock:
+            self._state.bot_scopes = set(scopes)
+
+    def set_rate_limits(
+        self, *, post_rate: RateLimit | None = None, tier_limits: bool | None = None
+    ) -> None:
+        """`RateLimit(0, 0)` switches the per-channel posting limit off."""
+        self._limiter.configure(post_rate=post_rate, tier_limits=tier_limits)
+
+    # -- channels --------------------------------------------------------------------------
+
+    def archive_channel(self, channel_id: str) -> None:
+        with self._lock:
+            self._channel(channel_id).is_archived = True
+
+    def unarchive_channel(self, channel_id: str) -> None:
+        with self._lock:
+            self._channel(channel_id).is_archived = False
+
+    def create_channel(
+        self,
+        name: str,
+        *,
+        is_private: bool = True,
+        members: Iterable[str] | None = None,
+        bot_is_member: bool = False,
+    ) -> str:
+        """A new channel; by default private, with the people and without the bot."""
+        with self._lock:
+            if any(c.name == name for c in self._state.channels.values()):
+                raise ValueError(f"a channel called {name!r} exists (name_taken)")
+            people = list(members) if members is not None else self._directory.people_ids
+            if bot_is_member:
+                people.append(self.workspace.slack_bot_user_id)
+            channel = Channel(
+                id=stable_id("C", f"{name}:{self.workspace.seed}"),
+                name=name,
+                created=int(self.clock()),
+                creator=people[0] if people else self.workspace.slack_bot_user_id,
+                is_private=is_private,
+                members=people,
+            )
+            self._state.channels[channel.id] = channel
+            return channel.id
+
+    def create_private_channel(self, name: str) -> str:
+        """A private channel the bot cannot see: every method answers `channel_not_found`."""
+        return self.create_channel(name, is_private=True)
+
+    def add_member(self, channel_id: str, user_id: str) -> None:
+        with self._lock:
+            channel = self._channel(channel_id)
+            if user_id not in channel.members:
+                channel.members.append(user_id)
+
+    def members(self, channel_id: str) -> list[str]:
+        with self._lock:
+            return list(self._channel(channel_id).members)
+
+    # -- messages ----------------------------------------------------------------------------
+
+    def channel_messages(self, channel_id: str) -> list[dict[str, Any]]:
+        """What a reader of the channel sees (top-level and broadcasts), oldest first."""
+        with self._lock:
+            channel = self._channel(channel_id)
+            return copy.deepcopy(
+                [
+                    self._renderer.message(channel, m, View.HISTORY)
+                    for m in channel.messages.values()
+                    if m.in_history
+                ]
+            )
+
+    def thread(self, channel_id: str, ts: str) -> list[dict[str, Any]]:
+        """The parent, then its replies oldest first; `[parent]` when it has none."""
+        with self._lock:
+            channel = self._channel(channel_id)
+            parent = channel.messages.get(ts)
+            if parent is None or parent.orphan:
+                raise KeyError(f"no message {ts} in {channel_id}")
+            thread = [parent, *channel.replies_of(parent.ts)]
+            return copy.deepcopy([self._renderer.message(channel, m, View.REPLIES) for m in thread])
+
+    def all_messages(self) -> list[dict[str, Any]]:
+        """Every stored message (replies, stubs and unthreaded replies too), with its channel."""
+        with self._lock:
+            return copy.deepcopy(
+                [
+                    self._full(channel, message)
+                    for channel in self._state.channels.values()
+                    for message in channel.messages.values()
+                ]
+            )
+
+    def orphan_replies(self) -> list[dict[str, Any]]:
+        """Replies posted with a thread_ts that matched no message (they reach no thread)."""
+        return [m for m in self.all_messages() if m.get("unthreaded")]
+
+    def ephemeral_messages(self) -> list[dict[str, Any]]:
+        with self._lock:
+            return copy.deepcopy(self._state.ephemeral)
+
+    def pings(self, channel_id: str, ts: str) -> set[str]:
+        """Who the message would notify: `!channel`, `!here`, `!everyone`, `!subteam^S…`, `@U…`."""
+        with self._lock:
+            message = self._channel(channel_id).messages.get(ts)
+            if message is None:
+                raise KeyError(f"no message {ts} in {channel_id}")
+            return set(message.pings)
+
+    def all_pings(self) -> list[dict[str, Any]]:
+        with self._lock:
+            return [
+                {"channel": c.id, "ts": m.ts, "pings": list(m.pings)}
+                for c in self._state.channels.values()
+                for m in c.messages.values()
+            ]
+
+    # -- persistence -------------------------------------------------------------------------
+
+    def dump(self) -> dict[str, Any]:
+        with self._lock:
+            return copy.deepcopy(
+                {
+                    "version": STATE_VERSION,
+                    "created_s": self._directory.created_s,
+                    **self._state.dump(),
+                }
+            )
+
+    def load(self, data: dict[str, Any]) -> None:
+        if data.get("version") != STATE_VERSION:
+            raise ValueError(f"unsupported Slack sandbox state version {data.get('version')!r}")
+        with self._lock:
+            self._state.load(copy.deepcopy(data))
+            self._directory.created_s = int(data["created_s"])
+
+    # -- internals ---------------------------------------------------------------------------
+
+    def _channel(self, channel_id: str) -> Channel:
+        channel = self._state.channels.get(channel_id)
+        if channel is None:
+            raise KeyError(f"no channel {channel_id}")
+        return channel
+
+    def _full(self, channel: Channel, message: Message) -> dict[str, Any]:
+        body = {"channel": channel.id, **self._renderer.message(channel, message, View.REPLIES)}
+        if message.orphan:
+            body["unthreaded"] = True
+        return body

@@ -1,0 +1,172 @@
+"""Sandbox Slack: the Web API methods the emulator answers, with their scopes, tiers and errors.
+
+Scopes, tiers and error lists mirror reference/slack/slack-method-catalog (docs.slack.dev,
+2026); tests/sandbox/test_slack_fidelity.py holds this table to that catalog.
+"""
+
+from __future__ import annotations
+
+from worker.sandbox.slack.methods import chat_edit, chat_post, conversations, items, users
+from worker.sandbox.slack.methods.call import Call, Handler, Method
+
+_HISTORY = ("channels:history", "groups:history", "im:history", "mpim:history")
+_READ = ("channels:read", "groups:read", "im:read", "mpim:read")
+_CHAT = ("chat:write",)
+_POST_ERRORS = (
+    "channel_not_found",
+    "not_in_channel",
+    "is_archived",
+    "no_text",
+    "invalid_blocks",
+    "invalid_blocks_format",
+    "too_many_attachments",
+    "markdown_text_conflict",
+)
+_METADATA_ERRORS = ("invalid_metadata_format", "invalid_metadata_schema")
+
+
+def _method(
+    name: str,
+    handler: Handler,
+    tier: int | None,
+    scopes: tuple[tuple[str, ...], tuple[str, ...]],
+    errors: tuple[str, ...] = (),
+) -> Method:
+    bot, user = scopes
+    return Method(name, handler, tier, bot, user, frozenset(errors))
+
+
+METHODS: dict[str, Method] = {
+    m.name: m
+    for m in (
+        _method("auth.test", users.auth_test, None, ((), ())),
+        _method(
+            "chat.postMessage",
+            chat_post.post_message,
+            None,
+            (_CHAT, _CHAT),
+            _POST_ERRORS + _METADATA_ERRORS,
+        ),
+        _method(
+            "chat.postEphemeral",
+            chat_post.post_ephemeral,
+            4,
+            (_CHAT, _CHAT),
+            (*_POST_ERRORS, "invalid_attachments", "user_not_in_channel", "msg_too_long"),
+        ),
+        _method(
+            "chat.update",
+            chat_edit.update,
+            3,
+            (_CHAT, _CHAT),
+            (
+                "channel_not_found",
+                "is_inactive",
+                "message_not_found",
+                "cant_update_message",
+                "msg_too_long",
+                "no_text",
+                "invalid_blocks",
+                "invalid_blocks_format",
+                "invalid_attachments",
+                "too_many_attachments",
+                "markdown_text_conflict",
+                *_METADATA_ERRORS,
+            ),
+        ),
+        _method(
+            "chat.delete",
+            chat_edit.delete,
+            3,
+            (_CHAT, _CHAT),
+            ("channel_not_found", "message_not_found", "cant_delete_message"),
+        ),
+        _method(
+            "chat.getPermalink",
+            chat_edit.get_permalink,
+            None,
+            ((), ()),
+            ("channel_not_found", "message_not_found"),
+        ),
+        _method(
+            "conversations.history",
+            conversations.history,
+            3,
+            (_HISTORY, _HISTORY),
+            (
+                "channel_not_found",
+                "not_in_channel",
+                "invalid_cursor",
+                "invalid_ts_latest",
+                "invalid_ts_oldest",
+            ),
+        ),
+        _method(
+            "conversations.replies",
+            conversations.replies,
+            3,
+            (_HISTORY, _HISTORY),
+            (
+                "channel_not_found",
+                "not_in_channel",
+                "thread_not_found",
+                "invalid_cursor",
+                "invalid_ts_latest",
+                "invalid_ts_oldest",
+            ),
+        ),
+        _method(
+            "conversations.info",
+            conversations.info,
+            3,
+            (_READ, _READ),
+            ("channel_not_found",),
+        ),
+        _method(
+            "conversations.join",
+            conversations.join,
+            3,
+            (("channels:join",), ("channels:write",)),
+            ("channel_not_found", "is_archived", "method_not_supported_for_channel_type"),
+        ),
+        _method(
+            "conversations.list",
+            conversations.list_channels,
+            2,
+            (_READ, _READ),
+            ("invalid_cursor", "invalid_limit", "invalid_types"),
+        ),
+        _method(
+            "users.info", users.info, 4, (("users:read",), ("users:read",)), ("user_not_found",)
+        ),
+        _method(
+            "users.lookupByEmail",
+            users.lookup_by_email,
+            3,
+            (("users:read.email",), ("users:read.email",)),
+            ("users_not_found",),
+        ),
+        _method(
+            "reactions.add",
+            items.add_reaction,
+            3,
+            (("reactions:write",), ("reactions:write",)),
+            (
+                "channel_not_found",
+                "message_not_found",
+                "already_reacted",
+                "invalid_name",
+                "is_archived",
+            ),
+        ),
+        _method(
+            "pins.add",
+            items.add_pin,
+            2,
+            (("pins:write",), ("pins:write",)),
+            ("channel_not_found", "message_not_found", "already_pinned", "not_in_channel"),
+        ),
+    )
+}
+
+__all__ = ["METHODS", "Call", "Method"]

@@ -1,0 +1,70 @@
+"""Sandbox Slack: what a method handler receives (one call) and the checks handlers share."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from worker.sandbox.slack.directory import Directory, Identity
+from worker.sandbox.slack.errors import SlackError
+from worker.sandbox.slack.params import Params
+from worker.sandbox.slack.render import Renderer
+from worker.sandbox.slack.state import Channel, Message, SlackState
+
+
+@dataclass(frozen=True)
+class Call:
+    """One authenticated call: who is calling, with which arguments, at what time."""
+
+    state: SlackState
+    directory: Directory
+    renderer: Renderer
+    caller: Identity
+    params: Params
+    now_s: float
+
+    @property
+    def scopes(self) -> set[str]:
+        return self.state.scopes_of(self.caller)
+
+    def channel(self, name: str = "channel") -> Channel:
+        """The channel the argument names, if the caller can see it."""
+        return self.state.channel_for(self.caller, self.params.required(name))
+
+    def member_of(self, channel: Channel) -> None:
+        """Reading history needs membership, even of a public channel."""
+        if self.caller.user_id not in channel.members:
+            raise SlackError("not_in_channel")
+
+    def may_post_in(self, channel: Channel) -> None:
+        """Members post; a bot with chat:write.public also posts in public channels."""
+        if self.caller.user_id in channel.members:
+            return
+        if self.caller.is_bot and not channel.is_private and "chat:write.public" in self.scopes:
+            return
+        raise SlackError("not_in_channel")
+
+    def message(self, channel: Channel, name: str) -> Message:
+        message = channel.find(self.params.required(name))
+        if message is None:
+            raise SlackError("message_not_found")
+        return message
+
+
+Handler = Callable[[Call], dict[str, Any]]
+
+
+@dataclass(frozen=True)
+class Method:
+    """A Web API method: its handler, rate tier (None: special), accepted scopes, errors."""
+
+    name: str
+    handler: Handler
+    tier: int | None
+    bot_scopes: tuple[str, ...]
+    user_scopes: tuple[str, ...]
+    errors: frozenset[str]
+
+    def accepted_scopes(self, caller: Identity) -> tuple[str, ...]:
+        return self.bot_scopes if caller.is_bot else self.user_scopes

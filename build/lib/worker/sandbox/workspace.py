@@ -1,0 +1,129 @@
+"""Sandbox: the emulated workspace shared by both emulators (people, bots, tokens, ids)."""
+
+from __future__ import annotations
+
+import random
+import string
+import uuid
+from dataclasses import dataclass, field
+from typing import Any
+
+_PEOPLE = (
+    ("Aiko Tanaka", "aiko@example.com"),
+    ("Ben Carter", "ben@example.com"),
+    ("Chidi Okafor", "chidi@example.com"),
+    ("Dana Levi", "dana@example.com"),
+)
+
+
+@dataclass(frozen=True)
+class SandboxPerson:
+    """Someone who exists in both the Notion and the Slack workspace."""
+
+    name: str
+    email: str
+    notion_id: str
+    slack_id: str
+    notion_token: str = field(repr=False)
+    slack_token: str = field(repr=False)
+
+    def as_json(self) -> dict[str, str]:
+        return {
+            "name": self.name,
+            "email": self.email,
+            "notion_id": self.notion_id,
+            "slack_id": self.slack_id,
+            "notion_token": self.notion_token,
+            "slack_token": self.slack_token,
+        }
+
+
+@dataclass(frozen=True)
+class Workspace:
+    """Everything the two emulators must agree on; deterministic for a given seed."""
+
+    seed: int
+    notion_bot_id: str
+    notion_bot_name: str
+    notion_workspace_name: str
+    notion_token: str = field(repr=False)
+    parent_page_id: str = ""
+    slack_team_id: str = ""
+    slack_team_domain: str = ""
+    slack_bot_user_id: str = ""
+    slack_bot_id: str = ""
+    slack_app_id: str = ""
+    slack_bot_name: str = ""
+    slack_token: str = field(default="", repr=False)
+    slack_channel_id: str = ""
+    slack_channel_name: str = "incidents"
+    people: tuple[SandboxPerson, ...] = ()
+
+    def person(self, name_or_email: str) -> SandboxPerson:
+        """Find a person by name, first name or email (case-insensitive)."""
+        wanted = name_or_email.casefold()
+        for p in self.people:
+            if wanted in (p.name.casefold(), p.email.casefold(), p.name.split()[0].casefold()):
+                return p
+        raise KeyError(f"no sandbox person called {name_or_email!r}")
+
+
+def _uuid(rng: random.Random) -> str:
+    return str(uuid.UUID(int=rng.getrandbits(128), version=4))
+
+
+def _slack_id(rng: random.Random, prefix: str) -> str:
+    alphabet = string.ascii_uppercase + string.digits
+    return prefix + "".join(rng.choice(alphabet) for _ in range(10))
+
+
+def _secret(rng: random.Random, length: int) -> str:
+    alphabet = string.ascii_letters + string.digits
+    return "".join(rng.choice(alphabet) for _ in range(length))
+
+
+def make_workspace(seed: int = 0) -> Workspace:
+    """Build the sandbox workspace: a bot in each service and the same few people in both."""
+    rng = random.Random(seed)
+    team = _slack_id(rng, "T")
+    people = tuple(
+        SandboxPerson(
+            name=name,
+            email=email,
+            notion_id=_uuid(rng),
+            slack_id=_slack_id(rng, "U"),
+            notion_token="ntn_" + _secret(rng, 46),
+            slack_token=f"xoxp-{rng.randrange(10**11, 10**12)}-{_secret(rng, 24)}",
+        )
+        for name, email in _PEOPLE
+    )
+    return Workspace(
+        seed=seed,
+        notion_bot_id=_uuid(rng),
+        notion_bot_name="Incident Worker",
+        notion_workspace_name="Sandbox",
+        notion_token="ntn_" + _secret(rng, 46),
+        parent_page_id=_uuid(rng),
+        slack_team_id=team,
+        slack_team_domain="sandbox",
+        slack_bot_user_id=_slack_id(rng, "U"),
+        slack_bot_id=_slack_id(rng, "B"),
+        slack_app_id=_slack_id(rng, "A"),
+        slack_bot_name="incident-worker",
+        slack_token=f"xoxb-{rng.randrange(10**11, 10**12)}-{_secret(rng, 24)}",
+        slack_channel_id=_slack_id(rng, "C"),
+        people=people,
+    )
+
+
+def workspace_info(ws: Workspace, notion_base_url: str, slack_base_url: str) -> dict[str, Any]:
+    """The one JSON line `incident-worker sandbox` prints (the contract in PRODUCT.md)."""
+    return {
+        "notion_base_url": notion_base_url,
+        "notion_token": ws.notion_token,
+        "slack_base_url": slack_base_url,
+        "slack_token": ws.slack_token,
+        "parent_page_id": ws.parent_page_id,
+        "slack_channel_id": ws.slack_channel_id,
+        "users": [p.as_json() for p in ws.people],
+    }

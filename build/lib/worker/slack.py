@@ -1,0 +1,397 @@
+"""Gateway to Slack: slack-sdk's WebClient with its own retry handlers, errors made plain."""
+
+from __future__ import annotations
+
+import http.client
+import logging
+import socket
+import urllib.error
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from typing import Any
+
+from slack_sdk import WebClient
+from slack_sdk.errors import SlackApiError, SlackClientError
+from slack_sdk.http_retry import ConnectionErrorRetryHandler, RateLimitErrorRetryHandler
+from slack_sdk.http_retry.builtin_handlers import ServerErrorRetryHandler
+from slack_sdk.http_retry.handler import RetryHandler
+from slack_sdk.http_retry.request import HttpRequest
+from slack_sdk.http_retry.response import HttpResponse
+from slack_sdk.http_retry.state import RetryState
+
+from worker.config import Settings
+from worker.errors import ServiceError
+from worker.messages import SlackMessage, escape
+from worker.metrics import Metrics
+from worker.pacing import Pacer
+from worker.snapshot import Person
+
+log = logging.getLogger("worker.slack")
+
+METADATA_EVENT = "incident_worker_action"
+# Methods whose repetition could double a message: their dropped connections are not
+# retried blindly; the outbox reconciles them by the action key in the message metadata.
+_NOT_REPEATABLE = ("chat.postMessage",)
+_MAX_INLINE_WAIT_S = 10
+POST_BURST = 4.0
+# Slack's rate-limit tiers (calls per minute, published minimums) of the methods the worker
+# calls; each tier is paced on the client side so that a burst of incidents (a hundred
+# parent messages updated with their timeline links) never meets a 429. chat.postMessage
+# has its own per-channel pace; auth.test and chat.getPermalink have special, generous limits.
+METHOD_TIERS = {
+    "chat.update": 3,
+    "conversations.info": 3,
+    "conversations.join": 3,
+    "conversations.history": 3,
+    "conversations.replies": 3,
+    "users.lookupByEmail": 3,
+    "users.info": 4,
+}
+TIER_PER_MINUTE = {2: 20.0, 3: 50.0, 4: 100.0}
+TIER_BURST = 10.0
+
+
+class _Announced(RetryHandler):
+    """Each retry is logged once (with Slack's request id when it sends one) and counted."""
+
+    on_retry: Callable[[], None] | None = None
+
+    def prepare_for_next_attempt(
+        self,
+        *,
+        state: RetryState,
+        request: HttpRequest,
+        response: HttpResponse | None = None,
+        error: Exception | None = None,
+    ) -> None:
+        method = request.url.rstrip("/").rsplit("/", 1)[-1]
+        cause = f"HTTP {response.status_code}" if response is not None else type(error).__name__
+        ids = (response.headers.get("x-slack-req-id") if response is not None else None) or ["-"]
+        log.warning("slack: retrying %s after %s (request id %s)", method, cause, ids[0])
+        if self.on_retry is not None:
+            self.on_retry()
+        super().prepare_for_next_attempt(
+            state=state, request=request, response=response, error=error
+        )
+
+
+class _NeverRepeatPosts(RetryHandler):
+    """A call that may already have posted is never repeated in place."""
+
+    def _can_retry(
+        self,
+        *,
+        state: RetryState,
+        request: HttpRequest,
+        response: HttpResponse | None = None,
+        error: Exception | None = None,
+    ) -> bool:
+        if request.url.rstrip("/").endswith(_NOT_REPEATABLE):
+            return False
+        return super()._can_retry(state=state, request=request, response=response, error=error)
+
+
+class _SafeConnectionRetry(_Announced, _NeverRepeatPosts, ConnectionErrorRetryHandler):
+    """Retry dropped connections, except for calls that may already have posted."""
+
+
+class _SafeServerErrorRetry(_Announced, _NeverRepeatPosts, ServerErrorRetryHandler):
+    """Retry 500 and 503 in place, except for calls that may already have posted."""
+
+
+class _BoundedRateLimitRetry(_Announced, RateLimitErrorRetryHandler):
+    """Wait out short 429s in place; a long Retry-After goes back to the outbox instead."""
+
+    def _can_retry(
+        self,
+        *,
+        state: RetryState,
+        request: HttpRequest,
+        response: HttpResponse | None = None,
+        error: Exception | None = None,
+    ) -> bool:
+        if response is None or response.status_code != 429:
+            return False
+        value = next((v for k, v in response.headers.items() if k.lower() == "retry-after"), ["1"])
+        try:
+            return int(value[0] if isinstance(value, list) else value) <= _MAX_INLINE_WAIT_S
+        except ValueError:
+            return False
+
+
+def build_client(
+    settings: Settings, token: str | None = None, on_retry: Callable[[], None] | None = None
+) -> WebClient:
+    handlers: list[_Announced] = [
+        _SafeConnectionRetry(max_retry_count=2),
+        _SafeServerErrorRetry(max_retry_count=2),
+        _BoundedRateLimitRetry(max_retry_count=3),
+    ]
+    for handler in handlers:
+        handler.on_retry = on_retry
+    return WebClient(
+        token=token if token is not None else settings.slack_bot_token.reveal(),
+        base_url=settings.slack_base_url,
+        timeout=int(settings.slack_timeout_s),
+        logger=logging.getLogger("worker.slack_sdk"),
+        # The handlers share one attempt counter: at most 3 retries in all for a call.
+        retry_handlers=list(handlers),
+    )
+
+
+_UNKNOWN_OUTCOME = (
+    TimeoutError,
+    socket.timeout,
+    ConnectionError,
+    http.client.HTTPException,
+    urllib.error.URLError,
+)
+
+
+def as_service_error(method: str, exc: BaseException) -> ServiceError:
+    """A slack-sdk failure as a ServiceError. Only a post can have taken effect unseen in a
+    way that matters (a repeat would double it): a failed read or update is simply retried,
+    with no reconciliation first."""
+    may_have_posted = method in _NOT_REPEATABLE
+    if isinstance(exc, SlackApiError):
+        status = exc.response.status_code
+        code = str(exc.response.get("error", "") or f"http_{status}")
+        retry_after = exc.response.headers.get("retry-after") or exc.response.headers.get(
+            "Retry-After"
+        )
+        transient = status == 429 or status >= 500 or code in ("ratelimited", "internal_error")
+        return ServiceError(
+            "slack",
+            method,
+            _explain(code),
+            code=code,
+            status=status,
+            retryable=transient,
+            retry_after_s=float(retry_after) if retry_after else None,
+            outcome_unknown=status >= 500 and may_have_posted,
+        )
+    return ServiceError(
+        "slack",
+        method,
+        f"{type(exc).__name__}: {exc}",
+        code="connection",
+        retryable=True,
+        outcome_unknown=may_have_posted,
+    )
+
+
+@contextmanager
+def _translated(method: str) -> Iterator[None]:
+    """slack-sdk's and the network's exceptions, as the worker's ServiceError."""
+    try:
+        yield
+    except SlackApiError as exc:
+        raise as_service_error(method, exc) from exc
+    except _UNKNOWN_OUTCOME as exc:
+        raise as_service_error(method, exc) from exc
+    except SlackClientError as exc:
+        raise ServiceError("slack", method, str(exc), code="client_error") from exc
+
+
+_HINTS = {
+    "channel_not_found": "check SLACK_CHANNEL_ID, and invite the app if the channel is private",
+    "not_in_channel": "invite the app to the channel (/invite @app) or give it channels:join",
+    "is_archived": "the channel is archived; unarchive it or point SLACK_CHANNEL_ID elsewhere",
+    "invalid_auth": "SLACK_BOT_TOKEN is not valid; copy the Bot User OAuth Token again",
+    "not_authed": "SLACK_BOT_TOKEN is missing",
+    "missing_scope": "add the missing bot scope to the Slack app and reinstall it",
+    "account_inactive": "the app was uninstalled or the token revoked; reinstall the app",
+    "token_revoked": "the token was revoked; reinstall the app",
+}
+
+
+def _explain(code: str) -> str:
+    hint = _HINTS.get(code)
+    return f"{code}: {hint}" if hint else code
+
+
+@dataclass(frozen=True)
+class SlackIdentity:
+    user_id: str
+    bot_id: str
+    team: str
+    url: str
+    # The token's scopes, from the X-OAuth-Scopes header Slack sends with every answer
+    # (None when the header is missing).
+    scopes: frozenset[str] | None = None
+
+
+class SlackGateway:
+    """Every Slack call the worker makes."""
+
+    def __init__(
+        self, client: WebClient, settings: Settings, *, metrics: Metrics | None = None
+    ) -> None:
+        self.client = client
+        self.settings = settings
+        self.metrics = metrics
+        self._slack_ids: dict[str, str | None] = {}
+        self.requests = 0
+        # chat.postMessage: about one message per second per channel, short bursts allowed.
+        self._post_pace = Pacer(settings.slack_posts_per_s, burst=POST_BURST)
+        self._tier_pace = {
+            tier: Pacer(per_minute / 60.0, burst=TIER_BURST)
+            for tier, per_minute in TIER_PER_MINUTE.items()
+        }
+
+    @classmethod
+    def build(cls, settings: Settings, *, metrics: Metrics | None = None) -> SlackGateway:
+        on_retry = (lambda: metrics.retry("slack")) if metrics is not None else None
+        return cls(build_client(settings, on_retry=on_retry), settings, metrics=metrics)
+
+    @contextmanager
+    def _counted(self, method: str) -> Iterator[None]:
+        """Pace the call by its tier, count it (and its failure) for /metrics, translated to
+        ServiceError."""
+        tier = METHOD_TIERS.get(method)
+        if tier is not None:
+            self._tier_pace[tier].wait()
+        self.requests += 1
+        try:
+            with _translated(method):
+                yield
+        except ServiceError as exc:
+            if self.metrics is not None:
+                self.metrics.slack_response(method, exc.status, exc.code)
+            raise
+        if self.metrics is not None:
+            self.metrics.slack_response(method, 200, None)
+
+    def call(self, method: str, fn: Callable[[], Any]) -> dict[str, Any]:
+        with self._counted(method):
+            response = fn()
+        data = response.data
+        return data if isinstance(data, dict) else {}
+
+    def auth(self) -> SlackIdentity:
+        with self._counted("auth.test"):
+            response = self.client.auth_test()
+        data = response.data if isinstance(response.data, dict) else {}
+        header = {k.lower(): v for k, v in (response.headers or {}).items()}.get("x-oauth-scopes")
+        scopes = None
+        if isinstance(header, str):
+            scopes = frozenset(s.strip() for s in header.split(",") if s.strip())
+        return SlackIdentity(
+            user_id=str(data.get("user_id", "")),
+            bot_id=str(data.get("bot_id", "")),
+            team=str(data.get("team", "")),
+            url=str(data.get("url", "")),
+            scopes=scopes,
+        )
+
+    def join(self, channel: str) -> None:
+        self.call("conversations.join", lambda: self.client.conversations_join(channel=channel))
+
+    def channel_info(self, channel: str) -> dict[str, Any]:
+        data = self.call(
+            "conversations.info", lambda: self.client.conversations_info(channel=channel)
+        )
+        info = data.get("channel")
+        return info if isinstance(info, dict) else {}
+
+    def post(
+        self,
+        channel: str,
+        message: SlackMessage,
+        *,
+        key: str,
+        thread_ts: str | None = None,
+        broadcast: bool = False,
+    ) -> str:
+        """Post a message carrying its action key in metadata; returns its ts."""
+        kwargs: dict[str, Any] = {
+            "channel": channel,
+            "text": message.text,
+            "blocks": message.blocks,
+            "unfurl_links": False,
+            "unfurl_media": False,
+            "metadata": {"event_type": METADATA_EVENT, "event_payload": {"key": key}},
+        }
+        if thread_ts is not None:
+            kwargs["thread_ts"] = thread_ts
+            if broadcast:
+                kwargs["reply_broadcast"] = True
+        self._post_pace.wait()
+        data = self.call("chat.postMessage", lambda: self.client.chat_postMessage(**kwargs))
+        return str(data["ts"])
+
+    def update(self, channel: str, ts: str, message: SlackMessage) -> None:
+        self.call(
+            "chat.update",
+            lambda: self.client.chat_update(
+                channel=channel, ts=ts, text=message.text, blocks=message.blocks
+            ),
+        )
+
+    def permalink(self, channel: str, ts: str) -> str:
+        data = self.call(
+            "chat.getPermalink",
+            lambda: self.client.chat_getPermalink(channel=channel, message_ts=ts),
+        )
+        return str(data["permalink"])
+
+    def find_posted(
+        self, channel: str, key: str, *, thread_ts: str | None = None, oldest_s: float = 0.0
+    ) -> str | None:
+        """The ts of a message we posted with this action key, if it exists (reconciliation)."""
+        method = "conversations.replies" if thread_ts is not None else "conversations.history"
+        # The first page is fetched by the call itself, the next ones while iterating: both
+        # inside the translation, so a failure is a ServiceError the outbox retries.
+        with self._counted(method):
+            if thread_ts is not None:
+                pages = self.client.conversations_replies(
+                    channel=channel, ts=thread_ts, include_all_metadata=True, limit=200
+                )
+            else:
+                pages = self.client.conversations_history(
+                    channel=channel,
+                    oldest=f"{max(0.0, oldest_s):.6f}",
+                    include_all_metadata=True,
+                    limit=200,
+                )
+            for page in pages:
+                for message in page.get("messages", []):
+                    metadata = message.get("metadata") or {}
+                    if (metadata.get("event_payload") or {}).get("key") == key:
+                        return str(message["ts"])
+        return None
+
+    def mention(self, person: Person) -> str:
+        """<@U…> for someone Slack knows by the same email; otherwise their name, escaped.
+
+        A passing failure of the lookup is raised, so that the message waits and is sent
+        with the mention it should have (its action is retried); only a lasting one (say,
+        a missing users:read.email scope) falls back to the name."""
+        fallback = escape(person.name or "someone")
+        if not person.email:
+            return fallback
+        email = person.email.lower()
+        if email not in self._slack_ids:
+            try:
+                self._slack_ids[email] = self._lookup(email)
+            except ServiceError as exc:
+                if exc.retryable:
+                    raise
+                # Not cached: a later message may still get the proper mention.
+                log.warning("slack: could not look up a user by email: %s", exc)
+                return fallback
+        slack_id = self._slack_ids[email]
+        return f"<@{slack_id}>" if slack_id else fallback
+
+    def _lookup(self, email: str) -> str | None:
+        try:
+            data = self.call(
+                "users.lookupByEmail", lambda: self.client.users_lookupByEmail(email=email)
+            )
+        except ServiceError as exc:
+            if exc.code == "users_not_found":
+                return None
+            raise
+        user = data.get("user") or {}
+        return str(user["id"]) if user.get("id") else None

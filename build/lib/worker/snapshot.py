@@ -1,0 +1,373 @@
+"""Parse: a Notion row (raw JSON, once, at the edge) → an `Incident` snapshot of plain values."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Mapping
+from dataclasses import asdict, dataclass, field, replace
+from datetime import UTC, date, datetime, time
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from worker.config import PropertyNames, Settings
+from worker.errors import RowError
+
+
+@dataclass(frozen=True)
+class Person:
+    """A Notion user (or group) as a people property or `last_edited_by` shows them."""
+
+    id: str
+    name: str = ""
+    email: str | None = None
+    is_bot: bool = False
+
+
+@dataclass(frozen=True)
+class Value:
+    """One property's value reduced to what a reader sees; equal values mean 'no change'."""
+
+    text: str = ""
+    people: tuple[Person, ...] = ()
+    is_people: bool = False
+    # The property is missing or has a type the worker cannot read: not a change to report.
+    unknown: bool = False
+
+    @property
+    def is_empty(self) -> bool:
+        return not self.text and not self.people
+
+    def comparable(self) -> tuple[str, ...] | str:
+        """People compare by id (a renamed user is not a change of commander)."""
+        if self.is_people:
+            return tuple(sorted(p.id for p in self.people))
+        return self.text
+
+
+@dataclass(frozen=True)
+class Incident:
+    """The worker's view of one Incidents row at one moment."""
+
+    page_id: str
+    url: str
+    created_time: datetime
+    last_edited_time: datetime
+    last_edited_by: str | None
+    title: str = ""
+    status: str | None = None
+    severity: str | None = None
+    commander: tuple[Person, ...] = ()
+    scribe: tuple[Person, ...] = ()
+    impact: str = ""
+    status_update: str = ""
+    customer_comms: str | None = None
+    declared_at: datetime | None = None
+    mitigated_at: datetime | None = None
+    resolved_at: datetime | None = None
+    next_update_due: datetime | None = None
+    slack_thread: str | None = None
+    timeline_url: str | None = None
+    postmortem_url: str | None = None
+    # Mirrored properties in configured order: (logical key or "prop:<name>", value).
+    mirrored: tuple[tuple[str, Value], ...] = ()
+    in_trash: bool = False
+    # Problems found while parsing (missing or retyped properties); the row still works.
+    problems: tuple[str, ...] = field(default=(), compare=False)
+
+
+# --- reading property values -------------------------------------------------------------
+
+
+def _plain(items: Any) -> str:
+    if not isinstance(items, list):
+        return ""
+    return "".join(str(item.get("plain_text", "")) for item in items if isinstance(item, dict))
+
+
+def _person(raw: Mapping[str, Any]) -> Person:
+    name = str(raw.get("name") or "")
+    email = None
+    person = raw.get("person")
+    if isinstance(person, dict) and person.get("email"):
+        email = str(person["email"])
+    return Person(
+        id=str(raw.get("id", "")), name=name, email=email, is_bot=raw.get("type") == "bot"
+    )
+
+
+def _people(prop: Mapping[str, Any]) -> tuple[Person, ...]:
+    raw = prop.get(prop.get("type", ""), [])
+    if not isinstance(raw, list):
+        return ()
+    return tuple(_person(p) for p in raw if isinstance(p, dict) and p.get("id"))
+
+
+def _number(value: Any) -> str:
+    if value is None:
+        return ""
+    if isinstance(value, float) and value.is_integer():
+        return str(int(value))
+    return str(value)
+
+
+def _date_text(value: Any) -> str:
+    if not isinstance(value, dict) or not value.get("start"):
+        return ""
+    end = value.get("end")
+    return f"{value['start']} → {end}" if end else str(value["start"])
+
+
+def _formula_text(value: Any) -> str:
+    if not isinstance(value, dict):
+        return ""
+    kind = value.get("type", "")
+    inner = value.get(kind)
+    if kind == "date":
+        return _date_text(inner)
+    if kind == "boolean":
+        return "Yes" if inner else "No"
+    return _number(inner) if kind == "number" else str(inner or "")
+
+
+def _unique_id_text(value: Any) -> str:
+    if not isinstance(value, dict) or value.get("number") is None:
+        return ""
+    prefix = value.get("prefix")
+    return f"{prefix}-{value['number']}" if prefix else str(value["number"])
+
+
+_DISPLAY: dict[str, Callable[[Any], str]] = {
+    "title": _plain,
+    "rich_text": _plain,
+    "select": lambda v: str(v.get("name", "")) if isinstance(v, dict) else "",
+    "status": lambda v: str(v.get("name", "")) if isinstance(v, dict) else "",
+    "multi_select": lambda v: ", ".join(str(o.get("name", "")) for o in v or []),
+    "number": _number,
+    "checkbox": lambda v: "Yes" if v else "No",
+    "url": lambda v: str(v or ""),
+    "email": lambda v: str(v or ""),
+    "phone_number": lambda v: str(v or ""),
+    "date": _date_text,
+    "formula": _formula_text,
+    "unique_id": _unique_id_text,
+    "relation": lambda v: f"{len(v)} linked" if v else "",
+    "files": lambda v: ", ".join(str(f.get("name", "")) for f in v or []),
+    "created_time": lambda v: str(v or ""),
+    "last_edited_time": lambda v: str(v or ""),
+    "created_by": lambda v: str(v.get("name") or v.get("id", "")) if isinstance(v, dict) else "",
+    "last_edited_by": lambda v: (
+        str(v.get("name") or v.get("id", "")) if isinstance(v, dict) else ""
+    ),
+}
+
+
+def display_value(prop: Mapping[str, Any]) -> Value:
+    """Any property → the text a reader would see (people keep their identities)."""
+    kind = str(prop.get("type", ""))
+    if kind == "people":
+        people = _people(prop)
+        return Value(text=", ".join(p.name or p.id for p in people), people=people, is_people=True)
+    reader = _DISPLAY.get(kind)
+    if reader is None:
+        return Value(text="")
+    try:
+        return Value(text=reader(prop.get(kind)))
+    except (AttributeError, TypeError):
+        return Value(text="")
+
+
+def parse_timestamp(text: str, tz: ZoneInfo | None = None) -> datetime:
+    """ISO date or datetime → aware datetime (a bare date is midnight in `tz`)."""
+    if len(text) == 10:
+        return datetime.combine(date.fromisoformat(text), time(0), tzinfo=tz or UTC)
+    parsed = datetime.fromisoformat(text.replace("Z", "+00:00"))
+    return parsed if parsed.tzinfo else parsed.replace(tzinfo=tz or UTC)
+
+
+# --- the row parser ----------------------------------------------------------------------
+
+ACCEPTED_TYPES: dict[str, tuple[str, ...]] = {
+    "title": ("title",),
+    "status": ("status", "select"),
+    "severity": ("select", "status"),
+    "commander": ("people",),
+    "scribe": ("people",),
+    "impact": ("rich_text",),
+    "status_update": ("rich_text",),
+    "customer_comms": ("select", "status", "rich_text"),
+    "declared_at": ("date",),
+    "mitigated_at": ("date",),
+    "resolved_at": ("date",),
+    "next_update_due": ("date",),
+    "slack_thread": ("url",),
+    "timeline": ("url",),
+    "postmortem": ("url",),
+}
+
+
+class _RowReader:
+    def __init__(self, props: Mapping[str, Any], names: PropertyNames, tz: ZoneInfo) -> None:
+        self.props = props
+        self.names = names
+        self.tz = tz
+        self.problems: list[str] = []
+
+    def prop(self, logical: str) -> Mapping[str, Any] | None:
+        name = self.names[logical]
+        prop = self.props.get(name)
+        if not isinstance(prop, dict):
+            self.problems.append(f"property {name!r} is missing")
+            return None
+        accepted = ACCEPTED_TYPES[logical]
+        if prop.get("type") not in accepted:
+            self.problems.append(
+                f"property {name!r} is a {prop.get('type')} property; "
+                f"the worker needs {' or '.join(accepted)}"
+            )
+            return None
+        return prop
+
+    def text(self, logical: str) -> str:
+        prop = self.prop(logical)
+        return display_value(prop).text if prop else ""
+
+    def optional_text(self, logical: str) -> str | None:
+        return self.text(logical) or None
+
+    def people(self, logical: str) -> tuple[Person, ...]:
+        prop = self.prop(logical)
+        return _people(prop) if prop else ()
+
+    def when(self, logical: str) -> datetime | None:
+        prop = self.prop(logical)
+        value = prop.get("date") if prop else None
+        if not isinstance(value, dict) or not value.get("start"):
+            return None
+        try:
+            return parse_timestamp(str(value["start"]), self.tz)
+        except ValueError:
+            self.problems.append(f"property {self.names[logical]!r} has an unreadable date")
+            return None
+
+    def mirrored(self, keys: tuple[str, ...]) -> tuple[tuple[str, Value], ...]:
+        out: list[tuple[str, Value]] = []
+        for key in keys:
+            name = key[5:] if key.startswith("prop:") else self.names[key]
+            prop = self.props.get(name)
+            usable = isinstance(prop, dict) and (
+                key.startswith("prop:") or prop.get("type") in ACCEPTED_TYPES[key]
+            )
+            out.append((key, display_value(prop) if usable and prop else Value(unknown=True)))
+        return tuple(out)
+
+
+def parse_incident(raw: Mapping[str, Any], settings: Settings) -> Incident:
+    """Parse a page object of the Incidents data source; raises RowError if it is no row."""
+    page_id = raw.get("id")
+    props = raw.get("properties")
+    if not isinstance(page_id, str) or not isinstance(props, dict):
+        raise RowError(str(page_id), "the Notion answer is not a page with properties")
+    try:
+        created = parse_timestamp(str(raw["created_time"]))
+        edited = parse_timestamp(str(raw["last_edited_time"]))
+    except (KeyError, ValueError) as exc:
+        raise RowError(page_id, f"unreadable timestamps ({exc})") from exc
+    editor = raw.get("last_edited_by")
+    r = _RowReader(props, settings.properties, settings.timezone)
+    incident = Incident(
+        page_id=page_id,
+        url=str(raw.get("url") or ""),
+        created_time=created,
+        last_edited_time=edited,
+        last_edited_by=str(editor["id"]) if isinstance(editor, dict) and "id" in editor else None,
+        title=r.text("title").strip(),
+        status=r.optional_text("status"),
+        severity=r.optional_text("severity"),
+        commander=r.people("commander"),
+        scribe=r.people("scribe"),
+        impact=r.text("impact"),
+        status_update=r.text("status_update"),
+        customer_comms=r.optional_text("customer_comms"),
+        declared_at=r.when("declared_at"),
+        mitigated_at=r.when("mitigated_at"),
+        resolved_at=r.when("resolved_at"),
+        next_update_due=r.when("next_update_due"),
+        slack_thread=r.optional_text("slack_thread"),
+        timeline_url=r.optional_text("timeline"),
+        postmortem_url=r.optional_text("postmortem"),
+        mirrored=r.mirrored(settings.mirrored),
+        in_trash=bool(raw.get("in_trash") or raw.get("archived")),
+    )
+    return _with_problems(incident, r.problems)
+
+
+def _with_problems(incident: Incident, problems: list[str]) -> Incident:
+    if not problems:
+        return incident
+    return replace(incident, problems=tuple(dict.fromkeys(problems)))
+
+
+# --- storage form -------------------------------------------------------------------------
+
+
+def _json_default(value: object) -> str:
+    if isinstance(value, datetime):
+        return value.isoformat()
+    raise TypeError(f"cannot store {type(value).__name__}")
+
+
+def incident_to_json(incident: Incident) -> str:
+    return json.dumps(asdict(incident), default=_json_default, ensure_ascii=False)
+
+
+def _dt(value: Any) -> datetime | None:
+    return datetime.fromisoformat(value) if isinstance(value, str) else None
+
+
+def _people_from(items: Any) -> tuple[Person, ...]:
+    return tuple(Person(**p) for p in items or [])
+
+
+def incident_from_json(text: str) -> Incident:
+    data = json.loads(text)
+    mirrored = tuple(
+        (
+            key,
+            Value(
+                text=v["text"],
+                people=_people_from(v["people"]),
+                is_people=v["is_people"],
+                unknown=v.get("unknown", False),
+            ),
+        )
+        for key, v in data.get("mirrored", [])
+    )
+    created = _dt(data["created_time"])
+    edited = _dt(data["last_edited_time"])
+    if created is None or edited is None:
+        raise ValueError("stored incident without timestamps")
+    return Incident(
+        page_id=data["page_id"],
+        url=data["url"],
+        created_time=created,
+        last_edited_time=edited,
+        last_edited_by=data.get("last_edited_by"),
+        title=data.get("title", ""),
+        status=data.get("status"),
+        severity=data.get("severity"),
+        commander=_people_from(data.get("commander")),
+        scribe=_people_from(data.get("scribe")),
+        impact=data.get("impact", ""),
+        status_update=data.get("status_update", ""),
+        customer_comms=data.get("customer_comms"),
+        declared_at=_dt(data.get("declared_at")),
+        mitigated_at=_dt(data.get("mitigated_at")),
+        resolved_at=_dt(data.get("resolved_at")),
+        next_update_due=_dt(data.get("next_update_due")),
+        slack_thread=data.get("slack_thread"),
+        timeline_url=data.get("timeline_url"),
+        postmortem_url=data.get("postmortem_url"),
+        mirrored=mirrored,
+        in_trash=bool(data.get("in_trash")),
+        problems=tuple(data.get("problems", ())),
+    )

@@ -1,0 +1,508 @@
+"""State store: incidents, the outbox of actions and the poll cursor (SQLAlchemy Core).
+
+SQLite by default; PostgreSQL is only a different URL. Every action is recorded here
+before it is carried out and marked done after, which is what makes effects exactly-once.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any, Literal
+
+import sqlalchemy as sa
+from sqlalchemy import event
+from sqlalchemy.engine import URL, Connection, Engine, make_url
+from sqlalchemy.exc import ArgumentError
+
+from worker.nag import NagMemory, memory_from_json, memory_to_json
+from worker.plan import Action, Plan
+from worker.record import IncidentRecord, Phase
+from worker.snapshot import incident_from_json, incident_to_json
+
+SCHEMA_VERSION = 3
+_ADVISORY_LOCK_ID = 0x1C1DE17  # serialises migrations between replicas on PostgreSQL
+
+metadata = sa.MetaData()
+
+meta_table = sa.Table(
+    "worker_meta",
+    metadata,
+    sa.Column("key", sa.String(100), primary_key=True),
+    sa.Column("value", sa.Text, nullable=False),
+)
+
+incidents_table = sa.Table(
+    "incidents",
+    metadata,
+    sa.Column("page_id", sa.String(36), primary_key=True),
+    sa.Column("phase", sa.String(20), nullable=False),
+    sa.Column("snapshot", sa.Text, nullable=False),
+    sa.Column("thread_ts", sa.String(40)),
+    sa.Column("permalink", sa.Text),
+    sa.Column("seq", sa.Integer, nullable=False, default=0),
+    sa.Column("last_update_at", sa.String(40)),
+    sa.Column("timeline_page_id", sa.String(36)),
+    sa.Column("postmortem_page_id", sa.String(36)),
+    sa.Column("nag_memory", sa.Text),
+    sa.Column("problems_reported", sa.Text),
+    sa.Column("updated_at", sa.Float, nullable=False),
+)
+
+outbox_table = sa.Table(
+    "outbox",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("key", sa.String(300), nullable=False, unique=True),
+    sa.Column("page_id", sa.String(36), nullable=False, index=True),
+    sa.Column("kind", sa.String(40), nullable=False),
+    sa.Column("payload", sa.Text, nullable=False),
+    # pending → sending → done | failed; `sending` means the outcome may be unknown.
+    sa.Column("state", sa.String(10), nullable=False, index=True),
+    sa.Column("attempts", sa.Integer, nullable=False, default=0),
+    sa.Column("not_before", sa.Float, nullable=False, default=0.0),
+    sa.Column("first_attempt_at", sa.Float),
+    sa.Column("result", sa.Text),
+    sa.Column("error", sa.Text),
+    sa.Column("created_at", sa.Float, nullable=False),
+    sa.Column("done_at", sa.Float),
+)
+
+# One row per lease (replicas: only the holder acts; `token` is the fencing token).
+lease_table = sa.Table(
+    "leader_lease",
+    metadata,
+    sa.Column("name", sa.String(50), primary_key=True),
+    sa.Column("holder", sa.String(200), nullable=False),
+    sa.Column("token", sa.BigInteger, nullable=False),
+    sa.Column("expires_at_ms", sa.BigInteger, nullable=False),
+)
+
+OutboxState = Literal["pending", "sending", "done", "failed"]
+
+# Actions of one incident run in order within a lane; a stuck Notion page (say, a broken
+# template) must not hold up the incident's Slack thread, so pages have their own lane.
+_PAGE_KINDS = frozenset({"create_timeline", "timeline_entry", "create_postmortem"})
+
+
+def lane(kind: str) -> str:
+    return "pages" if kind in _PAGE_KINDS else "main"
+
+
+@dataclass(frozen=True)
+class OutboxItem:
+    id: int
+    key: str
+    page_id: str
+    kind: str
+    payload: dict[str, Any]
+    state: OutboxState
+    attempts: int
+    not_before: float
+    first_attempt_at: float | None
+    result: dict[str, Any] | None
+    error: str | None
+    created_at: float = 0.0
+
+    @property
+    def outcome_unknown(self) -> bool:
+        """A previous attempt may have taken effect: reconcile before sending again."""
+        return self.state == "sending"
+
+
+def engine_url(raw: str) -> URL:
+    """Accept Heroku's postgres:// and spell out the psycopg 3 driver."""
+    url = make_url(raw)
+    if url.drivername in ("postgres", "postgresql"):
+        url = url.set(drivername="postgresql+psycopg")
+    return url
+
+
+def create_engine(raw_url: str) -> Engine:
+    url = engine_url(raw_url)
+    if url.get_backend_name() == "sqlite":
+        engine = sa.create_engine(url, connect_args={"timeout": 10})
+        _sqlite_transactions(engine)
+        return engine
+    return sa.create_engine(url, pool_size=2, max_overflow=2, pool_pre_ping=True)
+
+
+def _sqlite_transactions(engine: Engine) -> None:
+    """WAL, a busy timeout and BEGIN IMMEDIATE: read-then-write transactions never deadlock."""
+
+    @event.listens_for(engine, "connect")
+    def _connect(dbapi_connection: Any, _record: Any) -> None:
+        dbapi_connection.isolation_level = None
+        cursor = dbapi_connection.cursor()
+        cursor.execute("PRAGMA journal_mode=WAL")
+        cursor.execute("PRAGMA synchronous=NORMAL")
+        cursor.execute("PRAGMA busy_timeout=10000")
+        cursor.close()
+
+    @event.listens_for(engine, "begin")
+    def _begin(connection: Connection) -> None:
+        # Reads take no write lock; writes take it at once (a deferred transaction that
+        # reads and then writes fails at once instead of waiting for the busy timeout).
+        read_only = connection.get_execution_options().get("iw_read_only", False)
+        connection.exec_driver_sql("BEGIN" if read_only else "BEGIN IMMEDIATE")
+
+
+def _dt(text: str | None) -> datetime | None:
+    return datetime.fromisoformat(text) if text else None
+
+
+def _iso(moment: datetime | None) -> str | None:
+    return moment.isoformat() if moment else None
+
+
+def describe_open_error(exc: BaseException, raw_url: str) -> str:
+    """A driver's complaint about DATABASE_URL, on one line, without the URL or password."""
+    detail = (type(exc).__name__ + ": " + str(exc).split("\n")[0]).replace(raw_url, "***")
+    try:
+        password = make_url(raw_url).password
+    except (ArgumentError, ValueError):
+        password = None
+    return detail.replace(str(password), "***") if password else detail
+
+
+class Store:
+    """All persistent state of the worker; every method is one short transaction."""
+
+    def __init__(self, engine: Engine) -> None:
+        self.engine = engine
+
+    @classmethod
+    def open(cls, raw_url: str) -> Store:
+        store = cls(create_engine(raw_url))
+        store.migrate()
+        return store
+
+    def close(self) -> None:
+        self.engine.dispose()
+
+    @contextmanager
+    def transaction(self) -> Iterator[Connection]:
+        with self.engine.begin() as conn:
+            yield conn
+
+    @contextmanager
+    def reading(self) -> Iterator[Connection]:
+        """A read-only transaction (on SQLite it does not take the write lock)."""
+        with self.engine.connect().execution_options(iw_read_only=True) as conn, conn.begin():
+            yield conn
+
+    # --- schema -------------------------------------------------------------------------
+
+    def migrate(self) -> int:
+        """Bring the schema to SCHEMA_VERSION; safe when several replicas start at once."""
+        with self.transaction() as conn:
+            if conn.dialect.name == "postgresql":
+                conn.execute(
+                    sa.text("SELECT pg_advisory_xact_lock(:id)"), {"id": _ADVISORY_LOCK_ID}
+                )
+            metadata.create_all(conn, tables=[meta_table])
+            current = conn.execute(
+                sa.select(meta_table.c.value).where(meta_table.c.key == "schema_version")
+            ).scalar()
+            version = int(current) if current else 0
+            for number, step in enumerate(_MIGRATIONS[version:], start=version + 1):
+                step(conn)
+                self._put_meta(conn, "schema_version", str(number))
+            return max(version, len(_MIGRATIONS))
+
+    def schema_version(self) -> int:
+        value = self.get_meta("schema_version")
+        return int(value) if value else 0
+
+    # --- meta ---------------------------------------------------------------------------
+
+    def get_meta(self, key: str) -> str | None:
+        with self.reading() as conn:
+            return conn.execute(
+                sa.select(meta_table.c.value).where(meta_table.c.key == key)
+            ).scalar()
+
+    def set_meta(self, key: str, value: str) -> None:
+        with self.transaction() as conn:
+            self._put_meta(conn, key, value)
+
+    @staticmethod
+    def _put_meta(conn: Connection, key: str, value: str) -> None:
+        updated = conn.execute(
+            meta_table.update().where(meta_table.c.key == key).values(value=value)
+        ).rowcount
+        if not updated:
+            conn.execute(meta_table.insert().values(key=key, value=value))
+
+    # --- incidents ----------------------------------------------------------------------
+
+    def get_record(self, page_id: str) -> IncidentRecord | None:
+        with self.reading() as conn:
+            row = conn.execute(
+                sa.select(incidents_table).where(incidents_table.c.page_id == page_id)
+            ).first()
+        return _record(row._mapping) if row else None
+
+    def records(self, phase: Phase | None = None) -> list[IncidentRecord]:
+        query = sa.select(incidents_table).order_by(incidents_table.c.page_id)
+        if phase is not None:
+            query = query.where(incidents_table.c.phase == phase)
+        with self.reading() as conn:
+            return [_record(row._mapping) for row in conn.execute(query)]
+
+    def count_incidents(self) -> int:
+        with self.reading() as conn:
+            return int(
+                conn.execute(sa.select(sa.func.count()).select_from(incidents_table)).scalar() or 0
+            )
+
+    def save_plan(self, plan: Plan, now_s: float) -> None:
+        """Store the new record and its actions in one transaction (actions before effects)."""
+        with self.transaction() as conn:
+            self._upsert(conn, plan.record, now_s)
+            for action in plan.actions:
+                self._insert_action(conn, action, now_s)
+
+    def update_record(self, record: IncidentRecord, now_s: float) -> None:
+        with self.transaction() as conn:
+            self._upsert(conn, record, now_s)
+
+    def set_thread(self, page_id: str, thread_ts: str, permalink: str | None, now_s: float) -> None:
+        values: dict[str, Any] = {"thread_ts": thread_ts}
+        if permalink is not None:
+            values["permalink"] = permalink
+        self._update_incident(page_id, values, now_s)
+
+    def set_page(
+        self,
+        page_id: str,
+        *,
+        timeline: str | None = None,
+        postmortem: str | None = None,
+        now_s: float,
+    ) -> None:
+        values: dict[str, Any] = {}
+        if timeline is not None:
+            values["timeline_page_id"] = timeline
+        if postmortem is not None:
+            values["postmortem_page_id"] = postmortem
+        self._update_incident(page_id, values, now_s)
+
+    def _update_incident(self, page_id: str, values: dict[str, Any], now_s: float) -> None:
+        with self.transaction() as conn:
+            conn.execute(
+                incidents_table.update()
+                .where(incidents_table.c.page_id == page_id)
+                .values(updated_at=now_s, **values)
+            )
+
+    def _upsert(self, conn: Connection, record: IncidentRecord, now_s: float) -> None:
+        values = {
+            "phase": record.phase,
+            "snapshot": incident_to_json(record.snapshot),
+            "thread_ts": record.thread_ts,
+            "permalink": record.permalink,
+            "seq": record.seq,
+            "last_update_at": _iso(record.last_update_at),
+            "timeline_page_id": record.timeline_page_id,
+            "postmortem_page_id": record.postmortem_page_id,
+            "updated_at": now_s,
+        }
+        table = incidents_table
+        updated = conn.execute(
+            table.update().where(table.c.page_id == record.page_id).values(**values)
+        ).rowcount
+        if not updated:
+            conn.execute(table.insert().values(page_id=record.page_id, **values))
+
+    def records_with_memory(self, phase: Phase) -> list[tuple[IncidentRecord, NagMemory]]:
+        """Each record of a phase with what the nudge schedule remembers (one query)."""
+        query = (
+            sa.select(incidents_table)
+            .where(incidents_table.c.phase == phase)
+            .order_by(incidents_table.c.page_id)
+        )
+        with self.reading() as conn:
+            rows = [row._mapping for row in conn.execute(query)]
+        return [(_record(row), memory_from_json(row["nag_memory"])) for row in rows]
+
+    def nag_memory(self, page_id: str) -> NagMemory:
+        with self.reading() as conn:
+            text = conn.execute(
+                sa.select(incidents_table.c.nag_memory).where(incidents_table.c.page_id == page_id)
+            ).scalar()
+        return memory_from_json(text)
+
+    def save_nudges(
+        self, page_id: str, actions: Sequence[Action], memory: NagMemory, now_s: float
+    ) -> None:
+        """Record the nudges and what the schedule now remembers, in one transaction."""
+        with self.transaction() as conn:
+            for action in actions:
+                self._insert_action(conn, action, now_s)
+            conn.execute(
+                incidents_table.update()
+                .where(incidents_table.c.page_id == page_id)
+                .values(nag_memory=memory_to_json(memory), updated_at=now_s)
+            )
+
+    # --- outbox -------------------------------------------------------------------------
+
+    @staticmethod
+    def _insert_action(conn: Connection, action: Action, now_s: float) -> None:
+        exists = conn.execute(
+            sa.select(outbox_table.c.id).where(outbox_table.c.key == action.key)
+        ).first()
+        if exists:
+            return  # the same effect was already planned: never twice
+        conn.execute(
+            outbox_table.insert().values(
+                key=action.key,
+                page_id=action.page_id,
+                kind=action.kind,
+                payload=json.dumps(action.payload, ensure_ascii=False),
+                state="pending",
+                attempts=0,
+                not_before=0.0,
+                created_at=now_s,
+            )
+        )
+
+    def add_actions(self, actions: Sequence[Action], now_s: float) -> None:
+        with self.transaction() as conn:
+            for action in actions:
+                self._insert_action(conn, action, now_s)
+
+    def due_actions(self, now_s: float) -> list[OutboxItem]:
+        """Actions still to carry out, oldest first (per incident order is by id)."""
+        query = (
+            sa.select(outbox_table)
+            .where(outbox_table.c.state.in_(("pending", "sending")))
+            .order_by(outbox_table.c.id)
+        )
+        with self.reading() as conn:
+            items = [_item(row._mapping) for row in conn.execute(query)]
+        # An incident whose first action must wait makes its later actions (in the same
+        # lane) wait too.
+        blocked: set[tuple[str, str]] = set()
+        due: list[OutboxItem] = []
+        for item in items:
+            where = (item.page_id, lane(item.kind))
+            if where in blocked:
+                continue
+            if item.not_before > now_s:
+                blocked.add(where)
+                continue
+            due.append(item)
+        return due
+
+    def action(self, key: str) -> OutboxItem | None:
+        with self.reading() as conn:
+            row = conn.execute(sa.select(outbox_table).where(outbox_table.c.key == key)).first()
+        return _item(row._mapping) if row else None
+
+    def actions_for(self, page_id: str) -> list[OutboxItem]:
+        query = sa.select(outbox_table).where(outbox_table.c.page_id == page_id)
+        with self.reading() as conn:
+            return [_item(row._mapping) for row in conn.execute(query.order_by(outbox_table.c.id))]
+
+    def mark_sending(
+        self, item_id: int, now_s: float, guard: sa.ColumnElement[bool] | None = None
+    ) -> bool:
+        """Claim an action just before a non-repeatable call; False when `guard` (the
+        replica's fencing condition) no longer holds and nothing may be sent."""
+        table = outbox_table
+        conditions = [table.c.id == item_id] + ([guard] if guard is not None else [])
+        with self.transaction() as conn:
+            claimed = conn.execute(
+                table.update()
+                .where(*conditions)
+                .values(
+                    state="sending",
+                    first_attempt_at=sa.func.coalesce(table.c.first_attempt_at, now_s),
+                )
+            ).rowcount
+        return claimed == 1
+
+    def mark_progress(self, item_id: int, progress: dict[str, Any]) -> None:
+        """Save how far a multi-request action got (kept while it is still `sending`)."""
+        self._set(item_id, result=json.dumps(progress, ensure_ascii=False))
+
+    def mark_done(self, item_id: int, result: dict[str, Any] | None, now_s: float) -> None:
+        self._set(item_id, state="done", result=json.dumps(result or {}), done_at=now_s, error=None)
+
+    def mark_retry(self, item_id: int, error: str, not_before_s: float, *, unknown: bool) -> None:
+        """Try again later; `unknown` keeps the 'sending' state so the retry reconciles first."""
+        state: OutboxState = "sending" if unknown else "pending"
+        self._set(
+            item_id,
+            state=state,
+            error=error[:2000],
+            not_before=not_before_s,
+            attempts=outbox_table.c.attempts + 1,
+        )
+
+    def mark_failed(self, item_id: int, error: str, now_s: float) -> None:
+        self._set(item_id, state="failed", error=error[:2000], done_at=now_s)
+
+    def _set(self, item_id: int, **values: Any) -> None:
+        with self.transaction() as conn:
+            conn.execute(outbox_table.update().where(outbox_table.c.id == item_id).values(**values))
+
+    def outbox_counts(self) -> dict[str, int]:
+        query = sa.select(outbox_table.c.state, sa.func.count()).group_by(outbox_table.c.state)
+        with self.reading() as conn:
+            return {str(state): int(count) for state, count in conn.execute(query)}
+
+
+def _record(row: Any) -> IncidentRecord:
+    return IncidentRecord(
+        page_id=row["page_id"],
+        snapshot=incident_from_json(row["snapshot"]),
+        phase=row["phase"],
+        thread_ts=row["thread_ts"],
+        permalink=row["permalink"],
+        seq=row["seq"],
+        last_update_at=_dt(row["last_update_at"]),
+        timeline_page_id=row["timeline_page_id"],
+        postmortem_page_id=row["postmortem_page_id"],
+    )
+
+
+def _item(row: Any) -> OutboxItem:
+    return OutboxItem(
+        id=row["id"],
+        key=row["key"],
+        page_id=row["page_id"],
+        kind=row["kind"],
+        payload=json.loads(row["payload"]),
+        state=row["state"],
+        attempts=row["attempts"],
+        not_before=row["not_before"],
+        first_attempt_at=row["first_attempt_at"],
+        result=json.loads(row["result"]) if row["result"] else None,
+        error=row["error"],
+        created_at=row["created_at"],
+    )
+
+
+def _v1(conn: Connection) -> None:
+    metadata.create_all(conn, tables=[incidents_table, outbox_table])
+
+
+def _v2(conn: Connection) -> None:
+    metadata.create_all(conn, tables=[lease_table])
+    conn.execute(lease_table.insert().values(name="worker", holder="", token=0, expires_at_ms=0))
+
+
+def _v3(conn: Connection) -> None:
+    # Each poll looks up the incidents waiting for a title, each nag pass the announced
+    # ones: without an index that is a scan of every incident ever seen.
+    # Plain DDL (not an Index on the shared metadata, which `_v1` would then create too).
+    conn.execute(sa.text("CREATE INDEX IF NOT EXISTS ix_incidents_phase ON incidents (phase)"))
+
+
+_MIGRATIONS = [_v1, _v2, _v3]

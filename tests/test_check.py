@@ -1,0 +1,80 @@
+"""`check` on the database's schema: what an existing database needs, and what it may vary."""
+
+from __future__ import annotations
+
+from tests.factories import settings
+from worker.check import CheckResult, postmortem_schema_results, schema_results
+from worker.config import DEFAULT_PROPERTY_NAMES
+from worker.notion import DataSourceSchema
+from worker.snapshot import ACCEPTED_TYPES
+
+OPTIONS = {
+    "status": ("Investigating", "Identified", "Monitoring", "Resolved"),
+    "severity": ("SEV1", "SEV2", "SEV3", "SEV4"),
+    "customer_comms": ("None", "Internal only", "Customers notified"),
+}
+
+
+def schema(**kinds: tuple[str, tuple[str, ...]]) -> DataSourceSchema:
+    """The schema `setup` creates, with some logical properties replaced by `kinds`."""
+    properties = {
+        DEFAULT_PROPERTY_NAMES[logical]: kinds.get(
+            logical, (ACCEPTED_TYPES[logical][0], OPTIONS.get(logical, ()))
+        )
+        for logical in DEFAULT_PROPERTY_NAMES
+    }
+    return DataSourceSchema(id="ds", title="Incidents", properties=properties)
+
+
+def failures(results: list[CheckResult]) -> list[str]:
+    return [r.line() for r in results if not r.ok]
+
+
+def test_the_schema_setup_creates_passes() -> None:
+    assert failures(schema_results(schema(), settings())) == []
+
+
+def test_customer_comms_as_free_text_needs_no_options() -> None:
+    results = schema_results(schema(customer_comms=("rich_text", ())), settings())
+    assert failures(results) == []
+
+
+def test_customer_comms_options_of_ones_own_are_accepted_when_configured() -> None:
+    ours = ("No", "Yes")
+    results = schema_results(schema(customer_comms=("select", ours)), settings())
+    [failure] = failures(results)
+    assert "'None'" in failure
+    assert "CUSTOMER_COMMS_OPTIONS" in failure  # the setting it names exists:
+    configured = settings(CUSTOMER_COMMS_OPTIONS="No,Yes")
+    assert failures(schema_results(schema(customer_comms=("select", ours)), configured)) == []
+
+
+def test_a_missing_property_says_how_to_add_or_map_it() -> None:
+    kinds = dict(schema().properties)
+    del kinds["Scribe"]
+    results = schema_results(DataSourceSchema("ds", "Incidents", kinds), settings())
+    [failure] = failures(results)
+    assert "add a people property named “Scribe”" in failure
+    assert "NOTION_PROPERTY_NAMES='Scribe=<your name>'" in failure
+
+
+POSTMORTEMS = {
+    "Name": ("title", ()),
+    "Incident": ("relation", ()),
+    "Owner": ("people", ()),
+    "Status": ("select", ("Draft", "In review", "Done")),
+    "Due": ("date", ()),
+}
+
+
+def test_a_postmortems_database_as_setup_creates_it_passes() -> None:
+    results = postmortem_schema_results(DataSourceSchema("pm", "Postmortems", POSTMORTEMS))
+    assert failures(results) == []
+
+
+def test_a_postmortems_database_of_ones_own_is_told_what_it_lacks() -> None:
+    theirs = {**POSTMORTEMS, "Status": ("status", ("Draft",))}
+    del theirs["Due"]
+    [failure] = failures(postmortem_schema_results(DataSourceSchema("pm", "PMs", theirs)))
+    assert "no date property named “Due”" in failure
+    assert "“Status” is status; change it to select" in failure
