@@ -346,6 +346,7 @@ class Run:
         if not self.config.rate_limits:
             env["NOTION_REQUESTS_PER_SECOND"] = "1000"
             env["SLACK_POSTS_PER_SECOND"] = "1000"
+            env["SLACK_TIER_PACING"] = "off"
         return env
 
     # -- what the worker has still to do (read from its state file, never written) -----------

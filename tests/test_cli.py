@@ -139,20 +139,37 @@ def test_check_with_everything_in_place_passes_and_shows_no_secret(
     assert _leaks(box, _output(result)) == []
 
 
-def test_check_names_a_scope_the_slack_app_lacks(
-    box: Sandbox, workspace: dict[str, str], tmp_path: Path
-) -> None:
+def _check_without(
+    box: Sandbox, workspace: dict[str, str], tmp_path: Path, scope: str
+) -> subprocess.CompletedProcess[str]:
     granted = box.slack.bot_scopes
-    box.slack.set_bot_scopes(granted - {"users:read.email"})
+    box.slack.set_bot_scopes(granted - {scope})
     try:
-        result = cli(tmp_path, "check", **workspace)
+        return cli(tmp_path, "check", **workspace)
     finally:
         box.slack.set_bot_scopes(granted)
+
+
+def test_check_names_a_scope_the_worker_cannot_do_without(
+    box: Sandbox, workspace: dict[str, str], tmp_path: Path
+) -> None:
+    result = _check_without(box, workspace, tmp_path, "channels:history")
     assert result.returncode == 1
-    [line] = [line for line in result.stdout.splitlines() if "Slack token" in line]
+    [line] = [line for line in result.stdout.splitlines() if "Slack channel" in line]
     assert line.startswith("FAIL")
-    assert "users:read.email" in line
+    assert "public and the app lacks the scope channels:history" in line
     assert "reinstall" in line
+
+
+def test_check_warns_when_people_can_only_be_named_not_mentioned(
+    box: Sandbox, workspace: dict[str, str], tmp_path: Path
+) -> None:
+    result = _check_without(box, workspace, tmp_path, "users:read.email")
+    assert result.returncode == 0, _output(result)
+    [line] = [line for line in result.stdout.splitlines() if "Slack token" in line]
+    assert line.startswith("warn")
+    assert "users:read.email" in line
+    assert "1 warning" in result.stdout
 
 
 def test_check_json_names_the_wrong_token_and_shows_no_secret(

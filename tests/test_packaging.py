@@ -32,9 +32,13 @@ def test_every_bundled_template_file_is_installed_with_the_package() -> None:
 def test_an_installed_worker_finds_the_templates_under_its_prefix(tmp_path: Path) -> None:
     site = tmp_path / "lib" / "site-packages" / "worker"
     site.mkdir(parents=True)
-    (tmp_path / INSTALLED_TEMPLATES / "en").mkdir(parents=True)
-    assert bundled_templates(site, tmp_path) == tmp_path / INSTALLED_TEMPLATES
+    (site.parent / "templates").mkdir()  # some other package's folder: not ours
+    user = tmp_path / "user"
+    (user / INSTALLED_TEMPLATES / "en").mkdir(parents=True)
+    (user / INSTALLED_TEMPLATES / "en" / "slack.toml").write_text("", "utf-8")
+    prefix = tmp_path / "prefix"
+    assert bundled_templates(site, [prefix, user]) == user / INSTALLED_TEMPLATES
 
 
 def test_a_checkout_uses_its_own_templates_folder(tmp_path: Path) -> None:
-    assert bundled_templates(ROOT / "worker", tmp_path) == ROOT / "templates"
+    assert bundled_templates(ROOT / "worker", [tmp_path]) == ROOT / "templates"

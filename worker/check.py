@@ -25,26 +25,32 @@ class CheckResult:
     # The failure may pass by itself (a timeout, a 5xx, a rate limit): worth a retry.
     transient: bool = False
 
+    # Worth saying, but the worker works (degraded): `run` starts, `check` still exits 0.
+    warning: bool = False
+
     def line(self) -> str:
-        return f"{'ok  ' if self.ok else 'FAIL'}  {self.name}: {self.detail}"
+        mark = "FAIL" if not self.ok else "warn" if self.warning else "ok  "
+        return f"{mark}  {self.name}: {self.detail}"
 
 
-# What the worker calls, by the scope that allows it (slack-app-manifest.yml): posting and
-# updating, resolving people, reading the channel and finding its own messages again (a
-# public channel's scope, or a private one's).
-NEEDED_SCOPES: tuple[tuple[str, ...], ...] = (
-    ("chat:write",),
-    ("users:read",),
-    ("users:read.email",),
-    ("channels:read", "groups:read"),
-    ("channels:history", "groups:history"),
-)
+# The scopes the worker needs for its channel (slack-app-manifest.yml): to post and update,
+# and to read the channel and find its own messages again (a public or a private one's).
+POSTING_SCOPES = ("chat:write",)
+CHANNEL_SCOPES = {
+    False: ("channels:read", "channels:history"),
+    True: ("groups:read", "groups:history"),
+}
+# Without these people are named in messages rather than mentioned: a warning, not a stop.
+MENTION_SCOPES = ("users:read", "users:read.email")
 
 
-def missing_scopes(granted: frozenset[str]) -> list[str]:
-    """The scopes the worker needs that the token does not have (for a need that either of
-    two scopes meets, the public channel's is named)."""
-    return [need[0] for need in NEEDED_SCOPES if not granted.intersection(need)]
+def missing_scopes(granted: frozenset[str], *, private: bool) -> list[str]:
+    """The scopes without which the worker cannot work in this channel."""
+    return [s for s in (*POSTING_SCOPES, *CHANNEL_SCOPES[private]) if s not in granted]
+
+
+def _scope_list(scopes: list[str]) -> str:
+    return f"the scope{'s' if len(scopes) > 1 else ''} {', '.join(scopes)}"
 
 
 def _options_wanted(settings: Settings) -> dict[str, tuple[str, ...]]:
@@ -139,8 +145,13 @@ def postmortem_schema_results(schema: DataSourceSchema) -> list[CheckResult]:
             problems.append(f"“{name}” is {found[0]}; change it to {kind}")
     label = f"Postmortems database ({schema.title or schema.id})"
     if problems:
-        how = " (or let `setup --with-postmortems` create the database)"
-        return [CheckResult(label, False, "; ".join(problems) + how)]
+        # Only postmortems depend on it: the worker runs, and each postmortem it cannot
+        # create is said in the incident's thread.
+        how = (
+            "; postmortems cannot be created there until then (`setup --with-postmortems` "
+            "creates a database that fits)"
+        )
+        return [CheckResult(label, True, "; ".join(problems) + how, warning=True)]
     return [CheckResult(label, True, ", ".join(POSTMORTEM_PROPERTIES.values()))]
 
 
@@ -183,6 +194,8 @@ class Checker:
         self.settings = settings
         self.notion = notion
         self.slack = slack
+        # The Slack token's scopes, once `slack_token` has run (None: Slack did not say).
+        self._scopes: frozenset[str] | None = None
 
     def run(self) -> list[CheckResult]:
         results = _guard("state store", self.store)
@@ -236,20 +249,18 @@ class Checker:
 
     def slack_token(self) -> CheckResult:
         identity = self.slack.auth()
+        self._scopes = identity.scopes
         who = f"bot {identity.user_id} in {identity.team}"
-        if identity.scopes is None:
-            return CheckResult("Slack token", True, who)
-        missing = missing_scopes(identity.scopes)
-        if missing:
+        lacking = [s for s in MENTION_SCOPES if identity.scopes and s not in identity.scopes]
+        if lacking:
             return CheckResult(
                 "Slack token",
-                False,
-                f"{who} lacks the scope{'s' if len(missing) > 1 else ''} "
-                f"{', '.join(missing)}; add {'them' if len(missing) > 1 else 'it'} under "
-                "OAuth & Permissions (slack-app-manifest.yml lists them all) and reinstall "
-                "the app",
+                True,
+                f"{who}; without {_scope_list(lacking)} people are named in messages, not "
+                "mentioned: add it under OAuth & Permissions and reinstall the app",
+                warning=True,
             )
-        return CheckResult("Slack token", True, f"{who}, with every scope needed")
+        return CheckResult("Slack token", True, who)
 
     def channel(self) -> CheckResult:
         channel = self.settings.slack_channel_id
@@ -269,7 +280,18 @@ class Checker:
                     f"{name}: the app is not a member and cannot join ({exc.code}); "
                     "invite it with /invite @<app name>",
                 )
-        return CheckResult("Slack channel", True, f"{name}: the app is a member")
+        private = bool(info.get("is_private"))
+        missing = missing_scopes(self._scopes, private=private) if self._scopes else []
+        if missing:
+            kind = "private" if private else "public"
+            return CheckResult(
+                "Slack channel",
+                False,
+                f"{name} is {kind} and the app lacks {_scope_list(missing)}; add "
+                f"{'them' if len(missing) > 1 else 'it'} under OAuth & Permissions "
+                "(slack-app-manifest.yml lists them) and reinstall the app",
+            )
+        return CheckResult("Slack channel", True, f"{name}: the app is a member and may post")
 
     def templates(self) -> list[CheckResult]:
         """The Slack wording loads and every page template renders against the samples."""
@@ -300,10 +322,13 @@ def settings_results(env: Mapping[str, str]) -> tuple[Settings | None, list[Chec
 
 def summary(results: list[CheckResult]) -> str:
     problems = sum(1 for r in results if not r.ok)
+    warnings = sum(1 for r in results if r.warning)
     if problems:
         return f"{problems} problem(s) found; fix them and run `incident-worker check` again"
+    if warnings:
+        return f"ready to run, with {warnings} warning(s) above worth fixing"
     return "everything is in place"
 
 
 def as_json(results: list[CheckResult]) -> list[dict[str, Any]]:
-    return [{"name": r.name, "ok": r.ok, "detail": r.detail} for r in results]
+    return [{"name": r.name, "ok": r.ok, "warning": r.warning, "detail": r.detail} for r in results]

@@ -112,7 +112,10 @@ STARTUP_RETRIES_S = (2.0, 5.0, 10.0, 20.0)
 def _refuse_on_problems(settings: Settings, stopping: threading.Event) -> None:
     """Run the checks; a failure that may pass by itself (Notion or Slack briefly down) is
     checked again a few times before the worker refuses to start."""
-    problems = [r for r in _run_checks(settings) if not r.ok]
+    results = _run_checks(settings)
+    for warning in (r for r in results if r.warning):
+        logging.getLogger("worker.cli").warning("check: %s", warning.line())
+    problems = [r for r in results if not r.ok]
     for wait_s in STARTUP_RETRIES_S:
         if not problems or not all(r.transient for r in problems) or stopping.wait(wait_s):
             break

@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import re
+import site
 import sys
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import time
 from pathlib import Path
@@ -22,15 +23,18 @@ NOTION_VERSION = "2025-09-03"
 INSTALLED_TEMPLATES = "share/notion-incident-worker/templates"
 
 
-def bundled_templates(package_dir: Path, prefix: Path) -> Path:
+def bundled_templates(package_dir: Path, prefixes: Sequence[Path]) -> Path:
     """The templates shipped with the worker: beside the package in a checkout (and an
-    editable install), or under the install prefix after `pip install .` / pipx."""
+    editable install), or under an install prefix after `pip install .` / `--user` / pipx."""
     checkout = package_dir.parent / "templates"
-    installed = prefix / INSTALLED_TEMPLATES
-    return installed if not checkout.is_dir() and installed.is_dir() else checkout
+    candidates = [checkout, *(prefix / INSTALLED_TEMPLATES for prefix in prefixes)]
+    found = [c for c in candidates if (c / "en" / "slack.toml").is_file()]
+    return found[0] if found else checkout
 
 
-BUNDLED_TEMPLATES = bundled_templates(Path(__file__).resolve().parent, Path(sys.prefix))
+BUNDLED_TEMPLATES = bundled_templates(
+    Path(__file__).resolve().parent, [Path(sys.prefix), Path(site.getuserbase())]
+)
 
 _DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h|d)\s*$")
 _UNITS_S = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0, "d": 86400.0}
@@ -178,6 +182,7 @@ class Settings:
     lease_ttl_s: float | None = None
     notion_requests_per_s: float = 3.0
     slack_posts_per_s: float = 1.0
+    slack_tier_pacing: bool = True
     notion_timeout_s: float = 30.0
     slack_timeout_s: float = 15.0
     # Nudges (issue 5 builds on these).
@@ -436,6 +441,7 @@ def _read_runtime(r: _Reader) -> dict[str, Any]:
         "health_max_age_s": r.convert("HEALTH_MAX_AGE", None, _positive_duration, "2m"),
         "notion_requests_per_s": r.convert("NOTION_REQUESTS_PER_SECOND", 3.0, _positive_float, "3"),
         "slack_posts_per_s": r.convert("SLACK_POSTS_PER_SECOND", 1.0, _positive_float, "1"),
+        "slack_tier_pacing": r.convert("SLACK_TIER_PACING", True, _bool, "on"),
         "notion_timeout_s": r.convert("NOTION_TIMEOUT", 30.0, _positive_duration, "30s"),
         "slack_timeout_s": r.convert("SLACK_TIMEOUT", 15.0, _positive_duration, "15s"),
         "declare_grace_s": r.convert("DECLARE_GRACE", 120.0, parse_duration_s, "2m"),

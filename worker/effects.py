@@ -45,6 +45,8 @@ log = logging.getLogger("worker.effects")
 
 MAX_ATTEMPTS = 50
 _RECONCILE_MARGIN_S = 120.0
+# Times the worker writes only where people have not already (Incident fields).
+_FILLED_IF_EMPTY = ("declared_at", "mitigated_at", "resolved_at")
 # Failures a person fixes by setting something (a channel, a token, a scope, sharing): the
 # action waits, patiently, however long that takes; it is never given up.
 _SETTINGS_PROBLEMS = frozenset(
@@ -289,8 +291,22 @@ class Effects:
         """Write worker-owned properties, after taking in what people changed meanwhile."""
         if self.before_write is not None:
             self.before_write(page_id, now_s)
-        self.notion.update_properties(page_id, property_values(self.settings, values))
-        self._remember_written(page_id, values, now_s)
+        values = self._unless_set(page_id, values)
+        if values:
+            self.notion.update_properties(page_id, property_values(self.settings, values))
+            self._remember_written(page_id, values, now_s)
+
+    def _unless_set(self, page_id: str, values: dict[str, str | None]) -> dict[str, str | None]:
+        """Without the times people filled in themselves since the write was planned: the
+        worker fills Declared, Mitigated and Resolved at only where they are empty."""
+        record = self.store.get_record(page_id)
+        if record is None:
+            return values
+        return {
+            key: value
+            for key, value in values.items()
+            if key not in _FILLED_IF_EMPTY or getattr(record.snapshot, key) is None
+        }
 
     def _remember_written(self, page_id: str, values: dict[str, str | None], now_s: float) -> None:
         """What the worker just wrote on the row is part of what it knows of the row: the
@@ -300,7 +316,7 @@ class Effects:
             return
         snapshot = with_written(record.snapshot, values)
         if snapshot != record.snapshot:
-            self.store.update_record(replace(record, snapshot=snapshot), now_s)
+            self.store.set_snapshot(page_id, snapshot, now_s)
 
     def _enqueue(self, actions: list[Action], now_s: float) -> None:
         self.store.add_actions(actions, now_s)
@@ -323,7 +339,9 @@ class Effects:
         reconciled = ts is not None
         if ts is None:
             # Rendered before `sending`: its lookups may fail, and then nothing was sent.
-            message = parent_message(with_written(record.snapshot, item.payload), self.render)
+            # The times link_thread is about to write, where the row has none yet.
+            planned = {k: v for k, v in item.payload.items() if getattr(record.snapshot, k) is None}
+            message = parent_message(with_written(record.snapshot, planned), self.render)
             self.claim(item, now_s)
             ts = self.slack.post(self.channel, message, key=item.key)
         self.store.set_thread(record.page_id, ts, None, now_s)
@@ -381,8 +399,11 @@ class Effects:
         self, item: OutboxItem, record: IncidentRecord, now_s: float
     ) -> dict[str, Any]:
         dates: dict[str, str | None] = dict(item.payload.get("dates", {}))
-        self.notion.update_properties(record.page_id, property_values(self.settings, dates))
-        self._remember_written(record.page_id, dates, now_s)
+        if any(key in dates for key in _FILLED_IF_EMPTY):
+            self._write_row(record.page_id, dates, now_s)  # read the row again first
+        else:
+            self.notion.update_properties(record.page_id, property_values(self.settings, dates))
+            self._remember_written(record.page_id, dates, now_s)
         return {}
 
 

@@ -249,7 +249,7 @@ class SlackGateway:
     def _counted(self, method: str) -> Iterator[None]:
         """Pace the call by its tier, count it (and its failure) for /metrics, translated to
         ServiceError."""
-        tier = METHOD_TIERS.get(method)
+        tier = METHOD_TIERS.get(method) if self.settings.slack_tier_pacing else None
         if tier is not None:
             self._tier_pace[tier].wait()
         self.requests += 1

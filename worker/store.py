@@ -21,7 +21,7 @@ from sqlalchemy.exc import ArgumentError
 from worker.nag import NagMemory, memory_from_json, memory_to_json
 from worker.plan import Action, Plan
 from worker.record import IncidentRecord, Phase
-from worker.snapshot import incident_from_json, incident_to_json
+from worker.snapshot import Incident, incident_from_json, incident_to_json
 
 SCHEMA_VERSION = 3
 _ADVISORY_LOCK_ID = 0x1C1DE17  # serialises migrations between replicas on PostgreSQL
@@ -269,6 +269,10 @@ class Store:
     def update_record(self, record: IncidentRecord, now_s: float) -> None:
         with self.transaction() as conn:
             self._upsert(conn, record, now_s)
+
+    def set_snapshot(self, page_id: str, snapshot: Incident, now_s: float) -> None:
+        """Only the stored view of the row (the rest of the record is the poll's to change)."""
+        self._update_incident(page_id, {"snapshot": incident_to_json(snapshot)}, now_s)
 
     def set_thread(self, page_id: str, thread_ts: str, permalink: str | None, now_s: float) -> None:
         values: dict[str, Any] = {"thread_ts": thread_ts}

@@ -34,6 +34,8 @@ class Harness:
             self.env.setdefault("NOTION_REQUESTS_PER_SECOND", "1000")
         if not box.options.slack_post_rate.enabled:
             self.env.setdefault("SLACK_POSTS_PER_SECOND", "1000")
+        if not box.options.slack_tier_limits:
+            self.env.setdefault("SLACK_TIER_PACING", "off")
         bootstrap = Settings.from_env(
             {"NOTION_TOKEN": box.workspace.notion_token, "NOTION_BASE_URL": box.notion_base_url},
             require_workspace=False,

@@ -169,7 +169,7 @@ def test_the_parent_is_right_from_its_first_post_and_edited_once_per_change(
     h.poll()
     h.box.tap_answers(None)
     assert "Next update due" in as_posted[0]
-    assert "Declared" in as_posted[0]
+    assert "*Declared*\n—" not in as_posted[0]
     for _ in range(3):
         h.poll()
     assert _parent_edits(h) == 1
@@ -179,6 +179,25 @@ def test_the_parent_is_right_from_its_first_post_and_edited_once_per_change(
         h.poll()
     assert _parent_edits(h) == 2  # one edit for one change, though the due time was rewritten
     assert "Found it" in message_text(h.thread_of(page)[0])
+
+
+def test_a_declared_time_people_set_meanwhile_is_kept(h: Harness) -> None:
+    """Someone fills in *Declared at* while the announcement is on its way: the worker,
+    which fills it only where it is empty, leaves their time alone."""
+    page = h.declare("Aiko", "Queue backlog", Severity=select("SEV3"))
+    theirs = "2026-01-05T09:30:00.000+00:00"
+
+    def on_answer(method: str, path: str) -> None:
+        if path == "/api/chat.postMessage":
+            h.box.tap_answers(None)
+            h.edit("Aiko", page, **{"Declared at": {"date": {"start": theirs}}})
+
+    h.box.tap_answers(on_answer)
+    h.poll()
+    h.poll()
+    row = h.row(page)["properties"]
+    assert row["Slack thread"]["url"]
+    assert row["Declared at"]["date"]["start"] == theirs
 
 
 def test_the_workers_own_edits_are_never_reported(h: Harness) -> None:
