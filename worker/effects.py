@@ -79,6 +79,8 @@ class DeliveryReport:
     retried: int = 0
     failed: int = 0
     reconciled: int = 0
+    # Page work was left for the next pass (its time budget ran out).
+    deferred: bool = False
 
 
 def backoff_s(attempts: int, *, permanent: bool) -> float:
@@ -158,6 +160,7 @@ class Effects:
             if where[1] == "pages" and pages_budget_s is not None:
                 pages_started = pages_started or time.monotonic()
                 if time.monotonic() - pages_started > pages_budget_s:
+                    report.deferred = True
                     break  # the rest next pass
             if item.kind == "update_parent" and item.id in later_updates:
                 self.store.mark_done(item.id, {"superseded": True}, now_s)

@@ -6,7 +6,7 @@ import logging
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 
 from sqlalchemy.exc import SQLAlchemyError
 
@@ -24,6 +24,9 @@ from worker.store import Store, describe_open_error
 from worker.tick import NagReport, PollReport, Worker
 
 log = logging.getLogger("worker.runtime")
+# Polls run back to back while page work is left over, at most this many per tick (so the
+# nudge pass, which shares the thread, gets its turn).
+CATCH_UP_POLLS = 10
 
 
 def _open_store(settings: Settings) -> Store:
@@ -167,7 +170,13 @@ class Runtime:
 
     def loop(self) -> Loop:
         def poll_job(now: datetime) -> None:
-            self.poll(now)
+            # While pages are left over, poll again at once rather than at the next tick
+            # (a pass that overran its interval would otherwise wait for the one after).
+            for _ in range(CATCH_UP_POLLS):
+                report = self.poll(now)
+                if report is None or not report.delivery.deferred or self.stop_requested():
+                    return
+                now = datetime.now(UTC)
 
         def nag_job(now: datetime) -> None:
             self.nag(now)
