@@ -133,10 +133,15 @@ def test_a_run_of_parent_updates_is_paced_to_the_tier_not_sent_into_429s(
     1.2 s, on our side, instead of Slack answering 429 and the outbox backing off."""
     gateway, fake = slack
     waits: list[float] = []
-    monkeypatch.setattr(gateway._tier_pace[3], "_sleep", waits.append)
+    monkeypatch.setattr(gateway._method_pace["chat.update"], "_sleep", waits.append)
     message = SlackMessage(text="x", blocks=[])
     for _ in range(12):
         gateway.update("C0INCIDENTS", "1700000000.000100", message)
     assert fake.calls["chat.update"] == 12
     assert len(waits) == 2
     assert all(1.0 < w <= 1.2 * 2 for w in waits)
+    # Slack counts each method apart: another Tier 3 method is not held up by them.
+    other: list[float] = []
+    monkeypatch.setattr(gateway._method_pace["conversations.join"], "_sleep", other.append)
+    gateway.join("C0INCIDENTS")
+    assert other == []

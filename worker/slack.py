@@ -36,8 +36,9 @@ _NOT_REPEATABLE = ("chat.postMessage",)
 _MAX_INLINE_WAIT_S = 10
 POST_BURST = 4.0
 # Slack's rate-limit tiers (calls per minute, published minimums) of the methods the worker
-# calls; each tier is paced on the client side so that a burst of incidents (a hundred
-# parent messages updated with their timeline links) never meets a 429. chat.postMessage
+# calls; Slack counts each method apart, and so does the worker's own pace, so that a burst
+# of incidents (a hundred parent messages updated with their timeline links) never meets a
+# 429. chat.postMessage
 # has its own per-channel pace; auth.test and chat.getPermalink have special, generous limits.
 METHOD_TIERS = {
     "chat.update": 3,
@@ -235,9 +236,9 @@ class SlackGateway:
         self.requests = 0
         # chat.postMessage: about one message per second per channel, short bursts allowed.
         self._post_pace = Pacer(settings.slack_posts_per_s, burst=POST_BURST)
-        self._tier_pace = {
-            tier: Pacer(per_minute / 60.0, burst=TIER_BURST)
-            for tier, per_minute in TIER_PER_MINUTE.items()
+        self._method_pace = {
+            method: Pacer(TIER_PER_MINUTE[tier] / 60.0, burst=TIER_BURST)
+            for method, tier in METHOD_TIERS.items()
         }
 
     @classmethod
@@ -247,11 +248,11 @@ class SlackGateway:
 
     @contextmanager
     def _counted(self, method: str) -> Iterator[None]:
-        """Pace the call by its tier, count it (and its failure) for /metrics, translated to
-        ServiceError."""
-        tier = METHOD_TIERS.get(method) if self.settings.slack_tier_pacing else None
-        if tier is not None:
-            self._tier_pace[tier].wait()
+        """Pace the call to its method's tier, count it (and its failure) for /metrics,
+        translated to ServiceError."""
+        pace = self._method_pace.get(method) if self.settings.slack_tier_pacing else None
+        if pace is not None:
+            pace.wait()
         self.requests += 1
         try:
             with _translated(method):
