@@ -31,10 +31,11 @@ if str(ROOT) not in sys.path:
 os.environ["NO_PROXY"] = "127.0.0.1,localhost"
 os.environ["no_proxy"] = "127.0.0.1,localhost"
 
-from tests.e2e.harness import Harness, people, select, title  # noqa: E402
+# fast_options: no rate limits, for measuring the worker's own cost (the harness then lets
+# the worker's pacers run free, as the e2e tests do).
+from tests.e2e.harness import Harness, fast_options, people, select, title  # noqa: E402
 from tests.postgres import POSTGRES_ADMIN_URL, throwaway_database  # noqa: E402
 from worker.sandbox import Sandbox, SandboxOptions  # noqa: E402
-from worker.sandbox.ratelimit import RateLimit  # noqa: E402
 from worker.scheduler import Loop  # noqa: E402
 from worker.store import Store, engine_url  # noqa: E402
 
@@ -85,14 +86,6 @@ def progress(message: str) -> None:
 
 
 # --- sandboxes --------------------------------------------------------------------------
-
-
-def fast_options() -> SandboxOptions:
-    """No rate limits: for measuring the worker's own cost (the harness then lets the
-    worker's pacer run at 1000 requests per second, as the e2e tests do)."""
-    return SandboxOptions(
-        notion_rate=RateLimit(0, 0), slack_post_rate=RateLimit(0, 0), slack_tier_limits=False
-    )
 
 
 def real_options() -> SandboxOptions:

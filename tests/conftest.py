@@ -1,12 +1,14 @@
-"""Shared fixtures: a fresh sandbox per test, served on loopback ports."""
+"""Shared fixtures: a fresh sandbox per test, served on loopback ports, and a harness on it."""
 
 from __future__ import annotations
 
 import os
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 
+from tests.e2e.harness import Harness, fast_options
 from tests.postgres import throwaway_database
 from worker.sandbox import Sandbox, SandboxOptions
 
@@ -19,6 +21,21 @@ os.environ["no_proxy"] = "127.0.0.1,localhost"
 def sandbox() -> Iterator[Sandbox]:
     with Sandbox(SandboxOptions()) as box:
         yield box
+
+
+@pytest.fixture
+def box() -> Iterator[Sandbox]:
+    """The sandbox with its rate limits off (tests that need them say so)."""
+    with Sandbox(fast_options()) as sandbox:
+        yield sandbox
+
+
+@pytest.fixture
+def h(box: Sandbox, tmp_path: Path) -> Iterator[Harness]:
+    """An Incidents database in `box` and a worker on it, state in `tmp_path`."""
+    harness = Harness(box, tmp_path)
+    yield harness
+    harness.close()
 
 
 @pytest.fixture(scope="session")

@@ -15,9 +15,8 @@ from pathlib import Path
 
 import pytest
 
-from tests.e2e.harness import Harness
-from worker.sandbox import Sandbox, SandboxOptions
-from worker.sandbox.ratelimit import RateLimit
+from tests.e2e.harness import Harness, fast_options
+from worker.sandbox import Sandbox
 
 WRONG_NOTION_TOKEN = "ntn_" + "W" * 46
 DB_PASSWORD = "Sup3r-S3cret-Pa55"
@@ -51,10 +50,7 @@ def _output(result: subprocess.CompletedProcess[str]) -> str:
 @pytest.fixture(scope="module")
 def box() -> Iterator[Sandbox]:
     # One sandbox for the module: the commands here only read it (and join the channel).
-    options = SandboxOptions(
-        notion_rate=RateLimit(0, 0), slack_post_rate=RateLimit(0, 0), slack_tier_limits=False
-    )
-    with Sandbox(options) as sandbox:
+    with Sandbox(fast_options()) as sandbox:
         yield sandbox
 
 

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -18,8 +17,6 @@ from worker.effects import DeliveryReport
 from worker.metrics import Metrics
 from worker.plan import Action, Plan
 from worker.record import IncidentRecord
-from worker.sandbox import Sandbox, SandboxOptions
-from worker.sandbox.ratelimit import RateLimit
 from worker.snapshot import parse_incident
 from worker.store import Store, create_engine
 from worker.tick import NagReport, PollReport
@@ -186,17 +183,6 @@ def test_a_scrape_still_answers_when_the_store_does_not(tmp_path: Path) -> None:
     metrics.watch_state(unreachable, settings())
     assert value(metrics, "incident_worker_state_store_up") == 0
     assert value(metrics, "incident_worker_polls_total", outcome="ok") == 0
-
-
-@pytest.fixture
-def h(tmp_path: Path) -> Iterator[Harness]:
-    options = SandboxOptions(
-        notion_rate=RateLimit(0, 0), slack_post_rate=RateLimit(0, 0), slack_tier_limits=False
-    )
-    with Sandbox(options) as box:
-        harness = Harness(box, tmp_path)
-        yield harness
-        harness.close()
 
 
 def test_metrics_after_a_poll_against_the_sandbox(h: Harness) -> None:

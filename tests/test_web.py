@@ -26,8 +26,6 @@ from worker.cli import build_parser
 from worker.config import Secret
 from worker.errors import ServiceError
 from worker.runtime import Runtime
-from worker.sandbox import Sandbox, SandboxOptions
-from worker.sandbox.ratelimit import RateLimit
 from worker.web import WebServer, create_app
 
 T = TypeVar("T")
@@ -41,22 +39,6 @@ class Clock:
 
     def __call__(self) -> datetime:
         return self.now
-
-
-@pytest.fixture
-def box() -> Iterator[Sandbox]:
-    options = SandboxOptions(
-        notion_rate=RateLimit(0, 0), slack_post_rate=RateLimit(0, 0), slack_tier_limits=False
-    )
-    with Sandbox(options) as sandbox:
-        yield sandbox
-
-
-@pytest.fixture
-def h(box: Sandbox, tmp_path: Path) -> Iterator[Harness]:
-    harness = Harness(box, tmp_path)
-    yield harness
-    harness.close()
 
 
 @contextmanager

@@ -2,22 +2,35 @@
 
 from __future__ import annotations
 
+import shutil
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import notion_client
 
-from worker.config import Settings
+from worker.config import BUNDLED_TEMPLATES, Settings
 from worker.notion import NotionGateway
 from worker.provision import setup_incidents
 from worker.runtime import Runtime
-from worker.sandbox import Sandbox
+from worker.sandbox import Sandbox, SandboxOptions
 from worker.sandbox.people import people, rich, select, title
+from worker.sandbox.ratelimit import RateLimit
 from worker.sandbox.workspace import SandboxPerson
+from worker.store import outbox_table
 from worker.tick import PollReport
 
-__all__ = ["Harness", "message_text", "page_markdown", "people", "rich", "select", "title"]
+__all__ = [
+    "Harness",
+    "fast_options",
+    "message_text",
+    "page_markdown",
+    "people",
+    "rich",
+    "select",
+    "title",
+    "with_template",
+]
 
 
 class Harness:
@@ -87,6 +100,11 @@ class Harness:
     def close(self) -> None:
         self.runtime.close()
 
+    def retry_now(self) -> None:
+        """Make every waiting action due (as if its backoff had run out)."""
+        with self.runtime.store.transaction() as conn:
+            conn.execute(outbox_table.update().values(not_before=0.0))
+
     # --- people acting in Notion ------------------------------------------------------------
 
     def person(self, name: str) -> SandboxPerson:
@@ -139,8 +157,38 @@ class Harness:
         assert record.thread_ts, "the incident has no thread"
         return self.box.slack.thread(self.channel, record.thread_ts)
 
+    def child_pages(self, page_id: str) -> list[str]:
+        """The titles of the pages under a row (where a timeline or postmortem goes)."""
+        return [
+            b["child_page"]["title"]
+            for b in self.runtime.notion.list_children(page_id)
+            if b["type"] == "child_page"
+        ]
+
     def replies_text(self, page_id: str) -> list[str]:
         return [message_text(m) for m in self.thread_of(page_id)[1:]]
+
+
+def fast_options(**overrides: object) -> SandboxOptions:
+    """The sandbox with Notion's and Slack's rate limits off (tests that need them say so)."""
+    options: dict[str, object] = {
+        "notion_rate": RateLimit(0, 0),
+        "slack_post_rate": RateLimit(0, 0),
+        "slack_tier_limits": False,
+    }
+    options.update(overrides)
+    return SandboxOptions(**options)  # type: ignore[arg-type]
+
+
+def with_template(box: Sandbox, tmp_path: Path, name: str, source: str) -> tuple[Harness, Path]:
+    """A harness whose templates are a copy of the bundled ones with `en/<name>` replaced;
+    the copy's folder, to mend it."""
+    templates = tmp_path / "templates"
+    shutil.copytree(BUNDLED_TEMPLATES, templates)
+    (templates / "en" / name).write_text(source, "utf-8")
+    state = tmp_path / "state"
+    state.mkdir()
+    return Harness(box, state, TEMPLATES_DIR=str(templates)), templates
 
 
 def message_text(message: dict[str, Any]) -> str:

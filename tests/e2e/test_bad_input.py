@@ -9,21 +9,28 @@ from __future__ import annotations
 
 import json
 import logging
-import shutil
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from tests.e2e.harness import Harness, message_text, page_markdown, people, rich, select, title
+from tests.e2e.harness import (
+    Harness,
+    message_text,
+    page_markdown,
+    people,
+    rich,
+    select,
+    title,
+    with_template,
+)
 from worker.check import Checker, CheckResult, settings_results
-from worker.config import BUNDLED_TEMPLATES, Secret, Settings
+from worker.config import Secret, Settings
 from worker.errors import ServiceError
 from worker.notion import NotionGateway
 from worker.sandbox import Sandbox
 from worker.slack import SlackGateway
-from worker.store import outbox_table
 from worker.tick import PollReport
 
 WRONG_NOTION_TOKEN = "ntn_" + "W" * 46
@@ -77,20 +84,6 @@ def _errors(caplog: pytest.LogCaptureFixture, needle: str) -> list[str]:
         r.getMessage()
         for r in caplog.records
         if r.levelno >= logging.ERROR and needle in r.getMessage()
-    ]
-
-
-def _retry_now(h: Harness) -> None:
-    """Make every waiting action due (as if its backoff had run out)."""
-    with h.runtime.store.transaction() as conn:
-        conn.execute(outbox_table.update().values(not_before=0.0))
-
-
-def _child_pages(h: Harness, page: str) -> list[str]:
-    return [
-        b["child_page"]["title"]
-        for b in h.runtime.notion.list_children(page)
-        if b["type"] == "child_page"
     ]
 
 
@@ -249,7 +242,7 @@ def test_an_incident_announced_untitled_takes_its_title_later(box: Sandbox, tmp_
     h.poll()
     (parent,) = h.top_level()
     assert parent["blocks"][0]["text"]["text"] == "SEV2 · Untitled incident"
-    assert _child_pages(h, page) == ["Untitled incident — Timeline"]
+    assert h.child_pages(page) == ["Untitled incident — Timeline"]
     h.edit("Aiko", page, Name=title("Checkout down"))
     h.poll()
     assert any("— → Checkout down" in r for r in h.replies_text(page))
@@ -363,7 +356,7 @@ def test_right_to_left_japanese_and_emoji_text_come_through(h: Harness) -> None:
     assert record is not None
     assert record.timeline_page_id
     assert japanese in page_markdown(h.box, record.timeline_page_id)
-    assert _child_pages(h, page) == [f"{arabic} — Timeline"]
+    assert h.child_pages(page) == [f"{arabic} — Timeline"]
 
 
 # --- mention injection ----------------------------------------------------------------------
@@ -441,24 +434,19 @@ def test_a_broken_template_is_reported_once_and_slack_carries_on(
     box: Sandbox, tmp_path: Path, case: str
 ) -> None:
     name, source, detail = BROKEN_TEMPLATES[case]
-    templates = tmp_path / "templates"
-    shutil.copytree(BUNDLED_TEMPLATES, templates)
-    (templates / "en" / name).write_text(source)
-    state = tmp_path / "state"
-    state.mkdir()
-    h = Harness(box, state, TEMPLATES_DIR=str(templates))
+    h, _templates = with_template(box, tmp_path, name, source)
     page = h.declare("Aiko", "Search down", Severity=select("SEV2"))
     h.poll()
     h.edit("Ben", page, Status=select("Identified"))
     h.poll()
-    _retry_now(h)  # the failing page action is tried again: still one report
+    h.retry_now()  # the failing page action is tried again: still one report
     h.poll()
     replies = h.replies_text(page)
     problems = [r for r in replies if f"en/{name}" in r]
     assert len(problems) == 1, replies
     assert detail in problems[0]
     assert any("*Status:* — → Identified" in r for r in replies)  # the thread carries on
-    assert _child_pages(h, page) == []  # never a half-written page
+    assert h.child_pages(page) == []  # never a half-written page
     results = _check(_env(h))
     assert any(f"en/{name}" in r.detail and not r.ok for r in results)
     h.close()

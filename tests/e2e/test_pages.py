@@ -5,7 +5,7 @@ from __future__ import annotations
 import shutil
 from pathlib import Path
 
-from tests.e2e.harness import Harness, page_markdown, people, rich, select
+from tests.e2e.harness import Harness, page_markdown, people, rich, select, with_template
 from worker.config import BUNDLED_TEMPLATES
 from worker.plan import page_id_from_url
 from worker.sandbox import Sandbox
@@ -33,14 +33,6 @@ def _play(h: Harness) -> str:
     return page
 
 
-def _child_pages(h: Harness, page: str) -> list[str]:
-    return [
-        b["child_page"]["title"]
-        for b in h.runtime.notion.list_children(page)
-        if b["type"] == "child_page"
-    ]
-
-
 def test_a_full_incident_leaves_a_timeline_and_a_postmortem(h: Harness) -> None:
     page = _play(h)
     row = h.row(page)["properties"]
@@ -48,7 +40,7 @@ def test_a_full_incident_leaves_a_timeline_and_a_postmortem(h: Harness) -> None:
     postmortem_id = page_id_from_url(row["Postmortem"]["url"])
     assert timeline_id
     assert postmortem_id
-    assert _child_pages(h, page) == [
+    assert h.child_pages(page) == [
         "Checkout API returning 500s — Timeline",
         "Checkout API returning 500s — Postmortem",
     ]
@@ -102,7 +94,7 @@ def test_reopening_and_resolving_again_makes_no_second_postmortem(h: Harness) ->
         h.edit("Ben", page, Status=select(status))
         h.poll()
         h.poll()
-    assert _child_pages(h, page) == ["Flaky login — Timeline", "Flaky login — Postmortem"]
+    assert h.child_pages(page) == ["Flaky login — Timeline", "Flaky login — Postmortem"]
 
 
 def test_a_page_created_before_a_crash_is_not_created_again(h: Harness) -> None:
@@ -124,7 +116,7 @@ def test_a_page_created_before_a_crash_is_not_created_again(h: Harness) -> None:
         )
     h.restart()
     h.poll()
-    assert _child_pages(h, page) == ["Disk full — Timeline"]
+    assert h.child_pages(page) == ["Disk full — Timeline"]
     assert store.action(item.key) is not None
     assert h.runtime.store.action(item.key).state == "done"  # type: ignore[union-attr]
 
@@ -132,12 +124,9 @@ def test_a_page_created_before_a_crash_is_not_created_again(h: Harness) -> None:
 def test_a_broken_template_is_reported_once_and_slack_carries_on(
     box: Sandbox, tmp_path: Path
 ) -> None:
-    templates = tmp_path / "templates"
-    shutil.copytree(BUNDLED_TEMPLATES, templates)
-    (templates / "en" / "timeline.md.j2").write_text("# {{ incident.no_such_thing }}\n")
-    state = tmp_path / "state"
-    state.mkdir()
-    h = Harness(box, state, TEMPLATES_DIR=str(templates))
+    h, templates = with_template(
+        box, tmp_path, "timeline.md.j2", "# {{ incident.no_such_thing }}\n"
+    )
     page = h.declare("Aiko", "Search down", Severity=select("SEV2"))
     h.poll()
     h.edit("Ben", page, Status=select("Identified"))
@@ -149,15 +138,12 @@ def test_a_broken_template_is_reported_once_and_slack_carries_on(
     assert "timeline.md.j2" in problems[0]
     assert "line 1" in problems[0]
     assert any("→ Identified" in r for r in replies)  # the thread carries on
-    assert _child_pages(h, page) == []  # never a half-created page
+    assert h.child_pages(page) == []  # never a half-created page
     # Fixing the template is enough: the next attempt creates the page.
     shutil.copy(BUNDLED_TEMPLATES / "en" / "timeline.md.j2", templates / "en" / "timeline.md.j2")
-    with h.runtime.store.transaction() as conn:
-        from worker.store import outbox_table
-
-        conn.execute(outbox_table.update().values(not_before=0.0))
+    h.retry_now()
     h.poll()
-    assert _child_pages(h, page) == ["Search down — Timeline"]
+    assert h.child_pages(page) == ["Search down — Timeline"]
     h.close()
 
 
