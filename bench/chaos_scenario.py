@@ -322,16 +322,10 @@ class Run:
             gateway.close()
 
     def worker_env(self) -> dict[str, str]:
-        info = self.box.info()
         timeout = f"{self.config.client_timeout_s:g}s"
         env = {
             **os.environ,
-            "NOTION_TOKEN": info["notion_token"],
-            "SLACK_BOT_TOKEN": info["slack_token"],
-            "NOTION_INCIDENTS_DATABASE_ID": self.database_id,
-            "SLACK_CHANNEL_ID": info["slack_channel_id"],
-            "NOTION_BASE_URL": info["notion_base_url"],
-            "SLACK_BASE_URL": info["slack_base_url"],
+            **self.box.worker_env(self.database_id),
             "DATABASE_URL": f"sqlite:///{self.state_db}",
             "POLL_INTERVAL": "1s",
             "NOTION_TIMEOUT": timeout,

@@ -64,14 +64,8 @@ def database_id(box: Sandbox, tmp_path_factory: pytest.TempPathFactory) -> str:
 @pytest.fixture
 def workspace(box: Sandbox, database_id: str, tmp_path: Path) -> dict[str, str]:
     """A set-up Incidents database in the sandbox, as the variables of a working `.env`."""
-    info = box.info()
     return {
-        "NOTION_TOKEN": info["notion_token"],
-        "SLACK_BOT_TOKEN": info["slack_token"],
-        "NOTION_INCIDENTS_DATABASE_ID": database_id,
-        "SLACK_CHANNEL_ID": info["slack_channel_id"],
-        "NOTION_BASE_URL": info["notion_base_url"],
-        "SLACK_BASE_URL": info["slack_base_url"],
+        **box.worker_env(database_id),
         "DATABASE_URL": f"sqlite:///{tmp_path / 'state.db'}",
         "NOTION_REQUESTS_PER_SECOND": "1000",
         "SLACK_POSTS_PER_SECOND": "1000",

@@ -140,15 +140,9 @@ def wait_for(predicate: Callable[[], T | None], timeout_s: float, what: str) -> 
 @pytest.mark.slow
 def test_serve_polls_answers_healthz_and_stops_on_sigterm(h: Harness, tmp_path: Path) -> None:
     """The web process type: worker loop and HTTP in one process, on the sandbox."""
-    info = h.box.info()
     env = dict(
         os.environ,
-        NOTION_TOKEN=info["notion_token"],
-        SLACK_BOT_TOKEN=info["slack_token"],
-        NOTION_INCIDENTS_DATABASE_ID=h.database_id,
-        SLACK_CHANNEL_ID=info["slack_channel_id"],
-        NOTION_BASE_URL=info["notion_base_url"],
-        SLACK_BASE_URL=info["slack_base_url"],
+        **h.box.worker_env(h.database_id),
         DATABASE_URL=f"sqlite:///{tmp_path / 'serve.db'}",
         NOTION_REQUESTS_PER_SECOND="1000",
         SLACK_POSTS_PER_SECOND="1000",

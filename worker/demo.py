@@ -232,14 +232,8 @@ def _pages_markdown(runtime: Runtime, record: IncidentRecord | None) -> list[tup
 
 
 def _settings(box: Sandbox, database_id: str, state_dir: Path, locale: str) -> Settings:
-    info = box.info()
     env = {
-        "NOTION_TOKEN": info["notion_token"],
-        "SLACK_BOT_TOKEN": info["slack_token"],
-        "NOTION_INCIDENTS_DATABASE_ID": database_id,
-        "SLACK_CHANNEL_ID": info["slack_channel_id"],
-        "NOTION_BASE_URL": info["notion_base_url"],
-        "SLACK_BASE_URL": info["slack_base_url"],
+        **box.worker_env(database_id),
         "DATABASE_URL": f"sqlite:///{state_dir / 'state.db'}",
         "POLL_INTERVAL": "1s",
         "NAG_INTERVAL": "1s",

@@ -71,14 +71,8 @@ class Harness:
         return self.box.workspace.slack_channel_id
 
     def settings(self) -> Settings:
-        info = self.box.info()
         env = {
-            "NOTION_TOKEN": info["notion_token"],
-            "SLACK_BOT_TOKEN": info["slack_token"],
-            "NOTION_INCIDENTS_DATABASE_ID": self.database_id,
-            "SLACK_CHANNEL_ID": info["slack_channel_id"],
-            "NOTION_BASE_URL": info["notion_base_url"],
-            "SLACK_BASE_URL": info["slack_base_url"],
+            **self.box.worker_env(self.database_id),
             "DATABASE_URL": f"sqlite:///{self.state_dir / 'state.db'}",
             "POLL_INTERVAL": "1s",
         }

@@ -42,14 +42,8 @@ WRONG_SLACK_TOKEN = "xoxb-000000000000-" + "W" * 24
 
 def _env(h: Harness, **overrides: str) -> dict[str, str]:
     """The environment `check` would see for this harness (what Harness.settings builds)."""
-    info = h.box.info()
     env = {
-        "NOTION_TOKEN": info["notion_token"],
-        "SLACK_BOT_TOKEN": info["slack_token"],
-        "NOTION_INCIDENTS_DATABASE_ID": h.database_id,
-        "SLACK_CHANNEL_ID": info["slack_channel_id"],
-        "NOTION_BASE_URL": info["notion_base_url"],
-        "SLACK_BASE_URL": info["slack_base_url"],
+        **h.box.worker_env(h.database_id),
         "DATABASE_URL": f"sqlite:///{h.state_dir / 'state.db'}",
         **h.env,
     }

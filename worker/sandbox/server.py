@@ -171,6 +171,17 @@ class Sandbox:
     def info(self) -> dict[str, Any]:
         return workspace_info(self.workspace, self.notion_base_url, self.slack_base_url)
 
+    def worker_env(self, database_id: str) -> dict[str, str]:
+        """The settings that point a worker at this sandbox and one Incidents database."""
+        return {
+            "NOTION_TOKEN": self.workspace.notion_token,
+            "SLACK_BOT_TOKEN": self.workspace.slack_token,
+            "NOTION_INCIDENTS_DATABASE_ID": database_id,
+            "SLACK_CHANNEL_ID": self.workspace.slack_channel_id,
+            "NOTION_BASE_URL": self.notion_base_url,
+            "SLACK_BASE_URL": self.slack_base_url,
+        }
+
     def start(self) -> Self:
         self._notion_server.start()
         self._slack_server.start()
