@@ -40,7 +40,7 @@ from worker.record import IncidentRecord
 from worker.sandbox.slack.blocks import validate_blocks
 from worker.sandbox.slack.pings import message_pings
 from worker.slack import SlackGateway
-from worker.snapshot import Incident, Person, parse_incident
+from worker.snapshot import Incident, Person, carry_unreadable, parse_incident
 
 S = settings()
 WORDS = Wording.load(BUNDLED_TEMPLATES, "en")
@@ -254,17 +254,22 @@ def test_a_row_with_missing_and_retyped_properties_still_parses() -> None:
     assert "'Impact' is a number property; the worker needs rich_text" in problems
 
 
-def test_an_unknown_status_value_is_mirrored_as_it_is() -> None:
+def test_an_unknown_status_value_is_named_and_the_last_known_one_stands_in() -> None:
+    """A status the settings do not list ("Escalating to vendor", "Closed") could mean
+    resolved or not: the worker does not guess. It names the value (and how to make it
+    known), and goes on with the last status it knew — no "Investigating → …" reply."""
     record = IncidentRecord(
         page_id=row()["id"], snapshot=parse_incident(row(), S), phase="announced", thread_ts="1.2"
     )
-    new = parse_incident(row(status="Escalating to vendor", edited=T0 + timedelta(minutes=1)), S)
+    raw = parse_incident(row(status="Escalating to vendor", edited=T0 + timedelta(minutes=1)), S)
+    (problem,) = raw.value_problems
+    assert "“Escalating to vendor”" in problem
+    assert "STATUS_OPTIONS" in problem
+    assert "RESOLVED_STATUSES" in problem
+    new = carry_unreadable(record.snapshot, raw)
+    assert new.status == "Investigating"
     plan = plan_row(record, new, S, actor=None, now=T0 + timedelta(minutes=2), first_run=False)
-    kinds = [a.kind for a in plan.actions]
-    assert "create_postmortem" not in kinds  # neither resolved nor mitigated
-    (reply,) = [a for a in plan.actions if a.kind == "post_reply"]
-    message = reply_message(reply.payload, new, _ctx(_ids_mention))
-    assert "*Status:* Investigating → Escalating to vendor" in message.blocks[0]["text"]["text"]
+    assert [a.kind for a in plan.actions] == []
 
 
 # --- empty titles --------------------------------------------------------------------------
@@ -277,11 +282,16 @@ def test_an_untitled_row_waits_for_the_grace_period_then_is_announced_as_untitle
     s = settings(DECLARE_GRACE="10m")
     incident = parse_incident(row(title=title), s)
     assert incident.title == ""
-    early = plan_row(None, incident, s, actor=None, now=T0 + timedelta(minutes=9), first_run=False)
+    # The grace runs from when the worker first saw the row (creation times are rounded).
+    early = plan_row(None, incident, s, actor=None, now=T0 + timedelta(minutes=1), first_run=False)
     assert early.actions == ()
     assert early.record.phase == "waiting"
-    late = plan_row(
+    still = plan_row(
         early.record, incident, s, actor=None, now=T0 + timedelta(minutes=10), first_run=False
+    )
+    assert still.actions == ()
+    late = plan_row(
+        early.record, incident, s, actor=None, now=T0 + timedelta(minutes=11), first_run=False
     )
     assert "post_parent" in [a.kind for a in late.actions]
     message = parent_message(incident, _ctx())

@@ -142,7 +142,7 @@ def test_change_reply_reads_old_to_new_with_who() -> None:
     assert "*Status:* Investigating → Identified" in body
     assert "*Commander:* — → <@UBEN>" in body
     assert body.startswith(":white_check_mark: *Resolved*")
-    assert "Changed by <@UBEN> in Notion · 2026-11-28 09:00 UTC" in repr(message.blocks[1])
+    assert "Row last edited by <@UBEN> in Notion · 2026-11-28 09:00 UTC" in repr(message.blocks[1])
 
 
 def test_status_update_reply_quotes_the_text() -> None:

@@ -57,13 +57,29 @@ def _announced(**fields: Any) -> IncidentRecord:
         (False, {}, "announced", ["post_parent", "link_thread"]),
         (True, {}, "announced", ["post_parent", "link_thread"]),
         (True, {"status": "Resolved"}, "adopted", []),
-        (False, {"status": "Resolved"}, "announced", ["post_parent", "link_thread"]),
+        # Logged after the fact: declared and resolved at once, the resolution announced.
+        (
+            False,
+            {"status": "Resolved"},
+            "announced",
+            ["post_parent", "link_thread", "write_props", "post_reply", "update_parent"],
+        ),
         (False, {"title": ""}, "waiting", []),
+        # Announced before a lost state: its thread is read back before anything is done.
         (
             False,
             {"slack_thread": "https://x.slack.com/archives/C1/p1700000000000100"},
+            "adopting",
+            [],
+        ),
+        (
+            True,
+            {
+                "slack_thread": "https://x.slack.com/archives/C1/p1700000000000100",
+                "status": "Resolved",
+            },
             "announced",
-            ["update_parent"],
+            [],
         ),
     ],
 )
@@ -85,7 +101,8 @@ def test_declaration_keys_are_per_incident_forever() -> None:
         f"timeline:{page}:declared",
     ]
     assert plan.actions[1].payload == {
-        "declared_at": T0.isoformat(),
+        # Created in the minute T0 (as Notion rounds it), first seen a minute later.
+        "declared_at": (T0 + timedelta(seconds=59, microseconds=999_000)).isoformat(),
         "next_update_due": (NOW + timedelta(minutes=30)).isoformat(),
     }
 

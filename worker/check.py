@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -12,6 +13,7 @@ from worker.messages import Wording
 from worker.notion import DataSourceSchema, NotionGateway
 from worker.page_effects import POSTMORTEM_PROPERTIES
 from worker.pages import check_templates
+from worker.plan import thread_channel
 from worker.slack import SlackGateway
 from worker.snapshot import ACCEPTED_TYPES
 from worker.store import SCHEMA_VERSION, Store, describe_open_error
@@ -212,6 +214,7 @@ class Checker:
         results += slack_ok
         if all(r.ok for r in slack_ok):
             results += _guard("Slack channel", self.channel)
+        results += _guard("open incidents", self.threads_elsewhere)
         results += _guard("templates", self.templates)
         return results
 
@@ -227,6 +230,37 @@ class Checker:
         finally:
             store.close()
         return CheckResult("state store", version == SCHEMA_VERSION, f"schema version {version}")
+
+    def threads_elsewhere(self) -> list[CheckResult]:
+        """Open incidents whose threads are in another channel than SLACK_CHANNEL_ID (it was
+        changed): they stay there until resolved; the app must keep access to it."""
+        raw_url = self.settings.database_url.reveal()
+        try:
+            store = Store.open(raw_url)
+        except Exception:  # noqa: BLE001 - the state store check says what is wrong
+            return []
+        try:
+            records = store.records("announced") + store.records("adopting")
+        finally:
+            store.close()
+        here = self.settings.slack_channel_id
+        elsewhere = Counter(
+            thread_channel(r, here)
+            for r in records
+            if not r.snapshot.in_trash and r.snapshot.status not in self.settings.resolved_statuses
+        )
+        elsewhere.pop(here, None)
+        return [
+            CheckResult(
+                "open incidents",
+                True,
+                f"{count} open incident{'s' if count > 1 else ''} keep their threads in {channel} "
+                f"until resolved (SLACK_CHANNEL_ID is now {here}, where new incidents go); "
+                "keep the app in that channel until then",
+                warning=True,
+            )
+            for channel, count in sorted(elsewhere.items())
+        ]
 
     def notion_token(self) -> CheckResult:
         bot = self.notion.me()

@@ -47,7 +47,26 @@ class Escalated:
     severity: str
 
 
-Event = PropertiesChanged | StatusUpdatePosted | Mitigated | Resolved | Reopened | Escalated
+@dataclass(frozen=True)
+class Trashed:
+    """The row went to Notion's trash (deleted)."""
+
+
+@dataclass(frozen=True)
+class Restored:
+    """The row came back from Notion's trash."""
+
+
+Event = (
+    PropertiesChanged
+    | StatusUpdatePosted
+    | Mitigated
+    | Resolved
+    | Reopened
+    | Escalated
+    | Trashed
+    | Restored
+)
 
 
 def is_resolved(incident: Incident, settings: Settings) -> bool:
@@ -91,6 +110,8 @@ def diff(old: Incident, new: Incident, settings: Settings) -> list[Event]:
     worker's own edits never produce events.
     """
     events: list[Event] = []
+    if new.in_trash != old.in_trash:
+        events.append(Trashed() if new.in_trash else Restored())
     changes = _changes(old, new)
     if changes:
         events.append(PropertiesChanged(changes))

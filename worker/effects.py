@@ -12,13 +12,14 @@ import logging
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, replace
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from worker.config import Settings
 from worker.errors import (
     LostLeadershipError,
     NotReadyError,
+    PageTrashedError,
     RowGoneError,
     ServiceError,
     TemplateError,
@@ -35,7 +36,7 @@ from worker.notion import NotionGateway, property_values
 from worker.notion_limits import BlockTooLargeError
 from worker.page_effects import PageEffects
 from worker.page_writer import PageWriter
-from worker.plan import Action, problem_reply
+from worker.plan import Action, problem_reply, thread_channel
 from worker.record import IncidentRecord
 from worker.slack import SlackGateway
 from worker.snapshot import Incident
@@ -69,8 +70,18 @@ _SETTINGS_PROBLEMS = frozenset(
 )
 # Actions that write to the incident's row or under it in Notion.
 _ROW_WRITES = frozenset(
-    {"link_thread", "write_props", "create_timeline", "timeline_entry", "create_postmortem"}
+    {
+        "link_thread",
+        "write_props",
+        "create_timeline",
+        "timeline_entry",
+        "create_postmortem",
+        "postmortem_note",
+    }
 )
+# Why actions are parked (store.pause): until the row, or the timeline page, is restored.
+ROW_IN_TRASH = "paused: the row is in the trash"
+TIMELINE_IN_TRASH = "paused: the timeline page is in the trash"
 
 
 @dataclass
@@ -122,6 +133,7 @@ class Effects:
             "create_timeline": self.pages.create_timeline,
             "timeline_entry": self.pages.timeline_entry,
             "create_postmortem": self.pages.create_postmortem,
+            "postmortem_note": self.pages.postmortem_note,
         }
         self._reported: set[tuple[str, str]] = set()
         # Called with (page_id, now_s) just before the worker writes to a row, so that edits
@@ -132,9 +144,9 @@ class Effects:
         self.may_act: Callable[[], bool] = lambda: True
         self.guard: Callable[[float], Any] | None = None
 
-    @property
-    def channel(self) -> str:
-        return self.settings.slack_channel_id
+    def channel(self, record: IncidentRecord) -> str:
+        """The channel the incident's thread lives in (new incidents: the setting's)."""
+        return thread_channel(record, self.settings.slack_channel_id)
 
     def run_due(self, now: datetime, *, pages_budget_s: float | None = None) -> DeliveryReport:
         """Carry out every due action; an incident that fails waits, the others go on.
@@ -183,8 +195,8 @@ class Effects:
             self.store.mark_retry(item.id, str(exc), now_s + 5.0, unknown=item.outcome_unknown)
             report.retried += 1
             return False
-        except RowGoneError:
-            self._abandon_row_writes(item.page_id, now_s, report)
+        except (RowGoneError, PageTrashedError) as exc:
+            self._parked(record, exc, now_s, report)
             return True
         except LostLeadershipError:
             log.warning("%s not sent: another replica holds the lease now", item.key)
@@ -224,20 +236,43 @@ class Effects:
         if not self.store.mark_sending(item.id, now_s, guard):
             raise LostLeadershipError(item.key)
 
-    def _abandon_row_writes(self, page_id: str, now_s: float, report: DeliveryReport) -> None:
-        """The row is in the trash: drop what was still to be written to or under it, once."""
-        dropped = 0
-        for pending in self.store.actions_for(page_id):
-            if pending.kind in _ROW_WRITES and pending.state in ("pending", "sending"):
-                self.store.mark_done(pending.id, {"skipped": "the row is in the trash"}, now_s)
-                dropped += 1
-        report.done += dropped
+    def _parked(
+        self,
+        record: IncidentRecord,
+        exc: RowGoneError | PageTrashedError,
+        now_s: float,
+        report: DeliveryReport,
+    ) -> None:
+        """Someone moved the row or the timeline page to the trash: park, don't fail."""
+        if isinstance(exc, RowGoneError):
+            self._pause_row_writes(record.page_id, report)
+        else:
+            self._page_trashed(record, exc, now_s, report)
+
+    def _pause_row_writes(self, page_id: str, report: DeliveryReport) -> None:
+        """The row is in the trash: what is still to be written to or under it waits for it
+        to be restored (then it is all done, in order); the thread goes on meanwhile."""
+        paused = self.store.pause(page_id, _ROW_WRITES, ROW_IN_TRASH)
+        report.retried += paused
         log.warning(
-            "incident %s: its row is in the trash; %d pending write(s) to it dropped "
-            "(restoring the row resumes the thread with later changes)",
+            "incident %s: its row is in the trash; %d write(s) to it wait until it is "
+            "restored from Notion's trash",
             page_id,
-            dropped,
+            paused,
         )
+
+    def _page_trashed(
+        self, record: IncidentRecord, exc: PageTrashedError, now_s: float, report: DeliveryReport
+    ) -> None:
+        """Someone moved the timeline page to the trash: its entries wait for it to be
+        restored (the postmortem does not: it takes the timeline from the worker's own
+        record); the thread says so once, plainly."""
+        paused = self.store.pause(record.page_id, frozenset({"timeline_entry"}), TIMELINE_IN_TRASH)
+        report.retried += paused
+        log.warning("incident %s: %s; %d entries wait for it", record.page_id, exc, paused)
+        payload = {"type": "page_trashed", "what": exc.what, "page": exc.page_id}
+        key = f"reply:{record.page_id}:trashed:{exc.what}:{exc.page_id}"
+        self._enqueue([Action("post_reply", key, record.page_id, payload)], now_s)
 
     def _failed(
         self, item: OutboxItem, exc: ServiceError, now_s: float, report: DeliveryReport
@@ -245,7 +280,7 @@ class Effects:
         attempts = item.attempts + 1
         unknown = item.outcome_unknown or exc.outcome_unknown
         if item.kind in _ROW_WRITES and not exc.retryable and self._row_in_trash(item, now_s):
-            self._abandon_row_writes(item.page_id, now_s, report)
+            self._pause_row_writes(item.page_id, report)
             return
         if attempts >= MAX_ATTEMPTS and not exc.retryable and exc.code not in _SETTINGS_PROBLEMS:
             log.error("giving up on %s after %d attempts: %s", item.key, attempts, exc)
@@ -326,11 +361,17 @@ class Effects:
 
     # --- the actions ----------------------------------------------------------------------
 
-    def _reconcile(self, item: OutboxItem, thread_ts: str | None) -> str | None:
-        if not item.outcome_unknown:
+    def _reconcile(
+        self, item: OutboxItem, channel: str, thread_ts: str | None, since_s: float | None = None
+    ) -> str | None:
+        """The ts of this action's message if an earlier attempt posted it (the outcome was
+        unknown), or if it may have been posted before the worker's memory was lost."""
+        if not item.outcome_unknown and since_s is None:
             return None
         oldest = (item.first_attempt_at or 0.0) - _RECONCILE_MARGIN_S
-        found = self.slack.find_posted(self.channel, item.key, thread_ts=thread_ts, oldest_s=oldest)
+        if since_s is not None:
+            oldest = since_s if not item.outcome_unknown else min(oldest, since_s)
+        found = self.slack.find_posted(channel, item.key, thread_ts=thread_ts, oldest_s=oldest)
         if found:
             log.info("%s was already posted (ts %s); not posting it again", item.key, found)
         return found
@@ -338,16 +379,24 @@ class Effects:
     def _post_parent(
         self, item: OutboxItem, record: IncidentRecord, now_s: float
     ) -> dict[str, Any]:
-        ts = self._reconcile(item, None)
+        # A new incident goes to the channel of the setting, and stays there.
+        channel = self.settings.slack_channel_id
+        look_since = item.payload.get("look_since")
+        since_s = datetime.fromisoformat(look_since).timestamp() - 60 if look_since else None
+        ts = self._reconcile(item, channel, None, since_s)
         reconciled = ts is not None
         if ts is None:
             # Rendered before `sending`: its lookups may fail, and then nothing was sent.
             # The times link_thread is about to write, where the row has none yet.
-            planned = {k: v for k, v in item.payload.items() if getattr(record.snapshot, k) is None}
+            planned = {
+                k: v
+                for k, v in item.payload.items()
+                if k in _PLANNED_TIMES and getattr(record.snapshot, k) is None
+            }
             message = parent_message(with_written(record.snapshot, planned), self.render)
             self.claim(item, now_s)
-            ts = self.slack.post(self.channel, message, key=item.key)
-        self.store.set_thread(record.page_id, ts, None, now_s)
+            ts = self.slack.post(channel, message, key=item.key)
+        self.store.set_thread(record.page_id, ts, None, now_s, channel=channel)
         return {"ts": ts, "reconciled": reconciled}
 
     def _post_reply(self, item: OutboxItem, record: IncidentRecord, now_s: float) -> dict[str, Any]:
@@ -364,14 +413,20 @@ class Effects:
         render: Callable[[Mapping[str, Any], Incident, RenderContext], SlackMessage],
     ) -> dict[str, Any]:
         thread_ts = _thread(record)
-        ts = self._reconcile(item, thread_ts)
+        channel = self.channel(record)
+        ts = self._reconcile(item, channel, thread_ts)
         if ts is not None:
             return {"ts": ts, "reconciled": True}
         message = render(item.payload, record.snapshot, self.render)
         self.claim(item, now_s)
         broadcast = bool(item.payload.get("broadcast"))
         ts = self.slack.post(
-            self.channel, message, key=item.key, thread_ts=thread_ts, broadcast=broadcast
+            channel,
+            message,
+            key=item.key,
+            thread_ts=thread_ts,
+            broadcast=broadcast,
+            facts=_facts(item.payload),
         )
         return {"ts": ts}
 
@@ -380,7 +435,8 @@ class Effects:
     ) -> dict[str, Any]:
         del item, now_s
         thread_ts = _thread(record)
-        self.slack.update(self.channel, thread_ts, parent_message(record.snapshot, self.render))
+        message = parent_message(record.snapshot, self.render)
+        self.slack.update(self.channel(record), thread_ts, message)
         return {}
 
     def _link_thread(
@@ -389,12 +445,18 @@ class Effects:
         thread_ts = _thread(record)
         permalink = record.permalink
         if permalink is None:
-            permalink = self.slack.permalink(self.channel, thread_ts)
+            permalink = self.slack.permalink(self.channel(record), thread_ts)
             self.store.set_thread(record.page_id, thread_ts, permalink, now_s)
         values: dict[str, str | None] = {"slack_thread": permalink}
         for key in ("declared_at", "next_update_due"):
             if item.payload.get(key):
                 values[key] = item.payload[key]
+        # Another row's pages, copied along with the row (Notion's Duplicate): not this
+        # incident's. Its own replace them when they are created.
+        own = {"timeline": record.timeline_page_id, "postmortem": record.postmortem_page_id}
+        for key in item.payload.get("clear", ()):
+            if own.get(key) is None:
+                values[key] = None
         self._write_row(record.page_id, values, now_s)
         return {"permalink": permalink}
 
@@ -402,11 +464,15 @@ class Effects:
         self, item: OutboxItem, record: IncidentRecord, now_s: float
     ) -> dict[str, Any]:
         dates: dict[str, str | None] = dict(item.payload.get("dates", {}))
+        values = {**dates, **item.payload.get("links", {})}
         if any(key in dates for key in _FILLED_IF_EMPTY):
-            self._write_row(record.page_id, dates, now_s)  # read the row again first
-        else:
-            self.notion.update_properties(record.page_id, property_values(self.settings, dates))
-            self._remember_written(record.page_id, dates, now_s)
+            self._write_row(record.page_id, values, now_s)  # read the row again first
+            values = {}
+        # Times the worker empties (Resolved at, on a reopening), whoever set them.
+        values.update({key: None for key in item.payload.get("clear", ())})
+        if values:
+            self.notion.update_properties(record.page_id, property_values(self.settings, values))
+            self._remember_written(record.page_id, values, now_s)
         return {}
 
 
@@ -427,6 +493,24 @@ def with_written(snapshot: Incident, values: Mapping[str, Any]) -> Incident:
         resolved_at=dates.get("resolved_at", snapshot.resolved_at),
         next_update_due=dates.get("next_update_due", snapshot.next_update_due),
     )
+
+
+# The times `post_parent` shows before `link_thread` writes them on the row.
+_PLANNED_TIMES = ("declared_at", "next_update_due")
+
+
+def _facts(payload: Mapping[str, Any]) -> dict[str, Any] | None:
+    """What a reply means for the reminders, kept in its metadata: it restarted the update
+    clock (a status update, a reopening, a restore) at `at`; a reminder was due at `at`."""
+    restarted = payload.get("clock_at")
+    if restarted:
+        return {"clock": True, "at": restarted}
+    if "due_at" in payload and "overdue_by_s" in payload:
+        sent = datetime.fromisoformat(payload["due_at"]) + timedelta(
+            seconds=float(payload["overdue_by_s"])
+        )
+        return {"at": sent.isoformat()}
+    return None
 
 
 def _thread(record: IncidentRecord) -> str:

@@ -96,5 +96,14 @@ class RowGoneError(WorkerError):
         super().__init__(f"the row {page_id} is in the trash")
 
 
+class PageTrashedError(WorkerError):
+    """A page the worker writes to (the timeline) was moved to Notion's trash by someone."""
+
+    def __init__(self, page_id: str, what: str) -> None:
+        self.page_id = page_id
+        self.what = what
+        super().__init__(f"the {what} page {page_id} is in the trash")
+
+
 class LostLeadershipError(WorkerError):
     """Another replica holds the lease now: stop acting at once."""

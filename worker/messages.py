@@ -243,10 +243,13 @@ def _value(data: Mapping[str, Any]) -> Value:
 
 
 def _byline(payload: Mapping[str, Any], ctx: RenderContext, named: str, anonymous: str) -> str:
+    """When, and who edited the row last. Notion names only a row's last editor, so several
+    people's edits between two polls cannot be told apart: the byline says no more than
+    that, and a message sent to the whole channel names nobody."""
     at = datetime.fromisoformat(payload["at"])
     when = escape(format_time(at, ctx.settings.timezone))
     actor = _person(payload.get("actor"))
-    if actor is None:
+    if actor is None or payload.get("broadcast"):
         return ctx.words.phrase(anonymous, time=when)
     return ctx.words.phrase(named, actor=ctx.mention(actor), time=when)
 
@@ -264,7 +267,30 @@ def reply_message(
         what = ctx.words.phrase(f"what_{payload['what']}")
         error = escape_truncated(str(payload["error"]), 1500)
         return _one_section(ctx.words.phrase("problem", what=escape(what), error=error))
+    if kind in _NOTICES:
+        return _one_section(_NOTICES[kind](payload, ctx))
     return _changes(payload, incident, ctx)
+
+
+def _links_restored(payload: Mapping[str, Any], ctx: RenderContext) -> str:
+    names = [f"*{escape(ctx.settings.properties[key])}*" for key in payload.get("keys", ())]
+    return ctx.words.phrase("links_restored", properties=", ".join(names))
+
+
+def _page_trashed(payload: Mapping[str, Any], ctx: RenderContext) -> str:
+    return ctx.words.phrase("page_trashed", what=escape(ctx.words.label(str(payload["what"]))))
+
+
+def _value_problem(payload: Mapping[str, Any], ctx: RenderContext) -> str:
+    return ctx.words.phrase("value_problem", problem=escape_truncated(payload["problem"], 2000))
+
+
+_NOTICES: dict[str, Callable[[Mapping[str, Any], RenderContext], str]] = {
+    "trashed": lambda _payload, ctx: ctx.words.phrase("trashed"),
+    "links_restored": _links_restored,
+    "page_trashed": _page_trashed,
+    "value_problem": _value_problem,
+}
 
 
 def _one_section(text: str) -> SlackMessage:

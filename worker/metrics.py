@@ -41,7 +41,7 @@ if TYPE_CHECKING:  # only types: the gateways may import this module without a c
 log = logging.getLogger("worker.metrics")
 
 Service = Literal["notion", "slack"]
-OUTBOX_STATES = ("pending", "sending", "done", "failed")
+OUTBOX_STATES = ("pending", "sending", "done", "failed", "paused")
 # Polls range from one idle query (tens of ms) to a catch-up of many posts (minutes).
 POLL_BUCKETS_S = (0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 120.0, 300.0)
 _NO_STATUS = "none"  # the label of a request that got no HTTP answer (timeout, connection)

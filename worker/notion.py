@@ -281,13 +281,18 @@ class NotionGateway:
         title = "".join(t.get("plain_text", "") for t in raw.get("title") or [])
         return DataSourceSchema(id=ds_id, title=title, properties=props)
 
-    def changed_rows(self, since: datetime | None) -> Iterator[Incident | RowError]:
-        """Rows edited on or after `since` (all rows when None), oldest edit first."""
+    def changed_rows(
+        self, since: datetime | None, *, in_trash: bool = False
+    ) -> Iterator[Incident | RowError]:
+        """Rows edited on or after `since` (all rows when None), oldest edit first; with
+        `in_trash`, the rows in the trash instead (moving a row there is an edit)."""
         ds_id = self.data_source_id()
         body: dict[str, Any] = {
             "sorts": [{"timestamp": "last_edited_time", "direction": "ascending"}],
             "page_size": 100,
         }
+        if in_trash:
+            body["in_trash"] = True
         if since is not None:
             stamp = since.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.000Z")
             body["filter"] = {

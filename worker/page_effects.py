@@ -14,7 +14,7 @@ from typing import Any
 
 from worker.blocks_markdown import blocks_to_markdown
 from worker.config import Settings
-from worker.errors import NotReadyError
+from worker.errors import NotReadyError, PageTrashedError, ServiceError
 from worker.markdown_blocks import markdown_to_blocks
 from worker.messages import Wording
 from worker.notion import NotionGateway
@@ -129,14 +129,26 @@ class PageEffects:
         declared = record.snapshot.declared_at or record.snapshot.created_time
         markdown = timeline_entry_markdown(entry, self.settings, day_of=declared)
         progress: Progress = dict(item.result or {})
-        ids = self.writer.append_all(
-            record.timeline_page_id,
-            markdown_to_blocks(markdown),
-            progress,
-            self._saver(item),
-            "entry",
-        )
+        timeline = record.timeline_page_id
+        try:
+            ids = self.writer.append_all(
+                timeline, markdown_to_blocks(markdown), progress, self._saver(item), "entry"
+            )
+        except ServiceError as exc:
+            if not exc.retryable and self.in_trash(timeline):
+                raise PageTrashedError(timeline, "timeline") from exc
+            raise
         return {**progress, "ids": ids}
+
+    def in_trash(self, page_id: str) -> bool:
+        """Whether someone moved one of the worker's pages to Notion's trash."""
+        try:
+            page = self.notion.page(page_id)
+        except ServiceError as exc:
+            if exc.code == "object_not_found":
+                return True  # deleted for good (or no longer shared)
+            raise
+        return bool(page.get("in_trash") or page.get("archived"))
 
     # --- postmortem ---------------------------------------------------------------------
 
@@ -162,8 +174,31 @@ class PageEffects:
     def _timeline_markdown(self, record: IncidentRecord) -> str:
         if record.timeline_page_id is None:
             return ""
+        if self.in_trash(record.timeline_page_id):
+            # Someone trashed the timeline page: the postmortem does not wait for it to be
+            # restored; it takes the timeline from the worker's own record of the entries.
+            return self.recorded_timeline(record)
         # Read back from Notion so that what people added by hand is kept.
         return blocks_to_markdown(self.notion.read_tree(record.timeline_page_id))
+
+    def recorded_timeline(self, record: IncidentRecord) -> str:
+        """The timeline's entries as the worker planned them (its outbox keeps them all)."""
+        declared = record.snapshot.declared_at or record.snapshot.created_time
+        entries = [
+            timeline_entry_markdown(
+                TimelineEntry(
+                    at=datetime.fromisoformat(a.payload["at"]),
+                    kind=a.payload["kind"],
+                    text=a.payload.get("text", ""),
+                    actor=_person(a.payload.get("actor")),
+                ),
+                self.settings,
+                day_of=declared,
+            )
+            for a in self.store.actions_for(record.page_id)
+            if a.kind == "timeline_entry"
+        ]
+        return "".join(entries)
 
     def create_postmortem(
         self, item: OutboxItem, record: IncidentRecord, now_s: float
@@ -211,6 +246,32 @@ class PageEffects:
             now_s,
         )
         return {**progress, "page_id": page_id, "url": url}
+
+    def postmortem_note(
+        self, item: OutboxItem, record: IncidentRecord, now_s: float
+    ) -> dict[str, Any]:
+        """A line at the end of the postmortem: the incident was reopened, or resolved again
+        (there is one postmortem per incident, whatever happens after it was made)."""
+        del now_s
+        if record.postmortem_page_id is None:
+            raise NotReadyError(f"incident {record.page_id} has no postmortem page yet")
+        payload = item.payload
+        entry = TimelineEntry(
+            at=datetime.fromisoformat(payload["at"]),
+            kind="note",
+            text=self.words.phrase(f"postmortem_{payload['kind']}", status=payload["status"]),
+        )
+        declared = record.snapshot.declared_at or record.snapshot.created_time
+        markdown = timeline_entry_markdown(entry, self.settings, day_of=declared)
+        progress: Progress = dict(item.result or {})
+        ids = self.writer.append_all(
+            record.postmortem_page_id,
+            markdown_to_blocks(markdown),
+            progress,
+            self._saver(item),
+            "note",
+        )
+        return {**progress, "ids": ids}
 
     def _postmortem_home(
         self, record: IncidentRecord, title: str, due: datetime

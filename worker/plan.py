@@ -5,7 +5,7 @@ from __future__ import annotations
 import hashlib
 import re
 from dataclasses import asdict, dataclass, replace
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any, Literal
 
 from worker.config import Settings, normalize_notion_id
@@ -17,13 +17,15 @@ from worker.diff import (
     PropertiesChanged,
     Reopened,
     Resolved,
+    Restored,
     StatusUpdatePosted,
+    Trashed,
     diff,
     is_resolved,
 )
 from worker.nag import NagMemory, NagPolicy, Nudge, next_update_due, state_from_record
 from worker.record import IncidentRecord
-from worker.snapshot import Incident, Person
+from worker.snapshot import Incident, Person, Value
 
 ActionKind = Literal[
     "post_parent",  # the thread's parent message (once per incident, ever)
@@ -35,6 +37,7 @@ ActionKind = Literal[
     "create_timeline",  # the timeline page, once per incident (pages lane)
     "timeline_entry",  # one entry appended to the timeline page (pages lane)
     "create_postmortem",  # the postmortem page, once per incident, on resolution (pages lane)
+    "postmortem_note",  # a line appended to the postmortem page: reopened, resolved again
 ]
 
 
@@ -53,12 +56,39 @@ class Plan:
 
 
 _SLACK_PERMALINK_TS = re.compile(r"/p(\d{10})(\d{6})(?:$|[?#/])")
+_SLACK_PERMALINK_CHANNEL = re.compile(r"/archives/([A-Z0-9]+)/p\d{16}")
+# Notion stamps created and edited times down to the minute.
+_NOTION_MINUTE = timedelta(seconds=59, microseconds=999_000)
 
 
 def thread_ts_from_permalink(url: str) -> str | None:
     """'https://x.slack.com/archives/C1/p1712345678123456' → '1712345678.123456'."""
     match = _SLACK_PERMALINK_TS.search(url)
     return f"{match.group(1)}.{match.group(2)}" if match else None
+
+
+def channel_from_permalink(url: str | None) -> str | None:
+    """'https://x.slack.com/archives/C1/p1712345678123456' → 'C1'."""
+    match = _SLACK_PERMALINK_CHANNEL.search(url or "")
+    return match.group(1) if match else None
+
+
+def thread_channel(record: IncidentRecord, default: str) -> str:
+    """The channel the incident's thread lives in: an incident stays where it began when
+    SLACK_CHANNEL_ID changes (`default`: the setting, where new incidents go)."""
+    return record.channel or channel_from_permalink(record.permalink) or default
+
+
+def observed(notion_time: datetime, now: datetime) -> datetime:
+    """When something Notion stamped happened, as closely as the worker can tell.
+
+    Notion rounds created and edited times down to the minute; the worker saw the row at
+    `now`, a poll after the fact. So the moment lies in [notion_time, notion_time + 1 min)
+    and not after `now`: `now` within that minute, else the minute's end (a late poll).
+    A time with seconds was not rounded and is taken as it is."""
+    if notion_time.second or notion_time.microsecond or now <= notion_time:
+        return notion_time
+    return min(now, notion_time + _NOTION_MINUTE)
 
 
 def page_id_from_url(url: str | None) -> str | None:
@@ -75,12 +105,15 @@ def person_payload(person: Person | None) -> dict[str, Any] | None:
     return asdict(person) if person is not None else None
 
 
-def _declarable(incident: Incident, settings: Settings, now: datetime) -> bool:
+def _declarable(record: IncidentRecord, settings: Settings, now: datetime) -> bool:
+    incident = record.snapshot
     if incident.in_trash:
         return False
     if incident.title:
         return True
-    return (now - incident.created_time).total_seconds() >= settings.declare_grace_s
+    # From when the worker first saw it: Notion's creation time is rounded to the minute.
+    since = record.first_seen_at or incident.created_time
+    return (now - since).total_seconds() >= settings.declare_grace_s
 
 
 def next_due(record: IncidentRecord, settings: Settings) -> datetime | None:
@@ -96,31 +129,46 @@ def _due_differs(written: datetime | None, due: datetime | None) -> bool:
     return abs((written - due).total_seconds()) >= 60
 
 
-def _declare(record: IncidentRecord, settings: Settings, now: datetime) -> Plan:
+def declared_time(record: IncidentRecord, now: datetime) -> datetime:
+    """Declared at: as people set it, else when the row was created (as observed)."""
+    snapshot = record.snapshot
+    return snapshot.declared_at or observed(snapshot.created_time, record.first_seen_at or now)
+
+
+def _declare(
+    record: IncidentRecord,
+    settings: Settings,
+    now: datetime,
+    *,
+    look_first: bool = False,
+    clear: tuple[str, ...] = (),
+) -> Plan:
+    """Announce the incident: its parent message, the links and dates on the row, a timeline.
+
+    `look_first`: the worker may have announced it before and lost its memory of that (a
+    first run over the database, a row whose thread link was cleared), so the parent post
+    looks for its own earlier message in the channel before posting. `clear`: worker-owned
+    links the row carries that are another row's (copied by Notion's Duplicate)."""
     page = record.page_id
-    declared_at = record.snapshot.declared_at or record.snapshot.created_time
+    declared_at = declared_time(record, now)
     announced = replace(record, phase="announced", last_update_at=record.last_update_at or now)
     due = next_due(announced, settings)
+    parent: dict[str, Any] = {
+        "declared_at": declared_at.isoformat(),
+        "next_update_due": due.isoformat() if due else None,
+    }
+    if look_first:
+        parent["look_since"] = record.snapshot.created_time.isoformat()
+    link: dict[str, Any] = {
+        "declared_at": None if record.snapshot.declared_at else declared_at.isoformat(),
+        "next_update_due": due.isoformat() if due else None,
+    }
+    if clear:
+        link["clear"] = list(clear)
     actions: tuple[Action, ...] = (
         # The parent shows from the start the times `link_thread` then writes on the row.
-        Action(
-            "post_parent",
-            f"post_parent:{page}",
-            page,
-            {
-                "declared_at": declared_at.isoformat(),
-                "next_update_due": due.isoformat() if due else None,
-            },
-        ),
-        Action(
-            "link_thread",
-            f"link_thread:{page}",
-            page,
-            {
-                "declared_at": None if record.snapshot.declared_at else declared_at.isoformat(),
-                "next_update_due": due.isoformat() if due else None,
-            },
-        ),
+        Action("post_parent", f"post_parent:{page}", page, parent),
+        Action("link_thread", f"link_thread:{page}", page, link),
     )
     if record.timeline_page_id is None:
         actions += (Action("create_timeline", f"create_timeline:{page}", page, {}),)
@@ -136,23 +184,41 @@ def timeline_entry(
     return Action("timeline_entry", f"timeline:{page}:{slot}", page, payload)
 
 
-def _first_sight(new: Incident, settings: Settings, *, first_run: bool) -> IncidentRecord:
-    record = IncidentRecord(page_id=new.page_id, snapshot=new)
-    if new.slack_thread:
-        # Already announced by us before (the state store was lost or replaced): adopt the
-        # thread named in the row instead of announcing the incident a second time.
-        return replace(
-            record,
-            phase="announced",
-            thread_ts=thread_ts_from_permalink(new.slack_thread),
-            permalink=new.slack_thread,
-            last_update_at=new.declared_at or new.created_time,
-            timeline_page_id=page_id_from_url(new.timeline_url),
-            postmortem_page_id=page_id_from_url(new.postmortem_url),
-        )
-    if first_run and is_resolved(new, settings):
-        return replace(record, phase="adopted")
-    return record
+def _first_sight(
+    new: Incident, settings: Settings, *, first_run: bool, now: datetime, copied: bool
+) -> IncidentRecord:
+    """A row the worker has no memory of: new, or known before the state store was lost."""
+    record = IncidentRecord(page_id=new.page_id, snapshot=new, first_seen_at=now)
+    thread_ts = thread_ts_from_permalink(new.slack_thread or "")
+    if copied or thread_ts is None:
+        # Its links (if any) are not its own: another row's, copied by Notion's Duplicate,
+        # or not a Slack thread at all. What the worker writes will replace them.
+        record = replace(record, snapshot=_without_links(new))
+        if first_run and not copied and is_resolved(new, settings):
+            return replace(record, phase="adopted")
+        return record
+    # Announced by us before the state store was lost or replaced: take the thread named in
+    # the row back instead of announcing the incident a second time.
+    adopted = replace(
+        record,
+        thread_ts=thread_ts,
+        permalink=new.slack_thread,
+        channel=channel_from_permalink(new.slack_thread),
+        last_update_at=new.declared_at or new.created_time,
+        timeline_page_id=page_id_from_url(new.timeline_url),
+        postmortem_page_id=page_id_from_url(new.postmortem_url),
+        # Keys of what it posts from now on must not repeat those of its earlier messages.
+        seq=int(now.timestamp()),
+    )
+    if is_resolved(new, settings):
+        return replace(adopted, phase="announced")  # over: nothing to rewrite or remind
+    # Open: whose thread it is, its last status update and the reminders already sent are
+    # read back from the thread before anything is posted or reminded (tick.adopt).
+    return replace(adopted, phase="adopting")
+
+
+def _without_links(incident: Incident) -> Incident:
+    return replace(incident, slack_thread=None, timeline_url=None, postmortem_url=None)
 
 
 def plan_row(
@@ -163,27 +229,79 @@ def plan_row(
     actor: Person | None,
     now: datetime,
     first_run: bool,
+    copied: bool = False,
 ) -> Plan:
-    """Decide what to do about one row seen in a poll."""
+    """Decide what to do about one row seen in a poll.
+
+    `copied`: the row carries the thread link of another incident the worker knows (Notion's
+    Duplicate copies every property): it is a new incident, with a thread of its own."""
     if record is None:
-        record = _first_sight(new, settings, first_run=first_run)
-        if record.phase == "announced" and record.thread_ts:
-            return Plan(record, (_update_parent(record, 0),))
+        record = _first_sight(new, settings, first_run=first_run, now=now, copied=copied)
         if record.phase != "waiting":
             return Plan(record)
-        return _declare(record, settings, now) if _declarable(new, settings, now) else Plan(record)
+        clear = tuple(k for k in ("timeline", "postmortem") if copied and _has_link(new, k))
+        return _declare_row(record, settings, now, look_first=first_run, clear=clear)
+    if record.phase == "adopting":
+        return Plan(record)  # the thread is read back first; changes are planned after that
     if record.phase != "announced":
-        updated = replace(record, snapshot=new)
+        updated = replace(record, snapshot=_without_links(new))
         reopened = record.phase == "adopted" and not is_resolved(new, settings)
-        if (record.phase == "waiting" or reopened) and _declarable(new, settings, now):
-            return _declare(updated, settings, now)
+        if record.phase == "waiting" or reopened:
+            return _declare_row(updated, settings, now, look_first=False)
         return Plan(updated)
     return _plan_changes(record, new, settings, actor=actor, now=now)
+
+
+def _has_link(incident: Incident, key: str) -> bool:
+    return bool(incident.timeline_url if key == "timeline" else incident.postmortem_url)
+
+
+def _declare_row(
+    record: IncidentRecord,
+    settings: Settings,
+    now: datetime,
+    *,
+    look_first: bool,
+    clear: tuple[str, ...] = (),
+) -> Plan:
+    """Announce a waiting row once it may be; one already resolved is announced with its
+    resolution (logged after the fact, or created and resolved between two polls)."""
+    if not _declarable(record, settings, now):
+        return Plan(record)
+    new = record.snapshot
+    if not is_resolved(new, settings):
+        return _declare(record, settings, now, look_first=look_first, clear=clear)
+    opened = replace(record, snapshot=_as_open(new))
+    declared = _declare(opened, settings, now, look_first=look_first, clear=clear)
+    resolved = _plan_changes(declared.record, new, settings, actor=None, now=now)
+    # The parent and the row show no update as due: the incident is already over.
+    first = [
+        replace(a, payload={**a.payload, "next_update_due": None})
+        if a.kind in ("post_parent", "link_thread")
+        else a
+        for a in declared.actions
+    ]
+    return Plan(resolved.record, (*first, *resolved.actions))
+
+
+def _as_open(incident: Incident) -> Incident:
+    """The incident as it was before its resolution, as far as the worker can tell."""
+    mirrored = tuple((k, Value() if k == "status" else v) for k, v in incident.mirrored)
+    return replace(incident, status=None, mirrored=mirrored, resolved_at=None)
 
 
 def _update_parent(record: IncidentRecord, seq: int) -> Action:
     page = record.page_id
     return Action("update_parent", f"update_parent:{page}:{seq}", page, {})
+
+
+# --- changes to an announced incident -----------------------------------------------------
+
+
+def _clock_restarts(events: list[Event]) -> bool:
+    """Events after which the next status update is due a whole cadence later: an update,
+    and the incident starting over (reopened, or restored from the trash)."""
+    return any(isinstance(e, StatusUpdatePosted | Reopened | Restored) for e in events)
 
 
 def _plan_changes(
@@ -194,43 +312,146 @@ def _plan_changes(
     actor: Person | None,
     now: datetime,
 ) -> Plan:
+    repairs = () if new.in_trash else _link_repairs(record, new)
+    new = _with_own_links(record.snapshot, new)
     events = diff(record.snapshot, new, settings)
     if not events and not _parent_view_changed(record.snapshot, new):
-        return Plan(replace(record, snapshot=new))
+        return Plan(replace(record, snapshot=new), repairs)
     seq = record.seq + 1
     page = record.page_id
-    at = new.last_edited_time.isoformat()
-    last_update_at = record.last_update_at
-    for event in events:
-        if isinstance(event, StatusUpdatePosted):
-            last_update_at = now
+    moment = observed(new.last_edited_time, now)
+    at = moment.isoformat()
+    last_update_at = now if _clock_restarts(events) else record.last_update_at
     updated = replace(record, snapshot=new, seq=seq, last_update_at=last_update_at)
-    actions: list[Action] = []
+    if new.in_trash:
+        return Plan(updated, (*repairs, *_trash_replies(record, events, actor, at, seq)))
+    actions: list[Action] = list(repairs)
     # Write-backs first: the row is settled before people see the reply and react to it.
-    props: dict[str, str | None] = dict(_worker_dates(events, new))
-    due = next_due(updated, settings)
-    if _due_differs(new.next_update_due, due):
-        props["next_update_due"] = due.isoformat() if due else None
-    if props:
-        actions.append(Action("write_props", f"props:{page}:{seq}", page, {"dates": props}))
+    actions.extend(_write_backs(updated, events, settings, moment, seq))
+    # The replies that restarted the update clock say when, for a worker that lost its state.
+    clock = {"clock_at": now.isoformat()}
     reply = _change_reply(events, actor, settings, at)
     if reply is not None:
+        if any(isinstance(e, Reopened | Restored) for e in events):
+            reply.update(clock)
         actions.append(Action("post_reply", f"reply:{page}:{seq}:changes", page, reply))
     for event in events:
         if isinstance(event, StatusUpdatePosted):
             payload = {"type": "status_update", "text": event.text, "actor": person_payload(actor)}
-            payload["at"] = at
+            payload.update(at=at, **clock)
             actions.append(Action("post_reply", f"reply:{page}:{seq}:update", page, payload))
     actions.append(_update_parent(record, seq))
-    actions.extend(
-        _timeline_entries(page, seq, events, actor, at=new.last_edited_time, settings=settings)
-    )
+    actions.extend(_timeline_entries(page, seq, events, actor, at=moment, settings=settings))
+    actions.extend(_postmortem_actions(record, events, props_of(actions), at, seq))
+    return Plan(updated, tuple(actions))
+
+
+def props_of(actions: list[Action]) -> dict[str, str | None]:
+    """The dates planned to be written (the postmortem takes them along)."""
+    for action in actions:
+        if action.kind == "write_props":
+            return dict(action.payload.get("dates", {}))
+    return {}
+
+
+def _write_backs(
+    updated: IncidentRecord, events: list[Event], settings: Settings, moment: datetime, seq: int
+) -> list[Action]:
+    new = updated.snapshot
+    page = updated.page_id
+    props: dict[str, str | None] = dict(_worker_dates(events, new, moment))
+    due = next_due(updated, settings)
+    if _due_differs(new.next_update_due, due):
+        props["next_update_due"] = due.isoformat() if due else None
+    payload: dict[str, Any] = {"dates": props}
+    if any(isinstance(e, Reopened) for e in events) and new.resolved_at is not None:
+        # Reopened: no longer resolved. The next resolution fills in its own time.
+        payload["clear"] = ["resolved_at"]
+    if not props and "clear" not in payload:
+        return []
+    return [Action("write_props", f"props:{page}:{seq}", page, payload)]
+
+
+def _postmortem_actions(
+    record: IncidentRecord, events: list[Event], props: dict[str, str | None], at: str, seq: int
+) -> list[Action]:
+    page = record.page_id
+    actions: list[Action] = []
     if any(isinstance(e, Resolved) for e in events):
         # Once per incident, ever: reopening and resolving again finds it already done.
         # The times ride along: our own write of Resolved at may not have landed yet.
         times = {k: v for k, v in props.items() if k in ("mitigated_at", "resolved_at")}
         actions.append(Action("create_postmortem", f"create_postmortem:{page}", page, times))
-    return Plan(updated, tuple(actions))
+    if record.postmortem_page_id is None:
+        return actions  # the postmortem, made later, reads the reopening from the timeline
+    for event in events:
+        if isinstance(event, Reopened | Resolved):
+            note = "reopened" if isinstance(event, Reopened) else "resolved_again"
+            payload = {"at": at, "kind": note, "status": event.status}
+            actions.append(
+                Action("postmortem_note", f"postmortem_note:{page}:{seq}", page, payload)
+            )
+    return actions
+
+
+def _trash_replies(
+    record: IncidentRecord, events: list[Event], actor: Person | None, at: str, seq: int
+) -> list[Action]:
+    """The row is in the trash: say so in the thread; nothing is written to it meanwhile."""
+    page = record.page_id
+    if not any(isinstance(e, Trashed) for e in events):
+        return []
+    payload = {"type": "trashed", "actor": person_payload(actor), "at": at}
+    return [
+        Action("post_reply", f"reply:{page}:{seq}:trashed", page, payload),
+        _update_parent(record, seq),
+    ]
+
+
+# --- links the worker owns ----------------------------------------------------------------
+
+# Incident field → the logical property the worker writes it to.
+_OWN_LINKS = {
+    "slack_thread": "slack_thread",
+    "timeline_url": "timeline",
+    "postmortem_url": "postmortem",
+}
+
+
+def _with_own_links(old: Incident, new: Incident) -> Incident:
+    """The links the worker owns are what it wrote (remembered when its writes land), not
+    what the row shows now: people may clear or change them (then they are set back)."""
+    return replace(
+        new,
+        slack_thread=old.slack_thread,
+        timeline_url=old.timeline_url,
+        postmortem_url=old.postmortem_url,
+    )
+
+
+def _link_repairs(record: IncidentRecord, seen: Incident) -> tuple[Action, ...]:
+    """Write back the worker's own links that people cleared or changed, with one note.
+
+    Only a link the worker knows it wrote (its write landed, so the stored view has it) is
+    repaired: one still on its way is not someone's edit. Keyed by the edit that changed it,
+    so seeing that edit again (the overlap of polls) repairs nothing twice."""
+    old = record.snapshot
+    wrong = {
+        logical: str(getattr(old, field))
+        for field, logical in _OWN_LINKS.items()
+        if getattr(old, field) and getattr(seen, field) != getattr(old, field)
+    }
+    if not wrong:
+        return ()
+    page = record.page_id
+    found = [f"{k}={getattr(seen, f)}" for f, k in _OWN_LINKS.items() if k in wrong]
+    edit = f"{seen.last_edited_time.isoformat()}:{seen.last_edited_by}:{'|'.join(found)}"
+    digest = hashlib.sha256(edit.encode()).hexdigest()[:12]
+    note = {"type": "links_restored", "keys": sorted(wrong)}
+    return (
+        Action("write_props", f"repair:{page}:{digest}", page, {"links": wrong}),
+        Action("post_reply", f"reply:{page}:repair:{digest}", page, note),
+    )
 
 
 def _change_kind(events: list[Event]) -> str:
@@ -255,15 +476,19 @@ def _timeline_entries(
     settings: Settings,
 ) -> list[Action]:
     entries: list[Action] = []
+    kind = _change_kind(events)
+    changed = [e for e in events if isinstance(e, PropertiesChanged)]
+    if changed or kind != "change":
+        text = "; ".join(_change_text(c, settings) for e in changed for c in e.changes)
+        entries.append(timeline_entry(page, f"{seq}:changes", at, text, actor, kind=kind))
     for event in events:
-        if isinstance(event, PropertiesChanged):
-            text = "; ".join(_change_text(c, settings) for c in event.changes)
-            kind = _change_kind(events)
-            entries.append(timeline_entry(page, f"{seq}:changes", at, text, actor, kind=kind))
-        elif isinstance(event, StatusUpdatePosted):
+        if isinstance(event, StatusUpdatePosted):
             entries.append(
                 timeline_entry(page, f"{seq}:update", at, event.text, actor, kind="status_update")
             )
+        elif isinstance(event, Restored):
+            text = "The Notion row was restored from the trash"
+            entries.append(timeline_entry(page, f"{seq}:restored", at, text, None, kind="note"))
     return entries
 
 
@@ -288,16 +513,17 @@ def _as_shown(value: object) -> object:
 def _change_reply(
     events: list[Event], actor: Person | None, settings: Settings, at: str
 ) -> dict[str, Any] | None:
-    changed = [e for e in events if isinstance(e, PropertiesChanged)]
-    if not changed:
-        return None
-    changes = [
-        {"key": c.key, "old": asdict(c.old), "new": asdict(c.new)} for c in changed[0].changes
-    ]
+    """One reply for what changed: the status news first (resolved, reopened, mitigated,
+    restored, escalated), then each property old → new."""
+    changed = [c for e in events if isinstance(e, PropertiesChanged) for c in e.changes]
     flags = [type(e).__name__.lower() for e in events if isinstance(e, Resolved | Reopened)]
     flags += ["mitigated" for e in events if isinstance(e, Mitigated)]
+    flags += ["restored" for e in events if isinstance(e, Restored)]
     escalated = [e.severity for e in events if isinstance(e, Escalated)]
-    broadcast = bool(escalated) or ("resolved" in flags and settings.broadcast_resolved)
+    if not changed and not flags and not escalated:
+        return None
+    changes = [{"key": c.key, "old": asdict(c.old), "new": asdict(c.new)} for c in changed]
+    loud = settings.broadcast_resolved and ("resolved" in flags or "reopened" in flags)
     return {
         "type": "changes",
         "changes": changes,
@@ -305,13 +531,14 @@ def _change_reply(
         "at": at,
         "flags": flags,
         "escalated_to": escalated[0] if escalated else None,
-        "broadcast": broadcast,
+        # A reopening is as loud as the resolution it undoes.
+        "broadcast": bool(escalated) or loud,
     }
 
 
-def _worker_dates(events: list[Event], new: Incident) -> dict[str, str]:
+def _worker_dates(events: list[Event], new: Incident, moment: datetime) -> dict[str, str]:
     """Fill Mitigated at / Resolved at on transitions, only where people left them empty."""
-    when = new.last_edited_time.isoformat()
+    when = moment.isoformat()
     dates: dict[str, str] = {}
     for event in events:
         if isinstance(event, Mitigated) and new.mitigated_at is None:

@@ -12,6 +12,10 @@ from worker.snapshot import Incident
 Phase = Literal[
     "waiting",  # seen, not announced yet (e.g. no title yet, within the grace period)
     "adopted",  # seen on the first run already resolved: deliberately never announced
+    # seen with a thread link but no memory of it (the state store was lost): its thread is
+    # read back (whose it is, the last status update, the reminders sent) before it counts
+    # as announced
+    "adopting",
     "announced",  # has (or is getting) a parent message and thread
 ]
 
@@ -29,3 +33,7 @@ class IncidentRecord:
     last_update_at: datetime | None = None
     timeline_page_id: str | None = None
     postmortem_page_id: str | None = None
+    # The channel the thread lives in (None: the one in the permalink, or the setting's).
+    channel: str | None = None
+    # When the worker first saw the row (Notion's creation time is rounded to the minute).
+    first_seen_at: datetime | None = None

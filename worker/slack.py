@@ -304,15 +304,19 @@ class SlackGateway:
         key: str,
         thread_ts: str | None = None,
         broadcast: bool = False,
+        facts: dict[str, Any] | None = None,
     ) -> str:
-        """Post a message carrying its action key in metadata; returns its ts."""
+        """Post a message carrying its action key in metadata; returns its ts. `facts` ride
+        along in the metadata too (what the message means for the reminders, when it
+        happened), so that a worker that lost its state can read its past back."""
+        payload: dict[str, Any] = {**(facts or {}), "key": key}
         kwargs: dict[str, Any] = {
             "channel": channel,
             "text": message.text,
             "blocks": message.blocks,
             "unfurl_links": False,
             "unfurl_media": False,
-            "metadata": {"event_type": METADATA_EVENT, "event_payload": {"key": key}},
+            "metadata": {"event_type": METADATA_EVENT, "event_payload": payload},
         }
         if thread_ts is not None:
             kwargs["thread_ts"] = thread_ts
@@ -362,6 +366,17 @@ class SlackGateway:
                     if (metadata.get("event_payload") or {}).get("key") == key:
                         return str(message["ts"])
         return None
+
+    def thread_history(self, channel: str, thread_ts: str) -> list[dict[str, Any]]:
+        """Every message of a thread, the parent first, with their metadata."""
+        messages: list[dict[str, Any]] = []
+        with self._counted("conversations.replies"):
+            pages = self.client.conversations_replies(
+                channel=channel, ts=thread_ts, include_all_metadata=True, limit=200
+            )
+            for page in pages:
+                messages.extend(m for m in page.get("messages", []) if isinstance(m, dict))
+        return messages
 
     def mention(self, person: Person) -> str:
         """<@U…> for someone Slack knows by the same email; otherwise their name, escaped.

@@ -73,6 +73,11 @@ class Incident:
     in_trash: bool = False
     # Problems found while parsing (missing or retyped properties); the row still works.
     problems: tuple[str, ...] = field(default=(), compare=False)
+    # Logical properties the worker could not read on this row (missing, retyped, or a value
+    # that is not a configured option): their last known values stand in (`carry_unreadable`).
+    unreadable: tuple[str, ...] = ()
+    # Values on this row that are not configured options ("Closed", "P2"), said in its thread.
+    value_problems: tuple[str, ...] = field(default=(), compare=False)
 
 
 # --- reading property values -------------------------------------------------------------
@@ -211,12 +216,15 @@ class _RowReader:
         self.names = names
         self.tz = tz
         self.problems: list[str] = []
+        self.unreadable: list[str] = []
+        self.value_problems: list[str] = []
 
     def prop(self, logical: str) -> Mapping[str, Any] | None:
         name = self.names[logical]
         prop = self.props.get(name)
         if not isinstance(prop, dict):
             self.problems.append(f"property {name!r} is missing")
+            self.unreadable.append(logical)
             return None
         accepted = ACCEPTED_TYPES[logical]
         if prop.get("type") not in accepted:
@@ -224,8 +232,26 @@ class _RowReader:
                 f"property {name!r} is a {prop.get('type')} property; "
                 f"the worker needs {' or '.join(accepted)}"
             )
+            self.unreadable.append(logical)
             return None
         return prop
+
+    def option(self, logical: str, options: tuple[str, ...], setting: str) -> str | None:
+        """A select or status value that must be one of the configured options; another
+        one ("Closed", a severity renamed "P2") is unreadable: the worker cannot tell what
+        it means for reminders and resolution, so the last known value stands in."""
+        value = self.optional_text(logical)
+        if value is None or value in options:
+            return value
+        self.unreadable.append(logical)
+        name = self.names[logical]
+        self.value_problems.append(
+            f"{name} is “{value}”, which is not one of {setting} ({', '.join(options)}). "
+            f"Until it is, the worker goes on with the last {name} it knew. Choose one of "
+            f"those in Notion, or add “{value}” to {setting}"
+            + (" (and to RESOLVED_STATUSES if it means resolved)" if logical == "status" else "")
+        )
+        return None
 
     def text(self, logical: str) -> str:
         prop = self.prop(logical)
@@ -281,8 +307,8 @@ def parse_incident(raw: Mapping[str, Any], settings: Settings) -> Incident:
         last_edited_time=edited,
         last_edited_by=str(editor["id"]) if isinstance(editor, dict) and "id" in editor else None,
         title=r.text("title").strip(),
-        status=r.optional_text("status"),
-        severity=r.optional_text("severity"),
+        status=r.option("status", settings.status_options, "STATUS_OPTIONS"),
+        severity=r.option("severity", settings.severity_options, "SEVERITY_OPTIONS"),
         commander=r.people("commander"),
         scribe=r.people("scribe"),
         impact=r.text("impact"),
@@ -298,13 +324,62 @@ def parse_incident(raw: Mapping[str, Any], settings: Settings) -> Incident:
         mirrored=r.mirrored(settings.mirrored),
         in_trash=bool(raw.get("in_trash") or raw.get("archived")),
     )
-    return _with_problems(incident, r.problems)
-
-
-def _with_problems(incident: Incident, problems: list[str]) -> Incident:
-    if not problems:
+    if not (r.problems or r.unreadable or r.value_problems):
         return incident
-    return replace(incident, problems=tuple(dict.fromkeys(problems)))
+    unreadable = tuple(dict.fromkeys(r.unreadable))
+    mirrored = tuple(
+        (key, Value(unknown=True) if key in unreadable else value)
+        for key, value in incident.mirrored
+    )
+    return replace(
+        incident,
+        mirrored=mirrored,
+        problems=tuple(dict.fromkeys(r.problems)),
+        unreadable=unreadable,
+        value_problems=tuple(dict.fromkeys(r.value_problems)),
+    )
+
+
+def with_unreadable(incident: Incident, logical: str, problem: str) -> Incident:
+    """`incident` with one more property it could not make sense of (and why)."""
+    mirrored = tuple(
+        (key, Value(unknown=True) if key == logical else value) for key, value in incident.mirrored
+    )
+    return replace(
+        incident,
+        mirrored=mirrored,
+        unreadable=(*incident.unreadable, logical),
+        value_problems=(*incident.value_problems, problem),
+    )
+
+
+# The Incident field each readable logical property fills (worker-written ones excepted).
+_FIELDS = {
+    "title": "title",
+    "status": "status",
+    "severity": "severity",
+    "commander": "commander",
+    "scribe": "scribe",
+    "impact": "impact",
+    "status_update": "status_update",
+    "customer_comms": "customer_comms",
+}
+
+
+def carry_unreadable(old: Incident, new: Incident) -> Incident:
+    """`new`, with the last known value of each property it could not read (missing,
+    retyped, an unknown option) — so nothing is announced while a property is unreadable,
+    and the difference from its last known value is announced once it is readable again."""
+    missing = {key for key, value in new.mirrored if value.unknown} | set(new.unreadable)
+    if not missing:
+        return new
+    fields = {_FIELDS[k]: getattr(old, _FIELDS[k]) for k in new.unreadable if k in _FIELDS}
+    before = dict(old.mirrored)
+    mirrored = tuple(
+        (key, before[key] if key in missing and key in before else value)
+        for key, value in new.mirrored
+    )
+    return replace(new, mirrored=mirrored, **fields)
 
 
 # --- storage form -------------------------------------------------------------------------
@@ -370,4 +445,5 @@ def incident_from_json(text: str) -> Incident:
         mirrored=mirrored,
         in_trash=bool(data.get("in_trash")),
         problems=tuple(data.get("problems", ())),
+        unreadable=tuple(data.get("unreadable", ())),
     )

@@ -23,7 +23,7 @@ from worker.plan import Action, Plan
 from worker.record import IncidentRecord, Phase
 from worker.snapshot import Incident, incident_from_json, incident_to_json
 
-SCHEMA_VERSION = 3
+SCHEMA_VERSION = 4
 _ADVISORY_LOCK_ID = 0x1C1DE17  # serialises migrations between replicas on PostgreSQL
 
 metadata = sa.MetaData()
@@ -50,6 +50,8 @@ incidents_table = sa.Table(
     sa.Column("nag_memory", sa.Text),
     sa.Column("problems_reported", sa.Text),
     sa.Column("updated_at", sa.Float, nullable=False),
+    sa.Column("channel", sa.String(40)),
+    sa.Column("first_seen_at", sa.String(40)),
 )
 
 outbox_table = sa.Table(
@@ -81,7 +83,9 @@ lease_table = sa.Table(
     sa.Column("expires_at_ms", sa.BigInteger, nullable=False),
 )
 
-OutboxState = Literal["pending", "sending", "done", "failed"]
+# `paused`: waits for people to restore what it writes to (a row or a page in the trash);
+# it holds up nothing else and is picked up again when that is back.
+OutboxState = Literal["pending", "sending", "done", "failed", "paused"]
 
 # Actions of one incident run in order within a lane; a stuck Notion page (say, a broken
 # template) must not hold up the incident's Slack thread, so pages have their own lane.
@@ -274,11 +278,28 @@ class Store:
         """Only the stored view of the row (the rest of the record is the poll's to change)."""
         self._update_incident(page_id, {"snapshot": incident_to_json(snapshot)}, now_s)
 
-    def set_thread(self, page_id: str, thread_ts: str, permalink: str | None, now_s: float) -> None:
+    def set_thread(
+        self,
+        page_id: str,
+        thread_ts: str,
+        permalink: str | None,
+        now_s: float,
+        *,
+        channel: str | None = None,
+    ) -> None:
         values: dict[str, Any] = {"thread_ts": thread_ts}
         if permalink is not None:
             values["permalink"] = permalink
+        if channel is not None:
+            values["channel"] = channel
         self._update_incident(page_id, values, now_s)
+
+    def record_by_thread(self, thread_ts: str) -> IncidentRecord | None:
+        """The incident whose thread this is (a row carrying it may be a duplicate)."""
+        query = sa.select(incidents_table).where(incidents_table.c.thread_ts == thread_ts)
+        with self.reading() as conn:
+            row = conn.execute(query.order_by(incidents_table.c.page_id)).first()
+        return _record(row._mapping) if row else None
 
     def set_page(
         self,
@@ -313,6 +334,8 @@ class Store:
             "last_update_at": _iso(record.last_update_at),
             "timeline_page_id": record.timeline_page_id,
             "postmortem_page_id": record.postmortem_page_id,
+            "channel": record.channel,
+            "first_seen_at": _iso(record.first_seen_at),
             "updated_at": now_s,
         }
         table = incidents_table
@@ -456,6 +479,47 @@ class Store:
         with self.transaction() as conn:
             conn.execute(outbox_table.update().where(outbox_table.c.id == item_id).values(**values))
 
+    def pause(self, page_id: str, kinds: frozenset[str], reason: str) -> int:
+        """Park an incident's pending actions of these kinds until `resume` (a restore)."""
+        table = outbox_table
+        with self.transaction() as conn:
+            return int(
+                conn.execute(
+                    table.update()
+                    .where(
+                        table.c.page_id == page_id,
+                        table.c.kind.in_(sorted(kinds)),
+                        table.c.state.in_(("pending", "sending")),
+                    )
+                    .values(state="paused", error=reason)
+                ).rowcount
+            )
+
+    def resume(self, page_id: str, reason: str) -> int:
+        """Make the actions parked for `reason` due again, in their order."""
+        table = outbox_table
+        with self.transaction() as conn:
+            return int(
+                conn.execute(
+                    table.update()
+                    .where(
+                        table.c.page_id == page_id,
+                        table.c.state == "paused",
+                        table.c.error == reason,
+                    )
+                    .values(state="pending", not_before=0.0)
+                ).rowcount
+            )
+
+    def paused(self, reason_prefix: str) -> list[OutboxItem]:
+        """Parked actions whose reason starts with `reason_prefix`."""
+        table = outbox_table
+        query = sa.select(table).where(
+            table.c.state == "paused", table.c.error.startswith(reason_prefix)
+        )
+        with self.reading() as conn:
+            return [_item(row._mapping) for row in conn.execute(query.order_by(table.c.id))]
+
     def outbox_counts(self) -> dict[str, int]:
         query = sa.select(outbox_table.c.state, sa.func.count()).group_by(outbox_table.c.state)
         with self.reading() as conn:
@@ -473,6 +537,8 @@ def _record(row: Any) -> IncidentRecord:
         last_update_at=_dt(row["last_update_at"]),
         timeline_page_id=row["timeline_page_id"],
         postmortem_page_id=row["postmortem_page_id"],
+        channel=row["channel"],
+        first_seen_at=_dt(row["first_seen_at"]),
     )
 
 
@@ -509,4 +575,16 @@ def _v3(conn: Connection) -> None:
     conn.execute(sa.text("CREATE INDEX IF NOT EXISTS ix_incidents_phase ON incidents (phase)"))
 
 
-_MIGRATIONS = [_v1, _v2, _v3]
+def _v4(conn: Connection) -> None:
+    # The channel each thread lives in (SLACK_CHANNEL_ID may change with incidents open),
+    # when the worker first saw each row, and threads looked up by their ts (duplicates).
+    present = {column["name"] for column in sa.inspect(conn).get_columns("incidents")}
+    for name in ("channel", "first_seen_at"):
+        if name not in present:  # a store created at this version has them already
+            conn.execute(sa.text(f"ALTER TABLE incidents ADD COLUMN {name} VARCHAR(40)"))
+    conn.execute(
+        sa.text("CREATE INDEX IF NOT EXISTS ix_incidents_thread_ts ON incidents (thread_ts)")
+    )
+
+
+_MIGRATIONS = [_v1, _v2, _v3, _v4]

@@ -2,28 +2,42 @@
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 
 from worker.config import Settings
 from worker.diff import diff
-from worker.effects import DeliveryReport, Effects
+from worker.effects import ROW_IN_TRASH, TIMELINE_IN_TRASH, DeliveryReport, Effects
 from worker.errors import RowError, RowGoneError, ServiceError
 from worker.messages import human_duration
-from worker.nag import NagPolicy, Nudge, due_nudges, remember, state_from_record
-from worker.notion import NotionGateway
+from worker.nag import NagMemory, NagPolicy, Nudge, due_nudges, remember, state_from_record
+from worker.notion import DataSourceSchema, NotionGateway
 from worker.page_effects import postmortem_status
-from worker.plan import Action, nudge_action, plan_row, problem_reply, timeline_entry
+from worker.plan import (
+    Action,
+    Plan,
+    declared_time,
+    nudge_action,
+    plan_row,
+    problem_reply,
+    thread_ts_from_permalink,
+    timeline_entry,
+)
 from worker.record import IncidentRecord
-from worker.snapshot import Incident, Person
+from worker.snapshot import Incident, Person, carry_unreadable, with_unreadable
 from worker.store import Store
+from worker.thread_history import read_history
 
 log = logging.getLogger("worker.tick")
 
 CURSOR_KEY = "poll_cursor"
+TRASH_CURSOR_KEY = "trash_cursor"
+# How long a schema read answers "was this option removed?" before it is read again.
+_SCHEMA_TTL_S = 60.0
 
 
 def _since(cursor_text: str | None, overlap_s: float) -> datetime | None:
@@ -83,6 +97,7 @@ class Worker:
         self.bot_user_id = bot_user_id
         self.should_stop = should_stop
         self._reported_problems: dict[str, tuple[str, ...]] = {}
+        self._schema: tuple[float, DataSourceSchema] | None = None
         effects.before_write = self._refresh
 
     def poll(self, now: datetime) -> PollReport:
@@ -108,6 +123,7 @@ class Worker:
         # stamps edits with the minute they happened in; `_since` allows for that).
         queried_at = queried_at or self.notion.server_clock.latest or now
         self.store.set_meta(CURSOR_KEY, queried_at.isoformat())
+        self._adopt_pending(now)
         self._declare_waiting(now)
         report.delivery = self.effects.run_due(now, pages_budget_s=self.settings.poll_interval_s)
         report.notion_requests = (self.notion.pacer.requests if self.notion.pacer else 0) - before
@@ -117,6 +133,8 @@ class Worker:
     def nag_pass(self, now: datetime) -> NagReport:
         """Queue the reminders due now (keyed, so never twice), then deliver them."""
         report = NagReport()
+        self._notice_trash(now)
+        self._resume_timelines()
         policy = NagPolicy.from_settings(self.settings)
         for record, memory in self.store.records_with_memory("announced"):
             if record.snapshot.in_trash or not record.thread_ts:
@@ -147,13 +165,182 @@ class Worker:
     def _ingest(self, incident: Incident, *, now: datetime, first_run: bool) -> bool:
         """Plan one row; returns True when it was new or changed."""
         record = self.store.get_record(incident.page_id)
+        if record is not None:
+            incident = carry_unreadable(record.snapshot, self._options_removed(record, incident))
         self._report_problems(incident, record, now)
+        self._report_value_problems(incident, record, now)
         if record is not None and record.snapshot == incident:
             return False  # seen again in the overlap window: nothing to do, nothing to write
         actor = self._actor(record, incident)
-        plan = plan_row(record, incident, self.settings, actor=actor, now=now, first_run=first_run)
+        plan = plan_row(
+            record,
+            incident,
+            self.settings,
+            actor=actor,
+            now=now,
+            first_run=first_run,
+            copied=record is None and self._is_copy(incident),
+        )
         self.store.save_plan(plan, now.timestamp())
+        if record is not None and record.snapshot.in_trash and not incident.in_trash:
+            resumed = self.store.resume(incident.page_id, ROW_IN_TRASH)
+            log.info(
+                "incident %s: restored from the trash; %d writes resume", record.page_id, resumed
+            )
         return True
+
+    def _is_copy(self, incident: Incident) -> bool:
+        """The row carries the thread link of another incident the worker announced: Notion's
+        Duplicate copied it. (One still being read back after a lost state is not counted:
+        its thread's parent message says whose it is.)"""
+        thread_ts = thread_ts_from_permalink(incident.slack_thread or "")
+        if thread_ts is None:
+            return False
+        owner = self.store.record_by_thread(thread_ts)
+        return (
+            owner is not None and owner.page_id != incident.page_id and owner.phase == "announced"
+        )
+
+    def _options_removed(self, record: IncidentRecord, incident: Incident) -> Incident:
+        """A Status or Severity that went empty because its option was deleted from the
+        database is not a change anyone made: the value is unreadable, not "→ —"."""
+        for logical in ("status", "severity"):
+            before, after = getattr(record.snapshot, logical), getattr(incident, logical)
+            if not before or after or logical in incident.unreadable:
+                continue
+            options = self._options(logical)
+            if options is not None and before not in options:
+                name = self.settings.properties[logical]
+                problem = (
+                    f"The option “{before}” was removed from {name} in Notion, so this incident "
+                    f"shows no {name}; the worker goes on with “{before}”. Choose another one"
+                )
+                incident = with_unreadable(incident, logical, problem)
+        return incident
+
+    def _options(self, logical: str) -> tuple[str, ...] | None:
+        """The options the database offers now for a property (the schema read at most once
+        a minute; None when it cannot be read)."""
+        clock = time.monotonic()
+        if self._schema is None or clock - self._schema[0] > _SCHEMA_TTL_S:
+            try:
+                self._schema = (clock, self.notion.schema())
+            except ServiceError as exc:
+                log.warning("could not read the database's properties: %s", exc)
+                return None
+        found = self._schema[1].properties.get(self.settings.properties[logical])
+        return found[1] if found else None
+
+    # --- after a lost state: threads read back ------------------------------------------
+
+    def _adopt_pending(self, now: datetime) -> None:
+        for record in self.store.records("adopting"):
+            if self.should_stop():
+                return
+            self._adopt(record, now)
+
+    def _adopt(self, record: IncidentRecord, now: datetime) -> None:
+        """Take an open incident back after a lost state from what its thread says: whose it
+        is (a duplicate row carries another's link), when its last status update came and
+        which reminders were sent — so nothing is announced twice or reminded too early."""
+        thread_ts = record.thread_ts or ""  # adopting records have one
+        try:
+            messages = self.effects.slack.thread_history(self.effects.channel(record), thread_ts)
+        except ServiceError as exc:
+            if exc.retryable:
+                log.warning("incident %s: its thread cannot be read yet: %s", record.page_id, exc)
+                return
+            if exc.code != "thread_not_found":
+                self._adopt_blind(record, now, exc)
+                return
+            messages = []
+        history = read_history(record.page_id, messages, declared_at=declared_time(record, now))
+        if not messages or (history.owner not in (None, record.page_id)):
+            # The thread is gone, or it is another incident's (the row is a duplicate).
+            gone = not messages
+            snapshot = replace(record.snapshot, slack_thread=None) if gone else record.snapshot
+            plan = plan_row(
+                None, snapshot, self.settings, actor=None, now=now, first_run=False, copied=not gone
+            )
+            self.store.save_plan(
+                replace(plan, record=replace(plan.record, first_seen_at=record.first_seen_at)),
+                now.timestamp(),
+            )
+            return
+        adopted = replace(record, phase="announced", last_update_at=history.last_update_at)
+        self._save_adopted(adopted, history.memory, now)
+
+    def _adopt_blind(self, record: IncidentRecord, now: datetime, exc: ServiceError) -> None:
+        """The thread cannot be read for good (no access to its channel): the reminders start
+        over from now, never earlier than the cadence allows."""
+        log.warning(
+            "incident %s: its thread cannot be read back (%s); reminders start over from now",
+            record.page_id,
+            exc,
+        )
+        self._save_adopted(replace(record, phase="announced", last_update_at=now), None, now)
+
+    def _save_adopted(
+        self, record: IncidentRecord, memory: NagMemory | None, now: datetime
+    ) -> None:
+        now_s = now.timestamp()
+        page = record.page_id
+        update = Action("update_parent", f"update_parent:{page}:{record.seq}", page, {})
+        self.store.save_plan(Plan(record, (update,)), now_s)
+        if memory is not None:
+            self.store.save_nudges(page, [], memory, now_s)
+        seen = record.first_seen_at
+        if seen is not None and (now - seen).total_seconds() > self.settings.poll_interval_s:
+            # Read back late (Slack was down): take in what people changed meanwhile.
+            self._refresh_quietly(page, now_s)
+
+    def _refresh_quietly(self, page_id: str, now_s: float) -> None:
+        try:
+            self._refresh(page_id, now_s)
+        except RowGoneError:
+            return
+
+    # --- the trash ------------------------------------------------------------------------
+
+    def _notice_trash(self, now: datetime) -> None:
+        """Rows moved to the trash since the last look (Notion's queries leave them out, so
+        the poll never sees them go): each announced one is told in its thread. One query a
+        nag pass, so an idle poll still costs one request."""
+        cursor_text = self.store.get_meta(TRASH_CURSOR_KEY) or self.store.get_meta(CURSOR_KEY)
+        if cursor_text is None:
+            return  # nothing polled yet
+        since = _since(cursor_text, self.settings.poll_overlap_s)
+        self.notion.server_clock.latest = None
+        queried_at: datetime | None = None
+        try:
+            for row in self.notion.changed_rows(since, in_trash=True):
+                queried_at = queried_at or self.notion.server_clock.latest
+                if isinstance(row, RowError):
+                    continue
+                record = self.store.get_record(row.page_id)
+                if record is not None and record.phase == "announced":
+                    self._ingest(row, now=now, first_run=False)
+        except ServiceError as exc:
+            log.warning("could not look for rows moved to the trash: %s", exc)
+            return
+        queried_at = queried_at or self.notion.server_clock.latest or now
+        self.store.set_meta(TRASH_CURSOR_KEY, queried_at.isoformat())
+
+    def _resume_timelines(self) -> None:
+        """Timeline entries parked because the timeline page is in the trash go on once it
+        is restored (one read per such incident and nag pass)."""
+        for page_id in dict.fromkeys(a.page_id for a in self.store.paused(TIMELINE_IN_TRASH)):
+            record = self.store.get_record(page_id)
+            if record is None or record.timeline_page_id is None:
+                continue
+            try:
+                trashed = self.effects.pages.in_trash(record.timeline_page_id)
+            except ServiceError as exc:
+                log.warning("could not look at the timeline page of %s: %s", page_id, exc)
+                continue
+            if not trashed:
+                resumed = self.store.resume(page_id, TIMELINE_IN_TRASH)
+                log.info("incident %s: timeline page restored; %d entries resume", page_id, resumed)
 
     def _confirmed(self, nudges: list[Nudge], record: IncidentRecord) -> list[Nudge]:
         """Postmortem reminders only where the postmortem lives in a Postmortems database
@@ -205,6 +392,24 @@ class Worker:
         except ServiceError as exc:
             log.warning("could not look up who edited %s: %s", incident.page_id, exc)
             return Person(id=editor)
+
+    def _report_value_problems(
+        self, incident: Incident, record: IncidentRecord | None, now: datetime
+    ) -> None:
+        """A value the settings do not know ("Closed", "P2") or an option removed from the
+        database: said once in the incident's thread (keyed by the words) and in the log."""
+        if record is None or record.phase != "announced":
+            return
+        actions = []
+        for problem in incident.value_problems:
+            digest = hashlib.sha256(problem.encode()).hexdigest()[:12]
+            key = f"reply:{incident.page_id}:value:{digest}"
+            if self.store.action(key) is None:
+                log.warning("incident %s (%s): %s", incident.page_id, incident.title, problem)
+                payload = {"type": "value_problem", "problem": problem}
+                actions.append(Action("post_reply", key, incident.page_id, payload))
+        if actions:
+            self.store.add_actions(actions, now.timestamp())
 
     def _report_problems(
         self, incident: Incident, record: IncidentRecord | None, now: datetime
