@@ -86,8 +86,7 @@ def test_after_losing_the_state_the_next_replies_never_reuse_earlier_keys(h: Har
     h.edit("Ben", page, Status=select("Monitoring"))
     h.poll()
     keys = [
-        (m.get("metadata") or {}).get("event_payload", {}).get("key")
-        for m in h.thread_of(page)
+        (m.get("metadata") or {}).get("event_payload", {}).get("key") for m in h.thread_of(page)
     ]
     assert len(keys) == len(set(keys))
     assert any("→ Monitoring" in text for text in h.replies_text(page))
