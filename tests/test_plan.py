@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 
 from tests.factories import BEN, T0, row, settings
-from worker.plan import Plan, plan_row, thread_ts_from_permalink
+from worker.plan import Plan, observed, plan_row, thread_ts_from_permalink
 from worker.record import IncidentRecord
 from worker.snapshot import Incident, Person, parse_incident
 from worker.store import lane
@@ -286,3 +286,109 @@ def test_pages_are_adopted_from_the_row_links() -> None:
     plan = plan_row(None, parse_incident(raw, S), S, actor=None, now=NOW, first_run=False)
     assert plan.record.timeline_page_id == "01234567-89ab-cdef-0123-456789abcdef"
     assert plan.record.postmortem_page_id is None
+
+
+# --- issue 11: rows on a bad day ----------------------------------------------------------
+
+MINUTE = T0.replace(second=0)
+
+
+@pytest.mark.parametrize(
+    ("notion", "now", "seen"),
+    [
+        # Notion's minute, seen 20 s into it: then.
+        (MINUTE, MINUTE + timedelta(seconds=20), MINUTE + timedelta(seconds=20)),
+        # Seen a poll late, in a later minute: the end of Notion's minute.
+        (MINUTE, MINUTE + timedelta(minutes=5), MINUTE + timedelta(seconds=59.999)),
+        # A clock behind Notion's, or a time with seconds (not rounded): Notion's.
+        (MINUTE, MINUTE - timedelta(seconds=5), MINUTE),
+        (
+            MINUTE + timedelta(seconds=7),
+            MINUTE + timedelta(seconds=30),
+            MINUTE + timedelta(seconds=7),
+        ),
+    ],
+)
+def test_observed_times(notion: datetime, now: datetime, seen: datetime) -> None:
+    assert observed(notion, now) == seen
+
+
+def test_a_copied_row_is_a_new_incident_that_replaces_the_copied_links() -> None:
+    raw = row(slack_thread="https://x.slack.com/archives/C1/p1700000000000100")
+    raw["properties"]["Timeline"]["url"] = (
+        "https://app.notion.com/p/T-0123456789abcdef0123456789abcdef"
+    )
+    copy = parse_incident(raw, S)
+    plan = plan_row(None, copy, S, actor=None, now=NOW, first_run=False, copied=True)
+    assert plan.record.phase == "announced"
+    assert plan.record.thread_ts is None
+    assert plan.record.timeline_page_id is None
+    assert plan.record.snapshot.slack_thread is None  # not shown in its parent message
+    link = next(a for a in plan.actions if a.kind == "link_thread")
+    assert link.payload["clear"] == ["timeline"]
+
+
+def test_a_reopening_restarts_the_clock_is_broadcast_and_clears_resolved_at() -> None:
+    resolved = _announced(status="Resolved", resolved_at=T0)
+    record = replace(resolved, last_update_at=T0, postmortem_page_id="pm")
+    plan = _plan(record, status="Investigating", resolved_at=T0)
+    assert plan.record.last_update_at == NOW
+    reply = next(a for a in plan.actions if a.kind == "post_reply")
+    assert reply.payload["flags"] == ["reopened"]
+    assert reply.payload["broadcast"] is True
+    assert reply.payload["clock_at"] == NOW.isoformat()
+    write = next(a for a in plan.actions if a.kind == "write_props")
+    assert write.payload["clear"] == ["resolved_at"]
+    note = next(a for a in plan.actions if a.kind == "postmortem_note")
+    assert note.payload["kind"] == "reopened"
+
+
+def test_a_resolution_is_announced_even_when_status_is_not_mirrored() -> None:
+    s = settings(MIRRORED_PROPERTIES="Name,Severity")
+    before = IncidentRecord(
+        page_id=row()["id"],
+        snapshot=parse_incident(row(status="Monitoring"), s),
+        phase="announced",
+        thread_ts="1.2",
+    )
+    after = parse_incident(row(status="Resolved", edited=NOW), s)
+    plan = plan_row(before, after, s, actor=ACTOR, now=NOW, first_run=False)
+    reply = next(a for a in plan.actions if a.kind == "post_reply")
+    assert reply.payload["flags"] == ["resolved"]
+    assert reply.payload["changes"] == []
+
+
+def test_the_trash_is_said_and_nothing_is_written_to_the_row() -> None:
+    raw = row(edited=NOW)
+    raw["in_trash"] = True
+    plan = plan_row(_announced(), parse_incident(raw, S), S, actor=ACTOR, now=NOW, first_run=False)
+    assert [(a.kind, a.payload.get("type")) for a in plan.actions] == [
+        ("post_reply", "trashed"),
+        ("update_parent", None),
+    ]
+    restored = plan_row(plan.record, _incident(edited=NOW), S, actor=None, now=NOW, first_run=False)
+    reply = next(a for a in restored.actions if a.kind == "post_reply")
+    assert reply.payload["flags"] == ["restored"]
+    assert restored.record.last_update_at == NOW  # reminders count from the restore
+
+
+THREAD = "https://x.slack.com/archives/C1/p1700000000000100"
+
+
+def test_a_cleared_thread_link_is_set_back_once_per_edit() -> None:
+    record = replace(_announced(slack_thread=THREAD), permalink=THREAD)
+    cleared = _incident(slack_thread=None, edited=NOW, next_update_due=DUE)
+    plan = plan_row(record, cleared, S, actor=ACTOR, now=NOW, first_run=False)
+    write, note = plan.actions
+    assert write.payload == {"links": {"slack_thread": THREAD}}
+    assert note.payload == {"type": "links_restored", "keys": ["slack_thread"]}
+    assert plan.record.snapshot.slack_thread == THREAD  # the worker's own link, kept
+    again = plan_row(record, cleared, S, actor=ACTOR, now=NOW, first_run=False)
+    assert [a.key for a in again.actions] == [a.key for a in plan.actions]  # same edit, same keys
+
+
+def test_a_link_on_its_way_is_not_taken_for_someones_edit() -> None:
+    """The thread is posted but the link not yet written: the row has none, and that is fine."""
+    record = replace(_announced(), permalink=THREAD)
+    plan = plan_row(record, _incident(next_update_due=DUE), S, actor=None, now=NOW, first_run=False)
+    assert plan.actions == ()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime
+from typing import Any
 
 import pytest
 
@@ -12,6 +13,7 @@ from worker.snapshot import (
     Incident,
     Person,
     Value,
+    carry_unreadable,
     display_value,
     incident_from_json,
     incident_to_json,
@@ -123,3 +125,38 @@ def test_storage_round_trip_keeps_everything() -> None:
     assert again == incident
     assert isinstance(again, Incident)
     assert again.declared_at == datetime(2026, 11, 28, 9, 0, tzinfo=UTC)
+
+
+# --- unreadable properties keep their last known value (issue 11, items 5 and 14) ---------
+
+S = settings()
+
+
+@pytest.mark.parametrize(
+    ("changes", "unreadable", "named"),
+    [
+        ({"status": "Closed"}, ("status",), "“Closed”"),
+        ({"severity": "P2"}, ("severity",), "“P2”"),
+        ({"status": "Resolved"}, (), None),
+        ({"drop": ("Status",)}, ("status",), None),
+    ],
+)
+def test_what_cannot_be_read_on_a_row(
+    changes: dict[str, Any], unreadable: tuple[str, ...], named: str | None
+) -> None:
+    incident = parse_incident(row(**changes), S)
+    assert incident.unreadable == unreadable
+    assert [named in p for p in incident.value_problems] == ([True] if named else [])
+    for key, value in incident.mirrored:
+        assert value.unknown == (key in unreadable)
+
+
+def test_the_last_known_value_stands_in_and_its_comeback_is_a_change() -> None:
+    known = parse_incident(row(status="Monitoring", severity="SEV2"), S)
+    missing = parse_incident(row(severity="SEV1", drop=("Status",)), S)
+    carried = carry_unreadable(known, missing)
+    assert carried.status == "Monitoring"
+    assert dict(carried.mirrored)["status"].text == "Monitoring"
+    assert carried.severity == "SEV1"  # what could be read is taken as it is
+    back = parse_incident(row(status="Resolved", severity="SEV1"), S)
+    assert carry_unreadable(carried, back) == back

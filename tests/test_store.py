@@ -125,3 +125,68 @@ def test_records_by_phase(store_url: str) -> None:
     assert [r.page_id for r in store.records("waiting")] == [waiting.page_id]
     assert store.records("waiting")[0].last_update_at == T0 + timedelta(minutes=5)
     store.close()
+
+
+def test_a_store_from_before_version_4_gets_the_new_columns(store_url: str) -> None:
+    """An upgrade keeps every incident and adds the channel and first-seen columns."""
+    import sqlalchemy as sa
+
+    store = Store.open(store_url)
+    record = _record()
+    store.save_plan(Plan(record), 1.0)
+    with store.transaction() as conn:
+        conn.execute(sa.text("DROP INDEX IF EXISTS ix_incidents_thread_ts"))
+        conn.execute(sa.text("ALTER TABLE incidents DROP COLUMN channel"))
+        conn.execute(sa.text("ALTER TABLE incidents DROP COLUMN first_seen_at"))
+        conn.execute(sa.text("UPDATE worker_meta SET value = '3' WHERE key = 'schema_version'"))
+    store.close()
+    again = Store.open(store_url)
+    assert again.schema_version() == SCHEMA_VERSION
+    loaded = again.get_record(record.page_id)
+    assert loaded is not None
+    assert loaded.channel is None
+    again.close()
+
+
+def test_the_channel_and_first_sight_are_kept(store_url: str) -> None:
+    store = Store.open(store_url)
+    record = _record()
+    store.save_plan(Plan(record), 1.0)
+    store.set_thread(record.page_id, "1700000000.000100", None, 2.0, channel="C0OLD")
+    store.update_record(replace_record(store, record.page_id), 3.0)
+    loaded = store.get_record(record.page_id)
+    assert loaded is not None
+    assert loaded.channel == "C0OLD"
+    assert loaded.first_seen_at == T0
+    assert store.record_by_thread("1700000000.000100") == loaded
+    assert store.record_by_thread("1700000000.000200") is None
+    store.close()
+
+
+def replace_record(store: Store, page: str) -> IncidentRecord:
+    from dataclasses import replace
+
+    loaded = store.get_record(page)
+    assert loaded is not None
+    return replace(loaded, first_seen_at=T0)
+
+
+def test_parked_actions_wait_without_holding_up_the_rest_and_resume_in_order(
+    store_url: str,
+) -> None:
+    store = Store.open(store_url)
+    record = _record()
+    actions = (
+        _action("write", kind="write_props"),
+        _action("reply"),
+        _action("entry", kind="timeline_entry"),
+    )
+    store.save_plan(Plan(record, actions), 1.0)
+    paused = store.pause(record.page_id, frozenset({"write_props", "timeline_entry"}), "row")
+    assert paused == 2
+    assert [a.key for a in store.due_actions(10.0)] == ["reply"]
+    assert [a.key for a in store.paused("ro")] == ["write", "entry"]
+    assert store.resume(record.page_id, "another reason") == 0
+    assert store.resume(record.page_id, "row") == 2
+    assert [a.key for a in store.due_actions(10.0)] == ["write", "reply", "entry"]
+    store.close()

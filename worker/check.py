@@ -7,6 +7,8 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from sqlalchemy.exc import SQLAlchemyError
+
 from worker.config import DEFAULT_PROPERTY_NAMES, Settings
 from worker.errors import ConfigError, ServiceError, WorkerError
 from worker.messages import Wording
@@ -237,8 +239,8 @@ class Checker:
         raw_url = self.settings.database_url.reveal()
         try:
             store = Store.open(raw_url)
-        except Exception:  # noqa: BLE001 - the state store check says what is wrong
-            return []
+        except (SQLAlchemyError, OSError):
+            return []  # the state store check says what is wrong
         try:
             records = store.records("announced") + store.records("adopting")
         finally:
