@@ -196,9 +196,22 @@ def test_nest_headings(markdown: str, nested: str) -> None:
 @pytest.mark.parametrize(
     ("zone", "locale", "line"),
     [
-        ("UTC", "en", "- **05:05** — Status: Investigating → Identified — {ben}"),
-        ("Asia/Tokyo", "en", "- **14:05** — Status: Investigating → Identified — {ben}"),
-        ("Asia/Tokyo", "ja", "- **14:05** — Status: Investigating → Identified{open}{ben}{close}"),
+        # Notion names only the row's last editor: the entry says no more than that.
+        (
+            "UTC",
+            "en",
+            "- **05:05** — Status: Investigating → Identified — row last edited by {ben}",
+        ),
+        (
+            "Asia/Tokyo",
+            "en",
+            "- **14:05** — Status: Investigating → Identified — row last edited by {ben}",
+        ),
+        (
+            "Asia/Tokyo",
+            "ja",
+            "- **14:05** — Status: Investigating → Identified{open}行の最終編集者: {ben}{close}",
+        ),
     ],
 )
 def test_a_timeline_entry_is_one_line(zone: str, locale: str, line: str) -> None:
