@@ -302,14 +302,20 @@ class Checker:
         except (OSError, ValueError) as exc:
             return [CheckResult("templates", False, f"{where / 'slack.toml'}: {exc}")]
         errors = check_templates(
-            settings.templates_dir, settings.locale, timezone=settings.timezone
+            settings.templates_dir, settings.locale, timezone=settings.timezone, settings=settings
         )
         if errors:
             return [
                 CheckResult("template", False, f"{error}; fix it and run check again")
                 for error in errors
             ]
-        return [CheckResult("templates", True, f"{where}: every template renders")]
+        return [
+            CheckResult(
+                "templates",
+                True,
+                f"{where}: every template renders, for every severity and status",
+            )
+        ]
 
 
 def settings_results(env: Mapping[str, str]) -> tuple[Settings | None, list[CheckResult]]:
