@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
 from sqlalchemy.exc import SQLAlchemyError
@@ -66,6 +66,8 @@ class Runtime:
     lease: Lease
     metrics: Metrics
     health: Health
+    # Whether this replica last said it stands by (said once, and again when that changes).
+    _said_standby: bool = field(default=False, init=False)
 
     @classmethod
     def build(
@@ -120,13 +122,23 @@ class Runtime:
                 raise
 
     def lead(self, now: datetime) -> bool:
-        """Whether this replica may act now (it holds, or just took, the lease)."""
+        """Whether this replica may act now (it holds, or just took, the lease). Its role is
+        logged when it starts and whenever it changes, never on every pass."""
         was_leader = self.lease.token is not None
         leader = self.lease.acquire(now.timestamp())
         if leader and not was_leader:
             log.info("leading as %s (fencing token %s)", self.lease.holder, self.lease.token)
-        elif was_leader and not leader:
-            log.warning("%s lost the lease; another replica is acting", self.lease.holder)
+        elif not leader and (was_leader or not self._said_standby):
+            holder = self.lease.current_holder()
+            level = logging.WARNING if was_leader else logging.INFO
+            log.log(
+                level,
+                "%s%s standing by; another worker holds the lease (%s) and acts",
+                self.lease.holder,
+                " lost the lease:" if was_leader else "",
+                holder[0] if holder else "unknown",
+            )
+        self._said_standby = not leader
         return leader
 
     def poll(self, now: datetime) -> PollReport | None:
