@@ -27,6 +27,7 @@ from worker.messages import (
     RenderContext,
     SlackMessage,
     Wording,
+    notice_message,
     nudge_message,
     parent_message,
     reply_message,
@@ -123,6 +124,10 @@ class Effects:
             "timeline_entry": self.pages.timeline_entry,
             "create_postmortem": self.pages.create_postmortem,
         }
+        # Actions that belong to the channel, not to one incident (no record to look up).
+        self._channel_handlers: dict[str, Callable[[OutboxItem, float], dict[str, Any]]] = {
+            "post_notice": self._post_notice,
+        }
         self._reported: set[tuple[str, str]] = set()
         # Called with (page_id, now_s) just before the worker writes to a row, so that edits
         # people made since the last poll are seen (and credited to them) before our own
@@ -170,15 +175,25 @@ class Effects:
                 stalled.add(where)
         return report
 
-    def _run_one(self, item: OutboxItem, now_s: float, report: DeliveryReport) -> bool:
+    def _bound(self, item: OutboxItem) -> Callable[[float], dict[str, Any]] | None:
+        """The handler of `item`, given what it acts on; None for an unknown kind or incident."""
+        channel_handler = self._channel_handlers.get(item.kind)
+        if channel_handler is not None:
+            return lambda now_s: channel_handler(item, now_s)
         record = self.store.get_record(item.page_id)
         handler = self._handlers.get(item.kind)
         if record is None or handler is None:
+            return None
+        return lambda now_s: handler(item, record, now_s)
+
+    def _run_one(self, item: OutboxItem, now_s: float, report: DeliveryReport) -> bool:
+        handler = self._bound(item)
+        if handler is None:
             self.store.mark_failed(item.id, f"unknown action {item.kind} or incident", now_s)
             report.failed += 1
             return True
         try:
-            result = handler(item, record, now_s)
+            result = handler(now_s)
         except NotReadyError as exc:
             self.store.mark_retry(item.id, str(exc), now_s + 5.0, unknown=item.outcome_unknown)
             report.retried += 1
@@ -374,6 +389,14 @@ class Effects:
             self.channel, message, key=item.key, thread_ts=thread_ts, broadcast=broadcast
         )
         return {"ts": ts}
+
+    def _post_notice(self, item: OutboxItem, now_s: float) -> dict[str, Any]:
+        ts = self._reconcile(item, None)
+        if ts is not None:
+            return {"ts": ts, "reconciled": True}
+        message = notice_message(item.payload, self.render)
+        self.claim(item, now_s)
+        return {"ts": self.slack.post(self.channel, message, key=item.key)}
 
     def _update_parent(
         self, item: OutboxItem, record: IncidentRecord, now_s: float

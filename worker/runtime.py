@@ -19,6 +19,7 @@ from worker.messages import Wording
 from worker.metrics import Metrics
 from worker.notion import NotionGateway
 from worker.scheduler import Job, Loop
+from worker.schema_watch import SchemaWatch
 from worker.slack import SlackGateway
 from worker.store import Store, describe_open_error
 from worker.tick import NagReport, PollReport, Worker
@@ -80,6 +81,8 @@ class Runtime:
         words = _wording(settings)
         effects = Effects(store, notion, slack, settings, words, should_stop=should_stop)
         worker = Worker(settings, notion, store, effects, should_stop=should_stop)
+        watch = SchemaWatch(settings, notion, store, interval_s=settings.schema_check_interval_s)
+        worker.after_rows = watch.after_rows
         lease = Lease(store, ttl_s=settings.lease_s)
         effects.may_act = lease.keep
         effects.guard = lambda now_s: fenced(f, now_s) if (f := lease.fence()) else None

@@ -56,7 +56,8 @@ def test_schema_problems_say_how_to_fix_them(box: Sandbox, tmp_path: Path) -> No
     )
     client.close()
     failures = "\n".join(_failures(_check(h, STATUS_OPTIONS="Investigating,Fixed,Resolved")))
-    assert "property “Severity”: missing; add a select property named “Severity”" in failures
+    assert "property “Severity”: missing; if it was renamed, rename it back" in failures
+    assert "otherwise add a select property named “Severity”" in failures
     assert "property “Impact”: is number; change it to rich_text" in failures
     assert "NOTION_PROPERTY_NAMES='Status=<your name>'" in failures
     h.close()
