@@ -116,8 +116,7 @@ class SchemaWatch:
         self.store.set_meta(SAID_KEY, said.to_meta())
         if problems:
             log.warning(
-                "the Incidents database no longer fits the settings (said in the channel "
-                "too): %s",
+                "the Incidents database no longer fits the settings (said in the channel too): %s",
                 " | ".join(problems),
             )
         else:

@@ -9,6 +9,7 @@ be read), says what no longer fits and how to fix it once, and once more when it
 from __future__ import annotations
 
 import logging
+import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -17,6 +18,7 @@ import pytest
 
 from tests.e2e.harness import Harness, message_text, rich, select
 from worker.sandbox import Sandbox
+from worker.store import outbox_table
 
 LATER = timedelta(minutes=6)  # past the default SCHEMA_CHECK_INTERVAL (5m)
 
@@ -195,3 +197,22 @@ def test_mapping_the_renamed_property_and_restarting_fits_again(
     h.poll()
     assert any("SEV2 → SEV1" in r for r in h.replies_text(page))  # mirrored again
     h.close()
+
+
+def test_a_notice_whose_post_may_have_failed_is_found_again_not_posted_twice(h: Harness) -> None:
+    h.declare("Aiko", "Checkout errors", Severity=select("SEV2"))
+    h.poll()
+    _remove_option(h, "Status", "Monitoring")
+    now = datetime.now(UTC) + LATER
+    _poll_at(h, now)
+    assert len(_notices(h)) == 1
+    # As if the worker died after Slack took the post and before it marked it done.
+    with h.runtime.store.transaction() as conn:
+        conn.execute(
+            outbox_table.update()
+            .where(outbox_table.c.kind == "post_notice")
+            .values(state="sending", first_attempt_at=time.time())
+        )
+    report = h.runtime.worker.effects.run_due(now)
+    assert report.reconciled == 1
+    assert len(_notices(h)) == 1
