@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import pytest
+
 from tests.factories import settings
 from worker.check import CheckResult, postmortem_schema_results, schema_results
 from worker.config import DEFAULT_PROPERTY_NAMES
@@ -65,6 +67,65 @@ POSTMORTEMS = {
     "Status": ("select", ("Draft", "In review", "Done")),
     "Due": ("date", ()),
 }
+
+
+def test_a_missing_property_suggests_renaming_it_back() -> None:
+    kinds = dict(schema().properties)
+    del kinds["Severity"]
+    results = schema_results(DataSourceSchema("ds", "Incidents", kinds), settings())
+    [failure] = failures(results)
+    assert "rename it back to “Severity” in Notion" in failure
+
+
+def warnings(results: list[CheckResult]) -> list[str]:
+    return [r.line() for r in results if r.ok and r.warning]
+
+
+@pytest.mark.parametrize(
+    ("logical", "offered", "failure", "warning"),
+    [
+        # renamed in Notion: what the settings name is gone, and an unknown one is there
+        (
+            "severity",
+            ("SEV1", "P2", "SEV3", "SEV4"),
+            "has no option 'SEV2' but offers 'P2', which SEVERITY_OPTIONS does not name; "
+            "rename them back in Notion, or set SEVERITY_OPTIONS to the options you use "
+            "(SEV1, P2, SEV3, SEV4)",
+            None,
+        ),
+        # removed in Notion
+        (
+            "status",
+            ("Investigating", "Identified", "Resolved"),
+            "has no option 'Monitoring'; add them in Notion",
+            None,
+        ),
+        # a value typed on a row (Notion adds it as an option): a warning, the worker runs
+        (
+            "status",
+            (*OPTIONS["status"], "Closed"),
+            None,
+            "offers 'Closed', which STATUS_OPTIONS does not name, so the worker cannot tell "
+            "what it means; add it to STATUS_OPTIONS (and to RESOLVED_STATUSES or "
+            "MITIGATED_STATUSES if that is what it means), or rename or remove it in Notion",
+        ),
+        (
+            "severity",
+            (*OPTIONS["severity"], "SEV0", "sev1"),
+            None,
+            "offers 'SEV0', 'sev1', which SEVERITY_OPTIONS does not name, so the worker cannot "
+            "tell what they mean; add them to SEVERITY_OPTIONS (and give it a cadence",
+        ),
+    ],
+    ids=["renamed", "removed", "typed-status", "typed-severities"],
+)
+def test_options_are_compared_both_ways(
+    logical: str, offered: tuple[str, ...], failure: str | None, warning: str | None
+) -> None:
+    results = schema_results(schema(**{logical: ("select", offered)}), settings())
+    found = [f for f in failures(results) if f.startswith(f"FAIL  property “{logical.title()}”")]
+    assert [failure in f for f in found] == ([True] if failure else [])
+    assert [warning in w for w in warnings(results)] == ([True] if warning else [])
 
 
 def test_a_postmortems_database_as_setup_creates_it_passes() -> None:

@@ -282,3 +282,38 @@ def test_migrate_on_a_dyno_without_postgres_fails_the_release(tmp_path: Path) ->
     assert "Heroku Postgres" in _output(result)
     assert "Traceback" not in _output(result)
     assert not (tmp_path / "state.db").exists()
+
+
+# --- .env.example copied as is, and previews ---------------------------------------------------
+
+ENV_EXAMPLE = Path(__file__).resolve().parents[1] / ".env.example"
+
+
+@pytest.mark.parametrize(("command", "exit_code"), [("check", 1), ("run", 2)])
+def test_env_example_copied_as_is_names_every_placeholder_still_in_it(
+    tmp_path: Path, command: str, exit_code: int
+) -> None:
+    (tmp_path / ".env").write_text(ENV_EXAMPLE.read_text("utf-8"), "utf-8")
+    result = cli(tmp_path, command)
+    assert result.returncode == exit_code
+    output = _output(result)
+    assert "Traceback" not in output
+    for variable, placeholder in (
+        ("NOTION_TOKEN", "ntn_..."),
+        ("SLACK_BOT_TOKEN", "xoxb-..."),
+        ("SLACK_CHANNEL_ID", "C0123456789"),
+    ):
+        [line] = [line for line in output.splitlines() if f"{variable}:" in line]
+        assert f"still holds the placeholder from .env.example ({placeholder})" in line
+    [line] = [line for line in output.splitlines() if "NOTION_INCIDENTS_DATABASE_ID:" in line]
+    assert "is not set" in line
+    assert not (tmp_path / "state.db").exists()
+
+
+def test_render_timeline_sample_shows_its_entries(tmp_path: Path) -> None:
+    result = cli(tmp_path, "render", "timeline", "--sample", "basic")
+    assert result.returncode == 0, _output(result)
+    entries = result.stdout.split("## Entries", 1)[1]
+    assert "Incident declared: Checkout payments failing" in entries
+    assert "Commander: Aiko Tanaka → Ben Carter" in entries
+    assert "Resolved" in entries

@@ -149,3 +149,161 @@ def test_commands_that_need_no_state_store_run_on_a_dyno_without_one() -> None:
     assert Settings.from_env(env, require_workspace=False).is_sqlite
     with pytest.raises(ConfigError, match="DATABASE_URL"):
         Settings.from_env(env, require_workspace=False, require_durable_store=True)
+
+
+# --- settings that name severities and statuses --------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("env", "variable", "said"),
+    [
+        (
+            {"UPDATE_CADENCE": "SEV1=15m,SEV9=5m"},
+            "UPDATE_CADENCE",
+            "names SEV9, which is not among SEVERITY_OPTIONS (SEV1, SEV2, SEV3, SEV4)",
+        ),
+        (
+            {"BROADCAST_SEVERITIES": "P0"},
+            "BROADCAST_SEVERITIES",
+            "names P0, which is not among SEVERITY_OPTIONS (SEV1, SEV2, SEV3, SEV4)",
+        ),
+        (
+            {"QUIET_SEVERITIES": "SEV4,SEV5"},
+            "QUIET_SEVERITIES",
+            "names SEV5, which is not among SEVERITY_OPTIONS",
+        ),
+        (
+            {"MITIGATED_STATUSES": "Resolved"},
+            "MITIGATED_STATUSES",
+            "names Resolved, which RESOLVED_STATUSES names too",
+        ),
+        (
+            {"MITIGATED_STATUSES": "Contained"},
+            "MITIGATED_STATUSES",
+            "names Contained, which is not among STATUS_OPTIONS (Investigating, Identified, "
+            "Monitoring, Resolved)",
+        ),
+        (
+            {"RESOLVED_STATUSES": "Closed,Done"},
+            "RESOLVED_STATUSES",
+            "names Closed, Done, which are not among STATUS_OPTIONS",
+        ),
+        (
+            {"STATUS_OPTIONS": "Open,Fixed"},
+            "RESOLVED_STATUSES",
+            "is not set, and its default names Resolved, which is not among STATUS_OPTIONS "
+            "(Open, Fixed)",
+        ),
+        (
+            {"SEVERITY_OPTIONS": "SEV1,P2,SEV3,SEV4"},
+            "UPDATE_CADENCE",
+            "says nothing about P2 (from SEVERITY_OPTIONS)",
+        ),
+        (
+            {"SEVERITY_OPTIONS": "P1,P2", "UPDATE_CADENCE": "P1=10m"},
+            "UPDATE_CADENCE",
+            "says nothing about P2",
+        ),
+    ],
+)
+def test_a_severity_or_status_the_options_do_not_have_is_refused(
+    env: dict[str, str], variable: str, said: str
+) -> None:
+    with pytest.raises(ConfigError) as caught:
+        settings(**env)
+    (problem,) = caught.value.problems
+    assert problem.variable == variable
+    assert said in problem.problem
+    assert problem.example  # what a good value looks like
+
+
+@pytest.mark.parametrize(
+    "env",
+    [
+        {
+            "SEVERITY_OPTIONS": "P1,P2,P3",
+            "UPDATE_CADENCE": "P1=10m,P2=30m,P3=off",
+            "BROADCAST_SEVERITIES": "P1",
+            "QUIET_SEVERITIES": "P3",
+        },
+        {
+            "STATUS_OPTIONS": "Open,Mitigated,Closed",
+            "MITIGATED_STATUSES": "Mitigated",
+            "RESOLVED_STATUSES": "Closed",
+        },
+        # Defaults that name no option only switch something off (no mitigated stage, no
+        # quiet severity): accepted.
+        {"STATUS_OPTIONS": "Investigating,Fixed,Resolved"},
+        {"SEVERITY_OPTIONS": "SEV1,SEV2"},
+    ],
+    ids=["own-severities", "own-statuses", "no-mitigated-stage", "two-severities"],
+)
+def test_settings_that_fit_the_options_are_accepted(env: dict[str, str]) -> None:
+    settings(**env)
+
+
+def test_every_mismatch_is_reported_at_once() -> None:
+    with pytest.raises(ConfigError) as caught:
+        settings(
+            UPDATE_CADENCE="SEV1=15m,SEV9=5m",
+            BROADCAST_SEVERITIES="P0",
+            QUIET_SEVERITIES="SEV5",
+            MITIGATED_STATUSES="Resolved",
+        )
+    assert [p.variable for p in caught.value.problems] == [
+        "UPDATE_CADENCE",
+        "BROADCAST_SEVERITIES",
+        "QUIET_SEVERITIES",
+        "MITIGATED_STATUSES",
+    ]
+
+
+def test_a_malformed_option_list_is_not_blamed_twice() -> None:
+    with pytest.raises(ConfigError) as caught:
+        settings(UPDATE_CADENCE="SEV9:5m")
+    assert [p.variable for p in caught.value.problems] == ["UPDATE_CADENCE"]
+
+
+# --- .env.example copied as is -----------------------------------------------------------
+
+
+def test_env_example_placeholders_are_named_and_never_taken_for_settings() -> None:
+    from pathlib import Path
+
+    from dotenv import dotenv_values
+
+    example = dotenv_values(Path(__file__).resolve().parents[1] / ".env.example")
+    with pytest.raises(ConfigError) as caught:
+        Settings.from_env({k: v or "" for k, v in example.items()})
+    problems = {p.variable: p.problem for p in caught.value.problems}
+    assert set(problems) == {
+        "NOTION_TOKEN",
+        "SLACK_BOT_TOKEN",
+        "NOTION_INCIDENTS_DATABASE_ID",
+        "SLACK_CHANNEL_ID",
+    }
+    for variable in ("NOTION_TOKEN", "SLACK_BOT_TOKEN", "SLACK_CHANNEL_ID"):
+        assert "still holds the placeholder from .env.example" in problems[variable]
+    assert "is not set" in problems["NOTION_INCIDENTS_DATABASE_ID"]
+
+
+@pytest.mark.parametrize(
+    ("variable", "value"),
+    [
+        ("NOTION_TOKEN", "ntn_..."),
+        ("SLACK_BOT_TOKEN", "xoxb-..."),
+        ("SLACK_BOT_TOKEN", "xoxb-1..."),
+    ],
+)
+def test_a_placeholder_token_is_named_without_echoing_it(variable: str, value: str) -> None:
+    with pytest.raises(ConfigError) as caught:
+        settings(**{variable: value})
+    (problem,) = caught.value.problems
+    assert problem.variable == variable
+    assert "placeholder" in problem.problem
+    assert "xoxb-1..." not in str(caught.value)
+
+
+def test_commands_without_a_workspace_take_a_placeholder_token_for_none() -> None:
+    s = Settings.from_env({"NOTION_TOKEN": "ntn_..."}, require_workspace=False)
+    assert not s.notion_token

@@ -13,6 +13,7 @@ from worker.messages import (
     Wording,
     escape,
     escape_truncated,
+    notice_message,
     parent_message,
     reply_message,
     utf16_len,
@@ -164,3 +165,29 @@ def test_japanese_wording() -> None:
     message = parent_message(incident, _ctx("ja"))
     assert "決済 API 障害 💳" in message.blocks[0]["text"]["text"]  # type: ignore[index]
     assert "ステータス" in _all_text(message.blocks)
+
+
+# --- notices in the channel -------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("locale", ["en", "ja"])
+def test_a_schema_notice_lists_each_problem_inertly_within_one_section(locale: str) -> None:
+    problems = [
+        "property “Severity”: has no option 'SEV2' but offers '<!channel> P2'",
+        *(f"property “P{i}”: missing; " + "x" * 300 for i in range(20)),
+    ]
+    message = notice_message({"type": "schema_broken", "problems": problems}, _ctx(locale))
+    (block,) = message.blocks
+    text = block["text"]["text"]
+    assert block["text"]["verbatim"] is True
+    assert utf16_len(text) <= SECTION_MAX
+    assert "• property “Severity”: has no option 'SEV2' but offers '&lt;!channel&gt; P2'" in text
+    assert "<!channel>" not in text + message.text
+    assert "incident-worker check" in text  # the closing words survive a long list
+    assert "$problems" not in text
+
+
+def test_a_fits_again_notice_has_no_list() -> None:
+    message = notice_message({"type": "schema_fits"}, _ctx())
+    assert "fits the worker's settings again" in message.text
+    assert "•" not in message.text

@@ -919,6 +919,7 @@ def test_remember(state: NagState, kinds: list[NudgeKind], expected: NagMemory) 
 def test_policy_from_settings() -> None:
     settings = factories.settings(
         UPDATE_CADENCE="SEV1=5m,SEV4=off",
+        STATUS_OPTIONS="Investigating,Mitigated,Monitoring,Closed",
         MITIGATED_STATUSES="Mitigated,Monitoring",
         MITIGATED_CADENCE_FACTOR="3",
         RESOLVED_STATUSES="Closed",

@@ -42,6 +42,7 @@ from worker.pages import (
     postmortem_context,
     render_postmortem_page,
     render_timeline_page,
+    sample_cases,
     sample_incident,
     sample_postmortem_context,
     sample_settings,
@@ -401,6 +402,43 @@ def test_check_templates_reports_each_broken_file_with_its_line(tmp_path: Path) 
     assert "undefined attribute 'titel'" in errors[0].problem
     assert "syntax error" in errors[1].problem
     assert check_templates(tmp_path, "ja")[0].template == "ja/"
+
+
+@pytest.mark.parametrize(
+    ("line", "env"),
+    [
+        ("{% if incident.severity == 'SEV1' %}{{ incident.nope }}{% endif %}", {}),
+        ("{% if incident.status == 'Identified' %}{{ incident.nope }}{% endif %}", {}),
+        (
+            "{% if incident.severity == 'P0' %}{{ incident.nope }}{% endif %}",
+            {"SEVERITY_OPTIONS": "P0,P1", "UPDATE_CADENCE": "P0=5m,P1=off"},
+        ),
+    ],
+    ids=["sev1-only", "identified-only", "the-team's-own-severity"],
+)
+def test_check_templates_tries_every_severity_and_status(
+    tmp_path: Path, line: str, env: dict[str, str]
+) -> None:
+    folder = tmp_path / "en"
+    folder.mkdir()
+    for name in PAGE_TEMPLATES:
+        (folder / name).write_text((BUNDLED_TEMPLATES / "en" / name).read_text("utf-8"), "utf-8")
+    with (folder / TIMELINE_TEMPLATE).open("a", encoding="utf-8") as handle:
+        handle.write("\n" + line + "\n")
+
+    errors = check_templates(tmp_path, "en", settings=settings(**env))
+
+    assert [e.template for e in errors] == ["en/timeline.md.j2"]
+    assert "nope" in errors[0].problem
+
+
+def test_sample_cases_cover_every_severity_and_status() -> None:
+    cases = sample_cases(sample_settings(), "basic")
+    pairs = {(c.severity, c.status) for c in cases}
+    assert {(s, t) for s in ("SEV1", "SEV4") for t in ("Investigating", "Resolved")} <= pairs
+    assert len(pairs) == 16
+    sev1 = next(c for c in cases if c.severity == "SEV1")
+    assert dict(sev1.mirrored)["severity"].text == "SEV1"  # what templates show agrees
 
 
 def test_render_helpers_use_the_configured_set() -> None:

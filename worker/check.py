@@ -111,8 +111,9 @@ def schema_results(schema: DataSourceSchema, settings: Settings) -> list[CheckRe
                 CheckResult(
                     label,
                     False,
-                    f"missing; add a {accepted[0]} property named “{name}”, or map your own with "
-                    f"NOTION_PROPERTY_NAMES='{DEFAULT_PROPERTY_NAMES[logical]}=<your name>'",
+                    f"missing; if it was renamed, rename it back to “{name}” in Notion or map "
+                    f"it with NOTION_PROPERTY_NAMES='{DEFAULT_PROPERTY_NAMES[logical]}=<your "
+                    f"name>'; otherwise add a {accepted[0]} property named “{name}”",
                 )
             )
             continue
@@ -123,10 +124,8 @@ def schema_results(schema: DataSourceSchema, settings: Settings) -> list[CheckRe
             )
             continue
         # A free-text property (Customer comms may be rich text) has no options to check.
-        wanted = wanted_options.get(logical, ()) if kind in ("select", "status") else ()
-        missing = [o for o in wanted if o not in options]
-        if missing:
-            results.append(_missing_options(label, kind, missing, logical))
+        if kind in ("select", "status") and logical in wanted_options:
+            results.append(_options_result(label, kind, logical, wanted_options[logical], options))
             continue
         results.append(CheckResult(label, True, kind))
     return results
@@ -159,23 +158,59 @@ def postmortem_schema_results(schema: DataSourceSchema) -> list[CheckResult]:
     return [CheckResult(label, True, ", ".join(POSTMORTEM_PROPERTIES.values()))]
 
 
-def _missing_options(label: str, kind: str, missing: list[str], logical: str) -> CheckResult:
-    setting = {
-        "status": "STATUS_OPTIONS",
-        "severity": "SEVERITY_OPTIONS",
-        "customer_comms": "CUSTOMER_COMMS_OPTIONS",
-    }[logical]
-    how = (
-        "add them in Notion (the API cannot add status options)"
-        if kind == "status"
-        else "add them in Notion"
-    )
-    return CheckResult(
-        label,
-        False,
-        f"has no option {', '.join(repr(m) for m in missing)}; {how}, or set {setting} to "
-        "the options you use",
-    )
+_OPTIONS_SETTING = {
+    "status": "STATUS_OPTIONS",
+    "severity": "SEVERITY_OPTIONS",
+    "customer_comms": "CUSTOMER_COMMS_OPTIONS",
+}
+# What else to set when a new option is taken into the settings.
+_ALSO = {
+    "status": " (and to RESOLVED_STATUSES or MITIGATED_STATUSES if that is what it means)",
+    "severity": " (and give it a cadence in UPDATE_CADENCE)",
+    "customer_comms": "",
+}
+
+
+def _quoted(values: list[str]) -> str:
+    return ", ".join(repr(v) for v in values)
+
+
+def _options_result(
+    label: str, kind: str, logical: str, wanted: tuple[str, ...], options: tuple[str, ...]
+) -> CheckResult:
+    """The options the settings name against those the database offers. One the settings
+    name and the database lacks stops the worker (nothing would ever match it); one the
+    database offers that the settings do not name (renamed, or typed as a new value) is a
+    warning: rows set to it are not understood."""
+    setting = _OPTIONS_SETTING[logical]
+    missing = [o for o in wanted if o not in options]
+    extra = [o for o in options if o not in wanted]
+    if missing:
+        how = (
+            "add them in Notion (the API cannot add status options)"
+            if kind == "status"
+            else "add them in Notion"
+        )
+        if extra:
+            how = f"but offers {_quoted(extra)}, which {setting} does not name; rename them back"
+            how += " in Notion"
+        return CheckResult(
+            label,
+            False,
+            f"has no option {_quoted(missing)}{';' if not extra else ''} {how}, or set {setting} "
+            f"to the options you use ({', '.join(options)})",
+        )
+    if extra:
+        one = len(extra) == 1
+        return CheckResult(
+            label,
+            True,
+            f"offers {_quoted(extra)}, which {setting} does not name, so the worker cannot tell "
+            f"what {'it means' if one else 'they mean'}; add {'it' if one else 'them'} to "
+            f"{setting}{_ALSO[logical]}, or rename or remove {'it' if one else 'them'} in Notion",
+            warning=True,
+        )
+    return CheckResult(label, True, kind)
 
 
 Check = Callable[[], CheckResult | list[CheckResult]]
@@ -338,14 +373,20 @@ class Checker:
         except (OSError, ValueError) as exc:
             return [CheckResult("templates", False, f"{where / 'slack.toml'}: {exc}")]
         errors = check_templates(
-            settings.templates_dir, settings.locale, timezone=settings.timezone
+            settings.templates_dir, settings.locale, timezone=settings.timezone, settings=settings
         )
         if errors:
             return [
                 CheckResult("template", False, f"{error}; fix it and run check again")
                 for error in errors
             ]
-        return [CheckResult("templates", True, f"{where}: every template renders")]
+        return [
+            CheckResult(
+                "templates",
+                True,
+                f"{where}: every template renders, for every severity and status",
+            )
+        ]
 
 
 def settings_results(env: Mapping[str, str]) -> tuple[Settings | None, list[CheckResult]]:

@@ -178,6 +178,8 @@ class Settings:
     broadcast_severities: tuple[str, ...] = ("SEV1",)
     broadcast_resolved: bool = True
     declare_grace_s: float = 120.0
+    # How often `run` re-reads the Incidents database's schema to see it still fits.
+    schema_check_interval_s: float = 300.0
     # How long a replica's leadership lasts without renewal (None: 3 polls + 10 s, ≥ 30 s).
     lease_ttl_s: float | None = None
     notion_requests_per_s: float = 3.0
@@ -223,6 +225,7 @@ class Settings:
         dyno, whose disk is wiped on every restart."""
         reader = _Reader(env)
         values = _read_all(reader, require_workspace)
+        _cross_check(reader, values)
         durable = require_workspace if require_durable_store is None else require_durable_store
         if durable:
             _require_durable_store(reader)
@@ -354,19 +357,47 @@ def _notion_id(value: str) -> str:
         raise
 
 
+# What .env.example holds until someone pastes the real values in.
+ENV_EXAMPLE_PLACEHOLDERS = {
+    "NOTION_TOKEN": "ntn_...",
+    "SLACK_BOT_TOKEN": "xoxb-...",
+    "SLACK_CHANNEL_ID": "C0123456789",
+}
+
+
+def _placeholder(r: _Reader, name: str, report: bool) -> bool:
+    """Whether `name` still holds .env.example's placeholder; said (when `report`) without
+    echoing the value, which might be a real token with a stray '...'."""
+    value = r.raw(name)
+    placeholder = ENV_EXAMPLE_PLACEHOLDERS[name]
+    if value is None or (value != placeholder and "..." not in value):
+        return False
+    if report:
+        what = {name: w for name, _, w in _REQUIRED}[name]
+        r.problems.append(
+            SettingProblem(
+                name,
+                f"still holds the placeholder from .env.example ({placeholder}); put {what} here",
+            )
+        )
+    return True
+
+
+def _token(r: _Reader, name: str, prefixes: tuple[str, ...], what: str, report: bool) -> Secret:
+    if _placeholder(r, name, report):
+        return Secret("")
+    example = ENV_EXAMPLE_PLACEHOLDERS[name]
+    token: Secret = r.convert(name, Secret(""), _secret_token(prefixes, what), example)
+    return token
+
+
 def _read_all(r: _Reader, require_workspace: bool) -> dict[str, Any]:
     values: dict[str, Any] = {
-        "notion_token": r.convert(
-            "NOTION_TOKEN",
-            Secret(""),
-            _secret_token(("ntn_", "secret_"), "a Notion integration token"),
-            "ntn_...",
+        "notion_token": _token(
+            r, "NOTION_TOKEN", ("ntn_", "secret_"), "a Notion integration token", require_workspace
         ),
-        "slack_bot_token": r.convert(
-            "SLACK_BOT_TOKEN",
-            Secret(""),
-            _secret_token(("xoxb-",), "a Slack bot token"),
-            "xoxb-...",
+        "slack_bot_token": _token(
+            r, "SLACK_BOT_TOKEN", ("xoxb-",), "a Slack bot token", require_workspace
         ),
         "notion_database_id": r.convert("NOTION_INCIDENTS_DATABASE_ID", "", _notion_id, "<32 hex>"),
         "slack_channel_id": r.raw("SLACK_CHANNEL_ID") or "",
@@ -409,6 +440,8 @@ def _require_workspace(r: _Reader) -> None:
     for name, example, what in _REQUIRED:
         r.required(name, example, what)
     channel = r.raw("SLACK_CHANNEL_ID")
+    if _placeholder(r, "SLACK_CHANNEL_ID", True):
+        return
     if channel and not re.fullmatch(r"[CG][A-Z0-9]{6,}", channel):
         r.problems.append(
             SettingProblem(
@@ -445,6 +478,9 @@ def _read_runtime(r: _Reader) -> dict[str, Any]:
         "notion_timeout_s": r.convert("NOTION_TIMEOUT", 30.0, _positive_duration, "30s"),
         "slack_timeout_s": r.convert("SLACK_TIMEOUT", 15.0, _positive_duration, "15s"),
         "declare_grace_s": r.convert("DECLARE_GRACE", 120.0, parse_duration_s, "2m"),
+        "schema_check_interval_s": r.convert(
+            "SCHEMA_CHECK_INTERVAL", 300.0, _positive_duration, "5m"
+        ),
         "lease_ttl_s": r.convert("LEASE_TTL", None, _positive_duration, "60s"),
     }
 
@@ -486,6 +522,103 @@ def _read_schema(r: _Reader) -> dict[str, Any]:
             "SEV1=15m,SEV2=30m,SEV3=60m,SEV4=off",
         ),
     }
+
+
+_CADENCE_EXAMPLE = ("15m", "30m", "60m", "off")
+
+
+def _cadence_example(severities: tuple[str, ...]) -> str:
+    steps = [_CADENCE_EXAMPLE[min(i, len(_CADENCE_EXAMPLE) - 1)] for i in range(len(severities))]
+    return ",".join(f"{s}={step}" for s, step in zip(severities, steps, strict=True))
+
+
+def _named_in_cadence(text: str | None) -> tuple[str, ...]:
+    return tuple(part.partition("=")[0].strip() for part in _csv(text or ""))
+
+
+def _one_of(
+    r: _Reader, variable: str, named: tuple[str, ...], options: tuple[str, tuple[str, ...]]
+) -> None:
+    """Every value `variable` names must be one of `options` (the setting that lists them,
+    and its values): a misspelt or renamed value would silently never match."""
+    options_variable, allowed = options
+    unknown = [v for v in named if v not in allowed]
+    if not unknown:
+        return
+    one = len(unknown) == 1
+    said, fix = "names", f"use those names, or add {'it' if one else 'them'} to {options_variable}"
+    if r.raw(variable) is None:
+        said, fix = "is not set, and its default names", f"set {variable} to the ones that apply"
+    r.problems.append(
+        SettingProblem(
+            variable,
+            f"{said} {', '.join(unknown)}, which {'is' if one else 'are'} not among "
+            f"{options_variable} ({', '.join(allowed)}); {fix}",
+            _example_for(variable, allowed),
+        )
+    )
+
+
+def _example_for(variable: str, allowed: tuple[str, ...]) -> str:
+    return {
+        "UPDATE_CADENCE": _cadence_example(allowed),
+        "BROADCAST_SEVERITIES": allowed[0],
+        "QUIET_SEVERITIES": ",".join(allowed[-2:]),
+        "MITIGATED_STATUSES": allowed[-2] if len(allowed) > 1 else allowed[0],
+    }.get(variable, allowed[-1])
+
+
+def _cross_check(r: _Reader, values: Mapping[str, Any]) -> None:
+    """Settings that name severities or statuses must name ones the team uses (the
+    *_OPTIONS settings), and every severity needs a cadence: otherwise reminders, broadcasts
+    or the end of an incident silently never happen."""
+    told = {p.variable for p in r.problems}
+    severities = ("SEVERITY_OPTIONS", values["severity_options"])
+    statuses = ("STATUS_OPTIONS", values["status_options"])
+    named: tuple[tuple[str, tuple[str, ...], tuple[str, tuple[str, ...]]], ...] = (
+        ("UPDATE_CADENCE", _named_in_cadence(r.raw("UPDATE_CADENCE")), severities),
+        ("BROADCAST_SEVERITIES", values["broadcast_severities"], severities),
+        ("QUIET_SEVERITIES", values["quiet_severities"], severities),
+        ("MITIGATED_STATUSES", values["mitigated_statuses"], statuses),
+        ("RESOLVED_STATUSES", values["resolved_statuses"], statuses),
+    )
+    for variable, values_named, options in named:
+        if variable in told or options[0] in told:
+            continue
+        # A default that does not fit the team's options is harmless (no broadcast, no
+        # quiet hours for it), except the one that says when an incident is over.
+        if r.raw(variable) is not None or variable == "RESOLVED_STATUSES":
+            _one_of(r, variable, values_named, options)
+    _statuses_disjoint(r, values, told)
+    _cadence_covers(r, values, told)
+
+
+def _statuses_disjoint(r: _Reader, values: Mapping[str, Any], told: set[str]) -> None:
+    both = [s for s in values["mitigated_statuses"] if s in values["resolved_statuses"]]
+    if both and not {"MITIGATED_STATUSES", "RESOLVED_STATUSES"} & told:
+        r.problems.append(
+            SettingProblem(
+                "MITIGATED_STATUSES",
+                f"names {', '.join(both)}, which RESOLVED_STATUSES names too; a status means "
+                "mitigated (still open, impact contained) or resolved (over), not both",
+                _example_for("MITIGATED_STATUSES", values["status_options"]),
+            )
+        )
+
+
+def _cadence_covers(r: _Reader, values: Mapping[str, Any], told: set[str]) -> None:
+    severities: tuple[str, ...] = values["severity_options"]
+    uncovered = [s for s in severities if s not in values["update_cadence_s"]]
+    if uncovered and "UPDATE_CADENCE" not in told:
+        r.problems.append(
+            SettingProblem(
+                "UPDATE_CADENCE",
+                f"says nothing about {', '.join(uncovered)} (from SEVERITY_OPTIONS), so "
+                "incidents of that severity would never get a reminder; give each severity "
+                "a cadence, or `off`",
+                _cadence_example(severities),
+            )
+        )
 
 
 def _mirrored(r: _Reader, properties: PropertyNames, names: tuple[str, ...]) -> tuple[str, ...]:

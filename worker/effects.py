@@ -28,6 +28,7 @@ from worker.messages import (
     RenderContext,
     SlackMessage,
     Wording,
+    notice_message,
     nudge_message,
     parent_message,
     reply_message,
@@ -135,6 +136,10 @@ class Effects:
             "create_postmortem": self.pages.create_postmortem,
             "postmortem_note": self.pages.postmortem_note,
         }
+        # Actions that belong to the channel, not to one incident (no record to look up).
+        self._channel_handlers: dict[str, Callable[[OutboxItem, float], dict[str, Any]]] = {
+            "post_notice": self._post_notice,
+        }
         self._reported: set[tuple[str, str]] = set()
         # Called with (page_id, now_s) just before the worker writes to a row, so that edits
         # people made since the last poll are seen (and credited to them) before our own
@@ -182,21 +187,31 @@ class Effects:
                 stalled.add(where)
         return report
 
-    def _run_one(self, item: OutboxItem, now_s: float, report: DeliveryReport) -> bool:
+    def _bound(self, item: OutboxItem) -> Callable[[float], dict[str, Any]] | None:
+        """The handler of `item`, given what it acts on; None for an unknown kind or incident."""
+        channel_handler = self._channel_handlers.get(item.kind)
+        if channel_handler is not None:
+            return lambda now_s: channel_handler(item, now_s)
         record = self.store.get_record(item.page_id)
         handler = self._handlers.get(item.kind)
         if record is None or handler is None:
+            return None
+        return lambda now_s: handler(item, record, now_s)
+
+    def _run_one(self, item: OutboxItem, now_s: float, report: DeliveryReport) -> bool:
+        handler = self._bound(item)
+        if handler is None:
             self.store.mark_failed(item.id, f"unknown action {item.kind} or incident", now_s)
             report.failed += 1
             return True
         try:
-            result = handler(item, record, now_s)
+            result = handler(now_s)
         except NotReadyError as exc:
             self.store.mark_retry(item.id, str(exc), now_s + 5.0, unknown=item.outcome_unknown)
             report.retried += 1
             return False
         except (RowGoneError, PageTrashedError) as exc:
-            self._parked(record, exc, now_s, report)
+            self._parked(item.page_id, exc, now_s, report)
             return True
         except LostLeadershipError:
             log.warning("%s not sent: another replica holds the lease now", item.key)
@@ -238,16 +253,16 @@ class Effects:
 
     def _parked(
         self,
-        record: IncidentRecord,
+        page_id: str,
         exc: RowGoneError | PageTrashedError,
         now_s: float,
         report: DeliveryReport,
     ) -> None:
         """Someone moved the row or the timeline page to the trash: park, don't fail."""
         if isinstance(exc, RowGoneError):
-            self._pause_row_writes(record.page_id, report)
+            self._pause_row_writes(page_id, report)
         else:
-            self._page_trashed(record, exc, now_s, report)
+            self._page_trashed(page_id, exc, now_s, report)
 
     def _pause_row_writes(self, page_id: str, report: DeliveryReport) -> None:
         """The row is in the trash: what is still to be written to or under it waits for it
@@ -262,17 +277,17 @@ class Effects:
         )
 
     def _page_trashed(
-        self, record: IncidentRecord, exc: PageTrashedError, now_s: float, report: DeliveryReport
+        self, page_id: str, exc: PageTrashedError, now_s: float, report: DeliveryReport
     ) -> None:
         """Someone moved the timeline page to the trash: its entries wait for it to be
         restored (the postmortem does not: it takes the timeline from the worker's own
         record); the thread says so once, plainly."""
-        paused = self.store.pause(record.page_id, frozenset({"timeline_entry"}), TIMELINE_IN_TRASH)
+        paused = self.store.pause(page_id, frozenset({"timeline_entry"}), TIMELINE_IN_TRASH)
         report.retried += paused
-        log.warning("incident %s: %s; %d entries wait for it", record.page_id, exc, paused)
+        log.warning("incident %s: %s; %d entries wait for it", page_id, exc, paused)
         payload = {"type": "page_trashed", "what": exc.what, "page": exc.page_id}
-        key = f"reply:{record.page_id}:trashed:{exc.what}:{exc.page_id}"
-        self._enqueue([Action("post_reply", key, record.page_id, payload)], now_s)
+        key = f"reply:{page_id}:trashed:{exc.what}:{exc.page_id}"
+        self._enqueue([Action("post_reply", key, page_id, payload)], now_s)
 
     def _failed(
         self, item: OutboxItem, exc: ServiceError, now_s: float, report: DeliveryReport
@@ -429,6 +444,15 @@ class Effects:
             facts=_facts(item.payload),
         )
         return {"ts": ts}
+
+    def _post_notice(self, item: OutboxItem, now_s: float) -> dict[str, Any]:
+        channel = self.settings.slack_channel_id
+        ts = self._reconcile(item, channel, None)
+        if ts is not None:
+            return {"ts": ts, "reconciled": True}
+        message = notice_message(item.payload, self.render)
+        self.claim(item, now_s)
+        return {"ts": self.slack.post(channel, message, key=item.key)}
 
     def _update_parent(
         self, item: OutboxItem, record: IncidentRecord, now_s: float

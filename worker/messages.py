@@ -442,3 +442,14 @@ def _cadence_s(payload: Mapping[str, Any]) -> float:
     if not due or not last:
         return 0.0
     return (datetime.fromisoformat(due) - datetime.fromisoformat(last)).total_seconds()
+
+
+def notice_message(payload: Mapping[str, Any], ctx: RenderContext) -> SlackMessage:
+    """A top-level notice about the worker itself, in no incident's thread (say, that the
+    Incidents database no longer fits the settings): its wording, then the problems, each
+    on its line, cut so that the whole fits one section."""
+    phrase = f"notice_{payload['type']}"
+    frame = ctx.words.phrase(phrase, problems="")
+    lines = "\n".join(f"• {escape(str(p))}" for p in payload.get("problems", ()))
+    problems = _cut_mrkdwn(lines, SECTION_MAX - utf16_len(frame) - 2) if lines else ""
+    return _one_section(ctx.words.phrase(phrase, problems=problems))

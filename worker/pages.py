@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 from functools import lru_cache
 from itertools import pairwise
@@ -544,8 +544,11 @@ def check_templates(
     *,
     timezone: ZoneInfo | None = None,
     limits: Limits = DEFAULT_LIMITS,
+    settings: Settings | None = None,
 ) -> list[TemplateError]:
-    """Render every page template against every sample; the distinct errors, in order.
+    """Render every page template against every sample, each with every severity and every
+    status of `settings` (a template may fail only for SEV1, or only once resolved); the
+    distinct errors, in order.
 
     For `incident-worker check` (and `render --sample`): an empty list means the set works.
     Each template is checked on its own, so one broken file does not hide another.
@@ -554,31 +557,62 @@ def check_templates(
         templates = TemplateSet.load(templates_dir, locale, timezone=timezone, limits=limits)
     except TemplateError as exc:
         return [exc]
-    settings = sample_settings("ja" if locale == "ja" else "en", timezone, templates_dir)
+    samples = sample_settings("ja" if locale == "ja" else "en", timezone, templates_dir)
+    if settings is not None:
+        samples = replace(
+            settings,
+            templates_dir=samples.templates_dir,
+            locale=samples.locale,
+            timezone=samples.timezone,
+        )
     errors: dict[tuple[str, int | None, str], TemplateError] = {}
     for variant in SAMPLE_VARIANTS:
-        for error in _check_variant(templates, settings, variant):
+        for error in _check_variant(templates, samples, variant):
             errors.setdefault((error.template, error.line, error.problem), error)
     return list(errors.values())
+
+
+def sample_cases(settings: Settings, variant: SampleVariant) -> list[Incident]:
+    """The sample as it is, then with each severity and each status the settings name."""
+    sample = sample_incident(variant)
+    cases = [sample]
+    for severity in settings.severity_options:
+        for status in settings.status_options:
+            case = _with_values(sample, severity=severity, status=status)
+            if case != sample:
+                cases.append(case)
+    return cases
+
+
+def _with_values(incident: Incident, *, severity: str, status: str) -> Incident:
+    shown = {"severity": Value(text=severity), "status": Value(text=status)}
+    mirrored = tuple((key, shown.get(key, value)) for key, value in incident.mirrored)
+    return replace(incident, severity=severity, status=status, mirrored=mirrored)
 
 
 def _check_variant(
     templates: TemplateSet, settings: Settings, variant: SampleVariant
 ) -> list[TemplateError]:
     errors: list[TemplateError] = []
-    parts = ["## Entries\n"]  # what the postmortem sees of a page whose templates failed
+    entries = "## Entries\n"  # what the postmortem sees of a page whose templates failed
     try:
-        parts[0] = templates.render(TIMELINE_TEMPLATE, sample_timeline_context(settings, variant))
+        entries = _sample_entries(templates, settings, variant)
     except TemplateError as exc:
         errors.append(exc)
-    try:
-        parts.append(_sample_entries(templates, settings, variant))
-    except TemplateError as exc:
-        errors.append(exc)
-    try:
-        timeline = "\n\n".join(part.strip("\n") for part in parts) + "\n"
-        context = sample_postmortem_context(settings, variant, timeline_markdown=timeline)
-        templates.render(POSTMORTEM_TEMPLATE, context)
-    except TemplateError as exc:
-        errors.append(exc)
+    now = sample_now(variant)
+    updates = sample_status_updates(variant)
+    for incident in sample_cases(settings, variant):
+        header = "## Entries\n"
+        try:
+            header = templates.render(TIMELINE_TEMPLATE, timeline_context(incident, settings, now))
+        except TemplateError as exc:
+            errors.append(exc)
+        timeline = header.strip("\n") + "\n\n" + entries.strip("\n") + "\n"
+        context = postmortem_context(
+            incident, status_updates=updates, timeline_markdown=timeline, settings=settings, now=now
+        )
+        try:
+            templates.render(POSTMORTEM_TEMPLATE, context)
+        except TemplateError as exc:
+            errors.append(exc)
     return errors

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import json
 import re
 from dataclasses import asdict, dataclass, replace
 from datetime import datetime, timedelta
@@ -38,7 +39,11 @@ ActionKind = Literal[
     "timeline_entry",  # one entry appended to the timeline page (pages lane)
     "create_postmortem",  # the postmortem page, once per incident, on resolution (pages lane)
     "postmortem_note",  # a line appended to the postmortem page: reopened, resolved again
+    "post_notice",  # a top-level message about the worker itself, in no incident's thread
 ]
+
+# The page_id of actions that belong to the channel rather than to one incident.
+CHANNEL = "channel"
 
 
 @dataclass(frozen=True)
@@ -571,3 +576,12 @@ def problem_reply(page: str, what: str, error: str) -> Action:
     digest = hashlib.sha256(f"{what}:{error}".encode()).hexdigest()[:12]
     payload = {"type": "problem", "what": what, "error": error}
     return Action("post_reply", f"problem:{page}:{what}:{digest}", page, payload)
+
+
+def channel_notice(topic: str, episode: int, payload: dict[str, Any]) -> Action:
+    """A top-level message in the incidents channel (say, that the database no longer fits
+    the settings). Keyed by its topic, the episode (the how-many-th change of what is said
+    about it) and its content: said once, and said again only when it changes."""
+    content = json.dumps(payload, sort_keys=True, ensure_ascii=False)
+    digest = hashlib.sha256(content.encode()).hexdigest()[:12]
+    return Action("post_notice", f"notice:{topic}:{episode}:{digest}", CHANNEL, payload)

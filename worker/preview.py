@@ -15,12 +15,11 @@ from worker.notion_limits import plan_requests
 from worker.page_effects import PageEffects
 from worker.pages import (
     POSTMORTEM_TEMPLATE,
-    TIMELINE_TEMPLATE,
     SampleVariant,
     render_postmortem_page,
     render_timeline_page,
     sample_postmortem_context,
-    sample_timeline_context,
+    sample_timeline_markdown,
     templates_for,
 )
 from worker.plan import page_id_from_url
@@ -31,8 +30,8 @@ PageKind = Literal["timeline", "postmortem"]
 
 def render_sample(kind: PageKind, settings: Settings, variant: SampleVariant) -> str:
     templates = templates_for(settings)
-    if kind == "timeline":
-        return templates.render(TIMELINE_TEMPLATE, sample_timeline_context(settings, variant))
+    if kind == "timeline":  # as it reads after the incident: the header, then its entries
+        return sample_timeline_markdown(templates, settings, variant)
     context = sample_postmortem_context(settings, variant, templates=templates)
     return templates.render(POSTMORTEM_TEMPLATE, context)
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
 from sqlalchemy.exc import SQLAlchemyError
@@ -19,6 +19,7 @@ from worker.messages import Wording
 from worker.metrics import Metrics
 from worker.notion import NotionGateway
 from worker.scheduler import Job, Loop
+from worker.schema_watch import SchemaWatch
 from worker.slack import SlackGateway
 from worker.store import Store, describe_open_error
 from worker.tick import NagReport, PollReport, Worker
@@ -66,6 +67,8 @@ class Runtime:
     lease: Lease
     metrics: Metrics
     health: Health
+    # Whether this replica last said it stands by (said once, and again when that changes).
+    _said_standby: bool = field(default=False, init=False)
 
     @classmethod
     def build(
@@ -78,6 +81,8 @@ class Runtime:
         words = _wording(settings)
         effects = Effects(store, notion, slack, settings, words, should_stop=should_stop)
         worker = Worker(settings, notion, store, effects, should_stop=should_stop)
+        watch = SchemaWatch(settings, notion, store, interval_s=settings.schema_check_interval_s)
+        worker.after_rows = watch.after_rows
         lease = Lease(store, ttl_s=settings.lease_s)
         effects.may_act = lease.keep
         effects.guard = lambda now_s: fenced(f, now_s) if (f := lease.fence()) else None
@@ -120,13 +125,23 @@ class Runtime:
                 raise
 
     def lead(self, now: datetime) -> bool:
-        """Whether this replica may act now (it holds, or just took, the lease)."""
+        """Whether this replica may act now (it holds, or just took, the lease). Its role is
+        logged when it starts and whenever it changes, never on every pass."""
         was_leader = self.lease.token is not None
         leader = self.lease.acquire(now.timestamp())
         if leader and not was_leader:
             log.info("leading as %s (fencing token %s)", self.lease.holder, self.lease.token)
-        elif was_leader and not leader:
-            log.warning("%s lost the lease; another replica is acting", self.lease.holder)
+        elif not leader and (was_leader or not self._said_standby):
+            holder = self.lease.current_holder()
+            level = logging.WARNING if was_leader else logging.INFO
+            log.log(
+                level,
+                "%s%s standing by; another worker holds the lease (%s) and acts",
+                self.lease.holder,
+                " lost the lease:" if was_leader else "",
+                holder[0] if holder else "unknown",
+            )
+        self._said_standby = not leader
         return leader
 
     def poll(self, now: datetime) -> PollReport | None:

@@ -23,7 +23,6 @@ from worker.plan import (
     declared_time,
     nudge_action,
     plan_row,
-    problem_reply,
     thread_ts_from_permalink,
     timeline_entry,
 )
@@ -96,9 +95,12 @@ class Worker:
         self.effects = effects
         self.bot_user_id = bot_user_id
         self.should_stop = should_stop
-        self._reported_problems: dict[str, tuple[str, ...]] = {}
+        self._logged_problems: set[str] = set()
         self._schema: tuple[float, DataSourceSchema] | None = None
         effects.before_write = self._refresh
+        # Called with (now, the row problems this poll met) once the rows are read, before
+        # the actions are carried out: the schema watch (a notice goes out in the same pass).
+        self.after_rows: Callable[[datetime, frozenset[str]], None] | None = None
 
     def poll(self, now: datetime) -> PollReport:
         """Read rows edited since the last poll, record what to do, then do it."""
@@ -110,6 +112,7 @@ class Worker:
         since = _since(cursor_text, self.settings.poll_overlap_s)
         self.notion.server_clock.latest = None
         queried_at: datetime | None = None
+        row_problems: set[str] = set()
         for row in self.notion.changed_rows(since):
             queried_at = queried_at or self.notion.server_clock.latest
             report.rows += 1
@@ -117,6 +120,7 @@ class Worker:
                 report.row_errors += 1
                 log.error("skipping an unreadable row: %s", row)
                 continue
+            row_problems.update(row.problems)
             if self._ingest(row, now=now, first_run=first_run):
                 report.changed += 1
         # Next time, read what was edited from this poll's query on, by Notion's clock (which
@@ -125,6 +129,8 @@ class Worker:
         self.store.set_meta(CURSOR_KEY, queried_at.isoformat())
         self._adopt_pending(now)
         self._declare_waiting(now)
+        if self.after_rows is not None:
+            self.after_rows(now, frozenset(row_problems))
         report.delivery = self.effects.run_due(now, pages_budget_s=self.settings.poll_interval_s)
         report.notion_requests = (self.notion.pacer.requests if self.notion.pacer else 0) - before
         report.duration_s = time.monotonic() - started
@@ -167,7 +173,7 @@ class Worker:
         record = self.store.get_record(incident.page_id)
         if record is not None:
             incident = carry_unreadable(record.snapshot, self._options_removed(record, incident))
-        self._report_problems(incident, record, now)
+        self._log_problems(incident)
         self._report_value_problems(incident, record, now)
         if record is not None and record.snapshot == incident:
             return False  # seen again in the overlap window: nothing to do, nothing to write
@@ -411,16 +417,12 @@ class Worker:
         if actions:
             self.store.add_actions(actions, now.timestamp())
 
-    def _report_problems(
-        self, incident: Incident, record: IncidentRecord | None, now: datetime
-    ) -> None:
-        """A broken row (missing or retyped properties) is said once: a log line, and a
-        short message in its thread (keyed by the problems, so not again after a restart)."""
-        previous = self._reported_problems.get(incident.page_id, ())
-        if incident.problems and incident.problems != previous:
-            problems = "; ".join(incident.problems)
-            log.warning("incident %s (%s): %s", incident.page_id, incident.title, problems)
-            if record is not None and record.phase == "announced":
-                reply = problem_reply(incident.page_id, "row", problems)
-                self.store.add_actions([reply], now.timestamp())
-        self._reported_problems[incident.page_id] = incident.problems
+    def _log_problems(self, incident: Incident) -> None:
+        """A row that cannot be read whole: each distinct problem is logged once, not per row
+        or poll. Its cause is the database (a property renamed, deleted or retyped), so what
+        to do about it is said once in the log and the channel by the schema watch — not in
+        every open incident's thread."""
+        fresh = [p for p in incident.problems if p not in self._logged_problems]
+        if fresh:
+            log.warning("incident %s (%s): %s", incident.page_id, incident.title, "; ".join(fresh))
+            self._logged_problems.update(fresh)

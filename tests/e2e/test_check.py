@@ -5,8 +5,10 @@ from __future__ import annotations
 import shutil
 from pathlib import Path
 
-from tests.e2e.harness import Harness
-from worker.check import Checker, CheckResult
+import pytest
+
+from tests.e2e.harness import Harness, with_template
+from worker.check import Checker, CheckResult, settings_results
 from worker.config import BUNDLED_TEMPLATES
 from worker.notion import NotionGateway
 from worker.sandbox import Sandbox
@@ -53,8 +55,9 @@ def test_schema_problems_say_how_to_fix_them(box: Sandbox, tmp_path: Path) -> No
         properties={"Severity": None, "Impact": {"number": {}}, "Status": {"name": "State"}},
     )
     client.close()
-    failures = "\n".join(_failures(_check(h, STATUS_OPTIONS="Investigating,Fixed")))
-    assert "property “Severity”: missing; add a select property named “Severity”" in failures
+    failures = "\n".join(_failures(_check(h, STATUS_OPTIONS="Investigating,Fixed,Resolved")))
+    assert "property “Severity”: missing; if it was renamed, rename it back" in failures
+    assert "otherwise add a select property named “Severity”" in failures
     assert "property “Impact”: is number; change it to rich_text" in failures
     assert "NOTION_PROPERTY_NAMES='Status=<your name>'" in failures
     h.close()
@@ -89,4 +92,44 @@ def test_a_database_not_shared_with_the_integration(box: Sandbox, tmp_path: Path
     failures = "\n".join(_failures(_check(h)))
     assert "Incidents database" in failures
     assert "shared with the integration" in failures
+    h.close()
+
+
+# --- settings and templates that only go wrong later -----------------------------------------
+
+
+def test_check_refuses_settings_naming_severities_and_statuses_nobody_uses(h: Harness) -> None:
+    env = {
+        **h.box.worker_env(h.database_id),
+        "DATABASE_URL": f"sqlite:///{h.state_dir / 'state.db'}",
+        "UPDATE_CADENCE": "SEV1=15m,SEV9=5m",
+        "BROADCAST_SEVERITIES": "P0",
+        "QUIET_SEVERITIES": "SEV5",
+        "MITIGATED_STATUSES": "Resolved",
+    }
+    settings, results = settings_results(env)
+    assert settings is None
+    lines = {r.name: r.detail for r in results if not r.ok}
+    assert "SEV9" in lines["setting UPDATE_CADENCE"]
+    assert "P0" in lines["setting BROADCAST_SEVERITIES"]
+    assert "SEV5" in lines["setting QUIET_SEVERITIES"]
+    assert "RESOLVED_STATUSES names too" in lines["setting MITIGATED_STATUSES"]
+    failures = "\n".join(_failures(results))
+    assert "(SEV1, SEV2, SEV3, SEV4)" in failures  # the options to choose from
+
+
+@pytest.mark.parametrize(
+    "condition",
+    ["incident.severity == 'SEV1'", "incident.status == 'Monitoring'"],
+    ids=["only-for-sev1", "only-while-monitoring"],
+)
+def test_check_catches_a_template_that_fails_for_one_severity_or_status(
+    box: Sandbox, tmp_path: Path, condition: str
+) -> None:
+    source = (BUNDLED_TEMPLATES / "en" / "postmortem.md.j2").read_text("utf-8")
+    broken = source + f"\n{{% if {condition} %}}{{{{ incident.no_such_fact }}}}{{% endif %}}\n"
+    h, _templates = with_template(box, tmp_path, "postmortem.md.j2", broken)
+    failures = "\n".join(_failures(_check(h)))
+    assert "postmortem.md.j2" in failures
+    assert "no_such_fact" in failures
     h.close()

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import logging
 import os
 import signal
 import subprocess
 import sys
 import time
 from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -15,6 +17,7 @@ import pytest
 import sqlalchemy as sa
 
 from tests.e2e.harness import Harness, rich, select
+from worker.runtime import Runtime
 from worker.sandbox import Sandbox
 from worker.store import engine_url, lease_table
 
@@ -163,3 +166,37 @@ def test_sigterm_releases_the_lease_and_exits_cleanly(
         wait_for("the next leader", lambda: replicas.leader_pid() == b.pid, timeout_s=5)
     finally:
         replicas.stop()
+
+
+def _said(caplog: pytest.LogCaptureFixture, words: str) -> list[str]:
+    return [r.getMessage() for r in caplog.records if words in r.getMessage()]
+
+
+def test_a_standby_replica_says_once_that_it_stands_by_and_again_when_that_changes(
+    h: Harness, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.INFO, logger="worker.runtime")
+    h.poll()  # the first replica leads
+    second = Runtime.build(h.settings())
+    second.start()
+    try:
+        now = datetime.now(UTC)
+        for step in range(4):  # polls and nudge passes: said once, not every pass
+            assert second.poll(now + timedelta(seconds=step)) is None
+            assert second.nag(now + timedelta(seconds=step)) is None
+        (standing,) = [r for r in caplog.records if "standing by" in r.getMessage()]
+        assert standing.levelno == logging.INFO
+        assert "another worker holds the lease" in standing.getMessage()
+        assert h.runtime.lease.holder in standing.getMessage()  # which one, for the operator
+
+        h.runtime.lease.release()  # the leader stops (a deploy, a scale-down)
+        caplog.clear()
+        assert second.poll(now + timedelta(seconds=5)) is not None
+        assert len(_said(caplog, "leading as")) == 1  # it took over, and says so
+        assert h.runtime.poll(now + timedelta(seconds=6)) is None
+        assert h.runtime.poll(now + timedelta(seconds=7)) is None
+        assert len(_said(caplog, "standing by")) == 1  # the first one now stands by, once
+        assert second.poll(now + timedelta(seconds=8)) is not None
+        assert len(_said(caplog, "leading as")) == 1  # still leading: nothing more
+    finally:
+        second.close()
