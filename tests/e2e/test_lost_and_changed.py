@@ -9,6 +9,8 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+import pytest
+
 from tests.e2e.harness import Harness, message_text, people, rich, select
 from worker.check import Checker
 from worker.notion import NotionGateway
@@ -16,6 +18,13 @@ from worker.sandbox import Sandbox
 from worker.slack import SlackGateway
 
 T0 = datetime.now(UTC)
+
+
+@pytest.fixture(autouse=True)
+def _clock_starts_with_the_test() -> None:
+    """Minutes count from the test's start: the sandbox stamps rows with the real time."""
+    global T0  # noqa: PLW0603 - one clock for the helpers of this module
+    T0 = datetime.now(UTC)
 
 
 def _at(minutes: float) -> datetime:

@@ -7,11 +7,20 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+import pytest
+
 from tests.e2e.harness import Harness, message_text, page_markdown, people, rich, select
 from worker.plan import page_id_from_url
 from worker.snapshot import parse_timestamp
 
 T0 = datetime.now(UTC)
+
+
+@pytest.fixture(autouse=True)
+def _clock_starts_with_the_test() -> None:
+    """Minutes count from the test's start: the sandbox stamps rows with the real time."""
+    global T0  # noqa: PLW0603 - one clock for the helpers of this module
+    T0 = datetime.now(UTC)
 
 
 def _at(minutes: float) -> datetime:
