@@ -3,6 +3,7 @@ rendered, converted to Notion blocks and checked against Notion's limits."""
 
 from __future__ import annotations
 
+import re
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any, Literal
@@ -115,6 +116,49 @@ def test_unknown_times_give_no_durations_and_declared_falls_back_to_creation() -
 def test_a_mitigation_before_the_declaration_is_not_a_negative_duration() -> None:
     incident = _incident(declared_at=T0, mitigated_at=T0 - timedelta(minutes=1))
     assert incident_facts(incident, settings()).time_to_mitigate is None
+
+
+@pytest.mark.parametrize(
+    ("declared", "resolved", "expected"),
+    [
+        pytest.param(T0, T0, timedelta(0), id="the same minute in Notion: zero, not unknown"),
+        pytest.param(T0, T0 + timedelta(seconds=41), timedelta(seconds=41), id="seconds"),
+        pytest.param(
+            T0 + timedelta(seconds=41),
+            T0,
+            timedelta(0),
+            id="observed declaration, Notion's rounded resolution: the same minute",
+        ),
+        pytest.param(T0, T0 - timedelta(seconds=61), None, id="truly before: unknown"),
+        pytest.param(T0, None, None, id="not resolved"),
+    ],
+)
+def test_durations_allow_for_notions_minutes(
+    declared: datetime, resolved: datetime | None, expected: timedelta | None
+) -> None:
+    facts = incident_facts(_incident(declared_at=declared, resolved_at=resolved), settings())
+    assert facts.time_to_resolve == expected
+
+
+def test_an_update_in_the_declarations_minute_counts_as_the_first() -> None:
+    """The declaration as the worker saw it (10:00:41), the update as Notion rounded it
+    (10:00:00): the first update came at once, not never."""
+    declared = T0 + timedelta(seconds=41)
+    incident = _incident(
+        severity="SEV2", declared_at=declared, mitigated_at=T0 + timedelta(minutes=40)
+    )
+    context = postmortem_context(
+        incident,
+        status_updates=[StatusUpdate(T0, BEN_PERSON, "Looking")],
+        timeline_markdown="",
+        settings=settings(),
+        now=NOW,
+    )
+    response = context["response"]
+    assert isinstance(response, ResponseFacts)
+    assert response.first_update_after == timedelta(0)
+    assert response.longest_update_gap == T0 + timedelta(minutes=40) - declared
+    assert response.late_updates == 1
 
 
 def test_timeline_context_has_documented_variables_and_thread_override() -> None:
@@ -458,6 +502,85 @@ def test_render_helpers_use_the_configured_set() -> None:
     assert "## 根本原因" in postmortem
     assert "### 記録" in postmortem
     assert sample_timeline_context(config)["locale"] == "ja"
+
+
+SECONDS = timedelta(seconds=1)
+
+
+@pytest.mark.parametrize(
+    ("locale", "mitigated_s", "resolved_s", "update_s", "expected"),
+    [
+        pytest.param(
+            "en",
+            0,
+            0,
+            0,
+            [
+                ", mitigated after less than a minute, resolved after less than a minute.",
+                "| Time to mitigate | less than a minute |",
+                "| Time to resolve | less than a minute |",
+                "- Status updates: 1, the first less than a minute after the declaration.",
+                "- Longest stretch without a status update before mitigation: less than a minute",
+            ],
+            id="en: all in the declaration's minute (Notion's times)",
+        ),
+        pytest.param(
+            "en",
+            40,
+            40,
+            20,
+            [
+                ", mitigated after less than a minute, resolved after less than a minute.",
+                "the first less than a minute after the declaration",
+            ],
+            id="en: seconds apart (the worker's times)",
+        ),
+        pytest.param(
+            "en",
+            25 * 60 + 59,
+            3700,
+            90,
+            [
+                ", mitigated after 25 min, resolved after 1 h 1 min.",
+                "| Time to resolve | 1 h 1 min |",
+                "the first 1 min after the declaration",
+            ],
+            id="en: minutes, cut down",
+        ),
+        pytest.param(
+            "ja",
+            0,
+            0,
+            20,
+            [
+                "、1分未満で緩和、1分未満で解決。",
+                "| 解決までの時間 | 1分未満 |",
+                "宣言から初報まで1分未満\N{FULLWIDTH RIGHT PARENTHESIS}",
+            ],
+            id="ja: within the minute",
+        ),
+    ],
+)
+def test_the_postmortem_states_short_durations_and_never_0_s(
+    locale: Locale, mitigated_s: int, resolved_s: int, update_s: int, expected: list[str]
+) -> None:
+    incident = _incident(
+        severity="SEV2",
+        status="Resolved",
+        declared_at=T0,
+        mitigated_at=T0 + mitigated_s * SECONDS,
+        resolved_at=T0 + resolved_s * SECONDS,
+    )
+    postmortem = render_postmortem_page(
+        incident,
+        status_updates=[StatusUpdate(T0 + update_s * SECONDS, BEN_PERSON, "Looking")],
+        timeline_markdown="",
+        settings=sample_settings(locale),
+        now=NOW,
+    )
+    for line in expected:
+        assert line in postmortem, line
+    assert not re.search(r"(?<!\d)0 ?(s\b|秒)", postmortem)
 
 
 # --- the sandbox, with Notion's limits on, accepts the pages ----------------------------

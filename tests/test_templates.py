@@ -192,8 +192,11 @@ def test_when_takes_naive_times_as_utc_and_none_as_a_dash() -> None:
     [
         (timedelta(hours=1, minutes=25, seconds=59), "1 h 25 min", "1時間25分"),
         (5100, "1 h 25 min", "1時間25分"),
-        (45.9, "45 s", "45秒"),
-        (0, "0 s", "0秒"),
+        (45.9, "less than a minute", "1分未満"),
+        (0, "less than a minute", "1分未満"),
+        (timedelta(seconds=59.999), "less than a minute", "1分未満"),
+        (60, "1 min", "1分"),
+        (timedelta(seconds=-30), "less than a minute", "1分未満"),
         (timedelta(minutes=30), "30 min", "30分"),
         (timedelta(hours=2), "2 h", "2時間"),
         (timedelta(days=2, minutes=5), "2 d 5 min", "2日5分"),

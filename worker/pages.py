@@ -103,10 +103,17 @@ class ResponseFacts:
 # --- contexts -----------------------------------------------------------------------------
 
 
+# Notion keeps times to the minute (its own rounded down), the worker to the second: an
+# end up to a minute "before" its start is the same minute, not a time travel.
+_SAME_MINUTE: Final = timedelta(minutes=1)
+
+
 def _elapsed(start: datetime, end: datetime | None) -> timedelta | None:
-    if end is None or end < start:
+    """end - start; zero when the end is within a minute before the start (rounding); None
+    when the end is unknown or truly earlier."""
+    if end is None or end <= start - _SAME_MINUTE:
         return None
-    return end - start
+    return max(end - start, timedelta(0))
 
 
 def _first(people: tuple[Person, ...]) -> Person | None:
@@ -193,17 +200,20 @@ def response_facts(
     """Measure the status-update rhythm; `updates` must be oldest first."""
     cadence_s = settings.update_cadence_s.get(incident.severity or "")
     cadence = timedelta(seconds=cadence_s) if cadence_s else None
+    declared = incident.declared_at
     end = incident.mitigated_at or incident.resolved_at
-    moments = [incident.declared_at]
+    moments = [declared]
     moments += [
-        u.at for u in updates if u.at >= incident.declared_at and (end is None or u.at <= end)
+        max(u.at, declared)
+        for u in updates
+        if _elapsed(declared, u.at) is not None and (end is None or u.at <= end + _SAME_MINUTE)
     ]
-    if end is not None:
-        moments.append(end)
+    if end is not None and _elapsed(declared, end) is not None:
+        moments.append(max(end, moments[-1]))
     gaps = [later - earlier for earlier, later in pairwise(moments)]
     return ResponseFacts(
         status_update_count=len(updates),
-        first_update_after=_elapsed(incident.declared_at, updates[0].at) if updates else None,
+        first_update_after=_elapsed(declared, updates[0].at) if updates else None,
         longest_update_gap=max(gaps) if gaps else None,
         update_cadence=cadence,
         late_updates=sum(1 for gap in gaps if cadence is not None and gap > cadence),

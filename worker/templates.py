@@ -129,11 +129,14 @@ _WHEN_FORMATS: Final = {
     "time": "%H:%M",
     "iso": "",
 }
-# (days, hours, minutes, seconds, separator) per locale.
+# (days, hours, minutes, separator) per locale.
 _DURATION_UNITS: Final = {
-    "en": ("{} d", "{} h", "{} min", "{} s", " "),
-    "ja": ("{}日", "{}時間", "{}分", "{}秒", ""),
+    "en": ("{} d", "{} h", "{} min", " "),
+    "ja": ("{}日", "{}時間", "{}分", ""),
 }
+# Notion keeps times to the minute (its own are rounded down), so a duration measured from
+# them is only good to the minute: seconds would be noise, and "0 s" plainly wrong.
+_UNDER_A_MINUTE: Final = {"en": "less than a minute", "ja": "1分未満"}
 
 
 @dataclass(frozen=True)
@@ -161,14 +164,15 @@ class Helpers:
         return MarkdownSafe(local.strftime(_WHEN_FORMATS[style]))
 
     def duration(self, value: timedelta | float | None) -> MarkdownSafe:
-        """`1 h 25 min` (`1時間25分` in ja); seconds only under a minute; None → em dash."""
+        """`1 h 25 min` (`1時間25分` in ja), whole minutes; under a minute (zero too) `less
+        than a minute` (`1分未満`), never seconds; None → em dash."""
         if value is None:
             return MarkdownSafe(EM_DASH)
         if isinstance(value, bool) or not isinstance(value, timedelta | int | float):
             raise TypeError(f"duration() takes seconds or a timedelta, not {type(value).__name__}")
         seconds = value.total_seconds() if isinstance(value, timedelta) else float(value)
-        sign = "-" if seconds < 0 else ""
-        return MarkdownSafe(sign + _duration_words(int(abs(seconds)), self.locale))
+        sign = "-" if seconds <= -60 else ""
+        return MarkdownSafe(sign + _duration_words(abs(seconds), self.locale))
 
     def mention(self, person: Person | None) -> MarkdownSafe:
         """`[Name](notion-user:<id>)`, which becomes a Notion user mention; None → em dash."""
@@ -215,10 +219,12 @@ class Helpers:
         }
 
 
-def _duration_words(total_s: int, locale: str) -> str:
-    day, hour, minute, second, separator = _DURATION_UNITS.get(locale, _DURATION_UNITS["en"])
+def _duration_words(seconds: float, locale: str) -> str:
+    """`2 d 5 min`, `1 h`, `less than a minute` (ja `2日5分`): whole minutes, cut down."""
+    day, hour, minute, separator = _DURATION_UNITS.get(locale, _DURATION_UNITS["en"])
+    total_s = int(seconds)
     if total_s < 60:
-        return second.format(total_s)
+        return _UNDER_A_MINUTE.get(locale, _UNDER_A_MINUTE["en"])
     days, rest = divmod(total_s, 86_400)
     hours, rest = divmod(rest, 3_600)
     minutes = rest // 60

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import re
 import shutil
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from tests.e2e.harness import Harness, page_markdown, people, rich, select, with_template
@@ -166,3 +168,29 @@ def test_postmortems_go_to_the_postmortems_database(box: Sandbox, tmp_path: Path
     replies = h.replies_text(page)
     assert "please complete it by" in replies[-1]
     h.close()
+
+
+def test_a_resolution_within_the_minute_reads_resolved_after_less_than_a_minute(h: Harness) -> None:
+    """Notion rounds its times down to the minute: an update 20 s in and a resolution 40 s in
+    are no "0 s", and a short incident still says when it was resolved."""
+    declared = datetime.now(UTC).replace(second=5, microsecond=0)
+    clock = {"now": declared}
+    h.box.notion.set_clock(lambda: clock["now"])
+    ben = h.person("Ben")
+    page = h.declare("Aiko", "Blip", Severity=select("SEV2"), Commander=people(ben))
+    h.runtime.poll(declared + timedelta(seconds=1))
+    clock["now"] = declared + timedelta(seconds=20)
+    h.edit("Ben", page, **{"Status update": rich("False alarm, looking")})
+    h.runtime.poll(declared + timedelta(seconds=21))
+    clock["now"] = declared + timedelta(seconds=40)
+    h.edit("Ben", page, Status=select("Resolved"))
+    h.runtime.poll(declared + timedelta(seconds=41))
+    h.runtime.poll(declared + timedelta(seconds=42))
+    record = h.runtime.store.get_record(page)
+    assert record is not None
+    assert record.postmortem_page_id
+    postmortem = page_markdown(h.box, record.postmortem_page_id)
+    assert "resolved after less than a minute" in postmortem
+    assert "| Time to resolve | less than a minute |" in postmortem
+    assert "the first less than a minute after the declaration" in postmortem
+    assert re.search(r"\b0 s\b", postmortem) is None
