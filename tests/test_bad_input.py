@@ -157,6 +157,7 @@ MALFORMED = [
     ("ESCALATE_AFTER_NUDGES", "0"),
     ("ESCALATE_TO", "@oncall"),
     ("COMMANDER_GRACE", "5 minutes"),
+    ("SEVERITY_GRACE", "five"),
     ("POSTMORTEM_DUE", "5"),
     ("POSTMORTEM_REMINDER_AFTER", "-1d"),
     ("QUIET_HOURS", "22-08"),

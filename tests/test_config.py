@@ -95,6 +95,29 @@ def test_defaults() -> None:
     assert s.slack_base_url == "https://slack.com/api/"
 
 
+@pytest.mark.parametrize(
+    ("env", "commander_s", "severity_s"),
+    [
+        pytest.param({}, 300.0, 300.0, id="both 5 minutes"),
+        pytest.param({"COMMANDER_GRACE": "2m"}, 120.0, 120.0, id="severity follows commander"),
+        pytest.param({"SEVERITY_GRACE": "10m"}, 300.0, 600.0, id="severity on its own"),
+        pytest.param(
+            {"COMMANDER_GRACE": "2m", "SEVERITY_GRACE": "30s"}, 120.0, 30.0, id="each its own"
+        ),
+    ],
+)
+def test_the_severity_grace_defaults_to_the_commander_grace(
+    env: dict[str, str], commander_s: float, severity_s: float
+) -> None:
+    s = settings(**env)
+    assert (s.commander_grace_s, s.severity_grace_s) == (commander_s, severity_s)
+
+
+def test_a_severity_grace_without_a_unit_is_a_problem() -> None:
+    with pytest.raises(ConfigError, match="SEVERITY_GRACE"):
+        settings(SEVERITY_GRACE="5")
+
+
 def test_cadence_and_property_names_are_configurable() -> None:
     s = settings(
         UPDATE_CADENCE="SEV1=5m,SEV4=off,SEV3=2h",

@@ -23,6 +23,8 @@ from worker.nag import (
     due_nudges,
     in_working_hours,
     is_quiet,
+    memory_from_json,
+    memory_to_json,
     next_update_due,
     overdue_period,
     remember,
@@ -292,7 +294,13 @@ NO_COMMANDER = incident("SEV2", commander=())
         ),
         pytest.param(incident(status="Resolved"), DEFAULT, 600, [], id="resolution stops it"),
         pytest.param(incident("SEV4"), DEFAULT, 14 * 24 * 60, [], id="SEV4 is never nagged"),
-        pytest.param(incident(None), DEFAULT, 600, [], id="no severity: no cadence"),
+        pytest.param(
+            incident(None, memory=sent(severity_nudged=True)),
+            DEFAULT,
+            600,
+            [],
+            id="no severity: no cadence",
+        ),
         pytest.param(
             incident(memory=sent(1, last_at=15)),
             DEFAULT,
@@ -497,6 +505,248 @@ def test_a_restart_with_memory_repeats_nothing() -> None:
     assert [due_nudges(restarted, DEFAULT, mins(m)) for m in (15, 16, 29)] == [[], [], []]
 
 
+# --- nobody in command, no severity --------------------------------------------------------
+
+NOBODY = incident("SEV3", commander=(), scribe=())
+UNCLASSIFIED = incident(None)  # a commander (Aiko) and a scribe (Ben), but no severity
+CALLED_AT_5 = sent(commander_nudged=True, commander_nudged_at=mins(5))
+
+
+def call(
+    kind: NudgeKind,
+    minute: float,
+    mention: tuple[Person, ...] = (),
+    group: str | None = None,
+    due: float = 5,
+) -> Nudge:
+    """A once-per-incident nudge found at `minute`, due at minute `due`."""
+    return Nudge(
+        kind=kind,
+        key=f"{K}:{kind}",
+        page_id=PAGE,
+        due_at=mins(due),
+        overdue_by_s=(minute - due) * 60.0,
+        last_update_at=T0,
+        mention=mention,
+        mention_group=group,
+        broadcast=group is not None,
+    )
+
+
+@pytest.mark.parametrize(
+    ("state", "policy", "minute", "expected"),
+    [
+        pytest.param(UNCLASSIFIED, DEFAULT, 4.99, [], id="no severity within the grace"),
+        pytest.param(
+            UNCLASSIFIED,
+            DEFAULT,
+            5,
+            [call("no_severity", 5, (AIKO, BEN))],
+            id="no severity after the grace: the commander and scribe, in the thread",
+        ),
+        pytest.param(
+            replace(UNCLASSIFIED, memory=sent(severity_nudged=True)),
+            DEFAULT,
+            30,
+            [],
+            id="no severity: once per incident",
+        ),
+        pytest.param(
+            replace(UNCLASSIFIED, status="Resolved"), DEFAULT, 30, [], id="no severity: resolved"
+        ),
+        pytest.param(
+            replace(UNCLASSIFIED, severity="SEV4"), DEFAULT, 30, [], id="a severity, any severity"
+        ),
+        pytest.param(
+            UNCLASSIFIED,
+            NagPolicy(severity_grace_s=60.0),
+            1,
+            [call("no_severity", 1, (AIKO, BEN), due=1)],
+            id="SEVERITY_GRACE on its own",
+        ),
+        pytest.param(
+            replace(UNCLASSIFIED, commander=()),
+            DEFAULT,
+            6,
+            [call("no_commander", 6, (BEN,)), call("no_severity", 6, (BEN,))],
+            id="only a scribe: the scribe is asked for both",
+        ),
+        pytest.param(
+            replace(NOBODY, severity=None),
+            DEFAULT,
+            5,
+            [call("no_commander", 5, group="channel"), call("no_severity", 5)],
+            id="nobody assigned: the group is called once, the severity asked in the thread",
+        ),
+        pytest.param(
+            replace(NOBODY, severity=None),
+            NagPolicy(commander_grace_s=600.0),
+            5,
+            [call("no_severity", 5, group="channel")],
+            id="nobody assigned, the commander's grace longer: the group for the severity",
+        ),
+        pytest.param(
+            replace(NOBODY, severity=None, memory=CALLED_AT_5),
+            DEFAULT,
+            10,
+            [call("commander_escalation", 10, group="channel", due=10), call("no_severity", 10)],
+            id="nobody assigned, the escalation in the same pass: one ping",
+        ),
+    ],
+)
+def test_asking_for_a_severity(
+    state: NagState, policy: NagPolicy, minute: float, expected: list[Nudge]
+) -> None:
+    assert due_nudges(state, policy, mins(minute)) == expected
+
+
+@pytest.mark.parametrize(
+    ("state", "policy", "minute", "expected"),
+    [
+        pytest.param(
+            NOBODY,
+            DEFAULT,
+            5,
+            [call("no_commander", 5, group="channel")],
+            id="nobody assigned: the group is called, in the channel too",
+        ),
+        pytest.param(
+            NOBODY,
+            NagPolicy(escalate_to="S0ONCALL1"),
+            6,
+            [call("no_commander", 6, group="S0ONCALL1")],
+            id="nobody assigned: the configured group",
+        ),
+        pytest.param(
+            replace(NOBODY, scribe=(BEN,)),
+            DEFAULT,
+            5,
+            [call("no_commander", 5, (BEN,))],
+            id="a scribe: asked in the thread, no group",
+        ),
+        pytest.param(
+            replace(NOBODY, memory=CALLED_AT_5),
+            DEFAULT,
+            9.99,
+            [],
+            id="called at 5: not escalated before another grace",
+        ),
+        pytest.param(
+            replace(NOBODY, memory=CALLED_AT_5),
+            DEFAULT,
+            10,
+            [call("commander_escalation", 10, group="channel", due=10)],
+            id="called at 5, nobody by 10: escalated",
+        ),
+        pytest.param(
+            replace(NOBODY, scribe=(BEN,), memory=CALLED_AT_5),
+            NagPolicy(escalate_to="here"),
+            12,
+            [call("commander_escalation", 12, group="here", due=10)],
+            id="the scribe was asked: the escalation still goes to the group",
+        ),
+        pytest.param(
+            replace(NOBODY, memory=sent(commander_nudged=True, commander_nudged_at=mins(30))),
+            DEFAULT,
+            34.99,
+            [],
+            id="called late (the worker was down): a whole grace before escalating",
+        ),
+        pytest.param(
+            replace(NOBODY, memory=sent(commander_nudged=True, commander_nudged_at=mins(30))),
+            DEFAULT,
+            35,
+            [call("commander_escalation", 35, group="channel", due=35)],
+            id="called late: escalated a grace after the call",
+        ),
+        pytest.param(
+            replace(NOBODY, memory=sent(commander_nudged=True)),
+            DEFAULT,
+            10,
+            [call("commander_escalation", 10, group="channel", due=10)],
+            id="a memory from before the call's time was kept: twice the grace",
+        ),
+        pytest.param(
+            replace(NOBODY, memory=sent(commander_nudged=True, commander_escalated=True)),
+            DEFAULT,
+            59,
+            [],
+            id="escalated once per incident",
+        ),
+        pytest.param(
+            replace(NOBODY, commander=(AIKO,), memory=CALLED_AT_5),
+            DEFAULT,
+            10,
+            [],
+            id="someone took command",
+        ),
+        pytest.param(
+            replace(NOBODY, status="Resolved", memory=CALLED_AT_5),
+            DEFAULT,
+            10,
+            [],
+            id="resolved",
+        ),
+        pytest.param(
+            replace(NOBODY, commander=(), memory=CALLED_AT_5),
+            DEFAULT,
+            10,
+            [call("commander_escalation", 10, group="channel", due=10)],
+            id="command taken and given up again: still no commander",
+        ),
+    ],
+)
+def test_calling_for_a_commander(
+    state: NagState, policy: NagPolicy, minute: float, expected: list[Nudge]
+) -> None:
+    assert due_nudges(state, policy, mins(minute)) == expected
+
+
+@pytest.mark.parametrize(
+    ("state", "changes", "expected_minutes"),
+    [
+        pytest.param(
+            replace(NOBODY, severity=None),
+            {},
+            [(5, "no_commander"), (5, "no_severity"), (10, "commander_escalation")],
+            id="nobody, nothing set: a call for each, one escalation, then quiet",
+        ),
+        pytest.param(
+            NOBODY,
+            {7: {"commander": (AIKO,)}},
+            [(5, "no_commander"), (60, "update_overdue"), (120, "update_overdue")],
+            id="command taken at 7: no escalation",
+        ),
+        pytest.param(
+            replace(NOBODY, severity="SEV2"),
+            {},
+            [
+                (5, "no_commander"),
+                (10, "commander_escalation"),
+                (30, "update_overdue"),
+                (60, "update_overdue"),
+                (90, "escalation"),
+                (120, "update_overdue"),
+            ],
+            id="a SEV2 nobody took: called, escalated, then the update cadence",
+        ),
+        pytest.param(
+            UNCLASSIFIED,
+            {3: {"severity": "SEV3"}},
+            [(60, "update_overdue"), (120, "update_overdue")],
+            id="a severity set at 3: not asked for, the cadence starts",
+        ),
+    ],
+)
+def test_ticking_without_a_commander_or_severity(
+    state: NagState, changes: dict[int, dict[str, Any]], expected_minutes: list[tuple[int, str]]
+) -> None:
+    log = simulate(
+        state, DEFAULT, [mins(m) for m in range(125)], {mins(m): c for m, c in changes.items()}
+    )
+    assert [((at - T0) // timedelta(minutes=1), kind) for at, kind in log] == expected_minutes
+
+
 # --- quiet hours and weekends --------------------------------------------------------------
 
 MON_NIGHT = utc(2026, 3, 2, 23, 0)
@@ -556,6 +806,13 @@ def test_quiet_hours_cover_the_missing_commander(
     state = overdue(severity, now, commander=())
     kinds = [n.kind for n in due_nudges(state, QUIET, now)]
     assert ("no_commander" in kinds) is nudged
+
+
+def test_a_missing_severity_is_asked_for_in_quiet_hours_too() -> None:
+    """Without a severity nobody knows the incident can wait until morning."""
+    declared = MON_NIGHT - timedelta(minutes=10)
+    state = incident(None, declared_at=declared, last_update_at=declared)
+    assert [n.kind for n in due_nudges(state, QUIET, MON_NIGHT)] == ["no_severity"]
 
 
 @pytest.mark.parametrize(
@@ -881,7 +1138,19 @@ def nudge_of(kind: NudgeKind) -> Nudge:
             sent(3, last_at=20, escalated=True),
             id="an escalation counts and is remembered",
         ),
-        pytest.param(incident(), ["no_commander"], sent(commander_nudged=True), id="no commander"),
+        pytest.param(
+            incident(),
+            ["no_commander"],
+            sent(commander_nudged=True, commander_nudged_at=mins(20)),
+            id="no commander: when it was called",
+        ),
+        pytest.param(
+            incident(),
+            ["commander_escalation"],
+            sent(commander_escalated=True),
+            id="no commander: escalated",
+        ),
+        pytest.param(incident(), ["no_severity"], sent(severity_nudged=True), id="no severity"),
         pytest.param(
             incident(),
             ["postmortem_overdue"],
@@ -913,6 +1182,26 @@ def test_remember(state: NagState, kinds: list[NudgeKind], expected: NagMemory) 
     assert remember(state, [nudge_of(k) for k in kinds], mins(20)) == expected
 
 
+def test_memory_survives_the_store_and_older_memories_still_read() -> None:
+    memory = NagMemory(
+        silence_since=T0,
+        nudges_since_update=2,
+        last_nudge_at=mins(30),
+        escalated=True,
+        commander_nudged=True,
+        commander_nudged_at=mins(5),
+        commander_escalated=True,
+        severity_nudged=True,
+        last_postmortem_reminder_at=mins(60),
+    )
+    assert memory_from_json(memory_to_json(memory)) == memory
+    older = (
+        '{"silence_since": null, "nudges_since_update": 0, "last_nudge_at": null, '
+        '"escalated": false, "commander_nudged": true, "last_postmortem_reminder_at": null}'
+    )
+    assert memory_from_json(older) == NagMemory(commander_nudged=True)
+
+
 # --- building, parsing, validating ----------------------------------------------------------
 
 
@@ -937,6 +1226,7 @@ def test_policy_from_settings() -> None:
         escalate_after_nudges=3,
         escalate_to="S0ONCALL1",
         commander_grace_s=60.0,
+        severity_grace_s=60.0,  # follows COMMANDER_GRACE unless set
         postmortem_reminder_after_s=86400.0,
         timezone=TOKYO,
     )

@@ -193,6 +193,8 @@ class Settings:
     escalate_after_nudges: int = 2
     escalate_to: str = "channel"
     commander_grace_s: float = 300.0
+    # SEVERITY_GRACE; from the environment it defaults to whatever COMMANDER_GRACE is.
+    severity_grace_s: float = 300.0
     postmortem_due_s: float = 5 * 86400.0
     postmortem_reminder_after_s: float = 3 * 86400.0
     postmortem_draft_statuses: tuple[str, ...] = ("Draft",)
@@ -640,6 +642,7 @@ def _mirrored(r: _Reader, properties: PropertyNames, names: tuple[str, ...]) -> 
 
 
 def _read_nudges(r: _Reader) -> dict[str, Any]:
+    commander_grace_s = r.convert("COMMANDER_GRACE", 300.0, parse_duration_s, "5m")
     return {
         "nag_interval_s": r.convert("NAG_INTERVAL", 60.0, _positive_duration, "1m"),
         "mitigated_cadence_factor": r.convert(
@@ -647,7 +650,8 @@ def _read_nudges(r: _Reader) -> dict[str, Any]:
         ),
         "escalate_after_nudges": r.convert("ESCALATE_AFTER_NUDGES", 2, _positive_int, "2"),
         "escalate_to": r.convert("ESCALATE_TO", "channel", _escalate_to, "S0123ABCD"),
-        "commander_grace_s": r.convert("COMMANDER_GRACE", 300.0, parse_duration_s, "5m"),
+        "commander_grace_s": commander_grace_s,
+        "severity_grace_s": r.convert("SEVERITY_GRACE", commander_grace_s, parse_duration_s, "5m"),
         "postmortem_due_s": r.convert("POSTMORTEM_DUE", 5 * 86400.0, _positive_duration, "5d"),
         "postmortem_reminder_after_s": r.convert(
             "POSTMORTEM_REMINDER_AFTER", 3 * 86400.0, _positive_duration, "3d"

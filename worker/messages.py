@@ -302,12 +302,13 @@ def _postmortem_ready(payload: Mapping[str, Any], incident: Incident, ctx: Rende
     words = ctx.words
     page = link(str(payload["url"]), words.label("postmortem"))
     people = incident.commander or incident.scribe
-    who = ", ".join(ctx.mention(p) for p in people) or escape(words.phrase("nobody_to_mention"))
+    values = {"postmortem": page, "people": ", ".join(ctx.mention(p) for p in people)}
+    variant = "" if people else "_unassigned"
     due = payload.get("due")
     if due:
-        when = escape(format_time(datetime.fromisoformat(due), ctx.settings.timezone))
-        return words.phrase("postmortem_ready", postmortem=page, people=who, due=when)
-    return words.phrase("postmortem_ready_no_due", postmortem=page, people=who)
+        values["due"] = escape(format_time(datetime.fromisoformat(due), ctx.settings.timezone))
+        return _phrase_for(words, "postmortem_ready", variant, values)
+    return _phrase_for(words, "postmortem_ready_no_due", variant, values)
 
 
 def _changes(payload: Mapping[str, Any], incident: Incident, ctx: RenderContext) -> SlackMessage:
@@ -377,10 +378,10 @@ def _status_update(
 
 
 def human_duration(seconds: float, locale: str) -> str:
-    """40 s, 12 min, 1 h 5 min, 3 d 2 h — or 40秒, 12分, 1時間5分, 3日2時間 in Japanese."""
+    """12 min, 1 h 5 min, 3 d 2 h — or 12分, 1時間5分, 3日2時間 in Japanese; rounded to the
+    minute, and "less than a minute" (1分未満) below that: never "0 s"."""
     if seconds < 59.5:
-        whole = max(1, round(seconds))
-        return f"{whole}秒" if locale == "ja" else f"{whole} s"
+        return "1分未満" if locale == "ja" else "less than a minute"
     minutes = round(seconds / 60)
     days, rest = divmod(minutes, 1440)
     hours, mins = divmod(rest, 60)
@@ -398,42 +399,102 @@ def group_mention(escalate_to: str) -> str:
     return f"<!subteam^{escalate_to}>"
 
 
+_NUDGE_PHRASES: Mapping[str, str] = {
+    "update_overdue": "nudge_overdue",
+    "escalation": "nudge_escalation",
+    "no_commander": "nudge_no_commander",
+    "commander_escalation": "nudge_commander_escalation",
+    "no_severity": "nudge_no_severity",
+    "postmortem_overdue": "nudge_postmortem",
+}
+_ALWAYS_TO_THE_GROUP = frozenset({"escalation", "commander_escalation"})
+# The property each reminder asks people to fill in (`$field`).
+_NUDGE_FIELDS: Mapping[str, str] = {
+    "update_overdue": "status_update",
+    "escalation": "status_update",
+    "no_commander": "commander",
+    "commander_escalation": "commander",
+    "no_severity": "severity",
+}
+
+
 def nudge_message(
     payload: Mapping[str, Any], incident: Incident, ctx: RenderContext
 ) -> SlackMessage:
-    """A reminder in the thread: overdue update, escalation, no commander, postmortem."""
-    words, settings = ctx.words, ctx.settings
+    """A reminder in the thread: overdue update, escalation, no commander or severity,
+    postmortem. Worded for who it calls: the people named, else the escalation group, else
+    nobody (each a phrase of its own, so no sentence is left waiting for a name)."""
+    words = ctx.words
     people = tuple(Person(**p) for p in payload.get("mention", ()))
-    who = ", ".join(ctx.mention(p) for p in people) or escape(words.phrase("nobody_to_mention"))
-    row = link(incident.url, "Notion") if incident.url else "Notion"
-    last = datetime.fromisoformat(payload["last_update_at"])
-    overdue = float(payload.get("overdue_by_s", 0.0))
-    values = {
-        "people": who,
-        "row": row,
-        "overdue": escape(human_duration(overdue, settings.locale)),
-        "last": escape(format_time(last, settings.timezone)),
-        "silence": escape(human_duration(overdue + _cadence_s(payload), settings.locale)),
-        "count": str(settings.escalate_after_nudges),
-        "group": group_mention(settings.escalate_to),
-        "age": escape(human_duration(overdue, settings.locale)),
-        "postmortem": link(incident.postmortem_url, words.label("postmortem"))
-        if incident.postmortem_url
-        else escape(words.label("postmortem")),
-    }
     kind = str(payload["kind"])
-    field = {"update_overdue": "status_update", "no_commander": "commander"}.get(kind)
-    values["field"] = escape(settings.properties[field]) if field else ""
-    phrase = {
-        "update_overdue": "nudge_first_overdue" if payload.get("first") else "nudge_overdue",
-        "escalation": "nudge_escalation",
-        "no_commander": "nudge_no_commander",
-        "postmortem_overdue": "nudge_postmortem",
-    }[kind]
-    text = words.phrase(phrase, **values)
+    group = payload.get("mention_group")
+    if kind in _ALWAYS_TO_THE_GROUP:
+        group = group or ctx.settings.escalate_to  # queued before payloads carried the group
+    phrase = _NUDGE_PHRASES[kind]
+    if kind == "update_overdue" and payload.get("first"):
+        phrase = "nudge_first_overdue"
+    variant = "" if people else "_group" if group else "_unassigned"
+    values = _nudge_values(payload, incident, ctx)
+    values["people"] = ", ".join(ctx.mention(p) for p in people)
+    values["group"] = group_mention(str(group or ctx.settings.escalate_to))
+    field = _NUDGE_FIELDS.get(kind)
+    values["field"] = escape(ctx.settings.properties[field]) if field else ""
+    text = _phrase_for(words, phrase, variant, values)
     return SlackMessage(
         text=_cut_mrkdwn(text, TEXT_MAX), blocks=[_section(_cut_mrkdwn(text, SECTION_MAX))]
     )
+
+
+def _phrase_for(words: Wording, key: str, variant: str, values: dict[str, str]) -> str:
+    """The phrase for who is called: `key` + `_group` (the group, nobody assigned), else
+    `key` + `_unassigned` (nobody at all), else the plain `key` (wording files written
+    before the variants name nobody their own way, with `nobody_to_mention`)."""
+    for candidate in {"_group": ("_group", "_unassigned"), "_unassigned": ("_unassigned",)}.get(
+        variant, ()
+    ):
+        if key + candidate in words.phrases:
+            return words.phrase(key + candidate, **values)
+    if not values.get("people"):
+        values = {**values, "people": escape(words.phrases.get("nobody_to_mention", ""))}
+    return words.phrase(key, **values)
+
+
+def _nudge_values(
+    payload: Mapping[str, Any], incident: Incident, ctx: RenderContext
+) -> dict[str, str]:
+    words, settings = ctx.words, ctx.settings
+    locale = settings.locale
+    last = datetime.fromisoformat(payload["last_update_at"])
+    overdue = float(payload.get("overdue_by_s", 0.0))
+    start = incident.declared_at or incident.created_time
+    if payload["kind"] == "postmortem_overdue" and incident.resolved_at is not None:
+        start = incident.resolved_at
+    postmortem = (
+        link(incident.postmortem_url, words.label("postmortem"))
+        if incident.postmortem_url
+        else escape(words.label("postmortem"))
+    )
+    return {
+        "row": link(incident.url, "Notion") if incident.url else "Notion",
+        "overdue": escape(human_duration(overdue, locale)),
+        "last": escape(format_time(last, settings.timezone)),
+        "silence": escape(human_duration(overdue + _cadence_s(payload), locale)),
+        "count": str(settings.escalate_after_nudges),
+        "commander_field": escape(settings.properties["commander"]),
+        # Since the resolution (postmortem) or the declaration (a missing commander).
+        "age": escape(human_duration(_since(payload, start), locale)),
+        "postmortem": postmortem,
+    }
+
+
+def _since(payload: Mapping[str, Any], start: datetime) -> float:
+    """Seconds from `start` to when the nudge was found due (its due time + how late)."""
+    overdue = float(payload.get("overdue_by_s", 0.0))
+    due = payload.get("due_at")
+    if not due:
+        return overdue
+    elapsed = (datetime.fromisoformat(due) - start).total_seconds() + overdue
+    return elapsed if elapsed >= 0 else overdue
 
 
 def _cadence_s(payload: Mapping[str, Any]) -> float:

@@ -13,7 +13,14 @@ from worker.config import Settings
 from worker.record import IncidentRecord
 from worker.snapshot import Person
 
-NudgeKind = Literal["update_overdue", "escalation", "no_commander", "postmortem_overdue"]
+NudgeKind = Literal[
+    "update_overdue",  # the next status update is late (one per cadence period)
+    "escalation",  # still no update after `escalate_after_nudges` of those: call the group
+    "no_commander",  # nobody in command after the grace: ask the scribe, or else the group
+    "commander_escalation",  # still nobody in command another grace later: call the group
+    "no_severity",  # no severity after the grace: ask whoever is assigned, or else the group
+    "postmortem_overdue",  # the postmortem is still a draft, once a working day
+]
 
 # (start, end) in local wall time, end excluded. end < start wraps past midnight
 # ("22:00-08:00"); start == end is the whole day ("00:00-24:00").
@@ -39,6 +46,7 @@ class NagPolicy:
     escalate_after_nudges: int = 2
     escalate_to: str = "channel"  # "channel", "here" or a Slack user-group id "S…"
     commander_grace_s: float = 300.0
+    severity_grace_s: float = 300.0
     postmortem_reminder_after_s: float = 3 * 86400.0
     postmortem_draft_statuses: tuple[str, ...] = ("Draft",)
     working_hours: TimeWindow = (time(9), time(18))
@@ -64,6 +72,7 @@ class NagPolicy:
             escalate_after_nudges=settings.escalate_after_nudges,
             escalate_to=settings.escalate_to,
             commander_grace_s=settings.commander_grace_s,
+            severity_grace_s=settings.severity_grace_s,
             postmortem_reminder_after_s=settings.postmortem_reminder_after_s,
             postmortem_draft_statuses=settings.postmortem_draft_statuses,
             working_hours=settings.working_hours,
@@ -86,6 +95,9 @@ class NagMemory:
     last_nudge_at: datetime | None = None
     escalated: bool = False
     commander_nudged: bool = False
+    commander_nudged_at: datetime | None = None  # None in memories stored before it was kept
+    commander_escalated: bool = False
+    severity_nudged: bool = False
     last_postmortem_reminder_at: datetime | None = None
 
 
@@ -117,7 +129,7 @@ class Nudge:
     overdue_by_s: float
     last_update_at: datetime
     mention: tuple[Person, ...]  # Notion people; the renderer maps them to Slack users
-    mention_group: str | None = None  # escalate_to, for escalations only
+    mention_group: str | None = None  # escalate_to: escalations, and calls nobody else hears
     broadcast: bool = False
 
 
@@ -240,13 +252,23 @@ def current_memory(state: NagState) -> NagMemory:
 
 
 def due_nudges(state: NagState, policy: NagPolicy, now: datetime) -> list[Nudge]:
-    """The nudges to send now: at most one of each kind, in a fixed order."""
+    """The nudges to send now: at most one of each kind, in a fixed order.
+
+    A call that nobody assigned would hear goes to the escalation group, and to the channel
+    too; the group is called at most once per pass (a missing severity noticed in the same
+    pass as a missing commander is asked for in the thread, without a second ping).
+    """
     memory = current_memory(state)
-    found = (
+    found = [
         _no_commander(state, policy, memory, now),
+        _commander_escalation(state, policy, memory, now),
+    ]
+    group_called = any(nudge is not None and nudge.mention_group for nudge in found)
+    found += [
+        _no_severity(state, policy, memory, now, group_called=group_called),
         _update_overdue(state, policy, memory, now),
         _postmortem_overdue(state, policy, memory, now),
-    )
+    ]
     return [nudge for nudge in found if nudge is not None]
 
 
@@ -261,7 +283,11 @@ def remember(state: NagState, nudges: Iterable[Nudge], now: datetime) -> NagMemo
 
 def _record(memory: NagMemory, kind: NudgeKind, sent_at: datetime) -> NagMemory:
     if kind == "no_commander":
-        return replace(memory, commander_nudged=True)
+        return replace(memory, commander_nudged=True, commander_nudged_at=sent_at)
+    if kind == "commander_escalation":
+        return replace(memory, commander_escalated=True)
+    if kind == "no_severity":
+        return replace(memory, severity_nudged=True)
     if kind == "postmortem_overdue":
         return replace(memory, last_postmortem_reminder_at=sent_at)
     return replace(
@@ -289,6 +315,30 @@ def _people(*groups: tuple[Person, ...]) -> tuple[Person, ...]:
     return tuple(seen.values())
 
 
+def _call(
+    state: NagState,
+    policy: NagPolicy,
+    kind: NudgeKind,
+    *,
+    due_at: datetime,
+    now: datetime,
+    people: tuple[Person, ...],
+    group: bool,
+) -> Nudge:
+    """A once-per-incident call: to `people`, or to the escalation group (and the channel)."""
+    return Nudge(
+        kind=kind,
+        key=_key(state, kind),
+        page_id=state.page_id,
+        due_at=due_at,
+        overdue_by_s=(_utc(now) - due_at).total_seconds(),
+        last_update_at=state.last_update_at,
+        mention=people,
+        mention_group=policy.escalate_to if group else None,
+        broadcast=group,
+    )
+
+
 def _no_commander(
     state: NagState, policy: NagPolicy, memory: NagMemory, now: datetime
 ) -> Nudge | None:
@@ -297,15 +347,43 @@ def _no_commander(
     due_at = _utc(state.declared_at) + _span(policy.commander_grace_s)
     if _utc(now) < due_at or _silenced(state, policy, now):
         return None
-    return Nudge(
-        kind="no_commander",
-        key=_key(state, "no_commander"),
-        page_id=state.page_id,
-        due_at=due_at,
-        overdue_by_s=(_utc(now) - due_at).total_seconds(),
-        last_update_at=state.last_update_at,
-        mention=_people(state.scribe),
+    scribe = _people(state.scribe)
+    return _call(
+        state, policy, "no_commander", due_at=due_at, now=now, people=scribe, group=not scribe
     )
+
+
+def _commander_escalation(
+    state: NagState, policy: NagPolicy, memory: NagMemory, now: datetime
+) -> Nudge | None:
+    """Once, when a call for a commander went unanswered for another grace period (counted
+    from when the call went out, so a worker that was down does not send both at once)."""
+    if state.commander or not memory.commander_nudged or memory.commander_escalated:
+        return None
+    if is_resolved(state, policy):
+        return None
+    grace = _span(policy.commander_grace_s)
+    due_at = _utc(state.declared_at) + 2 * grace
+    if memory.commander_nudged_at is not None:
+        due_at = max(due_at, _utc(memory.commander_nudged_at) + grace)
+    if _utc(now) < due_at or _silenced(state, policy, now):
+        return None
+    return _call(
+        state, policy, "commander_escalation", due_at=due_at, now=now, people=(), group=True
+    )
+
+
+def _no_severity(
+    state: NagState, policy: NagPolicy, memory: NagMemory, now: datetime, *, group_called: bool
+) -> Nudge | None:
+    if state.severity is not None or memory.severity_nudged or is_resolved(state, policy):
+        return None
+    due_at = _utc(state.declared_at) + _span(policy.severity_grace_s)
+    if _utc(now) < due_at:
+        return None  # never silenced: without a severity, nobody knows it can wait
+    assigned = _people(state.commander, state.scribe)
+    group = not assigned and not group_called
+    return _call(state, policy, "no_severity", due_at=due_at, now=now, people=assigned, group=group)
 
 
 def _update_overdue(
@@ -419,5 +497,8 @@ def memory_from_json(text: str | None) -> NagMemory:
         last_nudge_at=when("last_nudge_at"),
         escalated=bool(data.get("escalated")),
         commander_nudged=bool(data.get("commander_nudged")),
+        commander_nudged_at=when("commander_nudged_at"),
+        commander_escalated=bool(data.get("commander_escalated")),
+        severity_nudged=bool(data.get("severity_nudged")),
         last_postmortem_reminder_at=when("last_postmortem_reminder_at"),
     )

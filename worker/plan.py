@@ -565,6 +565,7 @@ def nudge_action(nudge: Nudge, *, first_update: bool = False) -> Action:
         "due_at": nudge.due_at.isoformat(),
         "last_update_at": nudge.last_update_at.isoformat(),
         "mention": [asdict(p) for p in nudge.mention],
+        "mention_group": nudge.mention_group,
         "broadcast": nudge.broadcast,
     }
     return Action("post_nudge", nudge.key, nudge.page_id, payload)

@@ -6,6 +6,8 @@ import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+import pytest
+
 from tests.e2e.harness import Harness, message_text, people, rich, select
 from worker.plan import page_id_from_url
 from worker.sandbox import Sandbox
@@ -96,8 +98,8 @@ def test_an_incident_without_a_commander_gets_one_call_for_one(h: Harness) -> No
     h.runtime.poll(_at(0.1))
     for minute in (6, 7, 20):
         h.runtime.nag(_at(minute))
-    calls = [n for n in _nudges(h, page) if "no commander" in n]
-    assert len(calls) == 1
+    calls = [n for n in _nudges(h, page) if "has no commander yet" in n]
+    assert len(calls) == 1  # once (the escalation that follows is another message)
 
 
 def test_nudges_are_written_on_the_timeline(h: Harness) -> None:
@@ -137,4 +139,107 @@ def test_second_scale_cadence_on_the_real_clock(box: Sandbox, tmp_path: Path) ->
         h.runtime.nag(datetime.now(UTC))
         time.sleep(0.2)
     assert len(_nudges(h, page)) == 1
+    h.close()
+
+
+# --- nobody assigned, nothing classified (issue 11, items 17 and 18) ------------------------
+
+
+def _replies_with(h: Harness, page: str, mark: str) -> list[dict[str, object]]:
+    return [m for m in h.thread_of(page)[1:] if mark in message_text(m)]
+
+
+def test_an_incident_without_a_severity_is_asked_for_one_after_the_grace(h: Harness) -> None:
+    ben = h.person("Ben")
+    page = h.declare("Aiko", "Something is off", Commander=people(ben))
+    h.runtime.poll(_at(0))
+    h.runtime.poll(_at(0.1))
+    h.runtime.nag(_at(4))
+    assert _replies_with(h, page, "no severity") == []
+    for minute in (6, 7, 30):
+        h.runtime.nag(_at(minute))
+    (ask,) = _replies_with(h, page, "no severity")
+    text = message_text(ask)
+    assert f"<@{ben.slack_id}>" in text  # the commander is asked
+    assert "*Severity*" in text
+    assert ask.get("subtype") != "thread_broadcast"  # someone is on it: the thread is enough
+
+
+def test_setting_a_severity_in_time_means_nobody_is_asked(h: Harness) -> None:
+    page = h.declare("Aiko", "Something is off", Commander=people(h.person("Ben")))
+    h.runtime.poll(_at(0))
+    h.runtime.poll(_at(0.1))
+    h.edit("Ben", page, Severity=select("SEV3"))
+    h.runtime.poll(_at(2))
+    for minute in (6, 30):
+        h.runtime.nag(_at(minute))
+    assert _replies_with(h, page, "no severity") == []
+
+
+def test_nobody_assigned_the_call_for_a_commander_reaches_the_escalation_group_then_escalates(
+    box: Sandbox, tmp_path: Path
+) -> None:
+    h = Harness(box, tmp_path, ESCALATE_TO="S0ONCALL1")
+    page = h.declare("Aiko", "Search slow", Severity=select("SEV3"))
+    h.runtime.poll(_at(0))
+    h.runtime.poll(_at(0.1))
+    h.runtime.nag(_at(6))
+    (call,) = _replies_with(h, page, "no commander")
+    assert "<!subteam^S0ONCALL1>" in message_text(call)
+    assert call.get("subtype") == "thread_broadcast"  # the channel sees it too
+    for minute in (7, 9):
+        h.runtime.nag(_at(minute))
+    assert _replies_with(h, page, "still has no commander") == []  # not before another grace
+    for minute in (11, 12, 40):
+        h.runtime.nag(_at(minute))
+    (escalation,) = _replies_with(h, page, "still has no commander")  # once
+    assert "<!subteam^S0ONCALL1>" in message_text(escalation)
+    assert escalation.get("subtype") == "thread_broadcast"
+    h.close()
+
+
+def test_taking_command_after_the_call_stops_the_escalation(h: Harness) -> None:
+    page = h.declare("Aiko", "Search slow", Severity=select("SEV3"))
+    h.runtime.poll(_at(0))
+    h.runtime.poll(_at(0.1))
+    h.runtime.nag(_at(6))
+    h.edit("Ben", page, Commander=people(h.person("Ben")))
+    h.runtime.poll(_at(8))
+    for minute in (11, 40):
+        h.runtime.nag(_at(minute))
+    assert len(_replies_with(h, page, "no commander")) == 1
+    assert _replies_with(h, page, "still has no commander") == []
+
+
+@pytest.mark.parametrize(
+    ("locale", "dangling"),
+    [("en", "whoever is on it"), ("ja", "担当者 さん")],
+)
+def test_no_reminder_dangles_a_placeholder_when_nobody_is_assigned(
+    box: Sandbox, tmp_path: Path, locale: str, dangling: str
+) -> None:
+    h = Harness(box, tmp_path, with_postmortems=True, LOCALE=locale)
+    unclassified = h.declare("Aiko", "Something is off")
+    sev1 = h.declare("Aiko", "Checkout down", Severity=select("SEV1"))
+    h.runtime.poll(_at(0))
+    h.runtime.poll(_at(0.1))
+    for minute in (6, 11, 16, 31, 46):  # calls, escalations, overdue updates
+        h.runtime.nag(_at(minute))
+    h.edit("Aiko", sev1, Status=select("Resolved"))
+    h.runtime.poll(_at(50))
+    h.runtime.poll(_at(50.1))  # the postmortem and its "ready" reply
+    h.retry_now()
+    h.runtime.poll(_at(50.2))
+    later = _at(3 * 24 * 60 + 60)
+    weekday_morning = later.replace(hour=10, minute=0) + timedelta(days=1)
+    while weekday_morning.weekday() >= 5:
+        weekday_morning += timedelta(days=1)
+    h.runtime.nag(weekday_morning)  # the postmortem reminder
+    replies = h.replies_text(unclassified) + h.replies_text(sev1)
+    for text in replies:
+        assert dangling not in text, text
+    # A call for a commander, for a severity and the escalation of the first; for the SEV1 a
+    # call, its escalation, two overdue updates and their escalation, the resolution, the
+    # postmortem draft and the reminder to finish it: each read above.
+    assert (len(h.replies_text(unclassified)), len(h.replies_text(sev1))) == (3, 8), replies
     h.close()
