@@ -88,12 +88,13 @@ _VOLATILE = (
         "<date>",
     ),
     (re.compile(r"\b\d{1,2}:\d{2}(?::\d{2})?\b"), "<time>"),
-    # Durations as messages and pages spell them (40 s, 12 min, 1 h 5 min, 3 d 2 h; 40秒…).
-    (re.compile(r"\b\d+ (?:d|h|min|s)(?: \d+ (?:h|min))?\b"), "<duration>"),
-    (re.compile(r"\d+(?:日|時間|分|秒)(?:\d+(?:時間|分))?"), "<duration>"),
-    # The postmortem names the time to mitigate and to resolve only when they are not zero
-    # (minutes), which in a scenario played in seconds depends on the timing alone.
-    (re.compile(r", (?:mitigated|resolved) after <duration>"), ""),
+    # Durations as messages and pages spell them (less than a minute, 12 min, 1 h 5 min,
+    # 3 d 2 h; 1分未満, 12分…).
+    (
+        re.compile(r"less than a minute|\b\d+ (?:d|h|min|s)(?: \d+ (?:h|min))?\b"),
+        "<duration>",
+    ),
+    (re.compile(r"1分未満|\d+(?:日|時間|分|秒)(?:\d+(?:時間|分))?"), "<duration>"),
 )
 
 

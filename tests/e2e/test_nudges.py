@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -149,15 +150,23 @@ def _replies_with(h: Harness, page: str, mark: str) -> list[dict[str, object]]:
     return [m for m in h.thread_of(page)[1:] if mark in message_text(m)]
 
 
+def _clock() -> Callable[[float], datetime]:
+    """Minutes from now, read when the test starts (Notion stamps rows by the real clock, so
+    a time read when the module was imported can be minutes behind in a long run)."""
+    start = datetime.now(UTC)
+    return lambda minutes: start + timedelta(minutes=minutes)
+
+
 def test_an_incident_without_a_severity_is_asked_for_one_after_the_grace(h: Harness) -> None:
+    at = _clock()
     ben = h.person("Ben")
     page = h.declare("Aiko", "Something is off", Commander=people(ben))
-    h.runtime.poll(_at(0))
-    h.runtime.poll(_at(0.1))
-    h.runtime.nag(_at(4))
+    h.runtime.poll(at(0))
+    h.runtime.poll(at(0.1))
+    h.runtime.nag(at(4))
     assert _replies_with(h, page, "no severity") == []
     for minute in (6, 7, 30):
-        h.runtime.nag(_at(minute))
+        h.runtime.nag(at(minute))
     (ask,) = _replies_with(h, page, "no severity")
     text = message_text(ask)
     assert f"<@{ben.slack_id}>" in text  # the commander is asked
@@ -166,32 +175,34 @@ def test_an_incident_without_a_severity_is_asked_for_one_after_the_grace(h: Harn
 
 
 def test_setting_a_severity_in_time_means_nobody_is_asked(h: Harness) -> None:
+    at = _clock()
     page = h.declare("Aiko", "Something is off", Commander=people(h.person("Ben")))
-    h.runtime.poll(_at(0))
-    h.runtime.poll(_at(0.1))
+    h.runtime.poll(at(0))
+    h.runtime.poll(at(0.1))
     h.edit("Ben", page, Severity=select("SEV3"))
-    h.runtime.poll(_at(2))
+    h.runtime.poll(at(2))
     for minute in (6, 30):
-        h.runtime.nag(_at(minute))
+        h.runtime.nag(at(minute))
     assert _replies_with(h, page, "no severity") == []
 
 
 def test_nobody_assigned_the_call_for_a_commander_reaches_the_escalation_group_then_escalates(
     box: Sandbox, tmp_path: Path
 ) -> None:
+    at = _clock()
     h = Harness(box, tmp_path, ESCALATE_TO="S0ONCALL1")
     page = h.declare("Aiko", "Search slow", Severity=select("SEV3"))
-    h.runtime.poll(_at(0))
-    h.runtime.poll(_at(0.1))
-    h.runtime.nag(_at(6))
+    h.runtime.poll(at(0))
+    h.runtime.poll(at(0.1))
+    h.runtime.nag(at(6))
     (call,) = _replies_with(h, page, "no commander")
     assert "<!subteam^S0ONCALL1>" in message_text(call)
     assert call.get("subtype") == "thread_broadcast"  # the channel sees it too
     for minute in (7, 9):
-        h.runtime.nag(_at(minute))
+        h.runtime.nag(at(minute))
     assert _replies_with(h, page, "still has no commander") == []  # not before another grace
     for minute in (11, 12, 40):
-        h.runtime.nag(_at(minute))
+        h.runtime.nag(at(minute))
     (escalation,) = _replies_with(h, page, "still has no commander")  # once
     assert "<!subteam^S0ONCALL1>" in message_text(escalation)
     assert escalation.get("subtype") == "thread_broadcast"
@@ -199,14 +210,15 @@ def test_nobody_assigned_the_call_for_a_commander_reaches_the_escalation_group_t
 
 
 def test_taking_command_after_the_call_stops_the_escalation(h: Harness) -> None:
+    at = _clock()
     page = h.declare("Aiko", "Search slow", Severity=select("SEV3"))
-    h.runtime.poll(_at(0))
-    h.runtime.poll(_at(0.1))
-    h.runtime.nag(_at(6))
+    h.runtime.poll(at(0))
+    h.runtime.poll(at(0.1))
+    h.runtime.nag(at(6))
     h.edit("Ben", page, Commander=people(h.person("Ben")))
-    h.runtime.poll(_at(8))
+    h.runtime.poll(at(8))
     for minute in (11, 40):
-        h.runtime.nag(_at(minute))
+        h.runtime.nag(at(minute))
     assert len(_replies_with(h, page, "no commander")) == 1
     assert _replies_with(h, page, "still has no commander") == []
 
@@ -218,19 +230,20 @@ def test_taking_command_after_the_call_stops_the_escalation(h: Harness) -> None:
 def test_no_reminder_dangles_a_placeholder_when_nobody_is_assigned(
     box: Sandbox, tmp_path: Path, locale: str, dangling: str
 ) -> None:
+    at = _clock()
     h = Harness(box, tmp_path, with_postmortems=True, LOCALE=locale)
     unclassified = h.declare("Aiko", "Something is off")
     sev1 = h.declare("Aiko", "Checkout down", Severity=select("SEV1"))
-    h.runtime.poll(_at(0))
-    h.runtime.poll(_at(0.1))
+    h.runtime.poll(at(0))
+    h.runtime.poll(at(0.1))
     for minute in (6, 11, 16, 31, 46):  # calls, escalations, overdue updates
-        h.runtime.nag(_at(minute))
+        h.runtime.nag(at(minute))
     h.edit("Aiko", sev1, Status=select("Resolved"))
-    h.runtime.poll(_at(50))
-    h.runtime.poll(_at(50.1))  # the postmortem and its "ready" reply
+    h.runtime.poll(at(50))
+    h.runtime.poll(at(50.1))  # the postmortem and its "ready" reply
     h.retry_now()
-    h.runtime.poll(_at(50.2))
-    later = _at(3 * 24 * 60 + 60)
+    h.runtime.poll(at(50.2))
+    later = at(3 * 24 * 60 + 60)
     weekday_morning = later.replace(hour=10, minute=0) + timedelta(days=1)
     while weekday_morning.weekday() >= 5:
         weekday_morning += timedelta(days=1)
