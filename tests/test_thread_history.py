@@ -85,6 +85,27 @@ def test_reminders_since_the_last_update_are_counted_and_older_ones_are_not() ->
     assert memory.commander_nudged
 
 
+@pytest.mark.parametrize(
+    ("kinds", "called_at", "escalated", "severity_asked"),
+    [
+        pytest.param([], None, False, False, id="none sent"),
+        pytest.param(["no_commander"], _at(5), False, False, id="a call for a commander"),
+        pytest.param(
+            ["no_commander", "commander_escalation"], _at(5), True, False, id="and its escalation"
+        ),
+        pytest.param(["no_severity"], None, False, True, id="a call for a severity"),
+    ],
+)
+def test_calls_for_a_commander_or_a_severity_are_remembered(
+    kinds: list[str], called_at: datetime | None, escalated: bool, severity_asked: bool
+) -> None:
+    replies = [_message(f"nudge:{PAGE}:{kind}", 5 + 5 * i) for i, kind in enumerate(kinds)]
+    memory = read_history(PAGE, [PARENT, *replies], declared_at=T0).memory
+    assert (memory.commander_nudged_at, memory.commander_escalated) == (called_at, escalated)
+    assert memory.severity_nudged is severity_asked
+    assert memory.nudges_since_update == 0  # a commander escalation is no overdue update's
+
+
 def test_another_incidents_reminders_are_not_this_ones() -> None:
     replies = [
         _message(f"nudge:{OTHER}:update_overdue:x", 31),

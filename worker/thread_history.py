@@ -72,12 +72,16 @@ def read_history(
         and s.at >= last_update_at
     ]
     postmortem = [s.at for s in said if s.key.startswith(nudges + "postmortem_overdue")]
+    commander_calls = [s.at for s in said if s.key.startswith(nudges + "no_commander")]
     memory = NagMemory(
         silence_since=last_update_at,
         nudges_since_update=len(overdue),
         last_nudge_at=max((s.at for s in overdue), default=None),
         escalated=any(s.key.startswith(nudges + "escalation") for s in overdue),
-        commander_nudged=any(s.key.startswith(nudges + "no_commander") for s in said),
+        commander_nudged=bool(commander_calls),
+        commander_nudged_at=max(commander_calls, default=None),
+        commander_escalated=any(s.key.startswith(nudges + "commander_escalation") for s in said),
+        severity_nudged=any(s.key.startswith(nudges + "no_severity") for s in said),
         last_postmortem_reminder_at=max(postmortem, default=None),
     )
     return ThreadHistory(owner=owner, last_update_at=last_update_at, memory=memory)
