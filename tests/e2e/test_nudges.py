@@ -256,3 +256,20 @@ def test_no_reminder_dangles_a_placeholder_when_nobody_is_assigned(
     # postmortem draft and the reminder to finish it: each read above.
     assert (len(h.replies_text(unclassified)), len(h.replies_text(sev1))) == (3, 8), replies
     h.close()
+
+
+def test_the_same_update_text_again_is_not_an_update_and_the_reminder_says_so(
+    h: Harness,
+) -> None:
+    """Defined behaviour (issue 11, item 12): a status update is new text in *Status update*.
+    The same words saved again tell watchers nothing new (and Notion does not even report an
+    unchanged value), so the clock is not re-armed; the reminder asks for what has changed."""
+    page = _declare(h)
+    h.edit("Ben", page, **{"Status update": rich("Investigating the spike")})
+    h.runtime.poll(_at(5))
+    h.edit("Ben", page, **{"Status update": rich("Investigating the spike")})
+    h.runtime.poll(_at(34))
+    h.runtime.nag(_at(36))
+    (nudge,) = _nudges(h, page)
+    assert "the last one was at" in nudge
+    assert "the same text again is not a new update" in nudge
