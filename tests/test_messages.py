@@ -246,7 +246,8 @@ def _nudge_text(payload: dict[str, Any], locale: str = "en", **fields: Any) -> s
         pytest.param(
             _nudge("update_overdue", (BEN_P,), due_min=15),
             ":alarm_clock: The next status update is 2 min overdue (the last one was at "
-            f"2026-11-28 09:00 UTC). <@UBEN>, please post one: edit *Status update* in {ROW}.",
+            f"2026-11-28 09:00 UTC). <@UBEN>, please post a new one: write what has changed in "
+            f"*Status update* in {ROW} (the same text again is not a new update).",
             id="overdue: the commander",
         ),
         pytest.param(
