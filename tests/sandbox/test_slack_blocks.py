@@ -8,8 +8,8 @@ from typing import Any
 import pytest
 from slack_sdk.errors import SlackApiError
 
-from tests.sandbox.slack_reference import SlackHarness, serve_slack
-from worker.sandbox.slack.blocks import normalise_blocks, validate_blocks
+from tests.sandbox.slack_reference import SlackHarness, error_of, serve_slack
+from worker.sandbox.slack.blocks import blocks_text_length, normalise_blocks, validate_blocks
 
 
 def section(text: str, kind: str = "mrkdwn", **extra: Any) -> dict[str, Any]:
@@ -161,3 +161,67 @@ def test_chat_update_checks_blocks_too(slack: SlackHarness) -> None:
 
     assert failure.value.response["error"] == "invalid_blocks"
     assert slack.emulator.thread(slack.channel, ts)[0]["text"] == "fine"
+
+
+# -- the total text of a message's blocks (reference/slack/limits-measured.md) -----------------
+
+
+def _sections_totalling(chars: int) -> list[dict[str, Any]]:
+    """Sections each within 3,000 characters whose text adds up to `chars`."""
+    sizes = [2640] * (chars // 2640) + ([chars % 2640] if chars % 2640 else [])
+    return [section("x" * size) for size in sizes]
+
+
+def test_blocks_over_13200_characters_in_all_are_msg_blocks_too_long(slack: SlackHarness) -> None:
+    """Real Slack refuses a message whose blocks add up to more than about 13,200 characters
+    although each block is valid (measured at 13,202 and 13,297: limits-measured.md)."""
+    assert validate_blocks(_sections_totalling(13_201)) == []  # every block is fine alone
+
+    ok = slack.post("fallback", blocks=_sections_totalling(13_200))
+    error = error_of(lambda: slack.post("fallback", blocks=_sections_totalling(13_201)))
+
+    assert ok["ok"] is True
+    assert error == "msg_blocks_too_long"
+    assert len(slack.emulator.all_messages()) == 1
+
+
+def test_chat_update_refuses_blocks_over_the_total_too(slack: SlackHarness) -> None:
+    ts = slack.post("fine")["ts"]
+
+    error = error_of(
+        lambda: slack.bot.chat_update(
+            channel=slack.channel, ts=ts, text="t", blocks=_sections_totalling(13_201)
+        )
+    )
+
+    assert error == "msg_blocks_too_long"
+    assert slack.emulator.thread(slack.channel, ts)[0]["text"] == "fine"
+
+
+def test_the_total_counts_headers_fields_and_context_too(slack: SlackHarness) -> None:
+    blocks = [
+        header("h" * 150),
+        fields(10, 1000),
+        context(10),
+        section("s" * 2000),
+        section("s" * 1040),
+    ]  # 150 + 10,000 + 10 + 3,040 = 13,200
+
+    assert blocks_text_length(blocks) == 13_200
+    assert slack.post("fallback", blocks=blocks)["ok"] is True
+    blocks[-1] = section("s" * 1041)
+    assert error_of(lambda: slack.post("fallback", blocks=blocks)) == "msg_blocks_too_long"
+
+
+def test_a_test_can_tighten_the_total_or_refuse_marked_content(slack: SlackHarness) -> None:
+    slack.emulator.set_blocks_text_limit(100)
+    assert error_of(lambda: slack.post("f", blocks=[section("x" * 101)])) == "msg_blocks_too_long"
+    assert slack.post("a text-only message of any length " * 10)["ok"] is True
+    slack.emulator.set_blocks_text_limit()
+    assert slack.post("f", blocks=_sections_totalling(13_200))["ok"] is True
+
+    slack.emulator.refuse_content("UNPOSTABLE", "invalid_arguments")
+    assert error_of(lambda: slack.post("say UNPOSTABLE")) == "invalid_arguments"
+    assert error_of(lambda: slack.post("f", blocks=[section("UNPOSTABLE")])) == "invalid_arguments"
+    slack.emulator.refuse_content("UNPOSTABLE", None)
+    assert slack.post("say UNPOSTABLE")["ok"] is True

@@ -49,6 +49,10 @@ KNOWN_GAPS = {
         "a bot outside a public channel cannot read its threads (same rule as history, which "
         "lists not_in_channel); the catalog's replies page omits it"
     ),
+    ("chat.update", "msg_blocks_too_long"): (
+        "an update stores the same blocks a post does, and the total-text limit real Slack "
+        "enforces (limits-measured.md) is not a posting rule; the catalog's update page omits it"
+    ),
 }
 Responses = dict[str, list[dict[str, Any]]]
 # Some exercised calls deliberately send blocks without top-level text.

@@ -22,6 +22,10 @@ CONTEXT_TEXT_MAX = 3000
 ACTIONS_MAX_ELEMENTS = 25
 MARKDOWN_BLOCK_MAX = 12000
 IMAGE_ALT_MAX = 2000
+# The total text of a message's blocks, each block within its own limits: real Slack refuses
+# more with `msg_blocks_too_long`. Undocumented; measured at 13,202 and 13,297 characters
+# (reference/slack/limits-measured.md: metabase/metabase 79908, slackapi/bolt-js 2509, 2867).
+MESSAGE_BLOCKS_TEXT_MAX = 13_200
 
 TEXT_TYPES = ("plain_text", "mrkdwn")
 # Block types Slack accepts in messages; the ones without a checker pass shallowly.
@@ -58,6 +62,22 @@ def validate_blocks(blocks: list[Any]) -> list[str]:
     for index, block in enumerate(blocks):
         problems += _check_block(block, f"/blocks/{index}", seen_ids)
     return problems
+
+
+def blocks_text_length(node: Any) -> int:
+    """The characters of every `text` string in the blocks (text objects, markdown blocks,
+    rich-text elements): what Slack's total limit counts."""
+    if isinstance(node, list):
+        return sum(blocks_text_length(item) for item in node)
+    if not isinstance(node, dict):
+        return 0
+    total = 0
+    for key, value in node.items():
+        if key == "text" and isinstance(value, str):
+            total += len(value)
+        else:
+            total += blocks_text_length(value)
+    return total
 
 
 def _check_block(block: Any, at: str, seen_ids: set[str]) -> list[str]:

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import json
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from worker.sandbox.slack.blocks import validate_blocks
+from worker.sandbox.slack.blocks import blocks_text_length, validate_blocks
 from worker.sandbox.slack.errors import SlackError, schema_messages
 from worker.sandbox.slack.params import Params
 
@@ -47,6 +49,22 @@ def read_content(params: Params, *, attachments_error: str = "invalid_attachment
         metadata=_read_metadata(params),
         parse_names=params.flag("link_names") or params.text("parse") == "full",
     )
+
+
+def check_whole_message(
+    content: Content, blocks_text_max: int, refusals: Mapping[str, str]
+) -> None:
+    """What Slack refuses of a whole chat.postMessage or chat.update, each block being valid:
+    blocks whose text adds up to more than `blocks_text_max` characters
+    (`msg_blocks_too_long`), and, for tests, content carrying a marker a test asked to have
+    refused (`refusals`: marker → error code)."""
+    if content.blocks and blocks_text_length(content.blocks) > blocks_text_max:
+        raise SlackError("msg_blocks_too_long")
+    if refusals:
+        seen = (content.text or "") + json.dumps(content.blocks or [], ensure_ascii=False)
+        for marker, code in refusals.items():
+            if marker in seen:
+                raise SlackError(code)
 
 
 def _read_blocks(params: Params) -> list[dict[str, Any]] | None:

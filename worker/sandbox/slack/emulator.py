@@ -17,6 +17,7 @@ from starlette.applications import Starlette
 
 from worker.sandbox.ratelimit import RateLimit
 from worker.sandbox.slack.admin import admin_routes
+from worker.sandbox.slack.blocks import MESSAGE_BLOCKS_TEXT_MAX
 from worker.sandbox.slack.directory import Directory
 from worker.sandbox.slack.dispatch import Dispatcher
 from worker.sandbox.slack.limits import DEFAULT_POST_RATE, RateLimiter
@@ -80,6 +81,22 @@ class SlackEmulator:
     ) -> None:
         """`RateLimit(0, 0)` switches the per-channel posting limit off."""
         self._limiter.configure(post_rate=post_rate, tier_limits=tier_limits)
+
+    def set_blocks_text_limit(self, chars: int | None = None) -> None:
+        """Refuse messages whose blocks hold more than `chars` characters of text in all
+        (`msg_blocks_too_long`); None restores the limit real Slack was measured at."""
+        with self._lock:
+            self._state.blocks_text_max = MESSAGE_BLOCKS_TEXT_MAX if chars is None else chars
+
+    def refuse_content(self, containing: str, error: str | None) -> None:
+        """Refuse every chat.postMessage and chat.update whose text or blocks contain
+        `containing` with `error` (a code those methods answer), as Slack refuses content
+        for reasons a client cannot foresee; `error=None` stops it."""
+        with self._lock:
+            if error is None:
+                self._state.refusals.pop(containing, None)
+            else:
+                self._state.refusals[containing] = error
 
     # -- channels --------------------------------------------------------------------------
 

@@ -7,6 +7,7 @@ from dataclasses import asdict, dataclass, field
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
+from worker.sandbox.slack.blocks import MESSAGE_BLOCKS_TEXT_MAX
 from worker.sandbox.slack.directory import BOT_DEFAULT_SCOPES, PERSON_SCOPES, Identity
 from worker.sandbox.slack.errors import SlackError
 from worker.sandbox.workspace import Workspace
@@ -112,6 +113,9 @@ class SlackState:
         self.channels: dict[str, Channel] = {}
         self.bot_scopes: set[str] = set(BOT_DEFAULT_SCOPES)
         self.ephemeral: list[dict[str, Any]] = []
+        # What Slack refuses of a whole message; tests tighten or add to it (not saved).
+        self.blocks_text_max = MESSAGE_BLOCKS_TEXT_MAX
+        self.refusals: dict[str, str] = {}
         people = [p.slack_id for p in workspace.people]
         creator = people[0] if people else workspace.slack_bot_user_id
         self.general_id = stable_id("C", f"general:{workspace.seed}")

@@ -45,7 +45,7 @@ METHODS: dict[str, Method] = {
             chat_post.post_message,
             None,
             (_CHAT, _CHAT),
-            _POST_ERRORS + _METADATA_ERRORS,
+            (*_POST_ERRORS, "msg_blocks_too_long", *_METADATA_ERRORS),
         ),
         _method(
             "chat.postEphemeral",
@@ -65,6 +65,9 @@ METHODS: dict[str, Method] = {
                 "message_not_found",
                 "cant_update_message",
                 "msg_too_long",
+                # Not in the catalog's chat.update page; the update stores the same blocks a
+                # post does, so the total-text limit applies too (limits-measured.md).
+                "msg_blocks_too_long",
                 "no_text",
                 "invalid_blocks",
                 "invalid_blocks_format",

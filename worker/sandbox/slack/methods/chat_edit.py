@@ -5,7 +5,12 @@ from __future__ import annotations
 from typing import Any
 
 from worker.sandbox.slack.blocks import normalise_blocks
-from worker.sandbox.slack.content import UPDATE_TEXT_MAX, Content, read_content
+from worker.sandbox.slack.content import (
+    UPDATE_TEXT_MAX,
+    Content,
+    check_whole_message,
+    read_content,
+)
 from worker.sandbox.slack.errors import SlackError
 from worker.sandbox.slack.methods.call import Call
 from worker.sandbox.slack.pings import message_pings
@@ -24,6 +29,7 @@ def update(call: Call) -> dict[str, Any]:
     content = read_content(call.params)
     if content.text is not None and len(content.text) > UPDATE_TEXT_MAX:
         raise SlackError("msg_too_long")
+    check_whole_message(content, call.state.blocks_text_max, call.state.refusals)
     _apply(call, message, content)
     rendered = call.renderer.message(channel, message, View.UPDATED)
     return {"channel": channel.id, "ts": message.ts, "text": message.text, "message": rendered}

@@ -5,7 +5,12 @@ from __future__ import annotations
 from typing import Any
 
 from worker.sandbox.slack.blocks import normalise_blocks
-from worker.sandbox.slack.content import POST_TEXT_MAX, Content, read_content
+from worker.sandbox.slack.content import (
+    POST_TEXT_MAX,
+    Content,
+    check_whole_message,
+    read_content,
+)
 from worker.sandbox.slack.errors import SlackError
 from worker.sandbox.slack.methods.call import Call
 from worker.sandbox.slack.pings import message_pings
@@ -19,6 +24,7 @@ def post_message(call: Call) -> dict[str, Any]:
     content = read_content(call.params, attachments_error="invalid_arguments")
     if content.renders_nothing:
         raise SlackError("no_text")
+    check_whole_message(content, call.state.blocks_text_max, call.state.refusals)
     text = content.text or ""
     body: dict[str, Any] = {}
     if len(text) > POST_TEXT_MAX:
