@@ -2,30 +2,41 @@
 
 from __future__ import annotations
 
+import hashlib
 import re
 from datetime import timedelta
 from typing import Any, get_args
 
 import pytest
+from hypothesis import HealthCheck, given
+from hypothesis import settings as hypothesis_settings
+from hypothesis import strategies as st
 
 from tests.factories import BEN, T0, row, settings
 from worker.config import BUNDLED_TEMPLATES
 from worker.messages import (
+    BLOCKS_TEXT_MAX,
     HEADER_MAX,
     SECTION_MAX,
     RenderContext,
+    SlackMessage,
     Wording,
     escape,
     escape_truncated,
     notice_message,
     nudge_message,
     parent_message,
+    plain_message,
+    refused_notice,
     reply_message,
     utf16_len,
 )
 from worker.nag import Nudge, NudgeKind
 from worker.plan import nudge_action
-from worker.snapshot import Person, parse_incident
+from worker.sandbox.slack.blocks import blocks_text_length, validate_blocks
+from worker.sandbox.slack.pings import message_pings
+from worker.slack_fit import fits
+from worker.snapshot import Incident, Person, Value, parse_incident
 
 S = settings()
 
@@ -360,3 +371,309 @@ def test_every_reminder_has_its_timeline_wording(locale: str) -> None:
     words = Wording.load(BUNDLED_TEMPLATES, locale)
     missing = [k for k in NUDGE_KINDS if f"timeline_{k}" not in words.phrases]
     assert missing == []
+
+
+# --- every message fits Slack, whatever Notion holds (hypothesis) ---------------------------
+
+# What people type: markup, control characters, pings, Japanese, emoji of every make.
+TRICKY = [
+    "<!channel>",
+    "<!here|here>",
+    "<@U999>",
+    "@channel",
+    "@here",
+    "@everyone",
+    "&",
+    "&amp;",
+    "<",
+    ">",
+    "&lt;",
+    "*bold*",
+    "_it_",
+    "~s~",
+    "`c`",
+    "```",
+    "> quote",
+    "\n",
+    "\n\n",
+    " ",
+    "障害対応中",
+    "ロールバック",
+    "🚒",
+    "👩🏽‍💻",
+    "🇯🇵",
+    "e\u0301",
+    "\u202e",
+    "|",
+    "https://x.y/a?b=<c>",
+    "\ud83d",  # half an emoji: a lone surrogate, as JSON can carry it
+]
+_piece = st.sampled_from(TRICKY) | st.text(max_size=8)
+_short = st.lists(_piece, max_size=12).map("".join)
+# Long texts: a run of pieces repeated up to thousands of times (hypothesis draws fast).
+_long = st.builds(lambda run, times: run * times, _short, st.integers(1, 300))
+text = st.one_of(_short, _long)
+
+
+@st.composite
+def person(draw: st.DrawFn) -> Person:
+    name = draw(text)
+    email = draw(
+        st.none()
+        | st.just(f"{hashlib.sha256(name.encode('utf-8', 'surrogatepass')).hexdigest()[:8]}@x.io")
+    )
+    return Person(id=draw(st.uuids()).hex, name=name, email=email)
+
+
+crowd = st.lists(person(), max_size=40).map(tuple)
+url = st.sampled_from(
+    [
+        "",
+        "https://www.notion.so/Checkout-down-0123456789abcdef0123456789abcdef",
+        "https://www.notion.so/" + "Very-long-title-" * 30 + "0123456789abcdef0123456789abcdef",
+    ]
+)
+
+
+@st.composite
+def value(draw: st.DrawFn) -> Value:
+    if draw(st.booleans()):
+        return Value(
+            text=", ".join(p.name for p in draw(crowd)), people=draw(crowd), is_people=True
+        )
+    return Value(text=draw(text))
+
+
+@st.composite
+def incident(draw: st.DrawFn) -> Incident:
+    props = draw(st.lists(st.tuples(text, value()), max_size=8))
+    return Incident(
+        page_id="aaaaaaaa-aaaa-4aaa-8aaa-aaaaaaaaaaaa",
+        url=draw(url),
+        created_time=T0,
+        last_edited_time=T0,
+        last_edited_by=None,
+        title=draw(text),
+        status=draw(st.none() | text),
+        severity=draw(st.none() | text),
+        commander=draw(crowd),
+        scribe=draw(crowd),
+        impact=draw(text),
+        status_update=draw(text),
+        customer_comms=draw(st.none() | text),
+        declared_at=T0,
+        next_update_due=draw(st.none() | st.just(T0 + timedelta(minutes=30))),
+        timeline_url=draw(st.none() | url),
+        postmortem_url=draw(st.none() | url),
+        mirrored=tuple((f"prop:{name}", v) for name, v in props),
+    )
+
+
+def _payload(person: Person | None) -> dict[str, Any] | None:
+    return (
+        None
+        if person is None
+        else {"id": person.id, "name": person.name, "email": person.email, "is_bot": False}
+    )
+
+
+def _value_payload(v: Value) -> dict[str, Any]:
+    people = [_payload(p) for p in v.people]
+    return {"text": v.text, "people": people, "is_people": v.is_people}
+
+
+@st.composite
+def replies(draw: st.DrawFn) -> list[dict[str, Any]]:
+    actor = _payload(draw(st.none() | person()))
+    at = T0.isoformat()
+    keys = st.sampled_from(["status", "severity", "commander", "impact"]) | text.map(
+        lambda name: f"prop:{name}"
+    )
+    changes = [
+        {"key": key, "old": _value_payload(old), "new": _value_payload(new)}
+        for key, old, new in draw(st.lists(st.tuples(keys, value(), value()), max_size=12))
+    ]
+    flags = draw(st.lists(st.sampled_from(["resolved", "reopened", "mitigated"]), max_size=3))
+    return [
+        {
+            "type": "changes",
+            "changes": changes,
+            "actor": actor,
+            "at": at,
+            "flags": flags,
+            "escalated_to": draw(st.none() | text),
+        },
+        {"type": "status_update", "text": draw(text), "actor": actor, "at": at},
+        {"type": "problem", "what": "create_timeline", "error": draw(text)},
+        {"type": "postmortem", "url": draw(url) or "https://www.notion.so/x", "due": at},
+        {"type": "postmortem", "url": "https://www.notion.so/x", "due": None},
+        {"type": "refused", "what": "parent", "error": draw(text)},
+    ]
+
+
+def _nudges(mention: list[dict[str, Any] | None]) -> list[dict[str, Any]]:
+    base = {
+        "overdue_by_s": 4000.0,
+        "due_at": T0.isoformat(),
+        "last_update_at": (T0 - timedelta(hours=1)).isoformat(),
+        "mention": [m for m in mention if m],
+    }
+    return [
+        {**base, "kind": kind, "first": first, "mention_group": group}
+        for kind in NUDGE_KINDS
+        for first in (True, False)
+        for group in (None, "channel")
+    ]
+
+
+_CONTROL = re.compile(r"<(@U[A-Z0-9]+|https?://[^<>|\s]+\|[^<>]*|!subteam\^[A-Z0-9]+|!channel)>")
+
+
+def _mention(person: Person) -> str:
+    """What the gateway does: a Slack mention where the email is known, else the name."""
+    if person.email:
+        return (
+            "<@U"
+            + hashlib.sha256(person.email.encode("utf-8", "surrogatepass")).hexdigest()[:9].upper()
+            + ">"
+        )
+    return escape(person.name or "someone")
+
+
+def _assert_fits_slack(message: SlackMessage, allowed_pings: set[str]) -> None:
+    blocks, body = message.blocks, message.text
+    assert fits(blocks, body), "the builder left work for the last line of defence"
+    assert validate_blocks(blocks) == []  # the sandbox's own Block Kit checks
+    assert blocks_text_length(blocks) <= BLOCKS_TEXT_MAX
+    assert len(blocks) <= 50
+    assert body
+    for where in [body, *(_texts(blocks))]:
+        assert where
+        # No broken entity, and every <…> is one the worker wrote whole.
+        assert not re.search(r"&(?!amp;|lt;|gt;)", where), where
+        leftover = _CONTROL.sub("", where)
+        assert "<" not in leftover, where
+        assert ">" not in leftover, where
+    pings = message_pings(body, blocks, None, parse_names=True)
+    assert pings <= allowed_pings
+
+
+def _texts(blocks: list[dict[str, Any]]) -> list[str]:
+    found: list[str] = []
+    for block in blocks:
+        if isinstance(block.get("text"), dict):
+            found.append(block["text"]["text"])
+        found += [item["text"] for item in block.get("fields", []) + block.get("elements", [])]
+    return found
+
+
+def _allowed(*groups: tuple[Person, ...]) -> set[str]:
+    return {_mention(p)[1:-1] for group in groups for p in group if p.email}
+
+
+@hypothesis_settings(
+    max_examples=60,
+    deadline=None,
+    suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
+)
+@given(
+    incident=incident(),
+    planned=replies(),
+    problems=st.lists(text, max_size=30),
+    locale=st.sampled_from(["en", "ja"]),
+)
+def test_every_message_fits_every_slack_limit_whatever_notion_holds(
+    incident: Incident, planned: list[dict[str, Any]], problems: list[str], locale: str
+) -> None:
+    ctx = RenderContext(S, Wording.load(BUNDLED_TEMPLATES, locale), _mention)
+    people = incident.commander + incident.scribe
+    from_values = tuple(p for _, v in incident.mirrored for p in v.people)
+    built = [(parent_message(incident, ctx), _allowed(people, from_values))]
+    for payload in planned:
+        in_payload = [
+            Person(**p)
+            for change in payload.get("changes", ())
+            for side in ("old", "new")
+            for p in change[side]["people"]
+        ]
+        actor = (Person(**payload["actor"]),) if payload.get("actor") else ()
+        allowed = _allowed(people, tuple(in_payload), actor)
+        built.append((reply_message(payload, incident, ctx), allowed))
+    mentioned = [_payload(p) for p in people]
+    for payload in _nudges(mentioned):
+        calls_group = payload["mention_group"] or payload["kind"].endswith("escalation")
+        allowed = _allowed(people) | ({"!channel"} if calls_group else set())
+        built.append((nudge_message(payload, incident, ctx), allowed))
+    built.append((refused_notice(incident, ctx.words, "invalid_blocks"), set()))
+    for notice in ("schema_broken", "schema_fits"):
+        built.append((notice_message({"type": notice, "problems": problems}, ctx), set()))
+    for message, allowed in list(built):
+        built.append((plain_message(message, incident, ctx.words), allowed))
+    for message, allowed in built:
+        _assert_fits_slack(message, allowed)
+
+
+BIG = "<!channel> & 障害 🚒 👩🏽‍💻 *x* @here\n" * 3000  # 90,000 characters of everything
+
+
+def test_every_field_long_at_once_still_fits_every_limit() -> None:
+    crowd = tuple(
+        Person(id=str(i), name=BIG[:5000], email=None if i % 2 else f"p{i}@x.io") for i in range(40)
+    )
+    incident = Incident(
+        page_id="aaaaaaaa-aaaa-4aaa-8aaa-aaaaaaaaaaaa",
+        url="https://www.notion.so/Checkout-0123456789abcdef0123456789abcdef",
+        created_time=T0,
+        last_edited_time=T0,
+        last_edited_by=None,
+        title=BIG,
+        status=BIG,
+        severity=BIG,
+        commander=crowd,
+        scribe=crowd,
+        impact=BIG,
+        status_update=BIG,
+        customer_comms=BIG,
+        declared_at=T0,
+        next_update_due=T0,
+        timeline_url="https://www.notion.so/" + "t" * 5000,
+        postmortem_url="https://example.com/" + "p" * 5000,
+        mirrored=tuple((f"prop:{BIG[:3000]}{i}", Value(text=BIG)) for i in range(8)),
+    )
+    ctx = RenderContext(S, Wording.load(BUNDLED_TEMPLATES, "en"), _mention)
+    someone = _payload(crowd[0])
+    change = {
+        "key": "prop:" + BIG,
+        "old": {"text": BIG},
+        "new": {"text": BIG, "people": [_payload(p) for p in crowd], "is_people": True},
+    }
+    at = T0.isoformat()
+    messages = [
+        parent_message(incident, ctx),
+        reply_message(
+            {"type": "status_update", "text": BIG, "actor": someone, "at": at}, incident, ctx
+        ),
+        reply_message(
+            {
+                "type": "changes",
+                "changes": [change] * 12,
+                "actor": someone,
+                "at": at,
+                "flags": ["resolved"],
+                "escalated_to": BIG,
+            },
+            incident,
+            ctx,
+        ),
+        reply_message({"type": "problem", "what": "row", "error": BIG}, incident, ctx),
+        reply_message({"type": "postmortem", "url": incident.url, "due": at}, incident, ctx),
+        *(nudge_message(n, incident, ctx) for n in _nudges([_payload(p) for p in crowd])),
+    ]
+    allowed = _allowed(crowd) | {"!channel"}
+    plain = [plain_message(m, incident, ctx.words) for m in messages]
+    for message in messages + plain:
+        _assert_fits_slack(message, allowed)
+    # Notion's text is cut with a link to the row: in the parent, the update, the changes.
+    more = "0123456789abcdef0123456789abcdef|more in Notion>"
+    assert all(more in repr(m.blocks) for m in messages[:3])
+    assert all(m.text.endswith(more) for m in plain)

@@ -31,13 +31,15 @@ from worker.messages import (
     notice_message,
     nudge_message,
     parent_message,
+    plain_message,
+    refused_notice,
     reply_message,
 )
 from worker.notion import NotionGateway, property_values
 from worker.notion_limits import BlockTooLargeError
 from worker.page_effects import PageEffects
 from worker.page_writer import PageWriter
-from worker.plan import Action, problem_reply, thread_channel
+from worker.plan import Action, problem_reply, refused_reply, thread_channel
 from worker.record import IncidentRecord
 from worker.slack import SlackGateway
 from worker.snapshot import Incident
@@ -67,6 +69,24 @@ _SETTINGS_PROBLEMS = frozenset(
         "unauthorized",
         "restricted_resource",
         "object_not_found",
+    }
+)
+# Slack refuses the message itself, for good: the same content would be refused again, and
+# nothing was posted (reference/slack/slack-method-catalog, chat.postMessage and chat.update).
+# Such a message is sent again at once in plain form, or replaced by a notice: it never holds
+# up the incident's later messages. Settings problems above are not among them.
+_REFUSED_CONTENT = frozenset(
+    {
+        "invalid_blocks",
+        "invalid_blocks_format",
+        "msg_too_long",
+        "msg_blocks_too_long",
+        "no_text",
+        "too_many_attachments",
+        "invalid_attachments",
+        "attachment_payload_limit_exceeded",
+        "block_mismatch",
+        "invalid_arguments",
     }
 )
 # Actions that write to the incident's row or under it in Notion.
@@ -399,7 +419,7 @@ class Effects:
         look_since = item.payload.get("look_since")
         since_s = datetime.fromisoformat(look_since).timestamp() - 60 if look_since else None
         ts = self._reconcile(item, channel, None, since_s)
-        reconciled = ts is not None
+        result: dict[str, Any] = {"ts": ts, "reconciled": True}
         if ts is None:
             # Rendered before `sending`: its lookups may fail, and then nothing was sent.
             # The times link_thread is about to write, where the row has none yet.
@@ -410,9 +430,11 @@ class Effects:
             }
             message = parent_message(with_written(record.snapshot, planned), self.render)
             self.claim(item, now_s)
-            ts = self.slack.post(channel, message, key=item.key)
+            posted = self._post_anyway(item, record, message, channel=channel)
+            result = {**posted, "reconciled": False}
+            ts = result["ts"]
         self.store.set_thread(record.page_id, ts, None, now_s, channel=channel)
-        return {"ts": ts, "reconciled": reconciled}
+        return result
 
     def _post_reply(self, item: OutboxItem, record: IncidentRecord, now_s: float) -> dict[str, Any]:
         return self._post_in_thread(item, record, now_s, reply_message)
@@ -435,15 +457,66 @@ class Effects:
         message = render(item.payload, record.snapshot, self.render)
         self.claim(item, now_s)
         broadcast = bool(item.payload.get("broadcast"))
-        ts = self.slack.post(
-            channel,
+        return self._post_anyway(
+            item,
+            record,
             message,
-            key=item.key,
+            channel=channel,
             thread_ts=thread_ts,
             broadcast=broadcast,
             facts=_facts(item.payload),
         )
-        return {"ts": ts}
+
+    def _post_anyway(
+        self,
+        item: OutboxItem,
+        record: IncidentRecord,
+        message: SlackMessage,
+        *,
+        channel: str,
+        thread_ts: str | None = None,
+        broadcast: bool = False,
+        facts: dict[str, Any] | None = None,
+    ) -> dict[str, Any]:
+        """Post `message`; if Slack refuses it for good, post its plain version at once, and
+        if that is refused too, one notice saying where to read it instead. Every form
+        carries the action's key, so a retry after an unknown outcome finds whichever went."""
+        words = self.render.words
+        refused: list[str] = []
+        for form in (message, plain_message(message, record.snapshot, words)):
+            try:
+                ts = self.slack.post(
+                    channel,
+                    form,
+                    key=item.key,
+                    thread_ts=thread_ts,
+                    broadcast=broadcast,
+                    facts=facts,
+                )
+            except ServiceError as exc:
+                if not _refused_for_good(exc):
+                    raise
+                refused.append(exc.code)
+                continue
+            if refused:
+                log.warning(
+                    "%s: Slack refused the message (%s); posted a plain version instead",
+                    item.key,
+                    refused[0],
+                )
+                return {"ts": ts, "plain": refused[0]}
+            return {"ts": ts}
+        notice = refused_notice(record.snapshot, words, refused[0])
+        ts = self.slack.post(
+            channel, notice, key=item.key, thread_ts=thread_ts, broadcast=broadcast, facts=facts
+        )
+        log.error(
+            "%s: Slack refused the message (%s) and its plain version (%s); posted a notice "
+            "in its place, linking to the row",
+            item.key,
+            *refused,
+        )
+        return {"ts": ts, "skipped": f"refused by Slack: {refused[0]}"}
 
     def _post_notice(self, item: OutboxItem, now_s: float) -> dict[str, Any]:
         channel = self.settings.slack_channel_id
@@ -457,11 +530,35 @@ class Effects:
     def _update_parent(
         self, item: OutboxItem, record: IncidentRecord, now_s: float
     ) -> dict[str, Any]:
-        del item, now_s
         thread_ts = _thread(record)
         message = parent_message(record.snapshot, self.render)
-        self.slack.update(self.channel(record), thread_ts, message)
-        return {}
+        channel = self.channel(record)
+        refused: list[str] = []
+        for form in (message, plain_message(message, record.snapshot, self.render.words)):
+            try:
+                self.slack.update(channel, thread_ts, form)
+            except ServiceError as exc:
+                if not _refused_for_good(exc):
+                    raise
+                refused.append(exc.code)
+                continue
+            if refused:
+                log.warning(
+                    "%s: Slack refused the parent message (%s); it shows a plain version",
+                    item.key,
+                    refused[0],
+                )
+                return {"plain": refused[0]}
+            return {}
+        # Said once per incident and cause in the thread; later updates may well go through.
+        self._enqueue([refused_reply(record.page_id, "parent", refused[0])], now_s)
+        log.error(
+            "%s: Slack refused the parent message (%s) and its plain version (%s); "
+            "it keeps its last content, and the thread says so",
+            item.key,
+            *refused,
+        )
+        return {"skipped": f"refused by Slack: {refused[0]}"}
 
     def _link_thread(
         self, item: OutboxItem, record: IncidentRecord, now_s: float
@@ -535,6 +632,11 @@ def _facts(payload: Mapping[str, Any]) -> dict[str, Any] | None:
         )
         return {"at": sent.isoformat()}
     return None
+
+
+def _refused_for_good(exc: ServiceError) -> bool:
+    """Slack refused the message's content: sending the same again cannot help."""
+    return exc.service == "slack" and not exc.retryable and exc.code in _REFUSED_CONTENT
 
 
 def _thread(record: IncidentRecord) -> str:

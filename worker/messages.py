@@ -1,4 +1,8 @@
-"""Render: incidents and planned replies → Slack Block Kit messages, untrusted text made safe."""
+"""Render: incidents and planned replies → Slack Block Kit messages, untrusted text made safe.
+
+Every message fits Slack's limits by construction (see `slack_fit`): text is escaped and
+quoted first, then cut to its budget with "… more in Notion" linking to the row.
+"""
 
 from __future__ import annotations
 
@@ -14,48 +18,50 @@ from urllib.parse import quote
 from zoneinfo import ZoneInfo
 
 from worker.config import Settings, normalize_notion_id
+from worker.slack_fit import (
+    BLOCKS_TEXT_MAX,
+    CONTEXT_TEXT_MAX,
+    FIELD_MAX,
+    FIELDS_MAX,
+    HEADER_MAX,
+    SECTION_MAX,
+    TEXT_MAX,
+    cut,
+    fit_blocks,
+    share,
+    split,
+    utf16_len,
+)
 from worker.snapshot import Incident, Person, Value
 
-# Block Kit and chat.update limits (slack-api.md §4), counted in UTF-16 units to be safe.
-HEADER_MAX = 150
-SECTION_MAX = 3000
-FIELD_MAX = 2000
-TEXT_MAX = 4000
 VALUE_MAX = 600  # one value inside a change line; the whole reply still fits a section
-FIELD_BUDGET = FIELD_MAX - 200  # a parent field: its label and some room
+LABEL_MAX = 100  # a property's name as a label
+NAME_MAX = 200  # one person's name where a mention cannot be made
+PEOPLE_MAX = 1000  # the people a reminder or a postmortem notice mentions
+ERROR_MAX = 1500  # an error quoted in a problem reply
+# A status update reply shows a normal structured update whole, in up to two sections;
+# longer ones are cut with a link to the row.
+UPDATE_REPLY_MAX = 2 * SECTION_MAX
+PLAIN_MAX = 1500  # the plain version posted when Slack refuses a message for good
 
 _BROADCAST_WORDS = re.compile(r"@(channel|here|everyone)\b", re.IGNORECASE)
+_LONE_SURROGATE = re.compile("[\ud800-\udfff]")
 
 MentionFn = Callable[[Person], str]
 
 
-def utf16_len(text: str) -> int:
-    return len(text.encode("utf-16-le")) // 2
-
-
 def escape(text: str) -> str:
     """Make Notion text inert in Slack: escape the three control characters (ampersand
-    first) and break the bare broadcast words, so nothing typed in Notion can ping anyone."""
+    first) and break the bare broadcast words, so nothing typed in Notion can ping anyone.
+    A lone surrogate (which Slack cannot decode) becomes U+FFFD."""
+    text = _LONE_SURROGATE.sub("\ufffd", text)
     escaped = text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
     return _BROADCAST_WORDS.sub(lambda m: "@\u2060" + m.group(1), escaped)
 
 
 def escape_truncated(text: str, limit: int, suffix: str = "…") -> str:
     """Escape `text` and cut it so the escaped result plus `suffix` fits `limit`."""
-    escaped = escape(text)
-    if utf16_len(escaped) <= limit:
-        return escaped
-    budget = limit - utf16_len(suffix)
-    kept: list[str] = []
-    used = 0
-    for char in text:
-        piece = escape(char)
-        size = utf16_len(piece)
-        if used + size > budget:
-            break
-        kept.append(piece)
-        used += size
-    return escape("".join(text[: len(kept)])) + suffix if kept else suffix
+    return cut(escape(text), limit, suffix)
 
 
 LONG_URL = 200
@@ -121,30 +127,51 @@ def _context(text: str) -> dict[str, Any]:
     return {"type": "context", "elements": [_mrkdwn(text)]}
 
 
+def _finished(text: str, blocks: list[dict[str, Any]]) -> SlackMessage:
+    """The message as built, held to every limit once more (the last line of defence)."""
+    return SlackMessage(text=cut(text, TEXT_MAX), blocks=fit_blocks(blocks))
+
+
+def _more(incident: Incident, words: Wording) -> str:
+    """How cut text ends: "… more in Notion", linking to the row where there is one."""
+    if not incident.url:
+        return "…"
+    return "… " + link(incident.url, words.phrase("more_in_notion"))
+
+
 def people_text(
     people: tuple[Person, ...], mention: MentionFn, nobody: str, limit: int = VALUE_MAX
 ) -> str:
     """Mentions joined by commas, as many as fit in `limit`, then "… (+N)"."""
     if not people:
-        return escape(nobody)
+        return cut(escape(nobody), limit)
+    texts = [mention(person) for person in people]
     shown: list[str] = []
     used = 0
-    for index, person in enumerate(people):
-        text = mention(person)
-        more = f" … (+{len(people) - index})"
-        if used + utf16_len(text) + 2 + utf16_len(more) > limit and index < len(people) - 1:
-            return ", ".join(shown) + more
+    for index, text in enumerate(texts):
+        left = len(texts) - index - 1
+        more = f" … (+{left})" if left else ""
+        size = utf16_len(text) + (2 if shown else 0)
+        if used + size + utf16_len(more) > limit:
+            break
         shown.append(text)
-        used += utf16_len(text) + 2
-    return ", ".join(shown)
+        used += size
+    hidden = len(texts) - len(shown)
+    if not hidden:
+        return ", ".join(shown)
+    if not shown:  # not even the first fits: a long name, cut
+        return cut(texts[0], limit, f"… (+{hidden - 1})" if hidden > 1 else "…")
+    return ", ".join(shown) + f" … (+{hidden})"
 
 
-def value_text(value: Value, mention: MentionFn, empty: str, limit: int = VALUE_MAX) -> str:
+def value_text(
+    value: Value, mention: MentionFn, empty: str, limit: int = VALUE_MAX, tail: str = "…"
+) -> str:
     if value.is_people:
         return people_text(value.people, mention, empty, limit)
     if not value.text:
-        return escape(empty)
-    return escape_truncated(value.text, limit)
+        return cut(escape(empty), limit)
+    return cut(escape(value.text), limit, tail)
 
 
 def _label_for(key: str, settings: Settings, words: Wording) -> str:
@@ -160,6 +187,24 @@ class RenderContext:
     mention: MentionFn
 
 
+# A part of a message whose length is budgeted: its text cut to at most that many units.
+Render = Callable[[int], str]
+
+
+def _budgeted(parts: list[tuple[Render, int]], budget: int) -> list[str]:
+    """Each part in full (up to its own cap) when all fit in `budget`; otherwise the longest
+    share what is left equally."""
+    wanted = [utf16_len(render(cap)) for render, cap in parts]
+    allowed = share(wanted, budget)
+    return [render(min(cap, given)) for (render, cap), given in zip(parts, allowed, strict=True)]
+
+
+def _labelled(label: str, value: Render) -> Render:
+    """`*Label*` over a value, the value cut to what the label leaves."""
+    head = f"*{cut(escape(label), LABEL_MAX)}*\n"
+    return lambda limit: cut(head + value(limit - utf16_len(head)), limit)
+
+
 def parent_message(incident: Incident, ctx: RenderContext) -> SlackMessage:
     """The thread's parent: always the current state of the incident."""
     words = ctx.words
@@ -168,58 +213,74 @@ def parent_message(incident: Incident, ctx: RenderContext) -> SlackMessage:
     status = incident.status or words.label("empty")
     header = escape_truncated(f"{severity} · {title}", HEADER_MAX)
     fallback = words.phrase("fallback", severity=severity, title=title, status=status)
+    links = cut(_links(incident, words), CONTEXT_TEXT_MAX)
+    fields = _parent_fields(incident, ctx)
+    sections = _parent_sections(incident, words)
+    budget = BLOCKS_TEXT_MAX - utf16_len(header) - utf16_len(links)
+    parts = [(field, FIELD_MAX) for field in fields]
+    parts += [(section, SECTION_MAX) for section in sections]
+    texts = _budgeted(parts, budget)
     blocks: list[dict[str, Any]] = [
         {"type": "header", "text": {"type": "plain_text", "text": header, "emoji": True}},
-        {"type": "section", "fields": _parent_fields(incident, ctx)},
+        {"type": "section", "fields": [_mrkdwn(text) for text in texts[: len(fields)]]},
+        *(_section(text) for text in texts[len(fields) :]),
+        _context(links),
     ]
-    more = link(incident.url, words.phrase("more_in_notion")) if incident.url else ""
+    return _finished(escape_truncated(fallback, TEXT_MAX), blocks)
+
+
+def _parent_sections(incident: Incident, words: Wording) -> list[Render]:
+    """Impact and the latest status update, each cut to its share with a link to the row."""
+    more = _more(incident, words)
+    sections: list[Render] = []
     if incident.impact:
-        blocks.append(_section(_long_text(words.label("impact"), incident.impact, more)))
+        impact = escape(incident.impact)
+        sections.append(_labelled(words.label("impact"), lambda n: cut(impact, n, more)))
     if incident.status_update:
-        text = _quote(escape_truncated(incident.status_update, SECTION_MAX - 200))
-        blocks.append(_section(f"*{escape(words.label('latest_update'))}*\n{text}"))
-    blocks.append(_context(_links(incident, words)))
-    return SlackMessage(text=escape_truncated(fallback, TEXT_MAX), blocks=blocks)
-
-
-def _long_text(label: str, text: str, more: str) -> str:
-    head = f"*{escape(label)}*\n"
-    budget = SECTION_MAX - utf16_len(head) - utf16_len(more) - 2
-    body = escape_truncated(text, budget)
-    if body.endswith("…") and more:
-        body += f" {more}"
-    return head + body
+        update = _quote(escape(incident.status_update))
+        sections.append(_labelled(words.label("latest_update"), lambda n: cut(update, n, more)))
+    return sections
 
 
 def _quote(text: str) -> str:
     return "\n".join(f"&gt; {line}" if line else "&gt;" for line in text.split("\n"))
 
 
-def _parent_fields(incident: Incident, ctx: RenderContext) -> list[dict[str, Any]]:
+def _parent_fields(incident: Incident, ctx: RenderContext) -> list[Render]:
     words, mention, tz = ctx.words, ctx.mention, ctx.settings.timezone
-    empty = words.label("empty")
+    empty, nobody = words.label("empty"), words.label("nobody")
+
+    def plain(text: str) -> Render:
+        escaped = escape(text)
+        return lambda n: cut(escaped, n)
+
+    def who(people: tuple[Person, ...]) -> Render:
+        return lambda n: people_text(people, mention, nobody, n)
+
     pairs = [
-        ("status", escape(incident.status or empty)),
-        ("severity", escape(incident.severity or empty)),
-        (
-            "commander",
-            people_text(incident.commander, mention, words.label("nobody"), FIELD_BUDGET),
-        ),
-        ("scribe", people_text(incident.scribe, mention, words.label("nobody"), FIELD_BUDGET)),
+        ("status", plain(incident.status or empty)),
+        ("severity", plain(incident.severity or empty)),
+        ("commander", who(incident.commander)),
+        ("scribe", who(incident.scribe)),
         (
             "declared_at",
-            escape(format_time(incident.declared_at, tz)) if incident.declared_at else empty,
+            plain(format_time(incident.declared_at, tz) if incident.declared_at else empty),
         ),
-        ("customer_comms", escape(incident.customer_comms or empty)),
+        ("customer_comms", plain(incident.customer_comms or empty)),
     ]
     if incident.next_update_due is not None:
-        pairs.append(("next_update_due", escape(format_time(incident.next_update_due, tz))))
-    fields = [_mrkdwn(f"*{escape(words.label(key))}*\n{value}") for key, value in pairs]
-    for key, value in incident.mirrored:
-        if key.startswith("prop:") and len(fields) < 10:
-            text = value_text(value, mention, empty, FIELD_MAX - 200)
-            fields.append(_mrkdwn(f"*{escape(key[5:])}*\n{text}"))
+        pairs.append(("next_update_due", plain(format_time(incident.next_update_due, tz))))
+    fields = [_labelled(words.label(key), value) for key, value in pairs]
+    more = _more(incident, words)
+    for key, mirrored in incident.mirrored:
+        if key.startswith("prop:") and len(fields) < FIELDS_MAX:
+            fields.append(_labelled(key[5:], _mirrored_value(mirrored, ctx, more)))
     return fields
+
+
+def _mirrored_value(value: Value, ctx: RenderContext, more: str) -> Render:
+    empty = ctx.words.label("empty")
+    return lambda n: value_text(value, ctx.mention, empty, n, more)
 
 
 def _links(incident: Incident, words: Wording) -> str:
@@ -251,7 +312,12 @@ def _byline(payload: Mapping[str, Any], ctx: RenderContext, named: str, anonymou
     actor = _person(payload.get("actor"))
     if actor is None or payload.get("broadcast"):
         return ctx.words.phrase(anonymous, time=when)
-    return ctx.words.phrase(named, actor=ctx.mention(actor), time=when)
+    return ctx.words.phrase(named, actor=_name(ctx, actor), time=when)
+
+
+def _name(ctx: RenderContext, person: Person) -> str:
+    """A mention, or a name cut to NAME_MAX where Slack does not know the person."""
+    return cut(ctx.mention(person), NAME_MAX)
 
 
 def reply_message(
@@ -265,10 +331,12 @@ def reply_message(
         return _one_section(_postmortem_ready(payload, incident, ctx))
     if kind == "problem":
         what = ctx.words.phrase(f"what_{payload['what']}")
-        error = escape_truncated(str(payload["error"]), 1500)
+        error = escape_truncated(str(payload["error"]), ERROR_MAX)
         return _one_section(ctx.words.phrase("problem", what=escape(what), error=error))
     if kind in _NOTICES:
         return _one_section(_NOTICES[kind](payload, ctx))
+    if kind == "refused":
+        return refused_notice(incident, ctx.words, str(payload["error"]))
     return _changes(payload, incident, ctx)
 
 
@@ -294,15 +362,14 @@ _NOTICES: dict[str, Callable[[Mapping[str, Any], RenderContext], str]] = {
 
 
 def _one_section(text: str) -> SlackMessage:
-    cut = _cut_mrkdwn(text, SECTION_MAX)
-    return SlackMessage(text=_cut_mrkdwn(text, TEXT_MAX), blocks=[_section(cut)])
+    return _finished(text, [_section(cut(text, SECTION_MAX))])
 
 
 def _postmortem_ready(payload: Mapping[str, Any], incident: Incident, ctx: RenderContext) -> str:
     words = ctx.words
     page = link(str(payload["url"]), words.label("postmortem"))
     people = incident.commander or incident.scribe
-    values = {"postmortem": page, "people": ", ".join(ctx.mention(p) for p in people)}
+    values = {"postmortem": page, "people": _mentions(people, ctx)}
     variant = "" if people else "_unassigned"
     due = payload.get("due")
     if due:
@@ -315,66 +382,48 @@ def _changes(payload: Mapping[str, Any], incident: Incident, ctx: RenderContext)
     words = ctx.words
     lines = [words.phrase(flag) for flag in payload.get("flags", ())]
     if payload.get("escalated_to"):
-        lines.insert(0, words.phrase("escalated", severity=escape(payload["escalated_to"])))
+        severity = escape_truncated(payload["escalated_to"], LABEL_MAX)
+        lines.insert(0, words.phrase("escalated", severity=severity))
     empty = words.label("empty")
     for change in payload["changes"]:
-        label = escape(_label_for(change["key"], ctx.settings, words))
+        label = escape_truncated(_label_for(change["key"], ctx.settings, words), LABEL_MAX)
         old = value_text(_value(change["old"]), ctx.mention, empty)
         new = value_text(_value(change["new"]), ctx.mention, empty)
         lines.append(f"*{label}:* {old} → {new}")
-    body = "\n".join(lines)
-    if utf16_len(body) > SECTION_MAX:
-        more = link(incident.url, words.phrase("more_in_notion")) if incident.url else "…"
-        body = _cut_mrkdwn(body, SECTION_MAX - utf16_len(more) - 2) + " " + more
-    byline = _byline(payload, ctx, "changed_by", "changed_anonymously")
-    blocks = [_section(body), _context(byline)]
-    return SlackMessage(text=_cut_mrkdwn(body, TEXT_MAX), blocks=blocks)
-
-
-def _cut_mrkdwn(text: str, limit: int) -> str:
-    """Cut already-escaped mrkdwn on a line boundary so no entity or link is broken; a first
-    line longer than the limit is itself cut where no entity or link is open."""
-    if utf16_len(text) <= limit:
-        return text
-    kept: list[str] = []
-    used = 0
-    for line in text.split("\n"):
-        size = utf16_len(line) + 1
-        if used + size > limit - 1:
-            if not kept:
-                return _cut_line(line, limit - 1) + "…"
-            break
-        kept.append(line)
-        used += size
-    return "\n".join(kept) + "\n…"
-
-
-def _cut_line(line: str, limit: int) -> str:
-    cut = line
-    while utf16_len(cut) > limit:
-        cut = cut[: len(cut) - max(1, (utf16_len(cut) - limit) // 2)]
-    # Step back out of an unfinished <…> (mention or link) or &…; (entity).
-    opened = max(cut.rfind("<"), cut.rfind("&"))
-    if opened > max(cut.rfind(">"), cut.rfind(";")):
-        cut = cut[:opened]
-    return cut
+    body = cut("\n".join(lines) or escape(empty), SECTION_MAX, _more(incident, words))
+    byline = cut(_byline(payload, ctx, "changed_by", "changed_anonymously"), CONTEXT_TEXT_MAX)
+    return _finished(body, [_section(body), _context(byline)])
 
 
 def _status_update(
     payload: Mapping[str, Any], incident: Incident, ctx: RenderContext
 ) -> SlackMessage:
+    """The update quoted whole when it is a normal one (up to two sections); longer ones are
+    cut, the quote marks counted, with a link to the row."""
     words = ctx.words
-    more = link(incident.url, words.phrase("more_in_notion")) if incident.url else ""
     heading = f":mega: *{escape(words.phrase('status_update'))}*\n"
-    budget = SECTION_MAX - utf16_len(heading) - utf16_len(more) - 8
-    text = escape_truncated(payload["text"], budget)
-    quoted = _quote(text)
-    if text.endswith("…") and more:
-        quoted += f" {more}"
-    byline = _byline(payload, ctx, "update_by", "update_anonymously")
-    blocks = [_section(heading + quoted), _context(byline)]
+    byline = cut(_byline(payload, ctx, "update_by", "update_anonymously"), CONTEXT_TEXT_MAX)
+    budget = min(UPDATE_REPLY_MAX, BLOCKS_TEXT_MAX - utf16_len(byline))
+    body = cut(heading + _quote(escape(payload["text"])), budget, _more(incident, words))
+    blocks = [*(_section(part) for part in split(body, SECTION_MAX)), _context(byline)]
     fallback = escape_truncated(f"{words.phrase('status_update')}: {payload['text']}", TEXT_MAX)
-    return SlackMessage(text=fallback, blocks=blocks)
+    return _finished(fallback, blocks)
+
+
+def plain_message(message: SlackMessage, incident: Incident, words: Wording) -> SlackMessage:
+    """The same message as short plain text with no blocks, ending with a link to the row:
+    what is posted when Slack refuses the built message for good."""
+    body = cut(message.text, PLAIN_MAX) or escape(words.label("untitled"))
+    if incident.url:
+        body += "\n" + link(incident.url, words.phrase("more_in_notion"))
+    return SlackMessage(text=body, blocks=[])
+
+
+def refused_notice(incident: Incident, words: Wording, error: str) -> SlackMessage:
+    """One short notice, in plain text: a message could not be posted, and where to read it."""
+    row = link(incident.url, words.label("notion_row")) if incident.url else "Notion"
+    code = escape_truncated(error, LABEL_MAX)
+    return SlackMessage(text=words.phrase("message_refused", error=code, row=row), blocks=[])
 
 
 def human_duration(seconds: float, locale: str) -> str:
@@ -435,14 +484,16 @@ def nudge_message(
         phrase = "nudge_first_overdue"
     variant = "" if people else "_group" if group else "_unassigned"
     values = _nudge_values(payload, incident, ctx)
-    values["people"] = ", ".join(ctx.mention(p) for p in people)
+    values["people"] = _mentions(people, ctx)
     values["group"] = group_mention(str(group or ctx.settings.escalate_to))
     field = _NUDGE_FIELDS.get(kind)
     values["field"] = escape(ctx.settings.properties[field]) if field else ""
-    text = _phrase_for(words, phrase, variant, values)
-    return SlackMessage(
-        text=_cut_mrkdwn(text, TEXT_MAX), blocks=[_section(_cut_mrkdwn(text, SECTION_MAX))]
-    )
+    return _one_section(_phrase_for(words, phrase, variant, values))
+
+
+def _mentions(people: tuple[Person, ...], ctx: RenderContext) -> str:
+    """The people a reminder or notice calls, as many as fit PEOPLE_MAX ("" for nobody)."""
+    return people_text(people, ctx.mention, "", PEOPLE_MAX) if people else ""
 
 
 def _phrase_for(words: Wording, key: str, variant: str, values: dict[str, str]) -> str:
@@ -512,5 +563,5 @@ def notice_message(payload: Mapping[str, Any], ctx: RenderContext) -> SlackMessa
     phrase = f"notice_{payload['type']}"
     frame = ctx.words.phrase(phrase, problems="")
     lines = "\n".join(f"• {escape(str(p))}" for p in payload.get("problems", ()))
-    problems = _cut_mrkdwn(lines, SECTION_MAX - utf16_len(frame) - 2) if lines else ""
+    problems = cut(lines, SECTION_MAX - utf16_len(frame) - 2) if lines else ""
     return _one_section(ctx.words.phrase(phrase, problems=problems))

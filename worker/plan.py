@@ -586,3 +586,10 @@ def channel_notice(topic: str, episode: int, payload: dict[str, Any]) -> Action:
     content = json.dumps(payload, sort_keys=True, ensure_ascii=False)
     digest = hashlib.sha256(content.encode()).hexdigest()[:12]
     return Action("post_notice", f"notice:{topic}:{episode}:{digest}", CHANNEL, payload)
+
+
+def refused_reply(page: str, what: str, error: str) -> Action:
+    """A notice in the thread that Slack refused a message for good (in every form), with a
+    link to the row; keyed by what was refused and why, so it is said once."""
+    payload = {"type": "refused", "what": what, "error": error}
+    return Action("post_reply", f"refused:{page}:{what}:{error}", page, payload)

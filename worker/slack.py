@@ -313,7 +313,8 @@ class SlackGateway:
         kwargs: dict[str, Any] = {
             "channel": channel,
             "text": message.text,
-            "blocks": message.blocks,
+            # A plain message has no blocks: none are sent (an update then removes them).
+            "blocks": message.blocks or None,
             "unfurl_links": False,
             "unfurl_media": False,
             "metadata": {"event_type": METADATA_EVENT, "event_payload": payload},
@@ -330,7 +331,7 @@ class SlackGateway:
         self.call(
             "chat.update",
             lambda: self.client.chat_update(
-                channel=channel, ts=ts, text=message.text, blocks=message.blocks
+                channel=channel, ts=ts, text=message.text, blocks=message.blocks or None
             ),
         )
 
