@@ -421,7 +421,13 @@ def plain_message(message: SlackMessage, incident: Incident, words: Wording) -> 
 
 def refused_notice(incident: Incident, words: Wording, error: str) -> SlackMessage:
     """One short notice, in plain text: a message could not be posted, and where to read it."""
-    row = link(incident.url, words.label("notion_row")) if incident.url else "Notion"
+    # The row's address by its id alone: its usual one carries the title, which may be the
+    # very text Slack refused.
+    row = (
+        link(_short_notion_url(incident.url), words.label("notion_row"))
+        if incident.url
+        else "Notion"
+    )
     code = escape_truncated(error, LABEL_MAX)
     return SlackMessage(text=words.phrase("message_refused", error=code, row=row), blocks=[])
 

@@ -266,3 +266,28 @@ def test_a_message_refused_in_every_form_leaves_one_notice_and_the_thread_goes_o
         r for r in caplog.records if "refused" in r.getMessage() and ":update" in r.getMessage()
     ]
     assert len(lines) == 1, [r.getMessage() for r in lines]
+
+
+def test_an_incident_whose_title_slack_refuses_is_still_announced_and_its_thread_goes_on(
+    h: Harness,
+) -> None:
+    h.box.slack.refuse_content("UNPOSTABLE", "invalid_arguments")
+    page = h.declare(
+        "Aiko", "Search UNPOSTABLE", Severity=select("SEV2"), Status=select("Investigating")
+    )
+    h.poll()
+    h.edit("Ben", page, Status=select("Identified"))
+    h.poll()
+    h.edit("Ben", page, Severity=select("SEV1"))
+    h.poll()
+
+    parent, *replies = h.thread_of(page)
+    # The thread starts with the notice in place of the parent, linking to the row.
+    assert "could not be posted" in parent["text"]
+    assert _row_link(page) in parent["text"]
+    assert any("Investigating → Identified" in message_text(m) for m in replies)
+    assert any("SEV2 → SEV1" in message_text(m) for m in replies)
+    # Each parent update is refused too: the thread says so once, not at every change.
+    notices = [m for m in replies if "could not be posted" in message_text(m)]
+    assert len(notices) == 1
+    assert all("UNPOSTABLE" not in message_text(m) for m in (parent, *replies))
