@@ -145,14 +145,14 @@ def test_a_6000_character_log_in_impact_and_update_is_cut_with_a_link_to_the_row
     assert len(h.top_level()) == 1  # the parent was posted
     h.edit("Ben", page, **{"Status update": _many(_log(90, "checkout"))})
     h.poll()
-    h.edit("Ben", page, Status=select("Mitigated"))
+    h.edit("Ben", page, Status=select("Monitoring"))
     h.poll()
 
     parent, *replies = h.thread_of(page)
     text = message_text(parent)
     assert "ERROR payments &lt;svc-0&gt; upstream &amp; retry 0/88" in text
     assert "ERROR checkout &lt;svc-0&gt;" in text  # the parent was updated
-    assert "Mitigated" in text
+    assert "Monitoring" in text
     assert text.count("more in Notion") >= 2  # impact and latest update, each cut
     assert f"{_row_link(page)}|more in Notion>" in text
     update = next(message_text(m) for m in replies if "checkout" in message_text(m))
