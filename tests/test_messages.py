@@ -493,7 +493,9 @@ def replies(draw: st.DrawFn) -> list[dict[str, Any]]:
         {"key": key, "old": _value_payload(old), "new": _value_payload(new)}
         for key, old, new in draw(st.lists(st.tuples(keys, value(), value()), max_size=12))
     ]
-    flags = draw(st.lists(st.sampled_from(["resolved", "reopened", "mitigated"]), max_size=3))
+    flags = draw(
+        st.lists(st.sampled_from(["resolved", "reopened", "mitigated", "restored"]), max_size=4)
+    )
     return [
         {
             "type": "changes",
@@ -508,6 +510,10 @@ def replies(draw: st.DrawFn) -> list[dict[str, Any]]:
         {"type": "postmortem", "url": draw(url) or "https://www.notion.so/x", "due": at},
         {"type": "postmortem", "url": "https://www.notion.so/x", "due": None},
         {"type": "refused", "what": "parent", "error": draw(text)},
+        {"type": "trashed", "actor": actor, "at": at},
+        {"type": "links_restored", "keys": ["slack_thread", "timeline", "postmortem"]},
+        {"type": "page_trashed", "what": "timeline", "page": draw(text)},
+        {"type": "value_problem", "problem": draw(text)},
     ]
 
 
