@@ -1,0 +1,152 @@
+"""End to end: bulk work (a pass of reminders, parents rewritten after a state loss) never
+keeps a change people just made waiting — at Slack's real pace, on the real scheduler."""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+from tests.e2e.harness import Harness, message_text, people, select
+from worker.sandbox import Sandbox
+from worker.sandbox.ratelimit import RateLimit
+
+REMINDED = 24
+POLL_INTERVAL_S = 1.0
+# An edit is announced at the next poll: within a poll interval, plus a few seconds for the
+# poll itself and Slack's one-message-a-second pace in the channel.
+REPLY_WITHIN_S = POLL_INTERVAL_S + 3.0
+
+
+def _wait(condition: Callable[[], bool], timeout_s: float, what: str) -> None:
+    deadline = time.monotonic() + timeout_s
+    while not condition():
+        assert time.monotonic() < deadline, f"timed out waiting for {what}"
+        time.sleep(0.05)
+
+
+def _settle(h: Harness) -> None:
+    for _ in range(20):
+        report = h.poll()
+        if report.changed == 0 and not h.runtime.store.due_actions(time.time()):
+            return
+    raise AssertionError("the worker did not settle")
+
+
+def _at_slacks_pace(h: Harness, **env: str) -> None:
+    """From now on the sandbox limits Slack as Slack does (one message a second per channel,
+    each method's tier) and the worker paces itself for it."""
+    h.box.slack.set_rate_limits(post_rate=RateLimit(1.0, 5.0), tier_limits=True)
+    h.env.update(SLACK_POSTS_PER_SECOND="1", SLACK_TIER_PACING="on", **env)
+
+
+@contextmanager
+def _scheduler(h: Harness) -> Iterator[None]:
+    """The worker on its own scheduler (`incident-worker run`), in a thread."""
+    loop = h.runtime.loop()
+    thread = threading.Thread(target=loop.run_until_stopped, daemon=True)
+    thread.start()
+    try:
+        yield
+    finally:
+        loop.stop()
+        thread.join(15)
+
+
+def _thread(h: Harness, page: str) -> str:
+    record = h.runtime.store.get_record(page)
+    assert record is not None and record.thread_ts
+    return record.thread_ts
+
+
+def _replies(h: Harness, thread_ts: str) -> list[str]:
+    return [message_text(m) for m in h.box.slack.thread(h.channel, thread_ts)[1:]]
+
+
+def _calls_for_a_commander(h: Harness, threads: list[str]) -> list[int]:
+    return [sum("no commander" in r for r in _replies(h, ts)) for ts in threads]
+
+
+def _incidents(h: Harness, count: int) -> tuple[list[str], str]:
+    """`count` open incidents nobody commands, and one more with a commander."""
+    pages = [
+        h.declare("Aiko", f"Shard {i} degraded", Severity=select("SEV3"), Status=select("Investigating"))
+        for i in range(count)
+    ]
+    target = h.declare(
+        "Aiko",
+        "Checkout errors",
+        Severity=select("SEV2"),
+        Status=select("Investigating"),
+        Commander=people(h.person("Ben")),
+    )
+    _settle(h)
+    return pages, target
+
+
+def test_an_edit_is_announced_within_a_poll_while_two_dozen_reminders_go_out(
+    box: Sandbox, tmp_path: Path
+) -> None:
+    """24 incidents without a commander come due for a reminder at once: at one message a
+    second that is 20 s of posting. Someone edits another incident meanwhile: its reply comes
+    at the next poll, between reminders, and every reminder is still sent exactly once."""
+    h = Harness(box, tmp_path, COMMANDER_GRACE="1h", POLL_INTERVAL=f"{POLL_INTERVAL_S:g}s")
+    pages, target = _incidents(h, REMINDED)
+    threads = [_thread(h, page) for page in pages]
+    target_thread = _thread(h, target)
+    _at_slacks_pace(h, COMMANDER_GRACE="1s", NAG_INTERVAL="1s")
+    h.restart()
+
+    with _scheduler(h):
+        _wait(lambda: sum(_calls_for_a_commander(h, threads)) > 0, 15, "the first reminder")
+        h.edit("Ben", target, Status=select("Identified"))
+        edited = time.monotonic()
+        _wait(lambda: len(_replies(h, target_thread)) > 0, 60, "the edit's reply")
+        latency_s = time.monotonic() - edited
+        reminded_by_then = sum(_calls_for_a_commander(h, threads))
+        _wait(lambda: sum(_calls_for_a_commander(h, threads)) >= REMINDED, 60, "every reminder")
+        time.sleep(2 * POLL_INTERVAL_S)  # time enough for a duplicate to show, if any
+
+    assert latency_s <= REPLY_WITHIN_S, (
+        f"the reply took {latency_s:.1f}s; {reminded_by_then} of {REMINDED} reminders went first"
+    )
+    assert reminded_by_then < REMINDED  # it did not wait for the reminders
+    assert "Investigating → Identified" in _replies(h, target_thread)[0]
+    assert _calls_for_a_commander(h, threads) == [1] * REMINDED
+    h.close()
+
+
+def _updates(h: Harness) -> int:
+    return sum(1 for e in h.box.slack_log.entries() if e["path"].endswith("/chat.update"))
+
+
+def test_an_edit_is_announced_within_a_poll_while_parents_are_rewritten_after_a_state_loss(
+    box: Sandbox, tmp_path: Path
+) -> None:
+    """After the state store is lost, every open incident's parent message is brought up to
+    date again — 30 of them are 25 s of chat.update at Slack's 50 a minute. An edit made
+    meanwhile is announced at the next poll, not after the catch-up."""
+    h = Harness(box, tmp_path, COMMANDER_GRACE="1h", POLL_INTERVAL=f"{POLL_INTERVAL_S:g}s")
+    pages, target = _incidents(h, 30)
+    target_thread = _thread(h, target)
+    _at_slacks_pace(h)
+    h.restart(lose_state=True)
+    before = _updates(h)
+
+    with _scheduler(h):
+        _wait(lambda: _updates(h) > before, 15, "the first parent to be rewritten")
+        h.edit("Ben", target, Status=select("Identified"))
+        edited = time.monotonic()
+        _wait(lambda: len(_replies(h, target_thread)) > 0, 60, "the edit's reply")
+        latency_s = time.monotonic() - edited
+        rewritten_by_then = _updates(h) - before
+        _wait(lambda: _updates(h) - before >= len(pages), 60, "every parent rewritten")
+
+    assert latency_s <= REPLY_WITHIN_S, (
+        f"the reply took {latency_s:.1f}s; {rewritten_by_then} parents were rewritten first"
+    )
+    assert rewritten_by_then < len(pages)  # it did not wait for the catch-up
+    assert "Investigating → Identified" in _replies(h, target_thread)[0]
+    h.close()
