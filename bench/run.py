@@ -13,6 +13,7 @@ import traceback
 from collections.abc import Callable
 from datetime import UTC, datetime
 
+import backlog
 import burst
 import idle
 import latency
@@ -23,6 +24,7 @@ from common import Row, machine_facts, markdown_table, progress
 BENCHMARKS: dict[str, Callable[..., list[Row]]] = {
     "idle": idle.run,
     "latency": latency.run,
+    "backlog": backlog.run,
     "memory": memory.run,
     "store": store.run,
     "burst": burst.run,

@@ -5,11 +5,14 @@ from __future__ import annotations
 import threading
 from datetime import timedelta
 
+import pytest
+import sqlalchemy as sa
+
 from tests.factories import T0, row, settings
 from worker.plan import Action, Plan
 from worker.record import IncidentRecord
 from worker.snapshot import parse_incident
-from worker.store import SCHEMA_VERSION, Store, engine_url
+from worker.store import SCHEMA_VERSION, OutboxItem, Store, by_priority, engine_url
 
 S = settings()
 
@@ -190,3 +193,109 @@ def test_parked_actions_wait_without_holding_up_the_rest_and_resume_in_order(
     assert store.resume(record.page_id, "row") == 2
     assert [a.key for a in store.due_actions(10.0)] == ["write", "reply", "entry"]
     store.close()
+
+
+def test_what_is_background_work_is_remembered(store_url: str) -> None:
+    store = Store.open(store_url)
+    page = "aaaaaaaa-aaaa-4aaa-8aaa-aaaaaaaaaaaa"
+    store.save_plan(
+        Plan(
+            _record(page),
+            (
+                _action("reply", page),
+                _action("nudge", page, kind="post_nudge"),
+                _action("entry", page, kind="timeline_entry"),
+                Action("update_parent", "catch-up", page, {}, background=True),
+            ),
+        ),
+        1.0,
+    )
+    flags = {i.key: i.background for i in store.due_actions(10.0)}
+    assert flags == {"reply": False, "nudge": True, "entry": True, "catch-up": True}
+    store.close()
+
+
+def test_a_store_from_before_priorities_classes_what_it_still_has_to_send(
+    store_url: str,
+) -> None:
+    store = Store.open(store_url)
+    page = "aaaaaaaa-aaaa-4aaa-8aaa-aaaaaaaaaaaa"
+    store.save_plan(
+        Plan(_record(page), (_action("nudge", page, kind="post_nudge"), _action("reply", page))),
+        1.0,
+    )
+    with store.transaction() as conn:  # back to schema 4, as an older worker left it
+        conn.execute(sa.text("ALTER TABLE outbox DROP COLUMN background"))
+    store.set_meta("schema_version", "4")
+    store.close()
+    again = Store.open(store_url)
+    assert again.schema_version() == SCHEMA_VERSION
+    assert {i.key: i.background for i in again.due_actions(10.0)} == {
+        "nudge": True,
+        "reply": False,
+    }
+    again.close()
+
+
+_KINDS = {
+    "reply": "post_reply",
+    "update": "update_parent",
+    "nudge": "post_nudge",
+    "entry": "timeline_entry",
+    "catchup": "update_parent",
+}
+
+
+def _queued(spec: str) -> list[OutboxItem]:
+    """'A:nudge B:reply' → outbox items of incidents A and B, ids in that order."""
+    items = []
+    for number, word in enumerate(spec.split(), start=1):
+        page, what = word.split(":")
+        items.append(
+            OutboxItem(
+                id=number,
+                key=f"{page}{number}",
+                page_id=page,
+                kind=_KINDS[what],
+                payload={},
+                state="pending",
+                attempts=0,
+                not_before=0.0,
+                first_attempt_at=None,
+                result=None,
+                error=None,
+                background=what in ("nudge", "entry", "catchup"),
+            )
+        )
+    return items
+
+
+@pytest.mark.parametrize(
+    ("queued", "urgent", "background"),
+    [
+        pytest.param("A:nudge B:reply", "B2", "A1", id="a reminder waits for another's reply"),
+        pytest.param(
+            "A:nudge A:reply", "A1 A2", "", id="a reminder queued before its own reply goes first"
+        ),
+        pytest.param("A:reply A:nudge", "A1", "A2", id="a reminder after its reply stays behind"),
+        pytest.param(
+            "A:entry A:reply", "A2", "A1", id="page work, its own lane, is not pulled forward"
+        ),
+        pytest.param(
+            "A:catchup B:catchup C:reply C:update A:reply",
+            "A1 C3 C4 A5",
+            "B2",
+            id="catch-up waits for every change but its own incident's",
+        ),
+        pytest.param(
+            "B:entry A:nudge C:catchup", "", "A2 C3 B1", id="background: Slack before pages"
+        ),
+        pytest.param("A:reply A:update A:reply", "A1 A2 A3", "", id="urgent work in its order"),
+    ],
+)
+def test_urgent_work_goes_first_without_reordering_an_incident(
+    queued: str, urgent: str, background: str
+) -> None:
+    first, then = by_priority(_queued(queued))
+    assert " ".join(i.key for i in first) == urgent
+    assert " ".join(i.key for i in then) == background

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import math
 import os
 import signal
 import sys
@@ -170,6 +171,8 @@ def _cmd_once(args: argparse.Namespace) -> int:
         now = datetime.now(UTC)
         report = runtime.poll(now)
         nags = runtime.nag(now) if report is not None else None
+        if nags is not None:  # one pass: the background work too, all of it
+            runtime.between_polls(nags.delivery, until_s=math.inf)
         holder = runtime.lease.current_holder()
     finally:
         runtime.close()

@@ -43,7 +43,7 @@ from worker.plan import Action, problem_reply, refused_reply, thread_channel
 from worker.record import IncidentRecord
 from worker.slack import SlackGateway
 from worker.snapshot import Incident
-from worker.store import OutboxItem, Store, lane
+from worker.store import OutboxItem, Store, by_priority, lane
 
 log = logging.getLogger("worker.effects")
 
@@ -111,7 +111,7 @@ class DeliveryReport:
     retried: int = 0
     failed: int = 0
     reconciled: int = 0
-    # Page work was left for the next pass (its time budget ran out).
+    # Background work was left for the next pass (its time budget ran out).
     deferred: bool = False
 
 
@@ -173,32 +173,35 @@ class Effects:
         """The channel the incident's thread lives in (new incidents: the setting's)."""
         return thread_channel(record, self.settings.slack_channel_id)
 
-    def run_due(self, now: datetime, *, pages_budget_s: float | None = None) -> DeliveryReport:
-        """Carry out every due action; an incident that fails waits, the others go on.
+    def run_due(self, now: datetime, *, background_budget_s: float | None = None) -> DeliveryReport:
+        """Carry out the due actions, urgent ones first; an incident that fails waits, the
+        others go on.
 
-        Page work (timelines, postmortems) stops after `pages_budget_s`, so that a backlog of
-        pages never keeps the next poll — and the announcements it brings — waiting."""
+        Urgent work (what people just changed) is all carried out. Background work
+        (reminders, pages, catch-up: `store.is_background`) stops after
+        `background_budget_s`, so that however much of it there is, the next poll — and the
+        announcements it brings — never waits long; the rest is left for the next pass."""
         now_s = now.timestamp()
         report = DeliveryReport()
-        pages_started: float | None = None
-        # Slack and the row first, pages after: under load, incidents are announced first.
-        items = sorted(self.store.due_actions(now_s), key=lambda i: (lane(i.kind) != "main", i.id))
-        later_updates = _later_parent_updates(items)
+        due = self.store.due_actions(now_s)
+        urgent, background = by_priority(due)
+        later_updates = _later_parent_updates(due)
         stalled: set[tuple[str, str]] = set()
-        for item in items:
+        started: float | None = None
+        for position, item in enumerate([*urgent, *background]):
             if self.should_stop():
                 break
             if not self.may_act():
                 log.warning("another replica holds the lease now; this one stops acting")
                 break
+            if position >= len(urgent) and background_budget_s is not None:
+                started = started or time.monotonic()
+                if time.monotonic() - started > background_budget_s:
+                    report.deferred = True
+                    break  # the rest next pass
             where = (item.page_id, lane(item.kind))
             if where in stalled:
                 continue
-            if where[1] == "pages" and pages_budget_s is not None:
-                pages_started = pages_started or time.monotonic()
-                if time.monotonic() - pages_started > pages_budget_s:
-                    report.deferred = True
-                    break  # the rest next pass
             if item.kind == "update_parent" and item.id in later_updates:
                 self.store.mark_done(item.id, {"superseded": True}, now_s)
                 report.done += 1

@@ -189,6 +189,10 @@ class Metrics:
     def nag_failed(self) -> None:
         self.nag_passes.labels("failed").inc()
 
+    def observe_delivery(self, delivery: DeliveryReport) -> None:
+        """A slice of background work carried out between polls."""
+        self._delivered(delivery)
+
     def _delivered(self, delivery: DeliveryReport) -> None:
         self.actions.labels("done").inc(delivery.done)
         self.actions.labels("retried").inc(delivery.retried)

@@ -52,6 +52,9 @@ class Action:
     key: str
     page_id: str
     payload: dict[str, Any]
+    # Catch-up work nobody is waiting on (a parent brought up to date after a state loss):
+    # it goes after what people just changed. Reminders and page work are always so.
+    background: bool = False
 
 
 @dataclass(frozen=True)

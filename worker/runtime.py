@@ -11,7 +11,7 @@ from datetime import UTC, datetime
 from sqlalchemy.exc import SQLAlchemyError
 
 from worker.config import Settings
-from worker.effects import Effects
+from worker.effects import DeliveryReport, Effects
 from worker.errors import ServiceError, WorkerError
 from worker.health import Health
 from worker.lease import Lease, fenced
@@ -22,12 +22,9 @@ from worker.scheduler import Job, Loop
 from worker.schema_watch import SchemaWatch
 from worker.slack import SlackGateway
 from worker.store import Store, describe_open_error
-from worker.tick import NagReport, PollReport, Worker
+from worker.tick import NagReport, PollReport, Worker, background_slice_s
 
 log = logging.getLogger("worker.runtime")
-# Polls run back to back while page work is left over, at most this many per tick (so the
-# nudge pass, which shares the thread, gets its turn).
-CATCH_UP_POLLS = 10
 
 
 def _open_store(settings: Settings) -> Store:
@@ -166,35 +163,60 @@ class Runtime:
         log.log(level, report.summary())
         return report
 
-    def nag(self, now: datetime) -> NagReport | None:
+    def nag(self, now: datetime, *, deliver: bool = True) -> NagReport | None:
+        """Queue the reminders due now; with `deliver`, send a first slice of them too (on
+        the scheduler the poll job sends them, between polls)."""
         try:
-            report = self._nag(now)
+            report = self._nag(now, deliver=deliver)
         except Exception:
             self.metrics.nag_failed()
             raise
         self.metrics.observe_nag(report)
         return report
 
-    def _nag(self, now: datetime) -> NagReport | None:
+    def _nag(self, now: datetime, *, deliver: bool) -> NagReport | None:
         if not self.lead(now):
             return None
-        report = self.worker.nag_pass(now)
+        report = self.worker.nag_pass(now, deliver=deliver)
         if report.queued:
             log.info("nudges: %d queued, %d delivered", report.queued, report.delivery.done)
         return report
 
+    def deliver(self, now: datetime, budget_s: float | None = None) -> DeliveryReport | None:
+        """Urgent work, then background work for `budget_s` (a slice by default); None when
+        this replica does not hold the lease."""
+        if not self.lease.keep():
+            return None
+        report = self.worker.deliver(now, budget_s)
+        self.metrics.observe_delivery(report)
+        return report
+
+    def between_polls(self, delivery: DeliveryReport | None, *, until_s: float) -> None:
+        """Background work a pass left over (reminders, pages, catch-up after a state loss)
+        goes out a slice at a time until `until_s` (monotonic), when the next poll is due:
+        so the poll never waits for it, and whatever people change meanwhile is announced
+        at that poll, ahead of the rest."""
+        slice_s = background_slice_s(self.settings)
+        while delivery is not None and delivery.deferred and not self.stop_requested():
+            left_s = until_s - time.monotonic()
+            if left_s <= 0:
+                return
+            delivery = self.deliver(datetime.now(UTC), min(left_s, slice_s))
+
     def loop(self) -> Loop:
+        """The poll and the nudge pass on one thread. The poll job announces what changed,
+        then spends what is left of its interval on background work; the nudge pass only
+        queues reminders (the poll job sends them). So an edit is announced at the next poll,
+        however many reminders, pages or catch-up updates are waiting."""
+
         def poll_job(now: datetime) -> None:
-            # While pages are left over, poll again at once rather than at the next tick
-            # (a pass that overran its interval would otherwise wait for the one after).
-            for _ in range(CATCH_UP_POLLS):
-                report = self.poll(now)
-                if report is None or not report.delivery.deferred or self.stop_requested():
-                    return
-                now = datetime.now(UTC)
+            started = time.monotonic()
+            report = self.poll(now)
+            if report is not None:
+                self.between_polls(report.delivery, until_s=started + self.settings.poll_interval_s)
 
         def nag_job(now: datetime) -> None:
-            self.nag(now)
+            self.nag(now, deliver=False)
 
         return Loop(
             [

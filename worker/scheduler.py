@@ -19,7 +19,7 @@ log = logging.getLogger("worker.scheduler")
 class Job:
     name: str
     interval_s: float
-    run: Callable[[datetime], None]
+    run: Callable[[datetime], object]
 
 
 class Loop:

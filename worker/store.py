@@ -23,7 +23,7 @@ from worker.plan import Action, Plan
 from worker.record import IncidentRecord, Phase
 from worker.snapshot import Incident, incident_from_json, incident_to_json
 
-SCHEMA_VERSION = 4
+SCHEMA_VERSION = 5
 _ADVISORY_LOCK_ID = 0x1C1DE17  # serialises migrations between replicas on PostgreSQL
 
 metadata = sa.MetaData()
@@ -71,6 +71,8 @@ outbox_table = sa.Table(
     sa.Column("error", sa.Text),
     sa.Column("created_at", sa.Float, nullable=False),
     sa.Column("done_at", sa.Float),
+    # Work nobody is waiting on (see `is_background`): delivered after the urgent work.
+    sa.Column("background", sa.Boolean, nullable=False, default=False),
 )
 
 # One row per lease (replicas: only the holder acts; `token` is the fencing token).
@@ -96,6 +98,37 @@ def lane(kind: str) -> str:
     return "pages" if kind in _PAGE_KINDS else "main"
 
 
+def is_background(action: Action) -> bool:
+    """Work nobody is waiting on at this moment: reminders, page work, catch-up after a state
+    loss. A change people just made is announced first; this goes a slice at a time between
+    polls, so that however much of it there is, it never keeps the next poll waiting."""
+    return action.background or action.kind == "post_nudge" or lane(action.kind) == "pages"
+
+
+def by_priority(items: Sequence[OutboxItem]) -> tuple[list[OutboxItem], list[OutboxItem]]:
+    """Due actions (in id order) → (urgent, background), each in the order to carry it out.
+
+    Priorities reorder only different incidents (or an incident's two lanes, which are
+    independent anyway): within one incident's lane the order stays the order of planning.
+    So a background action followed in its lane by an urgent one is urgent too (a reminder
+    queued before a reply goes before it; a reply never overtakes its parent post)."""
+    last_urgent: dict[tuple[str, str], int] = {}
+    for item in items:
+        if not item.background:
+            last_urgent[(item.page_id, lane(item.kind))] = item.id
+    urgent: list[OutboxItem] = []
+    background: list[OutboxItem] = []
+    for item in items:
+        if item.id <= last_urgent.get((item.page_id, lane(item.kind)), -1):
+            urgent.append(item)
+        else:
+            background.append(item)
+    # Slack and the row first, pages after: under load, incidents are announced first.
+    urgent.sort(key=lambda i: (lane(i.kind) != "main", i.id))
+    background.sort(key=lambda i: (lane(i.kind) != "main", i.id))
+    return urgent, background
+
+
 @dataclass(frozen=True)
 class OutboxItem:
     id: int
@@ -110,6 +143,7 @@ class OutboxItem:
     result: dict[str, Any] | None
     error: str | None
     created_at: float = 0.0
+    background: bool = False
 
     @property
     def outcome_unknown(self) -> bool:
@@ -395,6 +429,7 @@ class Store:
                 attempts=0,
                 not_before=0.0,
                 created_at=now_s,
+                background=is_background(action),
             )
         )
 
@@ -556,6 +591,7 @@ def _item(row: Any) -> OutboxItem:
         result=json.loads(row["result"]) if row["result"] else None,
         error=row["error"],
         created_at=row["created_at"],
+        background=bool(row["background"]),
     )
 
 
@@ -587,4 +623,20 @@ def _v4(conn: Connection) -> None:
     )
 
 
-_MIGRATIONS = [_v1, _v2, _v3, _v4]
+def _v5(conn: Connection) -> None:
+    # Outbox priorities. A store created at this version already has the column (`_v1`
+    # creates the table as declared now); an older one gets it, and what it still has to
+    # send is classed as `is_background` would have classed it.
+    if "background" in {c["name"] for c in sa.inspect(conn).get_columns("outbox")}:
+        return
+    conn.execute(sa.text("ALTER TABLE outbox ADD COLUMN background BOOLEAN NOT NULL DEFAULT FALSE"))
+    background_kinds = ["post_nudge", *sorted(_PAGE_KINDS)]
+    conn.execute(
+        outbox_table.update()
+        .where(outbox_table.c.kind.in_(background_kinds))
+        .where(outbox_table.c.state.in_(("pending", "sending")))
+        .values(background=True)
+    )
+
+
+_MIGRATIONS = [_v1, _v2, _v3, _v4, _v5]

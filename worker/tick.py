@@ -37,6 +37,14 @@ CURSOR_KEY = "poll_cursor"
 TRASH_CURSOR_KEY = "trash_cursor"
 # How long a schema read answers "was this option removed?" before it is read again.
 _SCHEMA_TTL_S = 60.0
+# Background work (reminders, pages, catch-up) is carried out in slices of at most this
+# long (or a poll interval, if shorter), between polls: an edit made while hundreds of
+# such actions are due waits for one slice at most, never for all of them.
+BACKGROUND_SLICE_S = 2.0
+
+
+def background_slice_s(settings: Settings) -> float:
+    return min(settings.poll_interval_s, BACKGROUND_SLICE_S)
 
 
 def _since(cursor_text: str | None, overlap_s: float) -> datetime | None:
@@ -131,13 +139,20 @@ class Worker:
         self._declare_waiting(now)
         if self.after_rows is not None:
             self.after_rows(now, frozenset(row_problems))
-        report.delivery = self.effects.run_due(now, pages_budget_s=self.settings.poll_interval_s)
+        report.delivery = self.deliver(now)
         report.notion_requests = (self.notion.pacer.requests if self.notion.pacer else 0) - before
         report.duration_s = time.monotonic() - started
         return report
 
-    def nag_pass(self, now: datetime) -> NagReport:
-        """Queue the reminders due now (keyed, so never twice), then deliver them."""
+    def deliver(self, now: datetime, budget_s: float | None = None) -> DeliveryReport:
+        """Carry out what is due: all the urgent work, then background work for `budget_s`
+        (by default one slice); `deferred` says some was left."""
+        budget = background_slice_s(self.settings) if budget_s is None else budget_s
+        return self.effects.run_due(now, background_budget_s=budget)
+
+    def nag_pass(self, now: datetime, *, deliver: bool = True) -> NagReport:
+        """Queue the reminders due now (keyed, so never twice); with `deliver`, send a
+        first slice of them (the rest goes out between polls)."""
         report = NagReport()
         self._notice_trash(now)
         self._resume_timelines()
@@ -155,7 +170,8 @@ class Worker:
             actions += [self._nudge_entry(n, now) for n in nudges if record.timeline_page_id]
             self.store.save_nudges(record.page_id, actions, remembered, now.timestamp())
             report.queued += len(nudges)
-        report.delivery = self.effects.run_due(now)
+        if deliver:
+            report.delivery = self.deliver(now)
         return report
 
     def _declare_waiting(self, now: datetime) -> None:

@@ -7,11 +7,17 @@ import threading
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from datetime import UTC, datetime
 from pathlib import Path
 
+import pytest
+
 from tests.e2e.harness import Harness, message_text, people, select
+from worker import tick
+from worker.effects import DeliveryReport
 from worker.sandbox import Sandbox
 from worker.sandbox.ratelimit import RateLimit
+from worker.tick import PollReport
 
 REMINDED = 24
 POLL_INTERVAL_S = 1.0
@@ -57,7 +63,8 @@ def _scheduler(h: Harness) -> Iterator[None]:
 
 def _thread(h: Harness, page: str) -> str:
     record = h.runtime.store.get_record(page)
-    assert record is not None and record.thread_ts
+    assert record is not None
+    assert record.thread_ts
     return record.thread_ts
 
 
@@ -71,8 +78,9 @@ def _calls_for_a_commander(h: Harness, threads: list[str]) -> list[int]:
 
 def _incidents(h: Harness, count: int) -> tuple[list[str], str]:
     """`count` open incidents nobody commands, and one more with a commander."""
+    sev3, investigating = select("SEV3"), select("Investigating")
     pages = [
-        h.declare("Aiko", f"Shard {i} degraded", Severity=select("SEV3"), Status=select("Investigating"))
+        h.declare("Aiko", f"Shard {i} degraded", Severity=sev3, Status=investigating)
         for i in range(count)
     ]
     target = h.declare(
@@ -126,10 +134,10 @@ def test_an_edit_is_announced_within_a_poll_while_parents_are_rewritten_after_a_
     box: Sandbox, tmp_path: Path
 ) -> None:
     """After the state store is lost, every open incident's parent message is brought up to
-    date again — 30 of them are 25 s of chat.update at Slack's 50 a minute. An edit made
+    date again — 24 of them are 17 s of chat.update at Slack's 50 a minute. An edit made
     meanwhile is announced at the next poll, not after the catch-up."""
     h = Harness(box, tmp_path, COMMANDER_GRACE="1h", POLL_INTERVAL=f"{POLL_INTERVAL_S:g}s")
-    pages, target = _incidents(h, 30)
+    pages, target = _incidents(h, REMINDED)
     target_thread = _thread(h, target)
     _at_slacks_pace(h)
     h.restart(lose_state=True)
@@ -149,4 +157,50 @@ def test_an_edit_is_announced_within_a_poll_while_parents_are_rewritten_after_a_
     )
     assert rewritten_by_then < len(pages)  # it did not wait for the catch-up
     assert "Investigating → Identified" in _replies(h, target_thread)[0]
+    h.close()
+
+
+def test_background_work_left_by_a_poll_goes_out_before_the_next_poll_a_slice_at_a_time(
+    box: Sandbox, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A poll announces what people did, then runs out of its slice for page work; the rest
+    goes out a slice at a time for what is left of the poll interval (not at the next poll),
+    and a poll with nothing left over returns at once."""
+    monkeypatch.setattr(tick, "BACKGROUND_SLICE_S", 0.2)
+    # Page work at 20 Notion requests a second: more than a slice, less than an interval.
+    h = Harness(box, tmp_path, POLL_INTERVAL="5s", NOTION_REQUESTS_PER_SECOND="20")
+    pages = [h.declare("Aiko", f"Shard {i} degraded", Severity=select("SEV3")) for i in range(3)]
+    first_passes: list[PollReport | None] = []
+    slices: list[DeliveryReport | None] = []
+    real_poll, real_deliver = h.runtime.poll, h.runtime.deliver
+
+    def poll(now: datetime) -> PollReport | None:
+        first_passes.append(real_poll(now))
+        return first_passes[-1]
+
+    def deliver(now: datetime, budget_s: float | None = None) -> DeliveryReport | None:
+        assert len(h.top_level()) == 3  # all announced first
+        slices.append(real_deliver(now, budget_s))
+        return slices[-1]
+
+    monkeypatch.setattr(h.runtime, "poll", poll)
+    monkeypatch.setattr(h.runtime, "deliver", deliver)
+    poll_job = next(job for job in h.runtime.loop().jobs if job.name == "poll")
+    started = time.monotonic()
+    poll_job.run(datetime.now(UTC))
+    took_s = time.monotonic() - started
+
+    (first,) = first_passes
+    assert first is not None
+    assert first.delivery.deferred  # its own slice ran out
+    assert len(slices) >= 2
+    assert not h.runtime.store.due_actions(time.time())  # all done before the next poll
+    assert took_s < 5.0
+    records = [h.runtime.store.get_record(page) for page in pages]
+    assert all(r is not None and r.timeline_page_id for r in records)
+    slices.clear()
+    started = time.monotonic()
+    poll_job.run(datetime.now(UTC))
+    assert slices == []
+    assert time.monotonic() - started < 1.0  # nothing left over: back to the schedule
     h.close()

@@ -2,16 +2,13 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
 
 from tests.e2e.harness import Harness, message_text, people, rich, select
-from worker.runtime import CATCH_UP_POLLS
 from worker.sandbox import Sandbox, SandboxOptions
 from worker.sandbox.ratelimit import RateLimit
-from worker.tick import PollReport
 
 
 def test_a_whole_incident_is_one_thread(h: Harness) -> None:
@@ -254,27 +251,3 @@ def test_startup_rides_out_a_passing_outage(tmp_path: Path) -> None:
         h.runtime = h.start_worker()
         assert h.runtime.worker.bot_user_id  # started: it knows who it is
         h.close()
-
-
-def test_left_over_page_work_is_picked_up_at_once_not_at_the_next_tick(
-    h: Harness, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    """A pass whose page work ran out of time polls again straight away (bounded, so the
-    nudge pass sharing the thread still gets its turn)."""
-    left_over = [True, True, False]
-    passes: list[bool] = []
-    real_poll = h.runtime.worker.poll
-
-    def poll(now: datetime) -> PollReport:
-        report = real_poll(now)
-        report.delivery.deferred = left_over.pop(0) if left_over else True
-        passes.append(report.delivery.deferred)
-        return report
-
-    monkeypatch.setattr(h.runtime.worker, "poll", poll)
-    poll_job = next(job for job in h.runtime.loop().jobs if job.name == "poll")
-    poll_job.run(datetime.now(UTC))
-    assert passes == [True, True, False]  # two catch-up polls, then back to the schedule
-    passes.clear()
-    poll_job.run(datetime.now(UTC))
-    assert len(passes) == CATCH_UP_POLLS  # never more than this per tick
