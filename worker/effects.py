@@ -195,8 +195,10 @@ class Effects:
                 log.warning("another replica holds the lease now; this one stops acting")
                 break
             if position >= len(urgent) and background_budget_s is not None:
-                started = started or time.monotonic()
-                if time.monotonic() - started > background_budget_s:
+                # The first background action always goes: every pass makes progress.
+                if started is None:
+                    started = time.monotonic()
+                elif time.monotonic() - started > background_budget_s:
                     report.deferred = True
                     break  # the rest next pass
             where = (item.page_id, lane(item.kind))

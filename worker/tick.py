@@ -135,20 +135,25 @@ class Worker:
         # stamps edits with the minute they happened in; `_since` allows for that).
         queried_at = queried_at or self.notion.server_clock.latest or now
         self.store.set_meta(CURSOR_KEY, queried_at.isoformat())
-        self._adopt_pending(now)
         self._declare_waiting(now)
         if self.after_rows is not None:
             self.after_rows(now, frozenset(row_problems))
-        report.delivery = self.deliver(now)
+        report.delivery = self.deliver(now)  # threads to read back after a lost state too
         report.notion_requests = (self.notion.pacer.requests if self.notion.pacer else 0) - before
         report.duration_s = time.monotonic() - started
         return report
 
     def deliver(self, now: datetime, budget_s: float | None = None) -> DeliveryReport:
         """Carry out what is due: all the urgent work, then background work for `budget_s`
-        (by default one slice); `deferred` says some was left."""
+        (by default one slice) — threads still to read back after a lost state, then
+        reminders, pages and catch-up. `deferred` says some was left."""
         budget = background_slice_s(self.settings) if budget_s is None else budget_s
-        return self.effects.run_due(now, background_budget_s=budget)
+        started = time.monotonic()
+        adopting = self._adopt_pending(now, budget_s=budget)
+        left_s = max(0.0, budget - (time.monotonic() - started))
+        report = self.effects.run_due(now, background_budget_s=left_s)
+        report.deferred |= adopting
+        return report
 
     def nag_pass(self, now: datetime, *, deliver: bool = True) -> NagReport:
         """Queue the reminders due now (keyed, so never twice); with `deliver`, send a
@@ -193,6 +198,11 @@ class Worker:
         self._report_value_problems(incident, record, now)
         if record is not None and record.snapshot == incident:
             return False  # seen again in the overlap window: nothing to do, nothing to write
+        if record is not None and record.phase == "adopting":
+            # Changed by people while its thread waits to be read back (after a lost state):
+            # read it now, so that their change is announced now, ahead of the catch-up.
+            self._adopt(record, now)
+            record = self.store.get_record(incident.page_id)
         actor = self._actor(record, incident)
         plan = plan_row(
             record,
@@ -255,11 +265,18 @@ class Worker:
 
     # --- after a lost state: threads read back ------------------------------------------
 
-    def _adopt_pending(self, now: datetime) -> None:
-        for record in self.store.records("adopting"):
+    def _adopt_pending(self, now: datetime, *, budget_s: float) -> bool:
+        """Read threads back for `budget_s` (at least one): at Slack's 50 reads a minute, a
+        thousand open incidents take twenty minutes, read between polls, never holding one
+        up. True when some are left for later."""
+        started = time.monotonic()
+        for count, record in enumerate(self.store.records("adopting")):
             if self.should_stop():
-                return
+                return False
+            if count and time.monotonic() - started > budget_s:
+                return True
             self._adopt(record, now)
+        return False
 
     def _adopt(self, record: IncidentRecord, now: datetime) -> None:
         """Take an open incident back after a lost state from what its thread says: whose it
@@ -307,7 +324,10 @@ class Worker:
     ) -> None:
         now_s = now.timestamp()
         page = record.page_id
-        update = Action("update_parent", f"update_parent:{page}:{record.seq}", page, {})
+        # Catch-up: it goes after what people change meanwhile (`store.is_background`).
+        update = Action(
+            "update_parent", f"update_parent:{page}:{record.seq}", page, {}, background=True
+        )
         self.store.save_plan(Plan(record, (update,)), now_s)
         if memory is not None:
             self.store.save_nudges(page, [], memory, now_s)
