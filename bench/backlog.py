@@ -90,7 +90,7 @@ def run(*, quick: bool) -> list[Row]:
             SLACK_POSTS_PER_SECOND="1",
             SLACK_TIER_PACING="on",
             COMMANDER_GRACE="1s",
-            NAG_INTERVAL="1s",
+            NAG_INTERVAL="1h",  # one nudge pass: the calls, not their escalations
         )
         h.restart()
         with running_loop(h):
