@@ -392,3 +392,27 @@ def test_a_link_on_its_way_is_not_taken_for_someones_edit() -> None:
     record = replace(_announced(), permalink=THREAD)
     plan = plan_row(record, _incident(next_update_due=DUE), S, actor=None, now=NOW, first_run=False)
     assert plan.actions == ()
+
+
+def test_a_renamed_link_property_is_not_a_cleared_link_and_gets_no_write() -> None:
+    record = replace(_announced(slack_thread=THREAD), permalink=THREAD)
+    renamed = _incident(slack_thread=None, edited=NOW, next_update_due=DUE, status="Identified")
+    renamed = replace(renamed, unreadable=("slack_thread", "next_update_due"))
+    plan = plan_row(record, renamed, S, actor=ACTOR, now=NOW, first_run=False)
+    assert "write_props" not in _kinds(plan)  # nothing to write to until it is back
+    assert [a.payload.get("type") for a in plan.actions if a.kind == "post_reply"] == ["changes"]
+
+
+def test_no_second_postmortem_when_the_row_already_links_one() -> None:
+    record = replace(_announced(status="Monitoring"), postmortem_page_id="pm")
+    plan = _plan(record, status="Resolved")
+    assert "create_postmortem" not in [a.kind for a in plan.actions]
+    assert [a.payload["kind"] for a in plan.actions if a.kind == "postmortem_note"] == [
+        "resolved_again"
+    ]
+
+
+def test_the_parent_says_when_the_update_clock_started() -> None:
+    parent = _plan(None).actions[0]
+    assert parent.kind == "post_parent"
+    assert parent.payload["clock_at"] == NOW.isoformat()

@@ -435,7 +435,8 @@ class Effects:
             }
             message = parent_message(with_written(record.snapshot, planned), self.render)
             self.claim(item, now_s)
-            posted = self._post_anyway(item, record, message, channel=channel)
+            facts = _facts(item.payload)
+            posted = self._post_anyway(item, record, message, channel=channel, facts=facts)
             result = {**posted, "reconciled": False}
             ts = result["ts"]
         self.store.set_thread(record.page_id, ts, None, now_s, channel=channel)
@@ -445,6 +446,11 @@ class Effects:
         return self._post_in_thread(item, record, now_s, reply_message)
 
     def _post_nudge(self, item: OutboxItem, record: IncidentRecord, now_s: float) -> dict[str, Any]:
+        stale = _answered(item.payload, record, self.settings)
+        if stale:
+            # Reminders go out between polls: what it asked for may have come meanwhile.
+            log.info("%s not sent: %s", item.key, stale)
+            return {"skipped": stale}
         return self._post_in_thread(item, record, now_s, nudge_message)
 
     def _post_in_thread(
@@ -543,6 +549,11 @@ class Effects:
             try:
                 self.slack.update(channel, thread_ts, form)
             except ServiceError as exc:
+                if exc.code in _PARENT_GONE:
+                    # Not the worker's message, or deleted: nothing to keep current, and no
+                    # reason to hold up the thread's other messages.
+                    log.warning("%s: the parent message cannot be edited (%s)", item.key, exc)
+                    return {"skipped": exc.code}
                 if not _refused_for_good(exc):
                     raise
                 refused.append(exc.code)
@@ -637,6 +648,29 @@ def _facts(payload: Mapping[str, Any]) -> dict[str, Any] | None:
         )
         return {"at": sent.isoformat()}
     return None
+
+
+# chat.update: the parent message is not the worker's, or was deleted.
+_PARENT_GONE = frozenset({"cant_update_message", "message_not_found", "edit_window_closed"})
+
+
+def _answered(payload: Mapping[str, Any], record: IncidentRecord, settings: Settings) -> str:
+    """Why a queued reminder no longer needs sending ('' when it still does)."""
+    kind = payload.get("kind")
+    incident = record.snapshot
+    if kind != "postmortem_overdue" and incident.status in settings.resolved_statuses:
+        return "the incident was resolved meanwhile"
+    if incident.in_trash:
+        return "the row is in the trash"
+    if kind in ("update_overdue", "escalation") and record.last_update_at is not None:
+        asked = datetime.fromisoformat(str(payload["last_update_at"]))
+        if record.last_update_at > asked:
+            return "a status update came meanwhile"
+    if kind in ("no_commander", "commander_escalation") and incident.commander:
+        return "someone took command meanwhile"
+    if kind == "no_severity" and incident.severity:
+        return "a severity was set meanwhile"
+    return ""
 
 
 def _refused_for_good(exc: ServiceError) -> bool:

@@ -93,20 +93,27 @@ class PageEffects:
             raise NotReadyError(f"incident {record.page_id} has no Slack thread to link to yet")
         save = self._saver(item)
         title = progress.setdefault("title", self._page_title(record, "timeline"))
-        now = datetime.fromtimestamp(now_s, UTC)
-        markdown = render_timeline_page(
-            record.snapshot, self.settings, now, slack_thread_url=record.permalink
-        )
-        blocks = markdown_to_blocks(markdown)
         page = record.page_id
-        page_id = self.writer.create(
-            parent={"type": "page_id", "page_id": page},
-            properties={"title": _title(title)},
-            blocks=blocks,
-            progress=progress,
-            save=save,
-            find_existing=lambda: self.writer.find_child_page(page, title),
-        )
+        # Made before the worker's memory was lost (its link cleared meanwhile): found again.
+        found = self.writer.find_child_page(page, title) if item.payload.get("look_first") else None
+        if found is not None and "page_id" not in progress:
+            progress.update(page_id=found, found=True)
+            save(progress)
+        if progress.get("found"):
+            page_id = str(progress["page_id"])
+        else:
+            now = datetime.fromtimestamp(now_s, UTC)
+            markdown = render_timeline_page(
+                record.snapshot, self.settings, now, slack_thread_url=record.permalink
+            )
+            page_id = self.writer.create(
+                parent={"type": "page_id", "page_id": page},
+                properties={"title": _title(title)},
+                blocks=markdown_to_blocks(markdown),
+                progress=progress,
+                save=save,
+                find_existing=lambda: self.writer.find_child_page(page, title),
+            )
         url = self._url(page_id, progress)
         self.store.set_page(page, timeline=page_id, now_s=now_s)
         self.write_row(page, {"timeline": url}, now_s)
@@ -204,6 +211,12 @@ class PageEffects:
         self, item: OutboxItem, record: IncidentRecord, now_s: float
     ) -> dict[str, Any]:
         progress: Progress = dict(item.result or {})
+        if not progress and record.postmortem_page_id is not None:
+            # Known from the row's Postmortem link (its memory was lost): one per incident.
+            return {
+                "skipped": "the incident has a postmortem",
+                "page_id": record.postmortem_page_id,
+            }
         save = self._saver(item)
         now = datetime.fromtimestamp(now_s, UTC)
         incident = _with_times(record.snapshot, item.payload)
@@ -264,13 +277,16 @@ class PageEffects:
         declared = record.snapshot.declared_at or record.snapshot.created_time
         markdown = timeline_entry_markdown(entry, self.settings, day_of=declared)
         progress: Progress = dict(item.result or {})
-        ids = self.writer.append_all(
-            record.postmortem_page_id,
-            markdown_to_blocks(markdown),
-            progress,
-            self._saver(item),
-            "note",
-        )
+        page = record.postmortem_page_id
+        try:
+            ids = self.writer.append_all(
+                page, markdown_to_blocks(markdown), progress, self._saver(item), "note"
+            )
+        except ServiceError as exc:
+            if not exc.retryable and self.in_trash(page):
+                # Someone threw the postmortem away: a note about it helps nobody.
+                return {"skipped": "the postmortem page is in the trash"}
+            raise
         return {**progress, "ids": ids}
 
     def _postmortem_home(

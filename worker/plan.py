@@ -164,6 +164,8 @@ def _declare(
     parent: dict[str, Any] = {
         "declared_at": declared_at.isoformat(),
         "next_update_due": due.isoformat() if due else None,
+        # When the update clock started: read back from the thread after a lost state.
+        "clock_at": (announced.last_update_at or now).isoformat(),
     }
     if look_first:
         parent["look_since"] = record.snapshot.created_time.isoformat()
@@ -179,7 +181,8 @@ def _declare(
         Action("link_thread", f"link_thread:{page}", page, link),
     )
     if record.timeline_page_id is None:
-        actions += (Action("create_timeline", f"create_timeline:{page}", page, {}),)
+        look = {"look_first": True} if look_first else {}
+        actions += (Action("create_timeline", f"create_timeline:{page}", page, look),)
     entry = timeline_entry(page, "declared", declared_at, "", None, kind="declared")
     return Plan(announced, (*actions, entry))
 
@@ -371,6 +374,8 @@ def _write_backs(
     due = next_due(updated, settings)
     if _due_differs(new.next_update_due, due):
         props["next_update_due"] = due.isoformat() if due else None
+    # Nothing is written to a property the row does not have now (renamed, retyped).
+    props = {k: v for k, v in props.items() if k not in new.unreadable}
     payload: dict[str, Any] = {"dates": props}
     if any(isinstance(e, Reopened) for e in events) and new.resolved_at is not None:
         # Reopened: no longer resolved. The next resolution fills in its own time.
@@ -385,8 +390,9 @@ def _postmortem_actions(
 ) -> list[Action]:
     page = record.page_id
     actions: list[Action] = []
-    if any(isinstance(e, Resolved) for e in events):
-        # Once per incident, ever: reopening and resolving again finds it already done.
+    if any(isinstance(e, Resolved) for e in events) and record.postmortem_page_id is None:
+        # Once per incident, ever: reopening and resolving again finds it already done (and
+        # one made before a lost state is known from the row's Postmortem link).
         # The times ride along: our own write of Resolved at may not have landed yet.
         times = {k: v for k, v in props.items() if k in ("mitigated_at", "resolved_at")}
         actions.append(Action("create_postmortem", f"create_postmortem:{page}", page, times))
@@ -447,7 +453,11 @@ def _link_repairs(record: IncidentRecord, seen: Incident) -> tuple[Action, ...]:
     wrong = {
         logical: str(getattr(old, field))
         for field, logical in _OWN_LINKS.items()
-        if getattr(old, field) and getattr(seen, field) != getattr(old, field)
+        # A property the row no longer has (renamed, retyped) is not a cleared link: there is
+        # nothing to write to until it is back (the schema watch says so in the channel).
+        if getattr(old, field)
+        and getattr(seen, field) != getattr(old, field)
+        and logical not in seen.unreadable
     }
     if not wrong:
         return ()

@@ -353,7 +353,7 @@ def with_unreadable(incident: Incident, logical: str, problem: str) -> Incident:
     )
 
 
-# The Incident field each readable logical property fills (worker-written ones excepted).
+# The Incident field each logical property fills.
 _FIELDS = {
     "title": "title",
     "status": "status",
@@ -363,6 +363,13 @@ _FIELDS = {
     "impact": "impact",
     "status_update": "status_update",
     "customer_comms": "customer_comms",
+    "declared_at": "declared_at",
+    "mitigated_at": "mitigated_at",
+    "resolved_at": "resolved_at",
+    "next_update_due": "next_update_due",
+    "slack_thread": "slack_thread",
+    "timeline": "timeline_url",
+    "postmortem": "postmortem_url",
 }
 
 

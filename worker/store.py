@@ -91,7 +91,9 @@ OutboxState = Literal["pending", "sending", "done", "failed", "paused"]
 
 # Actions of one incident run in order within a lane; a stuck Notion page (say, a broken
 # template) must not hold up the incident's Slack thread, so pages have their own lane.
-_PAGE_KINDS = frozenset({"create_timeline", "timeline_entry", "create_postmortem"})
+_PAGE_KINDS = frozenset(
+    {"create_timeline", "timeline_entry", "create_postmortem", "postmortem_note"}
+)
 
 
 def lane(kind: str) -> str:

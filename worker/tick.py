@@ -228,6 +228,10 @@ class Worker:
         thread_ts = thread_ts_from_permalink(incident.slack_thread or "")
         if thread_ts is None:
             return False
+        if incident.created_time > datetime.fromtimestamp(float(thread_ts), UTC):
+            # Created after the thread was posted (Notion's time is rounded down, so this is
+            # sure): the thread was not posted for this row, whatever its link says.
+            return True
         owner = self.store.record_by_thread(thread_ts)
         return (
             owner is not None and owner.page_id != incident.page_id and owner.phase == "announced"
@@ -294,12 +298,14 @@ class Worker:
                 return
             messages = []
         history = read_history(record.page_id, messages, declared_at=declared_time(record, now))
-        if not messages or (history.owner not in (None, record.page_id)):
-            # The thread is gone, or it is another incident's (the row is a duplicate).
-            gone = not messages
+        if not messages or history.owner != record.page_id:
+            # The thread is gone, or it is not this incident's: another one's (the row is a
+            # duplicate), or one the worker never posted (a link someone pasted).
+            gone = not messages or history.owner is None
             snapshot = replace(record.snapshot, slack_thread=None) if gone else record.snapshot
+            # A gone thread's incident may have its pages already: they are looked for first.
             plan = plan_row(
-                None, snapshot, self.settings, actor=None, now=now, first_run=False, copied=not gone
+                None, snapshot, self.settings, actor=None, now=now, first_run=gone, copied=not gone
             )
             self.store.save_plan(
                 replace(plan, record=replace(plan.record, first_seen_at=record.first_seen_at)),
@@ -328,7 +334,12 @@ class Worker:
         update = Action(
             "update_parent", f"update_parent:{page}:{record.seq}", page, {}, background=True
         )
-        self.store.save_plan(Plan(record, (update,)), now_s)
+        actions = [update]
+        if record.timeline_page_id is None:
+            # Its Timeline link was cleared meanwhile: found again by its title, or made.
+            look = {"look_first": True}
+            actions.append(Action("create_timeline", f"create_timeline:{page}", page, look))
+        self.store.save_plan(Plan(record, tuple(actions)), now_s)
         if memory is not None:
             self.store.save_nudges(page, [], memory, now_s)
         seen = record.first_seen_at
@@ -341,6 +352,9 @@ class Worker:
             self._refresh(page_id, now_s)
         except RowGoneError:
             return
+        except ServiceError as exc:
+            # Its next edit is seen by a poll anyway; nothing else waits on this read.
+            log.warning("incident %s: could not read the row again: %s", page_id, exc)
 
     # --- the trash ------------------------------------------------------------------------
 
@@ -360,7 +374,8 @@ class Worker:
                 if isinstance(row, RowError):
                     continue
                 record = self.store.get_record(row.page_id)
-                if record is not None and record.phase == "announced":
+                if record is not None and record.phase in ("announced", "waiting"):
+                    # A waiting (untitled) row in the trash is never announced.
                     self._ingest(row, now=now, first_run=False)
         except ServiceError as exc:
             log.warning("could not look for rows moved to the trash: %s", exc)

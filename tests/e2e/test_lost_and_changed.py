@@ -250,3 +250,91 @@ def test_a_reply_in_the_thread_says_who_edited_the_row_last(h: Harness) -> None:
     h.poll()
     (text,) = h.replies_text(page)
     assert f"Row last edited by <@{h.person('Aiko').slack_id}>" in text
+
+
+# --- found in review: the messy paths around the above ----------------------------------------
+
+
+def _rename(h: Harness, old: str, new: str) -> None:
+    _schema(h, {old: {"name": new}})
+
+
+def test_renaming_the_slack_thread_property_neither_repairs_nor_holds_up_the_thread(
+    h: Harness,
+) -> None:
+    page = _declare(h)
+    _rename(h, "Slack thread", "Thread link")
+    h.edit("Ben", page, Status=select("Identified"))
+    h.poll()
+    h.edit("Ben", page, **{"Status update": rich("Found the bad deploy")})
+    h.poll()
+    replies = h.replies_text(page)
+    assert any("→ Identified" in text for text in replies)
+    assert any("Found the bad deploy" in text for text in replies)  # nothing stalled
+    _rename(h, "Thread link", "Slack thread")
+    h.edit("Ben", page, Status=select("Monitoring"))
+    h.poll()
+    h.poll()
+    assert not any("set it back" in text for text in h.replies_text(page))
+
+
+def test_after_losing_the_state_a_second_resolution_makes_no_second_postmortem(
+    h: Harness,
+) -> None:
+    page = _declare(h)
+    h.edit("Ben", page, Status=select("Resolved"))
+    h.poll()
+    h.poll()
+    h.restart(lose_state=True)
+    h.poll()
+    h.edit("Ben", page, Status=select("Investigating"))
+    h.poll()
+    h.edit("Ben", page, Status=select("Resolved"))
+    h.poll()
+    h.poll()
+    assert h.child_pages(page).count("Checkout errors — Postmortem") == 1
+    ready = [t for t in h.replies_text(page) if "postmortem draft is ready" in t]
+    assert len(ready) == 1
+
+
+def test_after_losing_the_state_reminders_count_from_the_announcement_not_an_earlier_declared_at(
+    h: Harness,
+) -> None:
+    """Logged late, with Declared at an hour back: the first update was due 30 minutes after
+    the worker announced it; a lost state must not make it overdue at once."""
+    earlier = (datetime.now(UTC) - timedelta(hours=1)).isoformat()
+    page = _declare(h, **{"Declared at": {"date": {"start": earlier}}})
+    h.restart(lose_state=True)
+    h.runtime.poll(_at(1))
+    h.runtime.nag(_at(5))
+    assert _reminders(h, page) == []
+    h.runtime.nag(_at(31))
+    assert len(_reminders(h, page)) == 1
+
+
+def test_a_pasted_link_to_someone_elses_thread_gets_the_incident_its_own(h: Harness) -> None:
+    from slack_sdk import WebClient
+
+    aiko = h.person("Aiko")
+    client = WebClient(token=aiko.slack_token, base_url=h.box.slack_base_url)
+    ts = client.chat_postMessage(channel=h.channel, text="checkout looks broken?")["ts"]
+    link = client.chat_getPermalink(channel=h.channel, message_ts=ts)["permalink"]
+    h.poll()  # not the first run
+    page = h.declare(
+        "Aiko", "Checkout errors", Severity=select("SEV2"), **{"Slack thread": {"url": link}}
+    )
+    h.poll()
+    h.poll()
+    record = h.runtime.store.get_record(page)
+    assert record is not None
+    assert record.thread_ts not in (None, ts)
+    assert h.row(page)["properties"]["Slack thread"]["url"] != link
+
+
+def test_a_reminder_queued_before_the_update_arrived_is_not_sent(h: Harness) -> None:
+    page = _declare(h)
+    h.runtime.nag(_at(31), deliver=False)  # queued: the poll job sends it, between polls
+    h.edit("Ben", page, **{"Status update": rich("Rolled back")})
+    h.runtime.poll(_at(31.1))
+    assert _reminders(h, page) == []
+    assert any("Rolled back" in text for text in h.replies_text(page))

@@ -268,6 +268,7 @@ def test_after_losing_the_state_a_cleared_thread_link_announces_nothing_twice(
         h.poll()
     assert len(h.top_level()) == 1
     assert _url(_props(h, page), "Slack thread") == link
+    assert h.child_pages(page) == ["Checkout errors — Timeline"]  # found again, not made twice
 
 
 # --- item 6: a trashed timeline page ----------------------------------------------------------
@@ -337,3 +338,50 @@ def test_times_written_back_are_those_the_worker_observed_not_the_minute(h: Harn
     assert declared is not None
     assert mitigated is not None
     assert 30 <= (mitigated - declared).total_seconds() <= 50
+
+
+# --- found in review ---------------------------------------------------------------------------
+
+
+def test_a_trashed_postmortem_does_not_hold_up_the_thread_on_a_reopening(h: Harness) -> None:
+    page = _declare(h)
+    h.edit("Ben", page, Status=select("Resolved"))
+    h.runtime.poll(_at(10))
+    h.runtime.poll(_at(10.1))
+    postmortem = page_id_from_url(_url(_props(h, page), "Postmortem"))
+    assert postmortem is not None
+    _trash(h, postmortem)
+    h.edit("Ben", page, Status=select("Investigating"))
+    h.runtime.poll(_at(20))
+    h.edit("Ben", page, **{"Status update": rich("Errors are back; rolling back again")})
+    h.runtime.poll(_at(21))
+    h.runtime.poll(_at(22))
+    replies = h.replies_text(page)
+    assert any("Reopened" in text for text in replies)
+    assert any("rolling back again" in text for text in replies)
+
+
+def test_an_untitled_row_moved_to_the_trash_is_never_announced(h: Harness) -> None:
+    h.poll()  # not the first run
+    page = h.declare("Aiko", "", Severity=select("SEV2"))
+    h.runtime.poll(_at(0))
+    _trash(h, page)
+    h.runtime.nag(_at(1))
+    h.runtime.poll(_at(5))
+    assert h.top_level() == []
+
+
+def test_after_losing_the_state_a_cleared_timeline_link_still_leads_to_a_postmortem(
+    h: Harness,
+) -> None:
+    page = _declare(h)
+    h.edit("Ben", page, Timeline={"url": None})
+    h.restart(lose_state=True)
+    h.runtime.poll(_at(1))
+    h.edit("Ben", page, Status=select("Resolved"))
+    for minutes in (2, 3, 4):
+        h.runtime.poll(_at(minutes))
+    props = _props(h, page)
+    assert _url(props, "Timeline")
+    assert _url(props, "Postmortem")
+    assert h.child_pages(page).count("Checkout errors — Timeline") == 1
