@@ -416,3 +416,17 @@ def test_the_parent_says_when_the_update_clock_started() -> None:
     parent = _plan(None).actions[0]
     assert parent.kind == "post_parent"
     assert parent.payload["clock_at"] == NOW.isoformat()
+
+
+@pytest.mark.parametrize(
+    ("fields", "looks"),
+    [
+        ({}, False),  # a new database's first run: nothing posted before, nothing to look for
+        ({"declared_at": T0}, True),  # the worker's dates on it: it may have been announced
+    ],
+)
+def test_a_first_run_looks_for_an_earlier_parent_only_where_the_worker_worked(
+    fields: dict[str, Any], looks: bool
+) -> None:
+    parent = _plan(None, first_run=True, next_update_due=None, **fields).actions[0]
+    assert ("look_since" in parent.payload) is looks

@@ -251,7 +251,8 @@ def plan_row(
         if record.phase != "waiting":
             return Plan(record)
         clear = tuple(k for k in ("timeline", "postmortem") if copied and _has_link(new, k))
-        return _declare_row(record, settings, now, look_first=first_run, clear=clear)
+        look_first = first_run and not copied and _worked_on(new)
+        return _declare_row(record, settings, now, look_first=look_first, clear=clear)
     if record.phase == "adopting":
         return Plan(record)  # the thread is read back first; changes are planned after that
     if record.phase != "announced":
@@ -261,6 +262,19 @@ def plan_row(
             return _declare_row(updated, settings, now, look_first=False)
         return Plan(updated)
     return _plan_changes(record, new, settings, actor=actor, now=now)
+
+
+def _worked_on(incident: Incident) -> bool:
+    """The row shows the worker's hand (a date or a page link it writes): it may have been
+    announced before the worker's memory was lost, its thread link cleared since."""
+    return any(
+        (
+            incident.declared_at,
+            incident.next_update_due,
+            incident.timeline_url,
+            incident.postmortem_url,
+        )
+    )
 
 
 def _has_link(incident: Incident, key: str) -> bool:
