@@ -7,7 +7,7 @@ STAMP := $(VENV)/.installed
 export NO_PROXY := 127.0.0.1,localhost
 export no_proxy := 127.0.0.1,localhost
 
-.PHONY: demo test lint typecheck unit bench chaos sandbox clean lock
+.PHONY: demo test lint typecheck unit bench chaos fidelity sandbox clean lock
 
 $(STAMP): pyproject.toml constraints.txt
 	@command -v $(PYTHON) >/dev/null 2>&1 || { echo "error: $(PYTHON) not found; install Python 3.11 or run 'make PYTHON=python3 ...'" >&2; exit 1; }
@@ -37,6 +37,10 @@ bench: $(STAMP)
 
 chaos: $(STAMP)
 	$(BIN)/python bench/chaos.py
+
+# The emulators' fidelity tests alone, and what they check per endpoint the worker calls.
+fidelity: $(STAMP)
+	$(BIN)/python bench/fidelity.py
 
 sandbox: $(STAMP)
 	$(BIN)/incident-worker sandbox

@@ -1,0 +1,255 @@
+"""`make fidelity`: run the emulators' fidelity tests alone and print, per Notion endpoint and
+Slack method the worker calls, what they check against the real services and what is known
+to differ — the table in the README's sandbox section.
+
+Measured, not declared: which tests exercised each endpoint and which error answers they
+saw come from the test run itself (tests/sandbox/fidelity_plugin.py); the reference counts
+come from tests/reference. Only the worker's calls and the known differences are written
+here, and the list of calls is checked against the worker's source."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import re
+import subprocess
+import sys
+import tempfile
+from collections import defaultdict
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from tests.sandbox.fidelity_plugin import endpoint  # noqa: E402
+
+REFERENCE = ROOT / "tests" / "reference"
+
+
+@dataclass(frozen=True)
+class Call:
+    """One endpoint the worker calls: its route, the SDK call in the worker's code, why."""
+
+    service: str  # "Notion" or "Slack"
+    route: str  # as `endpoint()` names it: "PATCH /v1/pages/{id}", "chat.update"
+    sdk: str  # how the worker's code calls it: "pages.update", "chat_update"
+    purpose: str
+    differences: str = ""
+
+
+CALLS = (
+    Call("Notion", "GET /v1/users/me", "users.me", "who the integration is (start, check)"),
+    Call(
+        "Notion",
+        "GET /v1/users/{id}",
+        "users.retrieve",
+        "who edited a row",
+        "guests and groups are not emulated",
+    ),
+    Call("Notion", "POST /v1/databases", "databases.create", "setup"),
+    Call("Notion", "GET /v1/databases/{id}", "databases.retrieve", "the data source of a database"),
+    Call("Notion", "GET /v1/data_sources/{id}", "data_sources.retrieve", "schema (check, watch)"),
+    Call(
+        "Notion",
+        "POST /v1/data_sources/{id}/query",
+        "data_sources.query",
+        "the poll; rows in the trash",
+        "formula and rollup values are placeholders; relative date filters count days",
+    ),
+    Call("Notion", "POST /v1/pages", "pages.create", "timeline and postmortem pages"),
+    Call("Notion", "GET /v1/pages/{id}", "pages.retrieve", "a row read again before a write"),
+    Call("Notion", "PATCH /v1/pages/{id}", "pages.update", "links and dates on the row"),
+    Call(
+        "Notion",
+        "GET /v1/blocks/{id}/children",
+        "blocks.children.list",
+        "pages read back (postmortem, reconciliation)",
+        "block types beyond the ones the templates use are not emulated",
+    ),
+    Call(
+        "Notion",
+        "PATCH /v1/blocks/{id}/children",
+        "blocks.children.append",
+        "timeline entries, the rest of long pages",
+    ),
+    Call("Slack", "auth.test", "auth_test", "who the bot is; its scopes"),
+    Call(
+        "Slack",
+        "chat.postMessage",
+        "chat_postMessage",
+        "parent messages, replies, reminders",
+        "no workspace-wide rate cap",
+    ),
+    Call("Slack", "chat.update", "chat_update", "the parent kept current"),
+    Call("Slack", "chat.getPermalink", "chat_getPermalink", "the thread link"),
+    Call("Slack", "conversations.info", "conversations_info", "check: the channel"),
+    Call("Slack", "conversations.join", "conversations_join", "start: join a public channel"),
+    Call(
+        "Slack",
+        "conversations.history",
+        "conversations_history",
+        "reconciliation of parent posts",
+        "no 2025 limits for apps outside the Marketplace",
+    ),
+    Call("Slack", "conversations.replies", "conversations_replies", "reconciliation; read-back"),
+    Call("Slack", "users.lookupByEmail", "users_lookupByEmail", "mentions"),
+)
+
+NOT_COVERED = (
+    "Notion: comments, file uploads, views, page move and Markdown endpoints, OAuth, webhooks",
+    "Slack: Events API and Socket Mode, DMs, workspace-wide rate limits, the 2025 "
+    "conversations.history limits for apps outside the Marketplace",
+)
+
+
+def worker_sdk_calls() -> set[str]:
+    """The SDK calls in the worker's own code (not the sandbox's)."""
+    notion = re.compile(r"client\.((?:[a-z_]+\.)+[a-z_]+)(?=[(,)\s])")
+    slack = re.compile(r"client\.([a-z]+_[A-Za-z]+)\(")
+    found: set[str] = set()
+    for path in (ROOT / "worker").rglob("*.py"):
+        if "sandbox" in path.parts:
+            continue
+        text = path.read_text("utf-8")
+        found.update(m.group(1) for m in notion.finditer(text) if "." in m.group(1))
+        found.update(m.group(1) for m in slack.finditer(text))
+    return found
+
+
+def notion_references() -> dict[str, int]:
+    """Recorded real Notion answers per route (tests/reference/notion/cassettes)."""
+    counts: dict[str, int] = defaultdict(int)
+    for cassette in (REFERENCE / "notion" / "cassettes").glob("*.yaml"):
+        data = yaml.safe_load(cassette.read_text("utf-8")) or {}
+        for interaction in data.get("interactions") or []:
+            request = interaction["request"]
+            path = re.sub(r"^https?://[^/]+", "", str(request["uri"]).split("?")[0])
+            name = endpoint(str(request["method"]), path)
+            if name:
+                counts[name] += 1
+    return counts
+
+
+def in_openapi(route: str) -> bool:
+    spec = json.loads((REFERENCE / "notion" / "openapi-official.json").read_text("utf-8"))
+    method, path = route.split(" ", 1)
+    for spec_path, operations in spec.get("paths", {}).items():
+        if re.sub(r"\{[^}]+\}", "{id}", spec_path) == path and method.lower() in operations:
+            return True
+    return False
+
+
+def slack_reference(method: str) -> str:
+    catalog = REFERENCE / "slack" / "slack-method-catalog" / f"{method}.json"
+    fixtures = REFERENCE / "slack" / "slack-fixtures" / "java-slack-sdk-json-logs" / "api"
+    parts = []
+    if catalog.exists():
+        errors = json.loads(catalog.read_text("utf-8")).get("errors") or {}
+        parts.append(f"catalog ({len(errors)} errors)")
+    if (fixtures / f"{method}.json").exists():
+        parts.append("SDK fixture")
+    return ", ".join(parts) or "—"
+
+
+def run_tests(out: Path) -> int:
+    command = [
+        sys.executable,
+        "-m",
+        "pytest",
+        "-q",
+        "-p",
+        "no:xdist",
+        "-p",
+        "no:cacheprovider",
+        "-p",
+        "tests.sandbox.fidelity_plugin",
+        f"--fidelity-json={out}",
+        "tests/sandbox",
+    ]
+    env = {
+        **os.environ,
+        "PYTHONPATH": str(ROOT),
+        "NO_PROXY": "127.0.0.1,localhost",
+        "no_proxy": "127.0.0.1,localhost",
+    }
+    result = subprocess.run(command, cwd=ROOT, env=env, capture_output=True, text=True, check=False)
+    print(result.stdout.strip().splitlines()[-1] if result.stdout.strip() else result.stderr)
+    return result.returncode
+
+
+def _answers(requests: list[dict[str, Any]]) -> str:
+    """The distinct error answers the tests provoked, most frequent first."""
+    errors: dict[str, int] = defaultdict(int)
+    for r in requests:
+        if r["code"] or (r["status"] or 200) >= 400:
+            errors[f"{r['status']} {r['code'] or ''}".strip()] += 1
+    ranked = sorted(errors, key=lambda e: (-errors[e], e))
+    return ", ".join(f"`{e}`" for e in ranked) or "—"
+
+
+def table(observed: dict[str, Any]) -> list[str]:
+    passed = {t for t, outcome in observed["outcomes"].items() if outcome == "passed"}
+    by_route: dict[str, list[dict[str, Any]]] = defaultdict(list)
+    for request in observed["requests"]:
+        if request["test"] in passed:
+            by_route[request["endpoint"]].append(request)
+    recorded = notion_references()
+    lines = [
+        "| service | endpoint | the worker calls it for | fidelity tests | error answers "
+        "checked | reference material | known differences |",
+        "|---|---|---|---|---|---|---|",
+    ]
+    for call in CALLS:
+        seen = by_route.get(call.route, [])
+        tests = len({r["test"] for r in seen})
+        if call.service == "Notion":
+            spec = "OpenAPI path" if in_openapi(call.route) else "not in OpenAPI"
+            reference = f"{recorded.get(call.route, 0)} recorded answers, {spec}"
+        else:
+            reference = slack_reference(call.route)
+        lines.append(
+            f"| {call.service} | `{call.route}` | {call.purpose} | {tests} | "
+            f"{_answers(seen)} | {reference} | {call.differences or '—'} |"
+        )
+    return lines
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
+    parser.add_argument("--json", help="reuse what an earlier run observed (skip the tests)")
+    args = parser.parse_args(argv)
+    called = worker_sdk_calls()
+    missing = called - {c.sdk for c in CALLS}
+    stale = {c.sdk for c in CALLS} - called
+    if args.json:
+        observed = json.loads(Path(args.json).read_text("utf-8"))
+        code = 0
+    else:
+        with tempfile.TemporaryDirectory() as tmp:
+            out = Path(tmp) / "fidelity.json"
+            code = run_tests(out)
+            observed = json.loads(out.read_text("utf-8"))
+    outcomes = observed["outcomes"]
+    failed = sorted(t for t, o in outcomes.items() if o not in {"passed", "skipped"})
+    print(f"command: make fidelity (python bench/fidelity.py); {len(outcomes)} fidelity tests")
+    print()
+    print("\n".join(table(observed)))
+    print()
+    print("Not emulated at all: " + "; ".join(NOT_COVERED) + ".")
+    if failed:
+        print(f"\nFAILED ({len(failed)}): " + ", ".join(failed))
+    if missing or stale:
+        print(
+            f"\nThe table is out of date: the worker calls {sorted(missing)} (not listed) and "
+            f"no longer calls {sorted(stale)} (listed)"
+        )
+    return 1 if code or failed or missing or stale else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
