@@ -100,6 +100,44 @@ CALLS = (
     Call("Slack", "users.lookupByEmail", "users_lookupByEmail", "mentions"),
 )
 
+_BLOCKS = "tests/sandbox/test_notion_blocks.py::"
+_SLACK_BLOCKS = "tests/sandbox/test_slack_blocks.py::"
+_WRITE_LIMITS = (
+    ("2,000 UTF-16 units per rich text", _BLOCKS + "test_text_content_is_limited_to_2000"),
+    ("100 children", _BLOCKS + "test_at_most_100_children_per_request"),
+    ("2 nesting levels", _BLOCKS + "test_two_levels_of_nesting_per_request"),
+    ("1,000 blocks", _BLOCKS + "test_at_most_1000_blocks_per_request"),
+    ("500 KB", _BLOCKS + "test_bodies_over_500_kb_are_refused"),
+)
+# The limits each endpoint enforces as the real one does, and the test that shows it (the
+# table marks a limit whose test did not pass in this run).
+LIMITS: dict[str, tuple[tuple[str, str], ...]] = {
+    "POST /v1/pages": _WRITE_LIMITS,
+    "PATCH /v1/blocks/{id}/children": _WRITE_LIMITS,
+    "POST /v1/data_sources/{id}/query": (
+        (
+            "3 requests/s, 429 with whole-second Retry-After",
+            "tests/sandbox/test_notion_errors.py::test_rate_limit_answers_429",
+        ),
+    ),
+    "chat.postMessage": (
+        ("Block Kit sizes and counts", _SLACK_BLOCKS + "test_block_kit_limits"),
+        ("13,200 characters of block text", _SLACK_BLOCKS + "test_blocks_over_13200"),
+        (
+            "about 1 message/s per channel",
+            "tests/sandbox/test_slack_ratelimit.py::test_posting_faster_than_the_channel",
+        ),
+    ),
+    "chat.update": (
+        ("Block Kit sizes and counts", _SLACK_BLOCKS + "test_chat_update_checks_blocks_too"),
+        ("13,200 characters of block text", _SLACK_BLOCKS + "test_chat_update_refuses_blocks"),
+        (
+            "Tier 3 (50/min) per method",
+            "tests/sandbox/test_slack_ratelimit.py::test_tier_limits_count_per_method",
+        ),
+    ),
+}
+
 NOT_COVERED = (
     "Notion: comments, file uploads, views, page move and Markdown endpoints, OAuth, webhooks",
     "Slack: Events API and Socket Mode, DMs, workspace-wide rate limits, the 2025 "
@@ -201,8 +239,8 @@ def table(observed: dict[str, Any]) -> list[str]:
     recorded = notion_references()
     lines = [
         "| service | endpoint | the worker calls it for | fidelity tests | error answers "
-        "checked | reference material | known differences |",
-        "|---|---|---|---|---|---|---|",
+        "checked | limits enforced | reference material | known differences |",
+        "|---|---|---|---|---|---|---|---|",
     ]
     for call in CALLS:
         seen = by_route.get(call.route, [])
@@ -214,9 +252,18 @@ def table(observed: dict[str, Any]) -> list[str]:
             reference = slack_reference(call.route)
         lines.append(
             f"| {call.service} | `{call.route}` | {call.purpose} | {tests} | "
-            f"{_answers(seen)} | {reference} | {call.differences or '—'} |"
+            f"{_answers(seen)} | {_limits(call.route, passed)} | {reference} | "
+            f"{call.differences or '—'} |"
         )
     return lines
+
+
+def _limits(route: str, passed: set[str]) -> str:
+    shown = []
+    for label, test in LIMITS.get(route, ()):
+        ok = any(t.startswith(test) for t in passed)
+        shown.append(label if ok else f"{label} (its test did not pass)")
+    return "; ".join(shown) or "—"
 
 
 def main(argv: list[str] | None = None) -> int:
