@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import json
 import urllib.request
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from functools import partial
 from urllib.parse import urlencode
 
 import pytest
@@ -228,10 +229,95 @@ def test_a_private_channel_without_the_bot_does_not_exist_for_it(slack: SlackHar
     assert slack.person(0).conversations_info(channel=hidden)["channel"]["is_private"] is True
 
 
-def test_channels_can_be_named_instead_of_identified(slack: SlackHarness) -> None:
-    posted = slack.bot.chat_postMessage(channel="#incidents", text="by name")
+def test_only_posting_takes_a_channel_name_every_other_method_wants_its_id(
+    slack: SlackHarness,
+) -> None:
+    """chat.postMessage (and chat.postEphemeral) take "an encoded ID or channel name"; the
+    other methods take the "Conversation ID" / "Channel containing the message" and answer
+    `channel_not_found` for a name (slack-method-catalog/<method>.json, `channel` argument)."""
+    bot = slack.bot
+    by_name = bot.chat_postMessage(channel="#incidents", text="by name")
+    bare = bot.chat_postMessage(channel="incidents", text="by bare name")
+    bot.conversations_join(channel=slack.channel)
+    ts = by_name["ts"]
 
-    assert posted["channel"] == slack.channel
+    assert by_name["channel"] == bare["channel"] == slack.channel
+    calls: list[Callable[[str], object]] = [
+        lambda name: bot.conversations_info(channel=name),
+        lambda name: bot.conversations_history(channel=name),
+        lambda name: bot.conversations_replies(channel=name, ts=ts),
+        lambda name: bot.conversations_join(channel=name),
+        lambda name: bot.chat_update(channel=name, ts=ts, text="edited"),
+        lambda name: bot.chat_getPermalink(channel=name, message_ts=ts),
+        lambda name: bot.chat_delete(channel=name, ts=ts),
+        lambda name: bot.reactions_add(channel=name, name="eyes", timestamp=ts),
+        lambda name: bot.pins_add(channel=name, timestamp=ts),
+    ]
+    for name in ("#incidents", "incidents"):
+        assert [error_of(partial(call, name)) for call in calls] == ["channel_not_found"] * 9
+    assert slack.emulator.thread(slack.channel, ts)[0]["text"] == "by name"
+
+
+# -- private channels need the groups:* scopes (limits-measured.md) ----------------------------
+
+
+def _private_with_bot(slack: SlackHarness) -> tuple[str, str]:
+    channel = slack.emulator.create_channel("incidents-private", bot_is_member=True)
+    ts = slack.bot.chat_postMessage(channel=channel, text="SEV1 declared")["ts"]
+    return channel, ts
+
+
+def test_reading_a_private_channel_needs_groups_scopes_even_as_a_member(
+    slack: SlackHarness,
+) -> None:
+    """Slack answers `missing_scope` naming the one scope needed and every scope the token
+    has, e.g. `needed: 'groups:history', provided: 'channels:history,…'` for
+    conversations.history on a private channel (zaratanDotWorld/choreWheel issue 173; also
+    DataDog/slapr issue 47; reference/slack/limits-measured.md)."""
+    channel, ts = _private_with_bot(slack)
+    bot = slack.bot
+    provided = ",".join(sorted(slack.emulator.bot_scopes))
+
+    answers = {}
+    for method, call in (
+        ("conversations.info", lambda: bot.conversations_info(channel=channel)),
+        ("conversations.history", lambda: bot.conversations_history(channel=channel)),
+        ("conversations.replies", lambda: bot.conversations_replies(channel=channel, ts=ts)),
+    ):
+        with pytest.raises(SlackApiError) as failure:
+            call()
+        answers[method] = failure.value.response
+
+    assert {m: a["error"] for m, a in answers.items()} == dict.fromkeys(answers, "missing_scope")
+    assert answers["conversations.info"]["needed"] == "groups:read"
+    assert answers["conversations.history"]["needed"] == "groups:history"
+    assert answers["conversations.replies"]["needed"] == "groups:history"
+    assert {a["provided"] for a in answers.values()} == {provided}
+    # The public channel is read with the channels:* scopes alone.
+    slack.bot.conversations_join(channel=slack.channel)
+    assert bot.conversations_history(channel=slack.channel)["ok"] is True
+
+
+def test_with_the_groups_scopes_the_bot_reads_its_private_channel(slack: SlackHarness) -> None:
+    channel, ts = _private_with_bot(slack)
+    slack.emulator.set_bot_scopes(slack.emulator.bot_scopes | {"groups:read", "groups:history"})
+
+    info = slack.bot.conversations_info(channel=channel)["channel"]
+    history = slack.bot.conversations_history(channel=channel)["messages"]
+    thread = slack.bot.conversations_replies(channel=channel, ts=ts)["messages"]
+
+    assert info["is_private"] is True
+    assert [m["text"] for m in history] == [m["text"] for m in thread] == ["SEV1 declared"]
+    # Posting and editing need chat:write only, private channel or not.
+    assert slack.bot.chat_update(channel=channel, ts=ts, text="SEV1 (edited)")["ok"] is True
+
+
+def test_without_groups_read_a_private_channel_the_bot_is_not_in_is_still_not_found(
+    slack: SlackHarness,
+) -> None:
+    hidden = slack.emulator.create_private_channel("incidents-secret")
+
+    assert error_of(lambda: slack.bot.conversations_info(channel=hidden)) == "channel_not_found"
 
 
 def test_a_missing_scope_names_what_is_needed_and_what_the_token_has(slack: SlackHarness) -> None:

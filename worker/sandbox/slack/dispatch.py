@@ -95,5 +95,6 @@ class Dispatcher:
                 caller=caller,
                 params=request.params,
                 now_s=self.clock(),
+                method=method,
             )
             return method.handler(call)

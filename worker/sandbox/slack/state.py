@@ -129,10 +129,11 @@ class SlackState:
     def scopes_of(self, caller: Identity) -> set[str]:
         return set(self.bot_scopes) if caller.is_bot else set(PERSON_SCOPES)
 
-    def channel_for(self, caller: Identity, ref: str) -> Channel:
-        """A channel by id or `#name` that the caller can see, else `channel_not_found`."""
+    def channel_for(self, caller: Identity, ref: str, *, by_name: bool = False) -> Channel:
+        """A channel by id (or, `by_name`, by `#name` or `name`) that the caller can see,
+        else `channel_not_found`."""
         channel = self.channels.get(ref)
-        if channel is None:
+        if channel is None and by_name:
             name = ref.lstrip("#")
             channel = next((c for c in self.channels.values() if c.name == name), None)
         if channel is None or not channel.visible_to(caller):

@@ -1,7 +1,9 @@
 """Sandbox Slack: the Web API methods the emulator answers, with their scopes, tiers and errors.
 
 Scopes, tiers and error lists mirror reference/slack/slack-method-catalog (docs.slack.dev,
-2026); tests/sandbox/test_slack_fidelity.py holds this table to that catalog.
+2026); tests/sandbox/test_slack_fidelity.py holds this table to that catalog. Only the
+posting methods take a channel name (their catalog `channel` argument says "ID or name");
+a private channel further needs the groups:* scope of the method's kind (`private_scope`).
 """
 
 from __future__ import annotations
@@ -31,9 +33,12 @@ def _method(
     tier: int | None,
     scopes: tuple[tuple[str, ...], tuple[str, ...]],
     errors: tuple[str, ...] = (),
+    *,
+    by_name: bool = False,
+    private_scope: str | None = None,
 ) -> Method:
     bot, user = scopes
-    return Method(name, handler, tier, bot, user, frozenset(errors))
+    return Method(name, handler, tier, bot, user, frozenset(errors), by_name, private_scope)
 
 
 METHODS: dict[str, Method] = {
@@ -46,6 +51,7 @@ METHODS: dict[str, Method] = {
             None,
             (_CHAT, _CHAT),
             (*_POST_ERRORS, "msg_blocks_too_long", *_METADATA_ERRORS),
+            by_name=True,
         ),
         _method(
             "chat.postEphemeral",
@@ -53,6 +59,7 @@ METHODS: dict[str, Method] = {
             4,
             (_CHAT, _CHAT),
             (*_POST_ERRORS, "invalid_attachments", "user_not_in_channel", "msg_too_long"),
+            by_name=True,
         ),
         _method(
             "chat.update",
@@ -103,6 +110,7 @@ METHODS: dict[str, Method] = {
                 "invalid_ts_latest",
                 "invalid_ts_oldest",
             ),
+            private_scope="groups:history",
         ),
         _method(
             "conversations.replies",
@@ -117,6 +125,7 @@ METHODS: dict[str, Method] = {
                 "invalid_ts_latest",
                 "invalid_ts_oldest",
             ),
+            private_scope="groups:history",
         ),
         _method(
             "conversations.info",
@@ -124,6 +133,7 @@ METHODS: dict[str, Method] = {
             3,
             (_READ, _READ),
             ("channel_not_found",),
+            private_scope="groups:read",
         ),
         _method(
             "conversations.join",

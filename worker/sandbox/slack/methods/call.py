@@ -7,10 +7,34 @@ from dataclasses import dataclass
 from typing import Any
 
 from worker.sandbox.slack.directory import Directory, Identity
-from worker.sandbox.slack.errors import SlackError
+from worker.sandbox.slack.errors import SlackError, missing_scope
 from worker.sandbox.slack.params import Params
 from worker.sandbox.slack.render import Renderer
 from worker.sandbox.slack.state import Channel, Message, SlackState
+
+
+Handler = Callable[["Call"], dict[str, Any]]
+
+
+@dataclass(frozen=True)
+class Method:
+    """A Web API method: its handler, rate tier (None: special), accepted scopes, errors.
+
+    `by_name`: the method also finds a channel by name (only the posting methods do; the
+    others want its id). `private_scope`: the scope a private channel further needs (Slack
+    answers `missing_scope` without it, even to a member)."""
+
+    name: str
+    handler: Handler
+    tier: int | None
+    bot_scopes: tuple[str, ...]
+    user_scopes: tuple[str, ...]
+    errors: frozenset[str]
+    by_name: bool = False
+    private_scope: str | None = None
+
+    def accepted_scopes(self, caller: Identity) -> tuple[str, ...]:
+        return self.bot_scopes if caller.is_bot else self.user_scopes
 
 
 @dataclass(frozen=True)
@@ -23,14 +47,22 @@ class Call:
     caller: Identity
     params: Params
     now_s: float
+    method: Method
 
     @property
     def scopes(self) -> set[str]:
         return self.state.scopes_of(self.caller)
 
     def channel(self, name: str = "channel") -> Channel:
-        """The channel the argument names, if the caller can see it."""
-        return self.state.channel_for(self.caller, self.params.required(name))
+        """The channel the argument identifies, if the caller can see it (and may, with its
+        scopes, for a private one)."""
+        channel = self.state.channel_for(
+            self.caller, self.params.required(name), by_name=self.method.by_name
+        )
+        needed = self.method.private_scope
+        if channel.is_private and needed is not None and needed not in self.scopes:
+            raise missing_scope((needed,), self.scopes)
+        return channel
 
     def member_of(self, channel: Channel) -> None:
         """Reading history needs membership, even of a public channel."""
@@ -52,19 +84,3 @@ class Call:
         return message
 
 
-Handler = Callable[[Call], dict[str, Any]]
-
-
-@dataclass(frozen=True)
-class Method:
-    """A Web API method: its handler, rate tier (None: special), accepted scopes, errors."""
-
-    name: str
-    handler: Handler
-    tier: int | None
-    bot_scopes: tuple[str, ...]
-    user_scopes: tuple[str, ...]
-    errors: frozenset[str]
-
-    def accepted_scopes(self, caller: Identity) -> tuple[str, ...]:
-        return self.bot_scopes if caller.is_bot else self.user_scopes
