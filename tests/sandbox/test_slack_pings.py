@@ -43,7 +43,23 @@ def plain(text: str) -> dict[str, Any]:
         ("x", [mrkdwn("hey @here", verbatim=True)], False, set()),
         ("x", [mrkdwn("hey <!here>", verbatim=True)], False, {"!here"}),
         ("x", [plain("hey @everyone")], False, set()),
-        ("x", [plain("hey <!everyone>")], False, {"!everyone"}),
+        # Mentions in plain_text objects are shown literally and notify nobody
+        # (slackapi/bolt-python issue 343, slackapi/node-slack-sdk issue 712;
+        # reference/slack/limits-measured.md).
+        ("x", [plain("hey <!everyone>")], False, set()),
+        ("x", [plain("ask <@U0AIKO0001> and <!subteam^S0ONCALL>")], False, set()),
+        (
+            "x",
+            [{"type": "context", "elements": [{"type": "plain_text", "text": "<!here>"}]}],
+            False,
+            set(),
+        ),
+        (
+            "x",
+            [{"type": "section", "fields": [{"type": "plain_text", "text": "<@U0BEN00001>"}]}],
+            False,
+            set(),
+        ),
         ("x", [mrkdwn("&lt;!channel&gt; @\u200bchannel")], False, set()),
         (
             "x",
@@ -124,20 +140,51 @@ def test_link_names_turns_bare_mentions_in_text_into_pings(slack: SlackHarness) 
     assert slack.emulator.pings(slack.channel, parsed) == {"!everyone"}
 
 
-def test_an_update_recomputes_the_pings(slack: SlackHarness) -> None:
+def test_an_edit_does_not_take_back_a_ping_the_post_sent(slack: SlackHarness) -> None:
+    """A ping is a notification sent when the message is posted: editing the mention away
+    later does not unsend it."""
     ts = slack.post("<!here> look")["ts"]
 
     slack.bot.chat_update(channel=slack.channel, ts=ts, text="all quiet")
 
-    assert slack.emulator.pings(slack.channel, ts) == set()
+    assert slack.emulator.pings(slack.channel, ts) == {"!here"}
+    assert slack.emulator.edit_pings(slack.channel, ts) == set()
+
+
+def test_a_mention_an_edit_adds_is_recorded_apart_from_the_posts_pings(
+    slack: SlackHarness,
+) -> None:
+    """Whether Slack notifies for a mention added by an edit is not documented; the sandbox
+    keeps such mentions apart, so a test can assert either way."""
+    aiko, ben = "@" + slack.person_id(0), "@" + slack.person_id(1)
+    ts = slack.post(f"commander <{aiko}>")["ts"]
+
+    slack.bot.chat_update(channel=slack.channel, ts=ts, text=f"commander <{ben}>, was <{aiko}>")
+    slack.bot.chat_update(
+        channel=slack.channel, ts=ts, text="x", blocks=[mrkdwn("now @here too", verbatim=False)]
+    )
+
+    assert slack.emulator.pings(slack.channel, ts) == {aiko}
+    assert slack.emulator.edit_pings(slack.channel, ts) == {ben, "!here"}
 
 
 def test_pings_are_served_to_black_box_tests(slack: SlackHarness) -> None:
     ts = slack.post("hi <@" + slack.person_id(0) + ">")["ts"]
     reply = slack.post("<!everyone>", thread_ts=ts)["ts"]
+    slack.bot.chat_update(channel=slack.channel, ts=reply, text="<!channel> instead")
 
     one = slack.admin(f"/_sandbox/pings?channel={slack.channel}&ts={ts}")
     every = slack.admin("/_sandbox/pings")
 
-    assert one == {"channel": slack.channel, "ts": ts, "pings": ["@" + slack.person_id(0)]}
-    assert {"channel": slack.channel, "ts": reply, "pings": ["!everyone"]} in every
+    assert one == {
+        "channel": slack.channel,
+        "ts": ts,
+        "pings": ["@" + slack.person_id(0)],
+        "edit_pings": [],
+    }
+    assert {
+        "channel": slack.channel,
+        "ts": reply,
+        "pings": ["!everyone"],
+        "edit_pings": ["!channel"],
+    } in every

@@ -47,7 +47,12 @@ class _Admin:
     async def pings(self, request: Request) -> Any:
         channel, ts = request.query_params.get("channel"), request.query_params.get("ts")
         if channel and ts:
-            return {"channel": channel, "ts": ts, "pings": sorted(self.emulator.pings(channel, ts))}
+            return {
+                "channel": channel,
+                "ts": ts,
+                "pings": sorted(self.emulator.pings(channel, ts)),
+                "edit_pings": sorted(self.emulator.edit_pings(channel, ts)),
+            }
         return self.emulator.all_pings()
 
     async def orphans(self, request: Request) -> Any:

@@ -192,17 +192,25 @@ class SlackEmulator:
             return copy.deepcopy(self._state.ephemeral)
 
     def pings(self, channel_id: str, ts: str) -> set[str]:
-        """Who the message would notify: `!channel`, `!here`, `!everyone`, `!subteam^S…`, `@U…`."""
+        """Whom the message notified when it was posted: `!channel`, `!here`, `!everyone`,
+        `!subteam^S…`, `@U…` (a later edit does not change them)."""
         with self._lock:
-            message = self._channel(channel_id).messages.get(ts)
-            if message is None:
-                raise KeyError(f"no message {ts} in {channel_id}")
-            return set(message.pings)
+            return set(self._message(channel_id, ts).pings)
+
+    def edit_pings(self, channel_id: str, ts: str) -> set[str]:
+        """Mentions that edits of the message added, apart from the post's own pings."""
+        with self._lock:
+            return set(self._message(channel_id, ts).edit_pings)
 
     def all_pings(self) -> list[dict[str, Any]]:
         with self._lock:
             return [
-                {"channel": c.id, "ts": m.ts, "pings": list(m.pings)}
+                {
+                    "channel": c.id,
+                    "ts": m.ts,
+                    "pings": list(m.pings),
+                    "edit_pings": list(m.edit_pings),
+                }
                 for c in self._state.channels.values()
                 for m in c.messages.values()
             ]
@@ -233,6 +241,12 @@ class SlackEmulator:
         if channel is None:
             raise KeyError(f"no channel {channel_id}")
         return channel
+
+    def _message(self, channel_id: str, ts: str) -> Message:
+        message = self._channel(channel_id).messages.get(ts)
+        if message is None:
+            raise KeyError(f"no message {ts} in {channel_id}")
+        return message
 
     def _full(self, channel: Channel, message: Message) -> dict[str, Any]:
         body = {"channel": channel.id, **self._renderer.message(channel, message, View.REPLIES)}

@@ -1,7 +1,8 @@
 """Sandbox Slack: who a message would notify, parsed the way Slack parses mentions.
 
 A ping is written in Slack's own vocabulary: `!channel`, `!here`, `!everyone`,
-`!subteam^S123` and `@U123` (a user). Escaped text (`&lt;!channel&gt;`) pings nobody.
+`!subteam^S123` and `@U123` (a user). Escaped text (`&lt;!channel&gt;`) pings nobody, nor
+does anything inside a `plain_text` object.
 """
 
 from __future__ import annotations
@@ -70,6 +71,10 @@ def _walk(node: Any) -> set[str]:
 def _node_pings(node: dict[str, Any]) -> set[str]:
     kind = node.get("type")
     text = node.get("text")
+    if kind == "plain_text":
+        # Shown literally, control sequences too: nobody is notified (slackapi/bolt-python
+        # issue 343, slackapi/node-slack-sdk issue 712).
+        return set()
     if isinstance(text, str):
         found = control_pings(text)
         auto_parsed = kind == "markdown" or (kind == "mrkdwn" and node.get("verbatim") is not True)

@@ -32,7 +32,10 @@ class Message:
     metadata: dict[str, Any] | None = None
     edited: dict[str, str] | None = None
     reactions: list[dict[str, Any]] = field(default_factory=list)
+    # Who was notified when the message was posted: an edit never takes a ping back.
     pings: list[str] = field(default_factory=list)
+    # Mentions that edits added (whether Slack notifies for them is not documented).
+    edit_pings: list[str] = field(default_factory=list)
     # A reply whose thread_ts matched no message: Slack says ok, nobody ever sees it.
     orphan: bool = False
     # A deleted parent that still has replies (Slack keeps a "This message was deleted." stub).

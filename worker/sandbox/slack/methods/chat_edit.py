@@ -55,7 +55,8 @@ def _apply(call: Call, message: Message, content: Content) -> None:
     if content.metadata is not None:
         message.metadata = content.metadata
     found = message_pings(text, blocks, attachments, parse_names=content.parse_names)
-    message.pings = sorted(found)
+    added = found - set(message.pings)
+    message.edit_pings = sorted(added.union(message.edit_pings))
 
 
 def delete(call: Call) -> dict[str, Any]:
@@ -72,7 +73,6 @@ def _remove(channel: Channel, message: Message) -> None:
         # A parent with replies leaves a stub so the thread stays readable.
         message.tombstone = True
         message.blocks = message.attachments = message.metadata = None
-        message.pings = []
     else:
         del channel.messages[message.ts]
     if message.ts in channel.pins:
