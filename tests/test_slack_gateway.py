@@ -4,6 +4,7 @@ may have posted (found by the chaos benchmark)."""
 from __future__ import annotations
 
 import logging
+import re
 from collections.abc import Iterator
 from typing import Any
 
@@ -14,7 +15,7 @@ from starlette.responses import JSONResponse
 from starlette.routing import Route
 
 from tests.factories import settings
-from tests.sandbox.slack_reference import catalog_tier
+from tests.sandbox.slack_reference import SlackHarness, catalog_tier, serve_slack
 from worker.errors import ServiceError
 from worker.messages import SlackMessage
 from worker.sandbox.server import ServedApp
@@ -145,3 +146,36 @@ def test_a_run_of_parent_updates_is_paced_to_the_tier_not_sent_into_429s(
     monkeypatch.setattr(gateway._method_pace["conversations.join"], "_sleep", other.append)
     gateway.join("C0INCIDENTS")
     assert other == []
+
+
+# -- what a failure tells the operator (against the Slack emulator) ---------------------------
+
+
+def _gateway_on(box: SlackHarness) -> SlackGateway:
+    env = {"SLACK_BASE_URL": box.base_url, "SLACK_BOT_TOKEN": box.workspace.slack_token}
+    return SlackGateway.build(settings(SLACK_CHANNEL_ID=box.channel, **env))
+
+
+def test_a_slack_failure_carries_slacks_request_id_for_support() -> None:
+    """Slack sends `x-slack-req-id` with every answer; a failure the worker logs names it."""
+    with serve_slack() as box:
+        gateway = _gateway_on(box)
+        box.emulator.archive_channel(box.channel)
+        with pytest.raises(ServiceError) as failure:
+            gateway.post(box.channel, SlackMessage(text="SEV2", blocks=[]), key="k1")
+
+    assert failure.value.code == "is_archived"
+    assert re.fullmatch(r"[0-9a-f-]{36}", failure.value.request_id)
+    assert f"(request id {failure.value.request_id})" in str(failure.value)
+
+
+def test_a_missing_scope_names_the_scope_slack_asks_for() -> None:
+    with serve_slack() as box:
+        gateway = _gateway_on(box)
+        private = box.emulator.create_channel("incidents-private", bot_is_member=True)
+        with pytest.raises(ServiceError) as failure:
+            gateway.find_posted(private, "k1")
+
+    assert failure.value.code == "missing_scope"
+    assert "the app lacks groups:history" in str(failure.value)
+    assert "reinstall" in str(failure.value)

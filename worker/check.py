@@ -335,7 +335,16 @@ class Checker:
 
     def channel(self) -> CheckResult:
         channel = self.settings.slack_channel_id
-        info = self.slack.channel_info(channel)
+        try:
+            info = self.slack.channel_info(channel)
+        except ServiceError as exc:
+            if exc.code != "missing_scope" or not self._scopes:
+                raise
+            # Slack describes a private channel only to a token with groups:read, even
+            # to a member: one the token's channels:read does not cover is private.
+            return self._lacking(channel, private=True) or CheckResult(
+                "Slack channel", False, str(exc)
+            )
         name = f"#{info.get('name', channel)}"
         if info.get("is_archived"):
             return CheckResult(
@@ -351,18 +360,24 @@ class Checker:
                     f"{name}: the app is not a member and cannot join ({exc.code}); "
                     "invite it with /invite @<app name>",
                 )
-        private = bool(info.get("is_private"))
+        lacking = self._lacking(name, private=bool(info.get("is_private")))
+        return lacking or CheckResult(
+            "Slack channel", True, f"{name}: the app is a member and may post"
+        )
+
+    def _lacking(self, name: str, *, private: bool) -> CheckResult | None:
+        """A failed check naming the scopes the channel needs that the token lacks."""
         missing = missing_scopes(self._scopes, private=private) if self._scopes else []
-        if missing:
-            kind = "private" if private else "public"
-            return CheckResult(
-                "Slack channel",
-                False,
-                f"{name} is {kind} and the app lacks {_scope_list(missing)}; add "
-                f"{'them' if len(missing) > 1 else 'it'} under OAuth & Permissions "
-                "(slack-app-manifest.yml lists them) and reinstall the app",
-            )
-        return CheckResult("Slack channel", True, f"{name}: the app is a member and may post")
+        if not missing:
+            return None
+        kind = "private" if private else "public"
+        return CheckResult(
+            "Slack channel",
+            False,
+            f"{name} is {kind} and the app lacks {_scope_list(missing)}; add "
+            f"{'them' if len(missing) > 1 else 'it'} under OAuth & Permissions "
+            "(slack-app-manifest.yml lists them) and reinstall the app",
+        )
 
     def templates(self) -> list[CheckResult]:
         """The Slack wording loads and every page template renders against the samples."""

@@ -158,16 +158,17 @@ def as_service_error(method: str, exc: BaseException) -> ServiceError:
     if isinstance(exc, SlackApiError):
         status = exc.response.status_code
         code = str(exc.response.get("error", "") or f"http_{status}")
-        retry_after = exc.response.headers.get("retry-after") or exc.response.headers.get(
-            "Retry-After"
-        )
+        headers = {k.lower(): v for k, v in (exc.response.headers or {}).items()}
+        retry_after = headers.get("retry-after")
         transient = status == 429 or status >= 500 or code in ("ratelimited", "internal_error")
         return ServiceError(
             "slack",
             method,
-            _explain(code),
+            _explain(code, exc.response.get("needed")),
             code=code,
             status=status,
+            # What Slack support asks for; every Slack answer carries it.
+            request_id=_header_text(headers.get("x-slack-req-id")),
             retryable=transient,
             retry_after_s=float(retry_after) if retry_after else None,
             outcome_unknown=status >= 500 and may_have_posted,
@@ -207,9 +208,19 @@ _HINTS = {
 }
 
 
-def _explain(code: str) -> str:
+def _explain(code: str, needed: object = None) -> str:
     hint = _HINTS.get(code)
+    if code == "missing_scope" and isinstance(needed, str) and needed:
+        # Slack names the scope the call needed (`needed`) beside the token's (`provided`).
+        hint = f"the app lacks {needed}; {hint}"
     return f"{code}: {hint}" if hint else code
+
+
+def _header_text(value: object) -> str:
+    """A header as slack-sdk hands it over: a string, or a list of the values sent."""
+    if isinstance(value, list):
+        value = value[0] if value else ""
+    return value if isinstance(value, str) else ""
 
 
 @dataclass(frozen=True)

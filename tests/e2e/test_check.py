@@ -95,6 +95,28 @@ def test_a_database_not_shared_with_the_integration(box: Sandbox, tmp_path: Path
     h.close()
 
 
+def test_a_private_channel_without_the_groups_scopes_names_both(
+    box: Sandbox, tmp_path: Path
+) -> None:
+    """Slack refuses to describe a private channel to a token without groups:read, even to a
+    member (missing_scope): check says which scopes a private channel needs."""
+    private = box.slack.create_channel("incidents-private", bot_is_member=True)
+    h = Harness(box, tmp_path)
+
+    [failure] = [f for f in _failures(_check(h, SLACK_CHANNEL_ID=private)) if "Slack" in f]
+    box.slack.set_bot_scopes(box.slack.bot_scopes | {"groups:read", "groups:history"})
+    granted = _check(h)
+
+    assert failure.startswith("FAIL  Slack channel: ")
+    assert f"{private} is private and the app lacks the scopes groups:read, groups:history" in (
+        failure
+    )
+    assert "reinstall the app" in failure
+    assert _failures(granted) == []
+    assert "#incidents-private: the app is a member" in "\n".join(r.line() for r in granted)
+    h.close()
+
+
 # --- settings and templates that only go wrong later -----------------------------------------
 
 

@@ -111,6 +111,11 @@ def test_slack_faults_look_like_slack() -> None:
         {"ok": False, "error": "ratelimited"},
         "1",
     )
+    # Slack's own answers (429, 500) carry its request id; the 503 page of the load
+    # balancer in front of it does not.
+    assert headers["x-slack-req-id"]
+    assert slack_fault_response(FaultKind.INTERNAL_ERROR)[2]["x-slack-req-id"]
+    assert "x-slack-req-id" not in slack_fault_response(FaultKind.UNAVAILABLE)[2]
     assert set(SLACK_FAULTS) <= set(FaultKind)
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import urllib.request
 from collections.abc import Callable, Iterator
 from functools import partial
@@ -14,6 +15,7 @@ from slack_sdk.errors import SlackApiError
 
 from tests.sandbox.slack_reference import SlackHarness, error_of, serve_slack
 from worker.sandbox import Sandbox
+from worker.sandbox.ratelimit import RateLimit
 
 JSON = "application/json;charset=utf-8"
 FORM = "application/x-www-form-urlencoded"
@@ -144,6 +146,39 @@ def test_answers_carry_the_tokens_scopes_as_headers(slack: SlackHarness) -> None
     scopes = set(answer.headers["x-oauth-scopes"].split(","))
     assert {"chat:write", "chat:write.public", "channels:history"} <= scopes
     assert answer.headers["x-accepted-oauth-scopes"].startswith("channels:read")
+
+
+def test_every_answer_carries_a_request_id(slack: SlackHarness) -> None:
+    """Slack sends `x-slack-req-id` with every Web API answer (a UUID, e.g.
+    `c9bec20d-4691-4239-a6ae-cad184d3c7ee` in recorded headers): what Slack support asks for,
+    and what the worker logs with a failure."""
+    bearer = {"Authorization": f"Bearer {slack.workspace.slack_token}"}
+    slack.emulator.set_rate_limits(post_rate=RateLimit(1.0, 1.0))
+    slack.post("allowed")
+    answers = [
+        slack.raw("auth.test", b"", content_type=JSON, headers=bearer),  # ok
+        slack.raw("auth.test", b"", content_type=JSON),  # not_authed
+        slack.raw("auth.test", b"{nope", content_type=JSON, headers=bearer),  # invalid_json
+        slack.raw("chat.nope", b"", content_type=JSON, headers=bearer),  # unknown_method
+        slack.raw(
+            "chat.postMessage",
+            json.dumps({"channel": slack.channel, "text": "x"}).encode(),
+            content_type=JSON,
+            headers=bearer,
+        ),  # 429 ratelimited
+    ]
+
+    assert [status for status, _, _ in answers] == [200, 200, 200, 200, 429]
+    ids = [
+        {k.lower(): v for k, v in headers.items()}.get("x-slack-req-id")
+        for _, headers, _ in answers
+    ]
+    assert all(
+        re.fullmatch(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}", str(i))
+        for i in ids
+    ), ids
+    assert len(set(ids)) == len(ids)
+    assert slack.bot.auth_test().headers["x-slack-req-id"]
 
 
 # -- membership, archive, hidden channels ---------------------------------------------------

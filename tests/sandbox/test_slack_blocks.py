@@ -7,9 +7,16 @@ from typing import Any
 
 import pytest
 from slack_sdk.errors import SlackApiError
+from slack_sdk.models.blocks import blocks as sdk_blocks
 
-from tests.sandbox.slack_reference import SlackHarness, error_of, serve_slack
-from worker.sandbox.slack.blocks import blocks_text_length, normalise_blocks, validate_blocks
+from tests.sandbox.slack_reference import SlackHarness, error_of, java_sample, serve_slack
+from worker.sandbox.slack.blocks import (
+    BLOCK_PROPERTIES,
+    KNOWN_BLOCK_TYPES,
+    blocks_text_length,
+    normalise_blocks,
+    validate_blocks,
+)
 
 
 def section(text: str, kind: str = "mrkdwn", **extra: Any) -> dict[str, Any]:
@@ -115,10 +122,56 @@ def fields(count: int, length: int = 1) -> dict[str, Any]:
             [{"type": "image", "image_url": "https://example.com/a.png"}],
             ["[ERROR] missing required field: alt_text [json-pointer:/blocks/0]"],
         ),
+        # Properties a block does not have are refused, as they are in text objects
+        # ("invalid additional property: emoji [json-pointer:/blocks/0/text]", quoted in
+        # grafana/oncall pull 702; slack-go/slack issue 612: an extra "url" → invalid_blocks).
+        (
+            [{"type": "divider", "color": "red"}],
+            ["[ERROR] invalid additional property: color [json-pointer:/blocks/0]"],
+        ),
+        (
+            [{"type": "divider"}, {**section("s"), "accesory": {"type": "button"}}],
+            ["[ERROR] invalid additional property: accesory [json-pointer:/blocks/1]"],
+        ),
+        (
+            [{**header("h"), "emoji": True}],
+            ["[ERROR] invalid additional property: emoji [json-pointer:/blocks/0]"],
+        ),
+        (
+            [{"type": "context", "elements": [{"type": "mrkdwn", "text": "x", "emoji": True}]}],
+            [
+                "[ERROR] failed to match all allowed schemas [json-pointer:/blocks/0/elements/0]",
+                "[ERROR] invalid additional property: emoji [json-pointer:/blocks/0/elements/0]",
+            ],
+        ),
+        ([{**section("s"), "block_id": "b1", "expand": True}], []),
     ],
 )
 def test_block_kit_limits(blocks: list[Any], expected: list[str]) -> None:
     assert validate_blocks(blocks) == expected
+
+
+def _sdk_block_properties() -> dict[str, set[str]]:
+    """The properties slack-sdk's Block Kit models give each block type (models/blocks)."""
+    found: dict[str, set[str]] = {}
+    for cls in vars(sdk_blocks).values():
+        if isinstance(cls, type) and issubclass(cls, sdk_blocks.Block) and cls.__dict__.get("type"):
+            attributes = cls.__dict__.get("attributes")
+            # Block.attributes is a set on the base class and a property on the subclasses.
+            keys = attributes.fget(cls) if isinstance(attributes, property) else attributes
+            found[cls.__dict__["type"]] = set(keys or sdk_blocks.Block.attributes)
+    return found
+
+
+def test_the_properties_each_block_may_have_are_slack_sdks() -> None:
+    """Slack's own Python models list the properties of every block type; the emulator
+    refuses any other (and accepts every one of those)."""
+    sdk = _sdk_block_properties()
+
+    assert set(sdk) >= KNOWN_BLOCK_TYPES
+    assert {kind: set(BLOCK_PROPERTIES[kind]) for kind in KNOWN_BLOCK_TYPES} == {
+        kind: sdk[kind] for kind in KNOWN_BLOCK_TYPES
+    }
 
 
 def test_stored_blocks_get_ids_and_text_defaults_like_slack_adds_them() -> None:
@@ -147,10 +200,56 @@ def test_invalid_blocks_reach_slack_sdk_with_their_messages(slack: SlackHarness)
     answer = failure.value.response
     assert answer.status_code == 200
     assert answer["error"] == "invalid_blocks"
-    assert answer["response_metadata"]["messages"][-1] == (
-        "[ERROR] must be less than 3001 characters [json-pointer:/blocks/0/text/text]"
-    )
+    assert answer["response_metadata"]["messages"] == [
+        "[ERROR] failed to match all allowed schemas [json-pointer:/blocks/0/text]",
+        "[ERROR] must be less than 3001 characters [json-pointer:/blocks/0/text/text]",
+    ]
     assert slack.emulator.all_messages() == []
+
+
+def test_invalid_blocks_answers_carry_the_errors_array_too(slack: SlackHarness) -> None:
+    """A real answer (quoted from a slack-sdk SlackApiError): `{'ok': False, 'error':
+    'invalid_blocks', 'errors': ['failed to match all allowed schemas
+    [json-pointer:/blocks/0/text]', 'must be less than 3001 characters
+    [json-pointer:/blocks/0/text/text]'], 'response_metadata': {'messages': ['[ERROR] …',
+    '[ERROR] …']}}` (brainxx.org "Fixing Slack API Error"; slackapi/java-slack-sdk issue
+    1017 shows `errors` too, and the java chat.postMessage sample has the key)."""
+    ts = slack.post("fine")["ts"]
+    answers = []
+    for call in (
+        lambda: slack.post("fallback", blocks=[section("a" * 3001)]),
+        lambda: slack.bot.chat_update(
+            channel=slack.channel, ts=ts, text="t", blocks=[section("a" * 3001)]
+        ),
+    ):
+        with pytest.raises(SlackApiError) as failure:
+            call()
+        answers.append(failure.value.response)
+
+    for answer in answers:
+        assert answer["errors"] == [
+            "failed to match all allowed schemas [json-pointer:/blocks/0/text]",
+            "must be less than 3001 characters [json-pointer:/blocks/0/text/text]",
+        ]
+        assert answer["response_metadata"]["messages"] == [f"[ERROR] {e}" for e in answer["errors"]]
+    assert "errors" in java_sample("chat.postMessage")
+
+
+def test_unknown_block_properties_are_refused_on_the_wire(slack: SlackHarness) -> None:
+    ts = slack.post("fine")["ts"]
+    typo = [
+        {
+            "type": "section",
+            "txt": {"type": "mrkdwn", "text": "x"},
+            "text": {"type": "mrkdwn", "text": "y"},
+        }
+    ]
+
+    assert error_of(lambda: slack.post("fallback", blocks=typo)) == "invalid_blocks"
+    assert (
+        error_of(lambda: slack.bot.chat_update(channel=slack.channel, ts=ts, text="t", blocks=typo))
+        == "invalid_blocks"
+    )
 
 
 def test_chat_update_checks_blocks_too(slack: SlackHarness) -> None:

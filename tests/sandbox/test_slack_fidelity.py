@@ -240,14 +240,24 @@ def test_success_responses_carry_the_keys_of_the_spec_examples(
 
 
 def test_the_truncation_warning_is_the_documented_one() -> None:
-    # Not in any java sample (it was never recorded); slack-api.md §2 cites Slack's changelog
-    # (api.slack.com/changelog/2018-04-truncating-really-long-messages).
+    # Not in any java sample (it was never recorded). Slack's changelog shows the answer of a
+    # truncated chat.postMessage: `"response_metadata": {"messages": ["[WARN] Your message was
+    # truncated but still posted. The `text` field accepts up to 40,000 characters."],
+    # "warnings": ["message_truncated"]}` and no top-level `warning`
+    # (api.slack.com/changelog/2018-04-truncating-really-long-messages; slack-api.md §2).
     with serve_slack() as slack:
         answer = slack.post("x" * 40_001).data
         assert isinstance(answer, dict)
     extra = {k: v for k, v in answer.items() if k != "response_metadata"}
     assert shape_problems(extra, _sample("chat.postMessage")) == []
-    assert answer["response_metadata"] == {"warnings": ["message_truncated"]}
+    assert "warning" not in answer
+    assert answer["response_metadata"] == {
+        "messages": [
+            "[WARN] Your message was truncated but still posted. "
+            "The `text` field accepts up to 40,000 characters."
+        ],
+        "warnings": ["message_truncated"],
+    }
 
 
 # -- errors ------------------------------------------------------------------------------------

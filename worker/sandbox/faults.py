@@ -148,10 +148,12 @@ def notion_fault_response(kind: FaultKind) -> tuple[int, bytes, dict[str, str]]:
 
 def slack_fault_response(kind: FaultKind) -> tuple[int, bytes, dict[str, str]]:
     """The status, body and headers Slack answers with for each fault."""
+    request_id = {"x-slack-req-id": str(uuid.uuid4())}
     if kind is FaultKind.RATE_LIMITED:
-        return _json_response(429, {"ok": False, "error": "ratelimited"}, {"retry-after": "1"})
+        headers = {"retry-after": "1", **request_id}
+        return _json_response(429, {"ok": False, "error": "ratelimited"}, headers)
     if kind is FaultKind.INTERNAL_ERROR:
-        return _json_response(500, {"ok": False, "error": "internal_error"}, {})
+        return _json_response(500, {"ok": False, "error": "internal_error"}, request_id)
     return 503, b"<html><body>503 Service Unavailable</body></html>", {"content-type": "text/html"}
 
 

@@ -28,24 +28,39 @@ IMAGE_ALT_MAX = 2000
 MESSAGE_BLOCKS_TEXT_MAX = 13_200
 
 TEXT_TYPES = ("plain_text", "mrkdwn")
-# Block types Slack accepts in messages; the ones without a checker pass shallowly.
-KNOWN_BLOCK_TYPES = frozenset(
-    {
-        "section",
-        "header",
-        "context",
-        "divider",
-        "actions",
-        "image",
-        "rich_text",
-        "markdown",
-        "input",
-        "file",
-        "video",
-        "table",
-        "context_actions",
-    }
-)
+_BLOCK = ("type", "block_id")
+# The block types Slack accepts in messages and the properties each may have (those of
+# slack-sdk's models/blocks, which tests/sandbox/test_slack_blocks.py holds this table to):
+# any other property is refused. The types without a checker below pass shallowly.
+BLOCK_PROPERTIES: dict[str, frozenset[str]] = {
+    kind: frozenset((*_BLOCK, *extra))
+    for kind, extra in {
+        "section": ("text", "fields", "accessory", "expand"),
+        "header": ("text",),
+        "context": ("elements",),
+        "divider": (),
+        "actions": ("elements",),
+        "image": ("image_url", "slack_file", "alt_text", "title"),
+        "rich_text": ("elements",),
+        "markdown": ("text",),
+        "input": ("label", "element", "hint", "optional", "dispatch_action"),
+        "file": ("external_id", "source"),
+        "video": (
+            "alt_text",
+            "author_name",
+            "description",
+            "provider_icon_url",
+            "provider_name",
+            "thumbnail_url",
+            "title",
+            "title_url",
+            "video_url",
+        ),
+        "table": ("rows", "column_settings"),
+        "context_actions": ("elements",),
+    }.items()
+}
+KNOWN_BLOCK_TYPES = frozenset(BLOCK_PROPERTIES)
 _TEXT_KEYS = {"plain_text": {"type", "text", "emoji"}, "mrkdwn": {"type", "text", "verbatim"}}
 
 
@@ -88,6 +103,9 @@ def _check_block(block: Any, at: str, seen_ids: set[str]) -> list[str]:
         return [problem("missing required field: type", at)]
     if kind not in KNOWN_BLOCK_TYPES:
         return [problem(f"unsupported type: {kind}", f"{at}/type")]
+    extra = sorted(set(block) - BLOCK_PROPERTIES[kind])
+    if extra:
+        return [problem(f"invalid additional property: {extra[0]}", at)]
     problems = _check_block_id(block.get("block_id"), at, seen_ids)
     checker = _CHECKERS.get(kind)
     if checker is not None:

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from worker.sandbox.slack.blocks import blocks_text_length, validate_blocks
-from worker.sandbox.slack.errors import SlackError, schema_messages
+from worker.sandbox.slack.errors import SlackError, invalid_blocks, schema_messages
 from worker.sandbox.slack.params import Params
 
 POST_TEXT_MAX = 40_000  # chat.postMessage truncates above this (with a warning)
@@ -75,7 +75,7 @@ def _read_blocks(params: Params) -> list[dict[str, Any]] | None:
         raise SlackError("invalid_blocks_format")
     problems = validate_blocks(blocks)
     if problems:
-        raise schema_messages("invalid_blocks", problems)
+        raise invalid_blocks(problems)
     return blocks
 
 

@@ -22,7 +22,7 @@ from worker.sandbox.slack.directory import Directory
 from worker.sandbox.slack.dispatch import Dispatcher
 from worker.sandbox.slack.limits import DEFAULT_POST_RATE, RateLimiter
 from worker.sandbox.slack.render import Renderer, View
-from worker.sandbox.slack.routes import api_routes
+from worker.sandbox.slack.routes import RequestIds, api_routes
 from worker.sandbox.slack.state import Channel, Message, SlackState, stable_id
 from worker.sandbox.workspace import Workspace
 
@@ -54,7 +54,8 @@ class SlackEmulator:
         dispatcher = Dispatcher(
             self._state, self._directory, self._renderer, self._limiter, self._lock, clock
         )
-        self.app = Starlette(routes=[*api_routes(dispatcher), *admin_routes(self)])
+        request_ids = RequestIds(f"{workspace.seed}:{workspace.slack_team_id}")
+        self.app = Starlette(routes=[*api_routes(dispatcher, request_ids), *admin_routes(self)])
 
     # -- configuration -------------------------------------------------------------------
 

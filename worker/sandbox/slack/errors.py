@@ -38,6 +38,17 @@ def schema_messages(code: str, messages: list[str]) -> SlackError:
     return SlackError(code, response_metadata={"messages": messages})
 
 
+def invalid_blocks(problems: list[str]) -> SlackError:
+    """`invalid_blocks` as Slack answers it: the problems twice, bare in `errors` and as
+    `[ERROR] …` messages in `response_metadata` (a real answer quoted in a slack-sdk
+    SlackApiError; tests/sandbox/test_slack_blocks.py)."""
+    return SlackError(
+        "invalid_blocks",
+        errors=[p.removeprefix("[ERROR] ") for p in problems],
+        response_metadata={"messages": problems},
+    )
+
+
 def missing_argument(name: str) -> SlackError:
     """What Slack answers when a required argument is absent."""
     return schema_messages("invalid_arguments", [f"[ERROR] missing required field: {name}"])

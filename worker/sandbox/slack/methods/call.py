@@ -12,7 +12,6 @@ from worker.sandbox.slack.params import Params
 from worker.sandbox.slack.render import Renderer
 from worker.sandbox.slack.state import Channel, Message, SlackState
 
-
 Handler = Callable[["Call"], dict[str, Any]]
 
 
@@ -82,5 +81,3 @@ class Call:
         if message is None:
             raise SlackError("message_not_found")
         return message
-
-

@@ -17,6 +17,11 @@ from worker.sandbox.slack.pings import message_pings
 from worker.sandbox.slack.render import View
 from worker.sandbox.slack.state import Channel, Message
 
+TRUNCATED = (
+    "[WARN] Your message was truncated but still posted. "
+    "The `text` field accepts up to 40,000 characters."
+)
+
 
 def post_message(call: Call) -> dict[str, Any]:
     channel = _postable_channel(call)
@@ -28,9 +33,10 @@ def post_message(call: Call) -> dict[str, Any]:
     text = content.text or ""
     body: dict[str, Any] = {}
     if len(text) > POST_TEXT_MAX:
-        # Slack posts the first 40,000 characters and says so (2018 changelog).
+        # Slack posts the first 40,000 characters and says so, in these words
+        # (api.slack.com/changelog/2018-04-truncating-really-long-messages).
         text = text[:POST_TEXT_MAX]
-        body["response_metadata"] = {"warnings": ["message_truncated"]}
+        body["response_metadata"] = {"messages": [TRUNCATED], "warnings": ["message_truncated"]}
     ts = call.state.next_ts(channel, call.now_s)
     message = Message(
         channel=channel.id,
