@@ -90,3 +90,25 @@ def test_limits_can_be_switched_off_and_back_on_at_run_time() -> None:
 
         assert failure.value.response.status_code == 429
         assert slack.emulator.post_rate == RateLimit(1, 1)
+
+
+def test_peoples_posts_do_not_use_up_the_bots_allowance_in_the_channel() -> None:
+    """Slack counts chat.postMessage per app and channel ("1 per second per channel" for an
+    app, docs.slack.dev rate-limits page; reference/slack/slack-api.md §4): people talking in
+    the incident channel never use up the bot's allowance there."""
+    clock = FakeClock()
+    with serve_slack(post_rate=RateLimit(1.0, 2.0), clock=clock) as slack:
+        for person in range(3):
+            for n in range(2):
+                slack.person(person).chat_postMessage(channel=slack.channel, text=f"on it {n}")
+
+        assert slack.post("SEV1 declared")["ok"] is True
+        assert slack.post("status → Identified")["ok"] is True
+        with pytest.raises(SlackApiError) as failure:
+            slack.post("one too many")
+        with pytest.raises(SlackApiError) as theirs:
+            slack.person(0).chat_postMessage(channel=slack.channel, text="and again")
+
+        assert failure.value.response.status_code == 429
+        assert theirs.value.response.status_code == 429
+        assert len(slack.emulator.channel_messages(slack.channel)) == 8

@@ -46,7 +46,7 @@ class Dispatcher:
             caller = self._authenticate(request.token)
         except SlackError as error:
             return Reply(200, error.body())
-        wait_s = self._wait(method, request, str(request.token))
+        wait_s = self._wait(method, request, self._allowance_of(caller))
         if wait_s:
             body = {"ok": False, "error": "ratelimited"}
             return Reply(429, body, {"Retry-After": str(wait_s)})
@@ -67,12 +67,19 @@ class Dispatcher:
             raise SlackError("invalid_auth")
         return caller
 
-    def _wait(self, method: Method, request: ParsedRequest, token: str) -> int:
+    def _allowance_of(self, caller: Identity) -> str:
+        """Whose allowance a call uses: Slack counts an app's calls (all its tokens); a
+        person's token stands for that person's own client."""
+        if caller.is_bot:
+            return f"app {self.directory.workspace.slack_app_id}"
+        return f"user {caller.user_id}"
+
+    def _wait(self, method: Method, request: ParsedRequest, who: str) -> int:
         if method.name == "chat.postMessage":
             with self.lock:
                 channel_id = self.state.channel_id_for(request.params.text("channel"))
-            return self.limiter.wait_for_post(channel_id)
-        return self.limiter.wait_for_tier(method.tier, method.name, token)
+            return self.limiter.wait_for_post(channel_id, who)
+        return self.limiter.wait_for_tier(method.tier, method.name, who)
 
     def _scope_headers(self, method: Method, caller: Identity) -> dict[str, str]:
         with self.lock:

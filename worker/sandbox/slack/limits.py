@@ -1,4 +1,5 @@
-"""Sandbox Slack: rate limits, per channel for chat.postMessage and per method tier otherwise.
+"""Sandbox Slack: rate limits, per channel for chat.postMessage and per method tier otherwise,
+each counted for the app that calls (a person's token counts for that person alone).
 
 Tier allowances are Slack's published minimums (docs.slack.dev rate-limits page): Tier 1
 1/min, Tier 2 20/min, Tier 3 50/min, Tier 4 100/min, each with a minute's worth of burst.
@@ -54,14 +55,16 @@ class RateLimiter:
             if tier_limits is not None:
                 self._tiers = self._tier_buckets(tier_limits)
 
-    def wait_for_post(self, channel_id: str) -> int:
+    def wait_for_post(self, channel_id: str, who: str) -> int:
+        """chat.postMessage: per channel, for each app (`who`); others' posts don't count."""
         with self._lock:
             buckets = self._post
-        return buckets.take(channel_id)
+        return buckets.take(f"{who} {channel_id}")
 
-    def wait_for_tier(self, tier: int | None, method: str, token: str) -> int:
+    def wait_for_tier(self, tier: int | None, method: str, who: str) -> int:
+        """Per method, for each app (`who`), whichever of its tokens calls."""
         if tier is None:
             return 0
         with self._lock:
             buckets = self._tiers[tier]
-        return buckets.take(f"{method} {token}")
+        return buckets.take(f"{method} {who}")
