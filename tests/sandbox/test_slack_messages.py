@@ -403,6 +403,79 @@ def test_metadata_sent_as_a_json_string_and_bad_metadata(slack: SlackHarness) ->
     assert error_of(lambda: slack.post("t", metadata={"a": 1})) == "invalid_metadata_schema"
 
 
+def _metadata_of(slack: SlackHarness, ts: str) -> Any:
+    thread = slack.bot.conversations_replies(
+        channel=slack.channel, ts=ts, include_all_metadata=True
+    )
+    return thread["messages"][0].get("metadata")
+
+
+def test_update_keeps_metadata_unless_sent_an_empty_object_which_removes_it(
+    slack: SlackHarness,
+) -> None:
+    """chat.update's `metadata`: "If you don't include this field, the message's previous
+    `metadata` will be retained. To remove previous `metadata`, include an empty object for
+    this field." (slack-method-catalog/chat.update.json)"""
+    metadata = {"event_type": "incident_declared", "event_payload": {"page": "abc"}}
+    ts = slack.post("SEV2", metadata=metadata)["ts"]
+
+    slack.bot.chat_update(channel=slack.channel, ts=ts, text="SEV2 (edited)")
+    kept = _metadata_of(slack, ts)
+    removed = slack.bot.chat_update(channel=slack.channel, ts=ts, text="SEV2", metadata={})
+    as_form = {"channel": slack.channel, "ts": ts, "text": "SEV2 again", "metadata": "{}"}
+    slack.bot.api_call("chat.update", params=as_form)
+
+    assert kept == metadata
+    assert "metadata" not in removed["message"]
+    assert _metadata_of(slack, ts) is None
+    assert slack.emulator.thread(slack.channel, ts)[0]["text"] == "SEV2 again"
+
+
+INCIDENT_ENTITY = {
+    "entity_type": "slack#/entities/incident",
+    "url": "https://example.com/incidents/42",
+    "external_ref": {"id": "42"},
+    "entity_payload": {"attributes": {"title": {"text": "SEV2 checkout errors"}}},
+}
+
+
+def test_work_object_entity_metadata_is_accepted_on_post(slack: SlackHarness) -> None:
+    """chat.postMessage's `metadata`: "You can also provide Work Object entity metadata using
+    this parameter" (slack-method-catalog/chat.postMessage.json); its shape is slack-sdk's
+    EventAndEntityMetadata / EntityMetadata (entity_type, entity_payload, external_ref, url
+    required; models/metadata) and docs.slack.dev/messaging/work-objects-implementation."""
+    entities = {"entities": [INCIDENT_ENTITY]}
+    both = {"event_type": "incident", "event_payload": {"page": "abc"}, **entities}
+
+    only = slack.post("SEV2", metadata=entities)
+    mixed = slack.post("SEV2", metadata=both)
+
+    assert only["message"]["metadata"] == entities
+    assert mixed["message"]["metadata"] == both
+    assert _metadata_of(slack, only["ts"]) == entities
+    assert "warning" not in only.data
+
+
+def test_a_malformed_work_object_is_dropped_with_a_warning_not_refused(
+    slack: SlackHarness,
+) -> None:
+    """Slack posts the message, drops invalid Work Object metadata and says so: `"ok": true,
+    "warning": "invalid_metadata_format", "response_metadata": {"messages": ["missing
+    required field: alt_text (pointer: /metadata/entities/0/entity_payload/…)"]}` (a report
+    from an implementer, reddit r/Slack "Slack Work Objects: What the docs don't tell you")."""
+    broken = {key: value for key, value in INCIDENT_ENTITY.items() if key != "url"}
+
+    posted = slack.post("SEV2", metadata={"entities": [INCIDENT_ENTITY, broken]})
+
+    assert posted["ok"] is True
+    assert posted["warning"] == "invalid_metadata_format"
+    assert posted["response_metadata"]["messages"] == [
+        "missing required field: url (pointer: /metadata/entities/1)"
+    ]
+    assert "metadata" not in posted["message"]
+    assert _metadata_of(slack, posted["ts"]) is None
+
+
 def test_ephemeral_messages_reach_one_member_and_no_history(slack: SlackHarness) -> None:
     sent = slack.bot.chat_postEphemeral(channel=slack.channel, user=slack.person_id(2), text="psst")
 

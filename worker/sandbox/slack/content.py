@@ -24,17 +24,23 @@ class Content:
     text: str | None
     blocks: list[dict[str, Any]] | None
     attachments: list[dict[str, Any]] | None
+    # `{}` was sent: chat.update removes the message's metadata (a post stores none).
     metadata: dict[str, Any] | None
     # Top-level text is auto-parsed for bare @here only with link_names=1 or parse=full.
     parse_names: bool
+    # Why Work Object metadata was dropped: Slack posts the message anyway and says so.
+    metadata_problems: tuple[str, ...] = ()
 
     @property
     def renders_nothing(self) -> bool:
         return not self.text and not self.blocks and not self.attachments
 
 
-def read_content(params: Params, *, attachments_error: str = "invalid_attachments") -> Content:
-    """The content arguments, checked; `attachments_error` is the method's code for bad ones."""
+def read_content(
+    params: Params, *, attachments_error: str = "invalid_attachments", entities: bool = False
+) -> Content:
+    """The content arguments, checked; `attachments_error` is the method's code for bad ones;
+    `entities`: the method takes Work Object entity metadata (chat.postMessage)."""
     text = params.text("text") if "text" in params.values else None
     blocks = _read_blocks(params)
     if params.has("markdown_text"):
@@ -42,12 +48,14 @@ def read_content(params: Params, *, attachments_error: str = "invalid_attachment
             raise SlackError("markdown_text_conflict")
         markdown = params.text("markdown_text")[:MARKDOWN_TEXT_MAX]
         text, blocks = markdown, [{"type": "markdown", "text": markdown}]
+    metadata, problems = _read_metadata(params, entities=entities)
     return Content(
         text=text,
         blocks=blocks,
         attachments=_read_attachments(params, attachments_error),
-        metadata=_read_metadata(params),
+        metadata=metadata,
         parse_names=params.flag("link_names") or params.text("parse") == "full",
+        metadata_problems=problems,
     )
 
 
@@ -92,15 +100,59 @@ def _read_attachments(params: Params, error: str) -> list[dict[str, Any]] | None
     return attachments
 
 
-def _read_metadata(params: Params) -> dict[str, Any] | None:
+def _read_metadata(
+    params: Params, *, entities: bool
+) -> tuple[dict[str, Any] | None, tuple[str, ...]]:
+    """`{event_type, event_payload}` (message metadata), and on a post `entities` (Work
+    Objects) beside or instead of them; `{}` as sent. Bad Work Object entities are dropped
+    with their problems, not refused."""
     if not params.has("metadata"):
-        return None
+        return None, ()
     parsed, metadata = params.structured("metadata")
     if not parsed or not isinstance(metadata, dict):
         raise SlackError("invalid_metadata_format")
+    if not metadata:
+        return {}, ()
+    found: dict[str, Any] = {}
+    if not (entities and "entities" in metadata) or "event_type" in metadata:
+        found = _event_metadata(metadata)
+    if entities and "entities" in metadata:
+        problems = entity_problems(metadata["entities"])
+        if problems:
+            return None, tuple(problems)
+        found["entities"] = metadata["entities"]
+    return found, ()
+
+
+def _event_metadata(metadata: dict[str, Any]) -> dict[str, Any]:
     if not isinstance(metadata.get("event_type"), str) or not metadata["event_type"]:
         raise SlackError("invalid_metadata_schema")
     payload = metadata.get("event_payload", {})
     if not isinstance(payload, dict):
         raise SlackError("invalid_metadata_schema")
     return {"event_type": metadata["event_type"], "event_payload": payload}
+
+
+# What every Work Object entity carries (slack-sdk models/metadata EntityMetadata).
+_ENTITY_FIELDS = ("entity_type", "entity_payload", "external_ref", "url")
+
+
+def entity_problems(entities: Any) -> list[str]:
+    """Why Slack would drop Work Object entities, worded as its warnings are."""
+    if not isinstance(entities, list) or not entities:
+        return ["must be a non-empty array (pointer: /metadata/entities)"]
+    problems: list[str] = []
+    for index, entity in enumerate(entities):
+        at = f"/metadata/entities/{index}"
+        if not isinstance(entity, dict):
+            problems.append(f"must be an object (pointer: {at})")
+            continue
+        problems += [
+            f"missing required field: {key} (pointer: {at})"
+            for key in _ENTITY_FIELDS
+            if key not in entity
+        ]
+        ref = entity.get("external_ref")
+        if isinstance(ref, dict) and not isinstance(ref.get("id"), str):
+            problems.append(f"missing required field: id (pointer: {at}/external_ref)")
+    return problems

@@ -53,7 +53,8 @@ def _apply(call: Call, message: Message, content: Content) -> None:
         message.edited = {"user": call.caller.user_id, "ts": format_ts(int(call.now_s * 1e6))}
     message.text, message.blocks, message.attachments = text, blocks, attachments or None
     if content.metadata is not None:
-        message.metadata = content.metadata
+        # `metadata: {}` removes it (chat.update's `metadata` argument, docs.slack.dev).
+        message.metadata = content.metadata or None
     found = message_pings(text, blocks, attachments, parse_names=content.parse_names)
     added = found - set(message.pings)
     message.edit_pings = sorted(added.union(message.edit_pings))

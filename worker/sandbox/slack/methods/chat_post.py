@@ -26,17 +26,11 @@ TRUNCATED = (
 def post_message(call: Call) -> dict[str, Any]:
     channel = _postable_channel(call)
     # chat.postMessage lists no invalid_attachments (slack-method-catalog).
-    content = read_content(call.params, attachments_error="invalid_arguments")
+    content = read_content(call.params, attachments_error="invalid_arguments", entities=True)
     if content.renders_nothing:
         raise SlackError("no_text")
     check_whole_message(content, call.state.blocks_text_max, call.state.refusals)
-    text = content.text or ""
-    body: dict[str, Any] = {}
-    if len(text) > POST_TEXT_MAX:
-        # Slack posts the first 40,000 characters and says so, in these words
-        # (api.slack.com/changelog/2018-04-truncating-really-long-messages).
-        text = text[:POST_TEXT_MAX]
-        body["response_metadata"] = {"messages": [TRUNCATED], "warnings": ["message_truncated"]}
+    text, body = _truncated(content)
     ts = call.state.next_ts(channel, call.now_s)
     message = Message(
         channel=channel.id,
@@ -46,13 +40,32 @@ def post_message(call: Call) -> dict[str, Any]:
         blocks=_stored_blocks(content, ts),
         attachments=content.attachments,
         from_bot=call.caller.is_bot,
-        metadata=content.metadata,
+        metadata=content.metadata or None,
         pings=_pings(text, content),
     )
     _attach_to_thread(call, channel, message)
     channel.messages[ts] = message
     rendered = call.renderer.message(channel, message, View.POSTED)
     return {"channel": channel.id, "ts": ts, "message": rendered, **body}
+
+
+def _truncated(content: Content) -> tuple[str, dict[str, Any]]:
+    """The text Slack posts, and the warnings it answers with: text cut at 40,000 characters
+    (in the changelog's words: api.slack.com/changelog/2018-04-truncating-really-long-messages)
+    and Work Object metadata it dropped."""
+    text = content.text or ""
+    body: dict[str, Any] = {}
+    messages: list[str] = []
+    if content.metadata_problems:
+        body["warning"] = "invalid_metadata_format"
+        messages += content.metadata_problems
+    if len(text) > POST_TEXT_MAX:
+        text = text[:POST_TEXT_MAX]
+        messages.append(TRUNCATED)
+        body["response_metadata"] = {"warnings": ["message_truncated"]}
+    if messages:
+        body["response_metadata"] = {"messages": messages, **body.get("response_metadata", {})}
+    return text, body
 
 
 def post_ephemeral(call: Call) -> dict[str, Any]:
