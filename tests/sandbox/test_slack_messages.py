@@ -10,6 +10,7 @@ from typing import Any
 import pytest
 
 from tests.sandbox.slack_reference import SlackHarness, error_of, serve_slack
+from worker.sandbox.slack.content import entity_problems
 
 TS = re.compile(r"\d{10}\.\d{6}")
 # slack-sdk warns when a message has no top-level text; some tests send none on purpose.
@@ -454,6 +455,34 @@ def test_work_object_entity_metadata_is_accepted_on_post(slack: SlackHarness) ->
     assert mixed["message"]["metadata"] == both
     assert _metadata_of(slack, only["ts"]) == entities
     assert "warning" not in only.data
+
+
+@pytest.mark.parametrize(
+    ("entities", "problems"),
+    [
+        ([INCIDENT_ENTITY], []),
+        ([INCIDENT_ENTITY, INCIDENT_ENTITY], []),
+        ([], ["must be a non-empty array (pointer: /metadata/entities)"]),
+        ({"0": INCIDENT_ENTITY}, ["must be a non-empty array (pointer: /metadata/entities)"]),
+        (["incident"], ["must be an object (pointer: /metadata/entities/0)"]),
+        (
+            [{"url": "https://example.com/1"}],
+            [
+                "missing required field: entity_type (pointer: /metadata/entities/0)",
+                "missing required field: entity_payload (pointer: /metadata/entities/0)",
+                "missing required field: external_ref (pointer: /metadata/entities/0)",
+            ],
+        ),
+        (
+            [{**INCIDENT_ENTITY, "external_ref": {"type": "incident"}}],
+            ["missing required field: id (pointer: /metadata/entities/0/external_ref)"],
+        ),
+    ],
+)
+def test_work_object_entities_need_their_four_fields_and_a_reference_id(
+    entities: Any, problems: list[str]
+) -> None:
+    assert entity_problems(entities) == problems
 
 
 def test_a_malformed_work_object_is_dropped_with_a_warning_not_refused(
