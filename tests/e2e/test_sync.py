@@ -137,6 +137,22 @@ def test_mention_injection_in_any_mirrored_field_pings_nobody(h: Harness, field:
         assert "@U0000000000" not in pings
 
 
+def test_a_new_commander_is_notified_by_a_reply_not_by_the_edit_of_the_parent(h: Harness) -> None:
+    """Slack notifies mentions when a message is posted; whether an edit that adds one
+    notifies is not documented (the sandbox records those apart). The parent names the new
+    commander through an edit, so the reply saying so must be what pings them."""
+    page = h.declare("Aiko", "Checkout errors", Severity=select("SEV2"))
+    h.poll()
+    h.edit("Aiko", page, Commander=people(h.person("Ben")))
+    h.poll()
+
+    ben = "@" + h.person("Ben").slack_id
+    parent, *replies = h.thread_of(page)
+    assert ben in h.box.slack.edit_pings(h.channel, parent["ts"])
+    assert ben not in h.box.slack.pings(h.channel, parent["ts"])
+    assert [r for r in replies if ben in h.box.slack.pings(h.channel, r["ts"])], replies
+
+
 def test_japanese_and_emoji_text_come_through(h: Harness) -> None:
     page = h.declare(
         "Aiko",
