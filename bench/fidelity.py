@@ -127,7 +127,20 @@ LIMITS: dict[str, tuple[tuple[str, str], ...]] = {
             "about 1 message/s per channel",
             "tests/sandbox/test_slack_ratelimit.py::test_posting_faster_than_the_channel",
         ),
+        (
+            "counted per app, not per token",
+            "tests/sandbox/test_slack_ratelimit.py::test_peoples_posts_do_not_use_up",
+        ),
     ),
+    **{
+        method: (
+            (
+                "groups:* scopes for a private channel",
+                "tests/sandbox/test_slack_access.py::test_reading_a_private_channel_needs_groups",
+            ),
+        )
+        for method in ("conversations.info", "conversations.history", "conversations.replies")
+    },
     "chat.update": (
         ("Block Kit sizes and counts", _SLACK_BLOCKS + "test_chat_update_checks_blocks_too"),
         ("13,200 characters of block text", _SLACK_BLOCKS + "test_chat_update_refuses_blocks"),
