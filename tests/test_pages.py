@@ -29,6 +29,10 @@ from worker.notion_limits import (
 from worker.pages import (
     PAGE_TEMPLATES,
     POSTMORTEM_TEMPLATE,
+    SAMPLE_AIKO,
+    SAMPLE_BEN,
+    SAMPLE_HANA,
+    SAMPLE_HOSTILE,
     SAMPLE_VARIANTS,
     TIMELINE_TEMPLATE,
     IncidentFacts,
@@ -600,16 +604,25 @@ def test_the_sandbox_accepts_every_page_and_the_timeline_reads_back(
             auth=info["notion_token"], base_url=box.notion_base_url, notion_version=NOTION_VERSION
         )
         parent = info["parent_page_id"]
-        timeline_id = _create_page(
-            client, parent, sample_timeline_markdown(templates, config, variant)
-        )
+        timeline = sample_timeline_markdown(templates, config, variant)
+        timeline_id = _create_page(client, parent, _as_workspace_people(timeline, box))
         read_back = blocks_to_markdown(_read_blocks(client, timeline_id))
         context = sample_postmortem_context(config, variant, timeline_markdown=read_back)
-        _create_page(client, parent, templates.render(POSTMORTEM_TEMPLATE, context))
+        postmortem = templates.render(POSTMORTEM_TEMPLATE, context)
+        _create_page(client, parent, _as_workspace_people(postmortem, box))
         statuses = {entry["status"] for entry in box.notion_log.entries()}
 
     assert statuses == {200}
     assert read_back.count("\n- **") == len(sample_timeline_entries(variant))
+
+
+def _as_workspace_people(markdown: str, box: Sandbox) -> str:
+    """The samples' people made the sandbox's: Notion refuses a mention of a user it does not
+    know (tests/sandbox/test_notion_users.py)."""
+    samples = (SAMPLE_AIKO, SAMPLE_BEN, SAMPLE_HANA, SAMPLE_HOSTILE)
+    for sample, person in zip(samples, box.workspace.people, strict=False):
+        markdown = markdown.replace(f"notion-user:{sample.id}", f"notion-user:{person.notion_id}")
+    return markdown
 
 
 def _create_page(client: notion_client.Client, parent: str, markdown: str) -> str:

@@ -262,6 +262,7 @@ def _cmd_sandbox(args: argparse.Namespace) -> int:
         fault_rate=args.fault_rate,
         seed=args.seed,
         fault_scope=args.fault_scope,
+        notion_conflict_window_s=args.conflict_window,
         state_file=Path(args.state) if args.state else None,
     )
     stop = threading.Event()
@@ -280,6 +281,13 @@ def _fault_rate(text: str) -> float:
     value = float(text)
     if not 0.0 <= value <= 1.0:
         raise argparse.ArgumentTypeError(f"must be between 0 and 1, got {text}")
+    return value
+
+
+def _seconds(text: str) -> float:
+    value = float(text)
+    if not value >= 0.0:
+        raise argparse.ArgumentTypeError(f"must be a number of seconds, 0 or more, got {text}")
     return value
 
 
@@ -370,6 +378,14 @@ def build_parser() -> argparse.ArgumentParser:
         choices=("all", "bot"),
         default="all",
         help="fault every request, or only the worker's (its Notion and Slack bot tokens)",
+    )
+    sandbox.add_argument(
+        "--conflict-window",
+        type=_seconds,
+        default=0.0,
+        metavar="SECONDS",
+        help="two users' writes to one Notion page this close together collide: the later "
+        "answers 409 conflict_error (default 0: never)",
     )
     sandbox.add_argument("--seed", type=int, default=0, help="makes ids and faults reproducible")
     sandbox.add_argument("--state", metavar="FILE", help="keep the workspace in FILE across runs")

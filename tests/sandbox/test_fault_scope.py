@@ -86,6 +86,16 @@ def test_the_sandbox_command_takes_a_fault_scope() -> None:
         build_parser().parse_args(["sandbox", "--fault-scope", "people"])
 
 
+def test_the_sandbox_command_takes_a_conflict_window() -> None:
+    args = build_parser().parse_args(["sandbox", "--conflict-window", "1.5"])
+    assert args.conflict_window == 1.5
+    assert build_parser().parse_args(["sandbox"]).conflict_window == 0.0
+    with pytest.raises(SystemExit):
+        build_parser().parse_args(["sandbox", "--conflict-window", "-1"])
+    with Sandbox(SandboxOptions(notion_conflict_window_s=1.5)) as box:
+        assert box.notion.conflicts.window_s == 1.5
+
+
 def test_answer_tap_hears_the_bots_requests_once_carried_out() -> None:
     options = SandboxOptions(fault_scope="bot", notion_rate=RateLimit(0, 0))
     with Sandbox(options) as box:

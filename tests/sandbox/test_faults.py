@@ -20,6 +20,7 @@ from worker.sandbox.faults import (
     FaultPlan,
     RequestLog,
     RequestLogMiddleware,
+    notion_fault_fits,
     notion_fault_response,
     slack_fault_response,
 )
@@ -40,11 +41,17 @@ def _serve(
     rate: float, seed: int, kinds: tuple[FaultKind, ...] = NOTION_FAULTS, slow_s: float = 0.5
 ):  # type: ignore[no-untyped-def]
     counter = Counting()
-    app = Starlette(routes=[Route("/v1/thing", counter.handle, methods=["POST", "GET"])])
-    log = RequestLog()
-    wrapped = RequestLogMiddleware(
-        FaultMiddleware(app, FaultPlan(rate, seed, kinds), notion_fault_response, slow_s), log
+    app = Starlette(
+        routes=[
+            Route("/v1/thing", counter.handle, methods=["POST", "GET"]),
+            Route("/v1/things/{id}/query", counter.handle, methods=["POST"]),
+        ]
     )
+    log = RequestLog()
+    faults = FaultMiddleware(
+        app, FaultPlan(rate, seed, kinds), notion_fault_response, slow_s, fits=notion_fault_fits
+    )
+    wrapped = RequestLogMiddleware(faults, log)
     served = ServedApp(wrapped)
     served.start()
     return served, counter, log
@@ -102,6 +109,36 @@ def test_a_notion_429_has_an_integer_retry_after_and_a_notion_body() -> None:
     assert status == 502
     assert headers["content-type"] == "text/html"
     assert notion_fault_response(FaultKind.OVERLOADED)[0] == 529
+
+
+def test_a_notion_conflict_is_a_409_on_writes_only_and_never_carried_out() -> None:
+    """409 `conflict_error` with the message of live answers (rowthan/pagenote#162: "Conflict
+    occurred while saving. Please try again."); a conflict means the write was not saved, and
+    reads (GET, a data source query) do not conflict, so they pass through unharmed."""
+    status, body, _headers = notion_fault_response(FaultKind.CONFLICT)
+    error = json.loads(body)
+    assert (status, error["code"], error["message"]) == (
+        409,
+        "conflict_error",
+        "Conflict occurred while saving. Please try again.",
+    )
+    assert error["status"] == 409
+    assert error["request_id"]
+    assert FaultKind.CONFLICT in NOTION_FAULTS
+    assert FaultKind.CONFLICT not in SLACK_FAULTS
+    served, counter, log = _serve(1.0, seed=5, kinds=(FaultKind.CONFLICT,))
+    try:
+        with httpx.Client() as client:
+            writes = [client.post(served.url + "/v1/thing").status_code for _ in range(5)]
+            reads = [client.get(served.url + "/v1/thing").status_code for _ in range(3)]
+            query = client.post(served.url + "/v1/things/1/query").status_code
+    finally:
+        served.stop()
+    assert writes == [409] * 5
+    assert reads == [200] * 3
+    assert query == 200
+    assert counter.effects == 4  # the reads only
+    assert [e.get("fault") for e in log.entries()] == ["conflict"] * 5 + [None] * 4
 
 
 def test_slack_faults_look_like_slack() -> None:

@@ -100,7 +100,11 @@ def notion_everything(notion_sandbox) -> dict[str, Any]:
             "Severity": {"select": {"name": "SEV1"}},
             "Tags": {"multi_select": [{"name": "db"}]},
             "Commander": {
-                "people": [{"id": workspace.people[0].notion_id}, {"id": workspace.notion_bot_id}]
+                # People only: a bot here is refused (see test_notion_users.py).
+                "people": [
+                    {"id": workspace.people[0].notion_id},
+                    {"id": workspace.people[1].notion_id},
+                ]
             },
             "Declared at": {"date": {"start": "2026-07-04T09:00:00Z"}},
             "Files": {"files": [{"name": "graph", "external": {"url": "https://x.test/g"}}]},

@@ -268,6 +268,9 @@ def test_sorts_by_property_and_timestamp(notion_rows) -> None:
         ),
         ({"sorts": [{"property": "Cost", "direction": "up"}]}, "direction"),
         ({"page_size": 101}, "body.page_size should be ≤ `100`, instead was `101`."),
+        # A JSON body's page_size is a number, never a string (the OpenAPI document's
+        # `page_size: {type: number}` in the data source query body; query strings differ).
+        ({"page_size": "10"}, 'body.page_size should be a number, instead was `"10"`.'),
         ({"start_cursor": "not-a-cursor"}, "body.start_cursor should be a valid uuid"),
         ({"start_cursor": "00000000-0000-4000-8000-000000000000"}, "body.start_cursor"),
     ],

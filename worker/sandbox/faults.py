@@ -18,6 +18,8 @@ from dataclasses import dataclass
 from enum import Enum
 from typing import Any
 
+from worker.sandbox.notion.errors import CONFLICT_MESSAGE
+
 Scope = MutableMapping[str, Any]
 Message = MutableMapping[str, Any]
 Receive = Callable[[], Awaitable[Message]]
@@ -32,6 +34,7 @@ class FaultKind(Enum):
     UNAVAILABLE = "503"
     GATEWAY_TIMEOUT = "504"
     OVERLOADED = "529"
+    CONFLICT = "conflict"
     RESET = "reset"
     SLOW = "slow"
 
@@ -43,6 +46,7 @@ NOTION_FAULTS = (
     FaultKind.UNAVAILABLE,
     FaultKind.GATEWAY_TIMEOUT,
     FaultKind.OVERLOADED,
+    FaultKind.CONFLICT,
     FaultKind.RESET,
     FaultKind.SLOW,
 )
@@ -80,16 +84,19 @@ class FaultPlan:
         """Change the rate from now on (the draws stay reproducible for a given sequence)."""
         self.rate = _share(rate)
 
-    def draw(self) -> Fault | None:
+    def draw(self, fits: Callable[[FaultKind], bool] | None = None) -> Fault | None:
+        """A fault or None; only kinds that `fits` the request are drawn (a read cannot
+        conflict), so a rate of 1 still fails every request that some kind fits."""
         if self.rate <= 0.0:
             return None
+        kinds = [k for k in self.kinds if fits is None or fits(k)]
         with self._lock:
-            if self._rng.random() >= self.rate:
+            if self._rng.random() >= self.rate or not kinds:
                 return None
-            kind = self._rng.choice(self.kinds)
+            kind = self._rng.choice(kinds)
             coin = self._rng.random() < 0.5
-        if kind is FaultKind.RATE_LIMITED:
-            return Fault(kind, after_effect=False)
+        if kind in (FaultKind.RATE_LIMITED, FaultKind.CONFLICT):
+            return Fault(kind, after_effect=False)  # both mean "not carried out"
         if kind is FaultKind.SLOW:
             return Fault(kind, after_effect=True)
         return Fault(kind, after_effect=coin)
@@ -138,6 +145,8 @@ def notion_fault_response(kind: FaultKind) -> tuple[int, bytes, dict[str, str]]:
             "Notion is overloaded, please try again later.",
             {"retry-after": "1"},
         )
+    if kind is FaultKind.CONFLICT:
+        return error(409, "conflict_error", CONFLICT_MESSAGE)
     # 502 comes from the load balancer: HTML, no Notion error body.
     html = (
         b"<html><head><title>502 Bad Gateway</title></head>"
@@ -158,6 +167,23 @@ def slack_fault_response(kind: FaultKind) -> tuple[int, bytes, dict[str, str]]:
 
 
 FaultRenderer = Callable[[FaultKind], tuple[int, bytes, dict[str, str]]]
+# Whether a kind of fault can happen to a request (the plan draws among those that can).
+FaultFits = Callable[[FaultKind, "Scope"], bool]
+
+
+def any_fault_fits(kind: FaultKind, scope: Scope) -> bool:
+    del kind, scope
+    return True
+
+
+def notion_fault_fits(kind: FaultKind, scope: Scope) -> bool:
+    """Conflicts happen to writes only: a GET, a data source query or a search reads."""
+    if kind is not FaultKind.CONFLICT:
+        return True
+    method, path = str(scope.get("method", "")), str(scope.get("path", ""))
+    if method == "POST":
+        return not (path.endswith("/query") or path == "/v1/search")
+    return method in ("PATCH", "DELETE")
 
 
 async def _send_response(send: Send, status: int, body: bytes, headers: dict[str, str]) -> None:
@@ -214,19 +240,21 @@ class FaultMiddleware:
         slow_s: float = 35.0,
         *,
         scope: FaultScope = everyone,
+        fits: FaultFits = any_fault_fits,
     ) -> None:
         self.app = app
         self.plan = plan
         self.render = render
         self.slow_s = slow_s
         self.applies = scope
+        self.fits = fits
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         exempt = scope["type"] != "http" or scope["path"].startswith("/_sandbox")
         if exempt or not self.applies(scope):
             await self.app(scope, receive, send)
             return
-        fault = self.plan.draw()
+        fault = self.plan.draw(lambda kind: self.fits(kind, scope))
         if fault is None:
             await self.app(scope, receive, send)
             return

@@ -25,6 +25,7 @@ from worker.sandbox.faults import (
     RequestLogMiddleware,
     bearer_only,
     everyone,
+    notion_fault_fits,
     notion_fault_response,
     slack_fault_response,
 )
@@ -83,6 +84,9 @@ class SandboxOptions:
     slack_post_rate: RateLimit = field(default_factory=lambda: RateLimit(1.0, 5.0))
     # Slack's per-method tiers (Tier 2: 20/min, Tier 3: 50/min, Tier 4: 100/min).
     slack_tier_limits: bool = True
+    # Notion: two users' writes to one page (or rows created in one data source) this close
+    # together collide, the later one answering 409 conflict_error; 0 turns it off.
+    notion_conflict_window_s: float = 0.0
     # Seconds a "slow" fault holds the answer (longer than the clients' timeouts).
     slow_fault_s: float = 35.0
     # "all": any request may be faulted; "bot": only the integration's and the bot's (the
@@ -97,7 +101,11 @@ class Sandbox:
     def __init__(self, options: SandboxOptions | None = None) -> None:
         self.options = options or SandboxOptions()
         self.workspace: Workspace = make_workspace(self.options.seed)
-        self.notion = NotionEmulator(self.workspace, rate_limit=self.options.notion_rate)
+        self.notion = NotionEmulator(
+            self.workspace,
+            rate_limit=self.options.notion_rate,
+            conflict_window_s=self.options.notion_conflict_window_s,
+        )
         self.slack = SlackEmulator(
             self.workspace,
             post_rate=self.options.slack_post_rate,
@@ -125,6 +133,7 @@ class Sandbox:
             notion_fault_response,
             slow_s=self.options.slow_fault_s,
             scope=notion_scope,
+            fits=notion_fault_fits,
         )
         slack_app = FaultMiddleware(
             self.taps[1],

@@ -58,6 +58,11 @@ class Workspace:
     slack_channel_id: str = ""
     slack_channel_name: str = "incidents"
     people: tuple[SandboxPerson, ...] = ()
+    # Another Notion integration in the workspace (say, an automation that sets a row's
+    # status): it edits rows like a person would, but it is a bot the worker cannot look up.
+    notion_automation_id: str = ""
+    notion_automation_name: str = "Automations"
+    notion_automation_token: str = field(default="", repr=False)
 
     def person(self, name_or_email: str) -> SandboxPerson:
         """Find a person by name, first name or email (case-insensitive)."""
@@ -113,6 +118,9 @@ def make_workspace(seed: int = 0) -> Workspace:
         slack_token=f"xoxb-{rng.randrange(10**11, 10**12)}-{_secret(rng, 24)}",
         slack_channel_id=_slack_id(rng, "C"),
         people=people,
+        # Drawn last, so that everything above stays the same for a seed.
+        notion_automation_id=_uuid(rng),
+        notion_automation_token="ntn_" + _secret(rng, 46),
     )
 
 

@@ -7,11 +7,12 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
 
+from worker.sandbox.notion.conflicts import Conflicts
 from worker.sandbox.notion.pages import add_row
 from worker.sandbox.notion.properties import ValueParser
 from worker.sandbox.notion.records import PageRec
 from worker.sandbox.notion.richtext import text_item
-from worker.sandbox.notion.routes import Api, build_app
+from worker.sandbox.notion.routes import OPERATIONS, Api, build_app
 from worker.sandbox.notion.schema import find_property, status_config
 from worker.sandbox.notion.store import State
 from worker.sandbox.notion.users import Actor, Directory
@@ -39,6 +40,7 @@ class NotionEmulator:
         *,
         rate_limit: RateLimit | None = None,
         clock: Callable[[], datetime] = _utc_now,
+        conflict_window_s: float = 0.0,
     ) -> None:
         self.workspace = workspace
         self.rate_limit = rate_limit if rate_limit is not None else RateLimit(3.0, 10.0)
@@ -46,8 +48,10 @@ class NotionEmulator:
         self.lock = threading.RLock()
         self.directory = Directory(workspace)
         self.state = State(self.directory, clock)
+        self.conflicts = Conflicts()
+        self.conflicts.set_window(conflict_window_s)
         self._seed()
-        api = Api(self.state, self.lock, TokenBuckets(self.rate_limit), self)
+        api = Api(self.state, self.lock, TokenBuckets(self.rate_limit), self, self.conflicts)
         self.app = build_app(api)
 
     def _seed(self) -> None:
@@ -102,6 +106,24 @@ class NotionEmulator:
                 if values.get(prop["id"]) not in kept:
                     values[prop["id"]] = None
             source.edited_ms = self.state.now_minute_ms()
+
+    def force_conflicts(self, operation: str, count: int = 1, target: str | None = None) -> None:
+        """The next `count` requests of `operation` ("pages.create", "pages.update",
+        "blocks.children.append", ... as notion-client names them) answer 409
+        `conflict_error` and are not carried out; with `target`, only those that write to
+        that page (a block inside it, a page created under it) or data source (a row)."""
+        if operation not in OPERATIONS:
+            known = ", ".join(sorted(OPERATIONS))
+            raise KeyError(f"no Notion operation {operation!r}; the operations are {known}")
+        self.conflicts.force(operation, count, target)
+
+    def set_conflict_window(
+        self, window_s: float, clock: Callable[[], float] | None = None
+    ) -> None:
+        """From now on, a write collides (409) with another user's write to the same page
+        or data source less than `window_s` seconds before (0: never); `clock` is the
+        monotonic clock that measures it (tests pass their own)."""
+        self.conflicts.set_window(window_s, clock)
 
     def set_clock(self, clock: Callable[[], datetime]) -> None:
         """Use another clock from now on (e.g. one running behind, to give rows a history)."""

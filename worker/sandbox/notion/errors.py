@@ -67,6 +67,37 @@ def not_found(kind: str, object_id: str, bot_name: str, bot_id: str) -> NotionEr
     return NotionError(404, "object_not_found", message, {"integration_id": bot_id})
 
 
+def unknown_user_message(user_id: str) -> str:
+    """Notion's words for a user it cannot show the integration (users.retrieve's 404; the
+    same words refuse such a user in a people value or a mention)."""
+    return (
+        f"Could not find user with ID: {user_id}. Make sure your integration has capabilities "
+        "to read user information. With those capabilities, only members and guests in the "
+        "integration's workspace are visible."
+    )
+
+
+def user_not_found(user_id: str, bot_id: str) -> NotionError:
+    return NotionError(
+        404, "object_not_found", unknown_user_message(user_id), {"integration_id": bot_id}
+    )
+
+
+def bot_not_a_person(user_id: str, name: object) -> NotionError:
+    """A bot named where only people may be (mentions, people values); our wording."""
+    return validation_error(
+        f'User {user_id} is a bot ("{name}"): mentions and people values can only be people.'
+    )
+
+
+CONFLICT_MESSAGE = "Conflict occurred while saving. Please try again."
+
+
+def conflict_error() -> NotionError:
+    """409: the write collided with another one to the same page; nothing was saved."""
+    return NotionError(409, "conflict_error", CONFLICT_MESSAGE)
+
+
 def archived_error() -> NotionError:
     return validation_error(
         "Can't edit block that is archived. You must unarchive the block before editing."

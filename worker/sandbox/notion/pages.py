@@ -17,7 +17,7 @@ from worker.sandbox.notion.errors import (
 )
 from worker.sandbox.notion.icons import parse_cover, parse_icon
 from worker.sandbox.notion.ids import new_id
-from worker.sandbox.notion.paging import list_body, page_size
+from worker.sandbox.notion.paging import list_body, query_page_size
 from worker.sandbox.notion.properties import (
     ValueParser,
     default_status_option,
@@ -326,7 +326,7 @@ def property_item(
         value = render_value(prop, page, state)
         return {"object": "property_item", **value}
     items = _property_items(state, prop, page)
-    size = page_size(query.get("page_size"), "query.page_size")
+    size = query_page_size(query.get("page_size"), "query.page_size")
     start = _item_cursor(query.get("start_cursor"), len(items))
     end = min(start + size, len(items))
     next_cursor = str(end) if end < len(items) else None

@@ -13,19 +13,24 @@ MAX_PAGE_SIZE = 100
 
 
 def page_size(raw: object, path: str) -> int:
-    """`page_size` from a JSON body (a number) or a query string (digits)."""
+    """`page_size` from a JSON body: a number (the OpenAPI document's `{type: number}`; a
+    string such as `"10"` is refused, as Notion refuses it)."""
     if raw is None:
         return DEFAULT_PAGE_SIZE
-    value: object = raw
-    if isinstance(raw, str) and raw.strip().lstrip("-").isdigit():
-        value = int(raw)
-    if not isinstance(value, int | float) or isinstance(value, bool) or value != int(value):
+    if not isinstance(raw, int | float) or isinstance(raw, bool) or raw != int(raw):
         raise invalid(path, "a number", raw)
-    if value < 1:
+    if raw < 1:
         raise invalid(path, "≥ `1`", raw)
-    if value > MAX_PAGE_SIZE:
+    if raw > MAX_PAGE_SIZE:
         raise invalid(path, f"≤ `{MAX_PAGE_SIZE}`", raw)
-    return int(value)
+    return int(raw)
+
+
+def query_page_size(raw: str | None, path: str) -> int:
+    """`page_size` from a query string, where every value is text: digits are a number."""
+    if raw is not None and raw.strip().lstrip("-").isdigit():
+        return page_size(int(raw), path)
+    return page_size(raw, path)
 
 
 def start_cursor(raw: object, path: str) -> str | None:

@@ -19,7 +19,13 @@ from worker.sandbox.notion.errors import (
 )
 from worker.sandbox.notion.ids import parse_id
 from worker.sandbox.notion.records import PageRec
-from worker.sandbox.notion.richtext import MAX_URL, MentionResolver, parse_rich_text
+from worker.sandbox.notion.richtext import (
+    MAX_URL,
+    MentionResolver,
+    check_user_ref,
+    parse_rich_text,
+    require_person,
+)
 from worker.sandbox.notion.schema import (
     ALL_TYPES,
     READ_ONLY_TYPES,
@@ -150,9 +156,9 @@ class ValueParser:
         del prop
         result = []
         for i, item in enumerate(require_list(raw, path)):
+            check_user_ref(require_dict(item, f"{path}[{i}]"), f"{path}[{i}]")
             user_id = _item_id(item, f"{path}[{i}]")
-            if self.ctx.user_object(user_id) is None:
-                raise validation_error(f"Could not find user with ID: {user_id}.")
+            require_person(self.ctx.user_object(user_id), user_id)
             result.append(user_id)
         return list(dict.fromkeys(result))
 

@@ -6,6 +6,7 @@ from typing import Any, Protocol
 
 from worker.sandbox.notion.dates import date_plain_text, normalise_date
 from worker.sandbox.notion.errors import (
+    bot_not_a_person,
     check_keys,
     invalid,
     missing,
@@ -14,6 +15,8 @@ from worker.sandbox.notion.errors import (
     require_list,
     require_str,
     too_long,
+    unknown_user_message,
+    validation_error,
 )
 from worker.sandbox.notion.ids import parse_id
 
@@ -35,6 +38,8 @@ MAX_EXPRESSION = 1000
 _ITEM_KINDS = ("text", "mention", "equation")
 # Response-only keys that clients often echo back; Notion ignores them in requests.
 _ECHOED = ("plain_text", "href")
+# A user in a request (`partialUserObjectRequest`): live Notion refuses `name`, `type`...
+_USER_KEYS = ("id", "object")
 
 
 class MentionResolver(Protocol):
@@ -69,6 +74,23 @@ def text_item(content: str, link: str | None = None) -> dict[str, Any]:
 
 def plain_text(items: list[dict[str, Any]]) -> str:
     return "".join(str(item.get("plain_text", "")) for item in items)
+
+
+def require_person(user: dict[str, Any] | None, user_id: str) -> dict[str, Any]:
+    """A user a request names (a mention, a people value): a known person, never a bot
+    (Notion's changelog "User mentions can only be of people", 2021-08)."""
+    if user is None:
+        raise validation_error(unknown_user_message(user_id))
+    if user.get("type") == "bot":
+        raise bot_not_a_person(user_id, user.get("name"))
+    return user
+
+
+def check_user_ref(value: dict[str, Any], path: str) -> None:
+    """`{"id": ..., "object": "user"}` and nothing else."""
+    check_keys(value, _USER_KEYS, path)
+    if "object" in value and value["object"] != "user":
+        raise invalid(f"{path}.object", '`"user"`', value["object"])
 
 
 def parse_rich_text(value: object, path: str, resolver: MentionResolver) -> list[dict[str, Any]]:
@@ -172,8 +194,8 @@ def _mention(
     if object_id is None:
         raise invalid(f"{path}.{kind}.id", "a valid uuid", target.get("id"))
     if kind == "user":
-        user = resolver.mention_user(object_id) or {"object": "user", "id": object_id}
-        name = user.get("name") or "Anonymous"
-        return {"type": "user", "user": user}, f"@{name}", None
+        check_user_ref(target, f"{path}.user")
+        user = require_person(resolver.mention_user(object_id), object_id)
+        return {"type": "user", "user": user}, f"@{user.get('name') or 'Anonymous'}", None
     plain, href = resolver.mention_target(kind, object_id)
     return {"type": kind, kind: {"id": object_id}}, plain, href

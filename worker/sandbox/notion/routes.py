@@ -17,6 +17,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route as StarletteRoute
 
 from worker.sandbox.notion import content, databases, pages, query
+from worker.sandbox.notion.conflicts import Conflicts, touched
 from worker.sandbox.notion.errors import (
     NotionError,
     invalid,
@@ -24,9 +25,10 @@ from worker.sandbox.notion.errors import (
     rate_limited,
     require_dict,
     unauthorized,
+    user_not_found,
     validation_error,
 )
-from worker.sandbox.notion.paging import list_body, page_size, start_cursor, window
+from worker.sandbox.notion.paging import list_body, query_page_size, start_cursor, window
 from worker.sandbox.notion.records import Json
 from worker.sandbox.notion.store import State, require_id
 from worker.sandbox.notion.users import Actor
@@ -67,6 +69,7 @@ Handler = Callable[[State, Call], Json]
 
 @dataclass(frozen=True)
 class Route:
+    name: str  # the operation, as notion-client names it: "pages.create"
     method: str
     pattern: re.Pattern[str]
     handler: Handler
@@ -77,10 +80,10 @@ class Route:
 
 
 def _route(
-    method: str, template: str, handler: Handler, *params: str | None, **flags: bool
+    name: str, method: str, template: str, handler: Handler, *params: str | None, **flags: bool
 ) -> Route:
     pattern = re.compile("^" + template.replace("{}", "([^/]+)") + "$")
-    return Route(method, pattern, handler, params, **flags)
+    return Route(name, method, pattern, handler, params, **flags)
 
 
 # -- handlers -------------------------------------------------------------------------------
@@ -88,7 +91,7 @@ def _route(
 
 def _users_list(state: State, call: Call) -> Json:
     ids = state.directory.user_ids()
-    size = page_size(call.one("page_size"), "query.page_size")
+    size = query_page_size(call.one("page_size"), "query.page_size")
     cursor = start_cursor(call.one("start_cursor"), "query.start_cursor")
     start, end = window(ids, cursor, size, "query.start_cursor")
     results = [state.directory.user(i) or {} for i in ids[start:end]]
@@ -102,7 +105,7 @@ def _users_me(state: State, call: Call) -> Json:
 def _users_retrieve(state: State, call: Call) -> Json:
     user = state.directory.user(call.ids[0])
     if user is None:
-        raise state.missing("user", call.ids[0])
+        raise user_not_found(call.ids[0], state.directory.bot_id)
     return user
 
 
@@ -112,48 +115,56 @@ def _property_item(state: State, call: Call) -> Json:
 
 
 def _children_list(state: State, call: Call) -> Json:
-    size = page_size(call.one("page_size"), "query.page_size")
+    size = query_page_size(call.one("page_size"), "query.page_size")
     cursor = start_cursor(call.one("start_cursor"), "query.start_cursor")
     return content.list_children(state, call.actor, call.ids[0], cursor, size)
 
 
 ROUTES: list[Route] = [
-    _route("GET", "/v1/users", _users_list),
-    _route("GET", "/v1/users/me", _users_me),
-    _route("GET", "/v1/users/{}", _users_retrieve, "user_id"),
-    _route("POST", "/v1/pages", lambda s, c: pages.create_page(s, c.actor, c.body)),
-    _route("GET", "/v1/pages/{}", lambda s, c: pages.retrieve_page(
+    _route("users.list", "GET", "/v1/users", _users_list),
+    _route("users.me", "GET", "/v1/users/me", _users_me),
+    _route("users.retrieve", "GET", "/v1/users/{}", _users_retrieve, "user_id"),
+    _route("pages.create", "POST", "/v1/pages",
+           lambda s, c: pages.create_page(s, c.actor, c.body)),
+    _route("pages.retrieve", "GET", "/v1/pages/{}", lambda s, c: pages.retrieve_page(
         s, c.actor, c.ids[0], c.filter_properties()), "page_id"),
-    _route("PATCH", "/v1/pages/{}", lambda s, c: pages.update_page(
+    _route("pages.update", "PATCH", "/v1/pages/{}", lambda s, c: pages.update_page(
         s, c.actor, c.ids[0], c.body), "page_id"),
-    _route("GET", "/v1/pages/{}/properties/{}", _property_item, "page_id", None),
-    _route("GET", "/v1/blocks/{}", lambda s, c: content.retrieve_block(
+    _route("pages.properties.retrieve", "GET", "/v1/pages/{}/properties/{}", _property_item,
+           "page_id", None),
+    _route("blocks.retrieve", "GET", "/v1/blocks/{}", lambda s, c: content.retrieve_block(
         s, c.actor, c.ids[0]), "block_id"),
-    _route("PATCH", "/v1/blocks/{}", lambda s, c: content.update_block(
+    _route("blocks.update", "PATCH", "/v1/blocks/{}", lambda s, c: content.update_block(
         s, c.actor, c.ids[0], c.body), "block_id"),
-    _route("DELETE", "/v1/blocks/{}", lambda s, c: content.delete_block(
+    _route("blocks.delete", "DELETE", "/v1/blocks/{}", lambda s, c: content.delete_block(
         s, c.actor, c.ids[0]), "block_id"),
-    _route("GET", "/v1/blocks/{}/children", _children_list, "block_id"),
-    _route("PATCH", "/v1/blocks/{}/children", lambda s, c: content.append_children(
-        s, c.actor, c.ids[0], c.body), "block_id"),
-    _route("POST", "/v1/databases", lambda s, c: databases.create_database(s, c.actor, c.body)),
-    _route("GET", "/v1/databases/{}", lambda s, c: databases.retrieve_database(
-        s, c.actor, c.ids[0]), "database_id"),
-    _route("PATCH", "/v1/databases/{}", lambda s, c: databases.update_database(
-        s, c.actor, c.ids[0], c.body), "database_id"),
-    _route("POST", "/v1/data_sources", lambda s, c: databases.create_data_source(
-        s, c.actor, c.body), data_sources=True),
-    _route("GET", "/v1/data_sources/{}", lambda s, c: databases.retrieve_data_source(
-        s, c.actor, c.ids[0]), "data_source_id", data_sources=True),
-    _route("PATCH", "/v1/data_sources/{}", lambda s, c: databases.update_data_source(
-        s, c.actor, c.ids[0], c.body), "data_source_id", data_sources=True),
-    _route("POST", "/v1/data_sources/{}/query", lambda s, c: query.query_data_source(
-        s, c.actor, c.ids[0], c.body, c.filter_properties()), "data_source_id",
-        data_sources=True),
-    _route("GET", "/v1/data_sources/{}/templates", lambda s, c: databases.list_templates(
-        s, c.actor, c.ids[0]), "data_source_id", data_sources=True, request_id=False),
-    _route("POST", "/v1/search", lambda s, c: query.search(s, c.actor, c.body)),
+    _route("blocks.children.list", "GET", "/v1/blocks/{}/children", _children_list, "block_id"),
+    _route("blocks.children.append", "PATCH", "/v1/blocks/{}/children",
+           lambda s, c: content.append_children(s, c.actor, c.ids[0], c.body), "block_id"),
+    _route("databases.create", "POST", "/v1/databases",
+           lambda s, c: databases.create_database(s, c.actor, c.body)),
+    _route("databases.retrieve", "GET", "/v1/databases/{}",
+           lambda s, c: databases.retrieve_database(s, c.actor, c.ids[0]), "database_id"),
+    _route("databases.update", "PATCH", "/v1/databases/{}",
+           lambda s, c: databases.update_database(s, c.actor, c.ids[0], c.body), "database_id"),
+    _route("data_sources.create", "POST", "/v1/data_sources",
+           lambda s, c: databases.create_data_source(s, c.actor, c.body), data_sources=True),
+    _route("data_sources.retrieve", "GET", "/v1/data_sources/{}",
+           lambda s, c: databases.retrieve_data_source(s, c.actor, c.ids[0]),
+           "data_source_id", data_sources=True),
+    _route("data_sources.update", "PATCH", "/v1/data_sources/{}",
+           lambda s, c: databases.update_data_source(s, c.actor, c.ids[0], c.body),
+           "data_source_id", data_sources=True),
+    _route("data_sources.query", "POST", "/v1/data_sources/{}/query",
+           lambda s, c: query.query_data_source(
+               s, c.actor, c.ids[0], c.body, c.filter_properties()),
+           "data_source_id", data_sources=True),
+    _route("data_sources.list_templates", "GET", "/v1/data_sources/{}/templates",
+           lambda s, c: databases.list_templates(s, c.actor, c.ids[0]),
+           "data_source_id", data_sources=True, request_id=False),
+    _route("search", "POST", "/v1/search", lambda s, c: query.search(s, c.actor, c.body)),
 ]  # fmt: skip
+OPERATIONS = frozenset(route.name for route in ROUTES)
 
 
 def match_route(method: str, path: str) -> tuple[Route, list[str]] | None:
@@ -172,6 +183,12 @@ class Admin(Protocol):
 
     def share(self, object_id: str, shared: bool = True) -> None: ...
 
+    def force_conflicts(
+        self, operation: str, count: int = 1, target: str | None = None
+    ) -> None: ...
+
+    def set_conflict_window(self, window_s: float) -> None: ...
+
     def set_status_options(
         self, data_source_id: str, property_name: str, options: list[tuple[str, str]]
     ) -> None: ...
@@ -185,6 +202,7 @@ class Api:
     lock: threading.RLock
     buckets: TokenBuckets
     admin: Admin
+    conflicts: Conflicts
 
     async def handle(self, request: Request) -> Response:
         request_id = str(uuid.uuid4())
@@ -193,7 +211,7 @@ class Api:
             route, call = await self._prepare(request)
             add_request_id = route.request_id
             with self.lock:
-                body = route.handler(self.state, call)
+                body = self._run(route, call)
         except NotionError as error:
             return _error_response(error, request_id)
         except Exception:  # an emulator bug still answers like Notion's 500
@@ -203,6 +221,14 @@ class Api:
         if add_request_id:
             body = {**body, "request_id": request_id}
         return JSONResponse(body, 200, headers={"x-notion-request-id": request_id})
+
+    def _run(self, route: Route, call: Call) -> Json:
+        """Carry the call out, unless it collides with another write (409, nothing saved)."""
+        target = touched(self.state, route.name, call.ids, call.body)
+        self.conflicts.check(route.name, target, call.actor.user_id)
+        body = route.handler(self.state, call)
+        self.conflicts.record(route.name, target, call.actor.user_id)
+        return body
 
     async def _prepare(self, request: Request) -> tuple[Route, Call]:
         version = _version(request.headers.get("notion-version"))
@@ -238,6 +264,23 @@ class Api:
 
         return await _admin_call(request, run)
 
+    async def conflicts_route(self, request: Request) -> Response:
+        """`{"operation": "pages.create", "count": 2, "target": id?}` forces conflicts;
+        `{"window_s": 2.0}` sets how close two users' writes must be to collide."""
+
+        async def run(body: Json) -> None:
+            if "window_s" in body:
+                self.admin.set_conflict_window(_seconds(body["window_s"], "body.window_s"))
+            if "operation" in body:
+                target = body.get("target")
+                self.admin.force_conflicts(
+                    str(body["operation"]),
+                    _count(body.get("count", 1)),
+                    None if target is None else require_id(target, "body.target"),
+                )
+
+        return await _admin_call(request, run)
+
     async def status_options_route(self, request: Request) -> Response:
         async def run(body: Json) -> None:
             source_id = require_id(body.get("data_source_id"), "body.data_source_id")
@@ -245,6 +288,18 @@ class Api:
             self.admin.set_status_options(source_id, str(body.get("property")), options)
 
         return await _admin_call(request, run)
+
+
+def _count(raw: object) -> int:
+    if not isinstance(raw, int) or isinstance(raw, bool) or raw < 1:
+        raise invalid("body.count", "a whole number ≥ 1", raw)
+    return raw
+
+
+def _seconds(raw: object, path: str) -> float:
+    if not isinstance(raw, int | float) or isinstance(raw, bool) or raw < 0:
+        raise invalid(path, "a number of seconds ≥ 0", raw)
+    return float(raw)
 
 
 def _status_option(raw: object) -> tuple[str, str]:
@@ -311,6 +366,7 @@ def build_app(api: Api) -> Starlette:
         routes=[
             StarletteRoute("/_sandbox/share", api.share_route, methods=["POST"]),
             StarletteRoute("/_sandbox/status_options", api.status_options_route, methods=["POST"]),
+            StarletteRoute("/_sandbox/conflicts", api.conflicts_route, methods=["POST"]),
             StarletteRoute("/{path:path}", api.handle, methods=_ALL_METHODS),
         ]
     )

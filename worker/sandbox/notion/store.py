@@ -79,8 +79,9 @@ class State:
         return None
 
     def can_see(self, actor: Actor, object_id: str) -> bool:
-        """People see everything; the bot sees what is shared with it or below a shared object."""
-        if not actor.is_bot:
+        """People see everything; the bot sees what is shared with it or below a shared object
+        (another integration is taken to have everything shared with it)."""
+        if not actor.is_bot or actor.user_id != self.directory.bot_id:
             return True
         current: str | None = object_id
         hops = 0

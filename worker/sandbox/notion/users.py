@@ -32,6 +32,14 @@ class Directory:
         }
         self._users = {p.notion_id: self._person(p.notion_id) for p in workspace.people}
         self._users[self.bot_id] = self._bot()
+        # Another integration: it can act, but the worker's integration cannot see it (Notion
+        # shows an integration only its own bot: users.retrieve of another integration's bot
+        # answers 404, HEIGE-PCloud/Notion-Hugo#236), so it is in no listing or lookup.
+        self.automation_id = workspace.notion_automation_id
+        if workspace.notion_automation_token:
+            self._by_token[workspace.notion_automation_token] = Actor(
+                self.automation_id, is_bot=True
+            )
 
     def actor_for_token(self, token: str) -> Actor | None:
         return self._by_token.get(token)
