@@ -6,7 +6,9 @@ import httpx
 import pytest
 from notion_client.errors import APIResponseError, build_request_error
 
-from worker.notion import _is_transient, as_service_error
+from worker.config import Settings
+from worker.errors import ServiceError
+from worker.notion import NotionGateway, _is_transient, as_service_error
 
 
 def _error(status: int, code: str) -> APIResponseError:
@@ -25,6 +27,7 @@ def _error(status: int, code: str) -> APIResponseError:
         (500, "internal_server_error", True),
         (503, "service_unavailable", True),
         (504, "gateway_timeout", True),
+        (409, "conflict_error", True),
         (400, "validation_error", False),
         (404, "object_not_found", False),
         (401, "unauthorized", False),
@@ -49,3 +52,44 @@ def test_a_failed_write_has_an_unknown_outcome_unless_it_was_rate_limited() -> N
     assert not as_service_error(
         "pages.create", _error(429, "rate_limited"), write=True
     ).outcome_unknown
+
+
+def test_a_conflict_means_nothing_was_saved() -> None:
+    """409 conflict_error: the write collided with another and Notion saved nothing
+    (tests/sandbox/test_notion_conflicts.py), so a create need not be looked for."""
+    error = as_service_error("pages.create", _error(409, "conflict_error"), write=True)
+    assert error.retryable
+    assert not error.outcome_unknown
+
+
+def _gateway() -> NotionGateway:
+    settings = Settings.from_env({"NOTION_TOKEN": "ntn_test"}, require_workspace=False)
+    return NotionGateway(None, settings)  # type: ignore[arg-type]
+
+
+def _answers(*outcomes: Exception | dict[str, str]):  # type: ignore[no-untyped-def]
+    sent: list[int] = []
+
+    def send() -> dict[str, str]:
+        outcome = outcomes[len(sent)]
+        sent.append(1)
+        if isinstance(outcome, Exception):
+            raise outcome
+        return outcome
+
+    return send, sent
+
+
+def test_a_create_that_met_a_conflict_is_sent_again_at_once() -> None:
+    send, sent = _answers(_error(409, "conflict_error"), {"id": "p-1"})
+    assert _gateway().call("pages.create", send, idempotent=False) == {"id": "p-1"}
+    assert len(sent) == 2
+
+
+def test_a_create_that_met_a_server_error_is_not_sent_again() -> None:
+    """A 500 may come after the page was made: only the caller can look and decide."""
+    send, sent = _answers(_error(500, "internal_server_error"), {"id": "p-1"})
+    with pytest.raises(ServiceError) as caught:
+        _gateway().call("pages.create", send, idempotent=False)
+    assert caught.value.outcome_unknown
+    assert len(sent) == 1

@@ -11,6 +11,7 @@ from typing import Any
 import pytest
 
 from worker.config import Settings
+from worker.errors import ServiceError
 from worker.markdown_blocks import markdown_to_blocks
 from worker.notion import NotionGateway
 from worker.page_writer import PageWriter, same_blocks
@@ -94,4 +95,23 @@ def test_an_entry_with_a_mention_sent_before_a_crash_is_not_appended_again(
     assert after_crash == {"appended": {}, "uncertain": "entry"}
     again = writer.append_once(page_id, blocks, after_crash, lambda p: None, "entry")
     assert again == ids
+    assert len(list(gateway.list_children(page_id))) == 1
+
+
+def test_a_refused_append_leaves_nothing_to_look_for(
+    notion: tuple[NotionGateway, str, str],
+) -> None:
+    """A 4xx (here Notion refusing to mention a bot) means nothing was saved: the next
+    attempt sends again, without listing the page to look for what it sent."""
+    gateway, page_id, ben = notion
+    writer = PageWriter(gateway, lambda: None)
+    bot = gateway.me().id
+    refused = markdown_to_blocks(f"- [Incident Worker](notion-user:{bot})")
+    saved: list[dict[str, Any]] = []
+    with pytest.raises(ServiceError) as caught:
+        writer.append_once(page_id, refused, {}, lambda p: saved.append(copy.deepcopy(p)), "e")
+    assert caught.value.status == 400
+    assert saved[-1] == {"appended": {}}
+    blocks = markdown_to_blocks(ENTRY.replace(BEN_ID, ben))
+    writer.append_once(page_id, blocks, saved[-1], lambda p: None, "e")
     assert len(list(gateway.list_children(page_id))) == 1

@@ -228,6 +228,23 @@ def test_mention_escapes_the_name_and_needs_a_notion_id() -> None:
     assert items[0]["mention"] == {"user": {"id": BEN.id}}
 
 
+@pytest.mark.parametrize(
+    ("person", "shown"),
+    [
+        (BEN, f"[Ben Carter](notion-user:{BEN.id})"),
+        (Person(BEN.id, email="ben@example.com"), f"[ben@example.com](notion-user:{BEN.id})"),
+        # Notion refuses a mention of a bot, or of a user it does not show the integration
+        # (tests/sandbox/test_notion_users.py): those are named in plain text.
+        (Person(BEN.id, "Zapier", is_bot=True), "Zapier"),
+        (Person(BEN.id), "Notion user"),
+        (Person("not-an-id", "Ben"), "Ben"),
+    ],
+    ids=["person", "person-known-by-email", "bot", "unknown-user", "not-a-notion-id"],
+)
+def test_only_people_notion_showed_us_are_mentioned(person: Person, shown: str) -> None:
+    assert Helpers("en", UTC_ZONE).mention(person) == shown
+
+
 def test_quote_keeps_lines_and_escapes_them() -> None:
     quoted = Helpers("en", UTC_ZONE).quote("first\n\n# not a heading\n- not a list")
 

@@ -32,6 +32,9 @@ from worker.snapshot import Incident, Person, parse_incident
 
 log = logging.getLogger("worker.notion")
 
+# Answers that say Notion carried nothing out: even a create or an append may be sent again.
+# (409 `conflict_error`: the write collided with another one to the page and was not saved.)
+_NOT_CARRIED_OUT = {"rate_limited", "conflict_error"}
 # Failures after which a repeat is harmless for reads and idempotent writes.
 _TRANSIENT_CODES = {
     "rate_limited",
@@ -95,6 +98,12 @@ def _is_transient(exc: BaseException) -> bool:
     return status is not None and (status == 429 or status >= 500)
 
 
+def _is_conflict(exc: BaseException) -> bool:
+    """A 409: nothing was saved, so any request may be sent again at once (notion-client
+    itself never retries it)."""
+    return isinstance(exc, APIResponseError) and _code(exc) == "conflict_error"
+
+
 def _retry_after_s(exc: BaseException) -> float | None:
     headers = getattr(exc, "headers", None)
     raw = headers.get("retry-after") if headers is not None else None
@@ -139,9 +148,9 @@ def as_service_error(operation: str, exc: BaseException, *, write: bool) -> Serv
     message = str(exc) or code
     message += _HINTS.get(code, "")
     transient = _is_transient(exc)
-    # Rate limits mean the request was not carried out; other transient failures of a
-    # write may have been (a timeout after sending): the caller must reconcile.
-    unknown = write and transient and code != "rate_limited"
+    # Rate limits and conflicts mean the request was not carried out; other transient
+    # failures of a write may have been (a timeout after sending): the caller must reconcile.
+    unknown = write and transient and code not in _NOT_CARRIED_OUT
     return ServiceError(
         "notion",
         operation,
@@ -226,11 +235,11 @@ class NotionGateway:
     # --- the one place calls go through -------------------------------------------------
 
     def call(self, operation: str, fn: Callable[[], object], *, idempotent: bool) -> dict[str, Any]:
-        """Run `fn`; retry transient failures when repeating is harmless, within a budget."""
-        attempts = 5 if idempotent else 1
+        """Run `fn`; retry transient failures when repeating is harmless (a write that is not
+        idempotent: only a conflict, which saved nothing), within a budget."""
         retrying = Retrying(
-            retry=retry_if_exception(_is_transient),
-            stop=stop_after_attempt(attempts) | stop_before_delay(self.budget_s),
+            retry=retry_if_exception(_is_transient if idempotent else _is_conflict),
+            stop=stop_after_attempt(5) | stop_before_delay(self.budget_s),
             wait=_wait,
             before_sleep=self._before_retry,
             reraise=True,

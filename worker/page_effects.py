@@ -54,6 +54,12 @@ def _title(text: str) -> list[dict[str, Any]]:
     return [{"type": "text", "text": {"content": text[:1900]}}]
 
 
+def postmortem_owner(commanders: Sequence[Person]) -> list[dict[str, str]]:
+    """The Owner of a postmortem row: the first commander Notion takes in a people value (a
+    bot, or a user it showed us only by id, would fail the whole create)."""
+    return [{"id": p.id} for p in commanders if p.nameable][:1]
+
+
 def _person(data: Any) -> Person | None:
     return Person(**data) if isinstance(data, dict) else None
 
@@ -306,7 +312,7 @@ class PageEffects:
         properties: dict[str, Any] = {
             names["title"]: {"title": _title(title)},
             names["incident"]: {"relation": [{"id": page}]},
-            names["owner"]: {"people": [{"id": p.id} for p in record.snapshot.commander[:1]]},
+            names["owner"]: {"people": postmortem_owner(record.snapshot.commander)},
             names["status"]: {"select": {"name": POSTMORTEM_STATUSES[0]}},
             names["due"]: {"date": {"start": due.date().isoformat()}},
         }

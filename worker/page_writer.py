@@ -13,6 +13,7 @@ import logging
 from collections.abc import Callable, Iterator, Sequence
 from typing import Any
 
+from worker.errors import ServiceError
 from worker.notion import NotionGateway
 from worker.notion_limits import (
     Block,
@@ -92,12 +93,13 @@ class PageWriter:
                 return self._record(progress, save, slot, found)
         progress["uncertain"] = slot
         save(progress)
-        result = self.notion.call(
+        result = self._send(
             "blocks.children.append",
             lambda: self.notion.client.blocks.children.append(
                 block_id=parent_id, children=children
             ),
-            idempotent=False,
+            progress,
+            save,
         )
         ids = [str(block["id"]) for block in result.get("results") or []]
         return self._record(progress, save, slot, ids)
@@ -122,6 +124,20 @@ class PageWriter:
             if not isinstance(request.parent, BlockRef)
             for block_id in created[index]
         ]
+
+    def _send(
+        self, operation: str, fn: Callable[[], object], progress: Progress, save: SaveFn
+    ) -> dict[str, Any]:
+        """Send a request that must not be repeated (`progress` says it is uncertain). When
+        Notion refused it (4xx: a conflict, a rate limit, a validation error), nothing was
+        saved: the mark goes, and the next attempt sends again without looking first."""
+        try:
+            return self.notion.call(operation, fn, idempotent=False)
+        except ServiceError as exc:
+            if exc.status is not None and 400 <= exc.status < 500:
+                progress.pop("uncertain", None)
+                save(progress)
+            raise
 
     @staticmethod
     def _record(progress: Progress, save: SaveFn, slot: str, ids: list[str]) -> list[str]:
@@ -191,8 +207,8 @@ class PageWriter:
         progress["uncertain"] = "create"
         save(progress)
         body = {"parent": parent, "properties": properties, "children": list(first)}
-        created = self.notion.call(
-            "pages.create", lambda: self.notion.client.pages.create(**body), idempotent=False
+        created = self._send(
+            "pages.create", lambda: self.notion.client.pages.create(**body), progress, save
         )
         page_id = str(created["id"])
         progress["page_id"] = page_id

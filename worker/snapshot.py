@@ -22,6 +22,14 @@ class Person:
     email: str | None = None
     is_bot: bool = False
 
+    @property
+    def nameable(self) -> bool:
+        """Whether Notion takes this user in a mention or a people value it is sent: a
+        person it showed us (a name or an email came back), never a bot. Notion refuses
+        bots there, and users it does not show the integration, with a validation error
+        that fails the whole request."""
+        return bool(self.name or self.email) and not self.is_bot
+
 
 @dataclass(frozen=True)
 class Value:

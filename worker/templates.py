@@ -175,13 +175,15 @@ class Helpers:
         return MarkdownSafe(sign + _duration_words(abs(seconds), self.locale))
 
     def mention(self, person: Person | None) -> MarkdownSafe:
-        """`[Name](notion-user:<id>)`, which becomes a Notion user mention; None → em dash."""
+        """`[Name](notion-user:<id>)`, which becomes a Notion user mention; None → em dash.
+        A bot, or a user Notion showed us only by id, is named in plain text: Notion would
+        refuse the mention (`Person.nameable`)."""
         if person is None:
             return MarkdownSafe(EM_DASH)
         if not isinstance(person, Person):
             raise TypeError(f"mention() takes a person, not {type(person).__name__}")
         name = md_escape(oneline(person.name or person.email or "Notion user"))
-        if not _NOTION_USER_ID.match(person.id):
+        if not person.nameable or not _NOTION_USER_ID.match(person.id):
             return MarkdownSafe(name)
         return MarkdownSafe(f"[{name}](notion-user:{person.id})")
 

@@ -7,6 +7,8 @@ import shutil
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+import notion_client
+
 from tests.e2e.harness import Harness, page_markdown, people, rich, select, with_template
 from worker.config import BUNDLED_TEMPLATES
 from worker.plan import page_id_from_url
@@ -194,3 +196,32 @@ def test_a_resolution_within_the_minute_reads_resolved_after_less_than_a_minute(
     assert "| Time to resolve | less than a minute |" in postmortem
     assert "the first less than a minute after the declaration" in postmortem
     assert re.search(r"\b0 s\b", postmortem) is None
+
+
+def test_an_edit_by_another_integration_is_in_the_timeline_without_a_mention(
+    h: Harness,
+) -> None:
+    """Notion refuses a user mention of a bot, or of a user it does not show the integration
+    (tests/sandbox/test_notion_users.py): an automation's edit names it in plain text, so
+    the entry is written and nothing is reported as broken."""
+    page = h.declare("Aiko", "Search down", Severity=select("SEV2"))
+    h.poll()
+    automation = notion_client.Client(
+        auth=h.box.workspace.notion_automation_token, base_url=h.box.notion_base_url
+    )
+    try:
+        automation.pages.update(page, properties={"Severity": select("SEV1")})
+    finally:
+        automation.close()
+    h.poll()
+    h.poll()
+    record = h.runtime.store.get_record(page)
+    assert record is not None
+    assert record.timeline_page_id
+    timeline = page_markdown(h.box, record.timeline_page_id)
+    assert "Severity: SEV2 → SEV1" in timeline
+    assert "notion-user" not in timeline
+    failed = [r for r in h.replies_text(page) if "could not" in r.lower()]
+    assert failed == []
+    unsent = [a.key for a in h.runtime.store.actions_for(page) if a.state != "done"]
+    assert unsent == []
