@@ -102,7 +102,17 @@ CALLS = (
 
 _BLOCKS = "tests/sandbox/test_notion_blocks.py::"
 _SLACK_BLOCKS = "tests/sandbox/test_slack_blocks.py::"
+_CONFLICT = (
+    "409 conflict_error on overlapping writes",
+    "tests/sandbox/test_notion_conflicts.py::test_a_write_overlapping_another_users_write",
+)
+_PEOPLE_ONLY = (
+    "only people in people values and mentions",
+    "tests/sandbox/test_notion_users.py::test_a_bot_in_a_people_property_is_a_validation_error",
+)
 _WRITE_LIMITS = (
+    _CONFLICT,
+    _PEOPLE_ONLY,
     ("2,000 UTF-16 units per rich text", _BLOCKS + "test_text_content_is_limited_to_2000"),
     ("100 children", _BLOCKS + "test_at_most_100_children_per_request"),
     ("2 nesting levels", _BLOCKS + "test_two_levels_of_nesting_per_request"),
@@ -113,6 +123,7 @@ _WRITE_LIMITS = (
 # table marks a limit whose test did not pass in this run).
 LIMITS: dict[str, tuple[tuple[str, str], ...]] = {
     "POST /v1/pages": _WRITE_LIMITS,
+    "PATCH /v1/pages/{id}": (_CONFLICT, _PEOPLE_ONLY),
     "PATCH /v1/blocks/{id}/children": _WRITE_LIMITS,
     "POST /v1/data_sources/{id}/query": (
         (
