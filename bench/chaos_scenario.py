@@ -35,6 +35,7 @@ from worker.demo import SCRIPTS
 from worker.notion import NotionGateway
 from worker.provision import setup_incidents
 from worker.sandbox import Sandbox, SandboxOptions
+from worker.sandbox.notion.limits import NotionLimits
 from worker.sandbox.people import people, rich, select, title
 from worker.sandbox.ratelimit import RateLimit
 from worker.sandbox.workspace import SandboxPerson
@@ -502,7 +503,7 @@ def sandbox_options(config: ChaosConfig) -> SandboxOptions:
     limits: dict[str, Any] = {}
     if not config.rate_limits:
         limits = {
-            "notion_rate": RateLimit(0, 0),
+            "notion_limits": NotionLimits.off(),
             "slack_post_rate": RateLimit(0, 0),
             "slack_tier_limits": False,
         }

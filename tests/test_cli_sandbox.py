@@ -42,3 +42,16 @@ def test_sandbox_prints_one_json_line_and_stops_on_sigterm() -> None:
     finally:
         proc.kill()
         proc.wait()
+
+
+def test_sandbox_flags_shorten_notions_windows_for_a_test_run() -> None:
+    from worker.cli import build_parser, sandbox_options
+    from worker.sandbox import NotionLimits, WindowLimit
+
+    flags = ["--notion-budget", "5", "--notion-window", "2", "--notion-workspace-budget", "0"]
+    args = build_parser().parse_args(["sandbox", *flags])
+    assert sandbox_options(args).notion_limits == NotionLimits(
+        connection=WindowLimit(5, 2.0), workspace=WindowLimit(0, 300.0)
+    )
+    defaults = sandbox_options(build_parser().parse_args(["sandbox"]))
+    assert defaults.notion_limits == NotionLimits()

@@ -16,7 +16,7 @@ from worker.markdown_blocks import markdown_to_blocks
 from worker.notion import NotionGateway
 from worker.page_writer import PageWriter, same_blocks
 from worker.sandbox import Sandbox, SandboxOptions
-from worker.sandbox.ratelimit import RateLimit
+from worker.sandbox.notion.limits import NotionLimits
 
 BEN_ID = "33333333-3333-4333-8333-333333333333"
 ENTRY = f"- **09:12** — Status update: rolled back — [@Ben Carter](notion-user:{BEN_ID})"
@@ -60,7 +60,7 @@ def test_a_block_with_a_mention_matches_what_notion_returns_for_it() -> None:
 
 @pytest.fixture
 def notion() -> Iterator[tuple[NotionGateway, str, str]]:
-    options = SandboxOptions(notion_rate=RateLimit(0, 0))
+    options = SandboxOptions(notion_limits=NotionLimits.off())
     with Sandbox(options) as box:
         settings = Settings.from_env(
             {

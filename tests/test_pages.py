@@ -59,7 +59,7 @@ from worker.pages import (
     timeline_entry_markdown,
 )
 from worker.sandbox import Sandbox, SandboxOptions
-from worker.sandbox.ratelimit import RateLimit
+from worker.sandbox.notion.limits import NotionLimits
 from worker.snapshot import Incident, Person, parse_incident
 from worker.templates import MarkdownSafe, TemplateSet
 
@@ -597,7 +597,7 @@ def test_the_sandbox_accepts_every_page_and_the_timeline_reads_back(
 ) -> None:
     config = sample_settings(locale, TOKYO)
     templates = TemplateSet.load(BUNDLED_TEMPLATES, locale, timezone=TOKYO)
-    options = SandboxOptions(notion_rate=RateLimit(1_000.0, 1_000.0))
+    options = SandboxOptions(notion_limits=NotionLimits.off())
     with Sandbox(options) as box:
         info = box.info()
         client = notion_client.Client(

@@ -27,7 +27,7 @@ from worker.pages import SAMPLE_VARIANTS
 from worker.preview import as_blocks_json, render_incident, render_sample
 from worker.provision import setup_incidents
 from worker.runtime import Runtime
-from worker.sandbox import Sandbox, SandboxOptions
+from worker.sandbox import NotionLimits, Sandbox, SandboxOptions, WindowLimit
 from worker.slack import SlackGateway
 from worker.store import Store
 from worker.web import ALL_INTERFACES, WebServer, create_app
@@ -255,8 +255,9 @@ def _cmd_demo(args: argparse.Namespace) -> int:
     return run_demo(locale=args.locale)
 
 
-def _cmd_sandbox(args: argparse.Namespace) -> int:
-    options = SandboxOptions(
+def sandbox_options(args: argparse.Namespace) -> SandboxOptions:
+    """The options of `incident-worker sandbox` from its arguments."""
+    return SandboxOptions(
         notion_port=args.notion_port,
         slack_port=args.slack_port,
         fault_rate=args.fault_rate,
@@ -264,7 +265,15 @@ def _cmd_sandbox(args: argparse.Namespace) -> int:
         fault_scope=args.fault_scope,
         notion_conflict_window_s=args.conflict_window,
         state_file=Path(args.state) if args.state else None,
+        notion_limits=NotionLimits(
+            connection=WindowLimit(args.notion_budget, args.notion_window),
+            workspace=WindowLimit(args.notion_workspace_budget, args.notion_workspace_window),
+        ),
     )
+
+
+def _cmd_sandbox(args: argparse.Namespace) -> int:
+    options = sandbox_options(args)
     stop = threading.Event()
     _on_stop_signals(stop.set)
     sandbox = Sandbox(options).start()
@@ -386,6 +395,32 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="SECONDS",
         help="two users' writes to one Notion page this close together collide: the later "
         "answers 409 conflict_error (default 0: never)",
+    )
+    limits = NotionLimits()
+    sandbox.add_argument(
+        "--notion-budget",
+        type=int,
+        default=limits.connection.budget,
+        help="Notion requests per connection per window (0: no limit; default %(default)s)",
+    )
+    sandbox.add_argument(
+        "--notion-window",
+        type=float,
+        default=limits.connection.window_s,
+        help="seconds in a connection's window (default %(default)s, as Notion documents)",
+    )
+    sandbox.add_argument(
+        "--notion-workspace-budget",
+        type=int,
+        default=limits.workspace.budget,
+        help="Notion requests per window for the whole workspace (0: no limit; default "
+        "%(default)s)",
+    )
+    sandbox.add_argument(
+        "--notion-workspace-window",
+        type=float,
+        default=limits.workspace.window_s,
+        help="seconds in the workspace's window (default %(default)s)",
     )
     sandbox.add_argument("--seed", type=int, default=0, help="makes ids and faults reproducible")
     sandbox.add_argument("--state", metavar="FILE", help="keep the workspace in FILE across runs")

@@ -14,6 +14,7 @@ from worker.notion import NotionGateway
 from worker.provision import setup_incidents
 from worker.runtime import Runtime
 from worker.sandbox import Sandbox, SandboxOptions
+from worker.sandbox.notion.limits import NotionLimits
 from worker.sandbox.people import people, rich, select, title
 from worker.sandbox.ratelimit import RateLimit
 from worker.sandbox.workspace import SandboxPerson
@@ -42,7 +43,7 @@ class Harness:
         self.box = box
         self.state_dir = state_dir
         self.env = env
-        if not box.options.notion_rate.enabled:
+        if not box.options.notion_limits.enabled:
             # The sandbox does not limit this run: no need to pace like for the real Notion.
             self.env.setdefault("NOTION_REQUESTS_PER_SECOND", "1000")
         if not box.options.slack_post_rate.enabled:
@@ -166,7 +167,7 @@ class Harness:
 def fast_options(**overrides: object) -> SandboxOptions:
     """The sandbox with Notion's and Slack's rate limits off (tests that need them say so)."""
     options: dict[str, object] = {
-        "notion_rate": RateLimit(0, 0),
+        "notion_limits": NotionLimits.off(),
         "slack_post_rate": RateLimit(0, 0),
         "slack_tier_limits": False,
     }

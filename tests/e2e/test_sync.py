@@ -8,6 +8,7 @@ import pytest
 
 from tests.e2e.harness import Harness, message_text, people, rich, select
 from worker.sandbox import Sandbox, SandboxOptions
+from worker.sandbox.notion.limits import NotionLimits
 from worker.sandbox.ratelimit import RateLimit
 
 
@@ -256,7 +257,7 @@ def test_startup_rides_out_a_passing_outage(tmp_path: Path) -> None:
     import threading
 
     options = SandboxOptions(
-        notion_rate=RateLimit(0, 0),
+        notion_limits=NotionLimits.off(),
         slack_post_rate=RateLimit(0, 0),
         slack_tier_limits=False,
         slow_fault_s=0.5,

@@ -16,7 +16,7 @@ from notion_client import Client
 
 from worker.sandbox.faults import Receive, Scope, Send
 from worker.sandbox.notion import NotionEmulator
-from worker.sandbox.ratelimit import RateLimit
+from worker.sandbox.notion.limits import NotionLimits
 from worker.sandbox.server import ServedApp
 from worker.sandbox.workspace import Workspace, make_workspace
 
@@ -130,6 +130,6 @@ def notion_sandbox(
     """A fresh emulator (rate limit off, settable clock) behind the session's server."""
     served, switch = notion_server
     workspace = make_workspace(0)
-    emulator = NotionEmulator(workspace, rate_limit=RateLimit(0, 0), clock=notion_clock)
+    emulator = NotionEmulator(workspace, limits=NotionLimits.off(), clock=notion_clock)
     switch.app = emulator.app
     return NotionSandbox(emulator, workspace, served.url, notion_clock)

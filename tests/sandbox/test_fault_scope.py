@@ -11,6 +11,7 @@ import pytest
 
 from worker.cli import build_parser
 from worker.sandbox import Sandbox, SandboxOptions
+from worker.sandbox.notion.limits import NotionLimits
 from worker.sandbox.ratelimit import RateLimit
 
 
@@ -19,7 +20,7 @@ def _options(scope: str) -> SandboxOptions:
         fault_rate=1.0,
         fault_scope=scope,  # type: ignore[arg-type]
         slow_fault_s=0.3,
-        notion_rate=RateLimit(0, 0),
+        notion_limits=NotionLimits.off(),
         slack_post_rate=RateLimit(0, 0),
         slack_tier_limits=False,
     )
@@ -97,7 +98,7 @@ def test_the_sandbox_command_takes_a_conflict_window() -> None:
 
 
 def test_answer_tap_hears_the_bots_requests_once_carried_out() -> None:
-    options = SandboxOptions(fault_scope="bot", notion_rate=RateLimit(0, 0))
+    options = SandboxOptions(fault_scope="bot", notion_limits=NotionLimits.off())
     with Sandbox(options) as box:
         heard: list[tuple[str, str]] = []
         box.tap_answers(lambda method, path: heard.append((method, path)))

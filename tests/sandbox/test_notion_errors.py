@@ -11,7 +11,8 @@ from notion_client import APIResponseError, Client
 
 from tests.sandbox.reference import recorded
 from worker.sandbox.notion import NotionEmulator
-from worker.sandbox.ratelimit import RateLimit
+from worker.sandbox.notion.limits import NotionLimits
+from worker.sandbox.ratelimit import WindowLimit
 from worker.sandbox.server import ServedApp
 from worker.sandbox.workspace import make_workspace
 
@@ -134,7 +135,8 @@ def test_the_bot_cannot_create_workspace_level_pages(notion_sandbox) -> None:
 
 def test_rate_limit_answers_429_with_whole_seconds_and_the_sdk_retries() -> None:
     workspace = make_workspace(3)
-    emulator = NotionEmulator(workspace, rate_limit=RateLimit(rate_per_s=2.0, burst=1.0))
+    limits = NotionLimits(connection=WindowLimit(1, 1.0))
+    emulator = NotionEmulator(workspace, limits=limits)
     served = ServedApp(emulator.app)
     served.start()
     try:
@@ -151,7 +153,7 @@ def test_rate_limit_answers_429_with_whole_seconds_and_the_sdk_retries() -> None
         assert int(error.headers["retry-after"]) >= 1
         body = json.loads(error.body)
         assert body["request_id"] == error.headers["x-notion-request-id"]
-        # Buckets are per token: a person is not slowed down by the bot.
+        # Budgets are per connection: a person is not slowed down by the bot.
         person = Client(auth=workspace.people[0].notion_token, base_url=served.url, logger=_LOG)
         assert person.users.me()["type"] == "person"
         # notion-client's own retry honours Retry-After and then succeeds.

@@ -11,7 +11,7 @@ from notion_client.helpers import collect_paginated_api
 from tests.sandbox.reference import recorded, shape_differences
 from worker.sandbox.notion import NotionEmulator
 from worker.sandbox.notion.errors import NotionError
-from worker.sandbox.ratelimit import RateLimit
+from worker.sandbox.notion.limits import NotionLimits
 
 
 def test_users_are_the_bot_and_the_people(notion_sandbox) -> None:
@@ -118,7 +118,7 @@ def test_dump_and_load_round_trip_the_whole_state(
     dumped = notion_sandbox.emulator.dump()
     text = json.dumps(dumped)  # JSON-serialisable
 
-    fresh = NotionEmulator(notion_sandbox.workspace, rate_limit=RateLimit(0, 0), clock=notion_clock)
+    fresh = NotionEmulator(notion_sandbox.workspace, limits=NotionLimits.off(), clock=notion_clock)
     fresh.load(json.loads(text))
     assert fresh.dump() == dumped
     before = {

@@ -1,4 +1,4 @@
-"""Sandbox: token buckets that make the emulators answer 429 the way the real services do."""
+"""Sandbox: token buckets and fixed windows, so the emulators answer 429 as the real ones do."""
 
 from __future__ import annotations
 
@@ -51,3 +51,46 @@ class TokenBuckets:
             self._state[key] = (tokens, now)
             wait_s = (1.0 - tokens) / self._limit.rate_per_s
             return max(1, math.ceil(wait_s))
+
+
+@dataclass(frozen=True)
+class WindowLimit:
+    """A fixed budget of requests per window; `budget <= 0` switches the limit off."""
+
+    budget: int
+    window_s: float
+
+    @property
+    def enabled(self) -> bool:
+        return self.budget > 0 and self.window_s > 0
+
+
+class FixedWindows:
+    """One fixed window per key: the first request opens it, `budget` requests fit in it (at
+    any pace, a burst included), and it resets `window_s` after it opened. Not thread-safe on
+    its own: the caller checks and spends under one lock.
+    """
+
+    def __init__(self, limit: WindowLimit) -> None:
+        self.limit = limit
+        self._windows: dict[str, tuple[float, int]] = {}  # key → (opened at, requests spent)
+
+    def wait_s(self, key: str, now: float) -> int:
+        """0 when a request fits now, else the whole seconds (at least 1) until the reset."""
+        if not self.limit.enabled:
+            return 0
+        opened, spent = self._current(key, now)
+        if spent < self.limit.budget:
+            return 0
+        return max(1, math.ceil(opened + self.limit.window_s - now))
+
+    def spend(self, key: str, now: float) -> None:
+        if self.limit.enabled:
+            opened, spent = self._current(key, now)
+            self._windows[key] = (opened, spent + 1)
+
+    def _current(self, key: str, now: float) -> tuple[float, int]:
+        opened, spent = self._windows.get(key, (now, 0))
+        if now >= opened + self.limit.window_s:
+            return now, 0
+        return opened, spent

@@ -30,6 +30,7 @@ from worker.sandbox.faults import (
     slack_fault_response,
 )
 from worker.sandbox.notion import NotionEmulator
+from worker.sandbox.notion.limits import NotionLimits
 from worker.sandbox.ratelimit import RateLimit
 from worker.sandbox.slack import SlackEmulator
 from worker.sandbox.workspace import Workspace, make_workspace, workspace_info
@@ -78,8 +79,9 @@ class SandboxOptions:
     slack_port: int = 0
     fault_rate: float = 0.0
     seed: int = 0
-    # Notion: an average of 3 requests per second per token, with a burst allowance.
-    notion_rate: RateLimit = field(default_factory=lambda: RateLimit(3.0, 10.0))
+    # Notion: a budget per connection per 60-second window and one for the whole workspace
+    # (the shape Notion documents; the numbers are assumptions, see `NotionLimits`).
+    notion_limits: NotionLimits = field(default_factory=NotionLimits)
     # Slack: chat.postMessage about one message per second per channel, short bursts.
     slack_post_rate: RateLimit = field(default_factory=lambda: RateLimit(1.0, 5.0))
     # Slack's per-method tiers (Tier 2: 20/min, Tier 3: 50/min, Tier 4: 100/min).
@@ -103,7 +105,7 @@ class Sandbox:
         self.workspace: Workspace = make_workspace(self.options.seed)
         self.notion = NotionEmulator(
             self.workspace,
-            rate_limit=self.options.notion_rate,
+            limits=self.options.notion_limits,
             conflict_window_s=self.options.notion_conflict_window_s,
         )
         self.slack = SlackEmulator(

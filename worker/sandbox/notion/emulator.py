@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import threading
+import time
 from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
 
 from worker.sandbox.notion.conflicts import Conflicts
+from worker.sandbox.notion.limits import NotionLimiter, NotionLimits
 from worker.sandbox.notion.pages import add_row
 from worker.sandbox.notion.properties import ValueParser
 from worker.sandbox.notion.records import PageRec
@@ -16,7 +18,6 @@ from worker.sandbox.notion.routes import OPERATIONS, Api, build_app
 from worker.sandbox.notion.schema import find_property, status_config
 from worker.sandbox.notion.store import State
 from worker.sandbox.notion.users import Actor, Directory
-from worker.sandbox.ratelimit import RateLimit, TokenBuckets
 from worker.sandbox.workspace import Workspace
 
 PARENT_PAGE_TITLE = "Incident response"
@@ -38,12 +39,14 @@ class NotionEmulator:
         self,
         workspace: Workspace,
         *,
-        rate_limit: RateLimit | None = None,
+        limits: NotionLimits | None = None,
         clock: Callable[[], datetime] = _utc_now,
         conflict_window_s: float = 0.0,
+        limit_clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self.workspace = workspace
-        self.rate_limit = rate_limit if rate_limit is not None else RateLimit(3.0, 10.0)
+        # The request limits; `limiter.clock` (monotonic seconds) may be moved by a test.
+        self.limiter = NotionLimiter(limits if limits is not None else NotionLimits(), limit_clock)
         self.clock = clock
         self.lock = threading.RLock()
         self.directory = Directory(workspace)
@@ -51,7 +54,7 @@ class NotionEmulator:
         self.conflicts = Conflicts()
         self.conflicts.set_window(conflict_window_s)
         self._seed()
-        api = Api(self.state, self.lock, TokenBuckets(self.rate_limit), self, self.conflicts)
+        api = Api(self.state, self.lock, self.limiter, self, self.conflicts)
         self.app = build_app(api)
 
     def _seed(self) -> None:
@@ -124,6 +127,11 @@ class NotionEmulator:
         or data source less than `window_s` seconds before (0: never); `clock` is the
         monotonic clock that measures it (tests pass their own)."""
         self.conflicts.set_window(window_s, clock)
+
+    def set_limits(self, limits: NotionLimits) -> None:
+        """Other request limits from now on (fresh windows), e.g. tight ones once a test has
+        set its database up."""
+        self.limiter.set_limits(limits)
 
     def set_clock(self, clock: Callable[[], datetime]) -> None:
         """Use another clock from now on (e.g. one running behind, to give rows a history)."""

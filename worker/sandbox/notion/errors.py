@@ -50,11 +50,13 @@ def unauthorized() -> NotionError:
     return NotionError(401, "unauthorized", "API token is invalid.")
 
 
-def rate_limited(retry_after_s: int) -> NotionError:
+def rate_limited(retry_after_s: int, reason: str) -> NotionError:
+    """429 with the limit that was exceeded named in `additional_data.rate_limit_reason`."""
     return NotionError(
         429,
         "rate_limited",
         "You have been rate limited. Please try again in a few minutes.",
+        {"rate_limit_reason": reason},
         headers={"retry-after": str(retry_after_s)},
     )
 

@@ -28,11 +28,11 @@ from worker.sandbox.notion.errors import (
     user_not_found,
     validation_error,
 )
+from worker.sandbox.notion.limits import NotionLimiter
 from worker.sandbox.notion.paging import list_body, query_page_size, start_cursor, window
 from worker.sandbox.notion.records import Json
 from worker.sandbox.notion.store import State, require_id
 from worker.sandbox.notion.users import Actor
-from worker.sandbox.ratelimit import TokenBuckets
 
 log = logging.getLogger(__name__)
 
@@ -200,7 +200,7 @@ class Api:
 
     state: State
     lock: threading.RLock
-    buckets: TokenBuckets
+    limiter: NotionLimiter
     admin: Admin
     conflicts: Conflicts
 
@@ -242,9 +242,9 @@ class Api:
         actor = self.state.directory.actor_for_token(token)
         if actor is None:
             raise unauthorized()
-        retry_after = self.buckets.take(token)
-        if retry_after:
-            raise rate_limited(retry_after)
+        refused = self.limiter.admit(token)
+        if refused is not None:
+            raise rate_limited(*refused)
         body = await _json_body(request) if request.method in ("POST", "PATCH") else {}
         ids = [
             raw if name is None else require_id(raw, f"path.{name}")
