@@ -140,3 +140,55 @@ def test_error_summaries_hide_secrets_and_stay_short() -> None:
     assert h.check(T0).body["last_error"] == "RuntimeError: token *** rejected"
     h.poll_failed(T0, RuntimeError("x" * 1000))
     assert len(h.check(T0).body["last_error"]) == 300
+
+
+_UNTIL = T0 + timedelta(minutes=5)
+_WHY = "the request limit shared by the workspace's integrations is reached"
+
+
+def test_polls_waiting_for_notion_keep_it_healthy_and_say_until_when() -> None:
+    """A wait Notion asked for (here five minutes, its workspace limit) is no outage: a
+    restart would not shorten it. /healthz stays 200 and says what the worker waits for."""
+    h = health()
+    h.poll_succeeded(T0)
+    for minute in range(1, 5):
+        h.poll_waited(T0 + timedelta(minutes=minute), _UNTIL, _WHY)
+    check = h.check(T0 + timedelta(minutes=4, seconds=10))
+    assert check.ok, check.reason
+    assert check.body["last_successful_poll"] == "2026-11-28T09:00:00+00:00"
+    assert check.body["waiting_for_notion"] == {
+        "until": "2026-11-28T09:05:00+00:00",
+        "reason": _WHY,
+        "note": "Notion asked the worker to wait (its rate limit): nothing is sent to Notion "
+        "until then; Slack work goes on",
+    }
+    h.poll_succeeded(_UNTIL)
+    assert "waiting_for_notion" not in h.check(_UNTIL + timedelta(seconds=1)).body
+
+
+def test_a_poll_that_read_its_rows_may_still_note_a_wait() -> None:
+    h = health()
+    h.poll_succeeded(T0, notion_wait=(T0 + timedelta(seconds=60), "budget spent"))
+    check = h.check(T0 + timedelta(seconds=30))
+    assert check.ok
+    assert check.body["waiting_for_notion"]["until"] == "2026-11-28T09:01:00+00:00"
+    assert "waiting_for_notion" not in h.check(T0 + timedelta(seconds=61)).body
+
+
+def test_waiting_at_startup_is_healthy_too() -> None:
+    h = health()
+    h.poll_waited(T0, _UNTIL, _WHY)
+    assert h.check(T0 + timedelta(seconds=30)).ok
+
+
+def test_a_loop_that_stopped_while_waiting_is_unavailable() -> None:
+    """Waiting is healthy only while polls keep coming: a stuck loop still shows."""
+    h = health()
+    h.poll_succeeded(T0)
+    h.poll_waited(T0 + timedelta(seconds=15), _UNTIL, _WHY)
+    check = h.check(T0 + timedelta(seconds=91))
+    assert not check.ok
+    assert check.reason == (
+        "the last poll (it waited for Notion's rate limit) was 76 s ago "
+        "(2026-11-28T09:00:15+00:00), more than 75 s"
+    )

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import time
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import httpx
@@ -86,6 +86,17 @@ def test_a_poll_is_counted_timed_and_remembered() -> None:
     metrics.observe_poll(None, T0)  # another replica leads
     assert value(metrics, "incident_worker_polls_total", outcome="failed") == 1
     assert value(metrics, "incident_worker_leader") == 0
+
+
+def test_a_poll_that_waited_for_notion_is_counted_apart_and_is_no_success() -> None:
+    metrics = Metrics(process_metrics=False)
+    metrics.observe_poll(PollReport(rows=1), T0)
+    metrics.observe_poll(PollReport(read_deferred=True), T0 + timedelta(seconds=15))
+    assert value(metrics, "incident_worker_polls_total", outcome="waiting") == 1
+    assert value(metrics, "incident_worker_polls_total", outcome="ok") == 1
+    assert value(metrics, "incident_worker_last_successful_poll_timestamp_seconds") == (
+        T0.timestamp()
+    )
 
 
 def test_nag_passes_count_nudges_and_their_delivery() -> None:

@@ -1,14 +1,22 @@
-"""Notion gateway: errors classified by their real codes, transient ones retried."""
+"""Notion gateway: errors classified by their real codes, transient ones retried, and the
+waits Notion asks for honoured without sleeping through them."""
 
 from __future__ import annotations
 
+import logging
+from datetime import timedelta
+
 import httpx
+import notion_client
 import pytest
+from httpx import Response
 from notion_client.errors import APIResponseError, build_request_error
 
+from tests.factories import T0, settings
 from worker.config import Settings
 from worker.errors import ServiceError
-from worker.notion import NotionGateway, _is_transient, as_service_error
+from worker.notion import NotionGateway, NotionWait, _is_transient, as_service_error
+from worker.pacing import Hold
 
 
 def _error(status: int, code: str) -> APIResponseError:
@@ -93,3 +101,139 @@ def test_a_create_that_met_a_server_error_is_not_sent_again() -> None:
         _gateway().call("pages.create", send, idempotent=False)
     assert caught.value.outcome_unknown
     assert len(sent) == 1
+
+
+# --- waits Notion asks for (https://developers.notion.com/reference/request-limits) ----------
+
+_BUDGET = {"rate_limit_reason": "public_api_request_rate_limit"}
+_SHARED = {"rate_limit_reason": "public_api_space_request_rate_limit"}
+
+
+def _answer(status: int, retry_after: str | None = None, data: dict | None = None) -> Response:
+    """An answer as Notion sends it: 429 bodies name the limit in `additional_data`."""
+    if status == 200:
+        return Response(200, json={"object": "user", "id": "u-1", "type": "bot"})
+    codes = {429: "rate_limited", 529: "service_overload", 500: "internal_server_error"}
+    body = {"object": "error", "status": status, "code": codes[status], "message": "m"}
+    if data is not None:
+        body["additional_data"] = data
+    headers = {"retry-after": retry_after} if retry_after is not None else {}
+    return Response(status, json=body, headers=headers)
+
+
+class _Notion:
+    """A gateway on a scripted Notion, with a clock and a sleep the test controls."""
+
+    def __init__(self, *answers: Response) -> None:
+        self.answers = list(answers)
+        self.requests = 0
+        self.now = 100.0
+        self.slept: list[float] = []
+        client = notion_client.Client(
+            client=httpx.Client(transport=httpx.MockTransport(self._serve)),
+            auth="ntn_" + "x" * 40,
+            base_url="http://notion.test",
+            retry=False,
+            logger=logging.getLogger("tests.notion_sdk"),
+        )
+        self.gateway = NotionGateway(
+            client, settings(), hold=Hold(clock=lambda: self.now), sleep=self._sleep
+        )
+
+    def _serve(self, request: httpx.Request) -> Response:
+        self.requests += 1
+        return self.answers.pop(0)
+
+    def _sleep(self, seconds: float) -> None:
+        self.slept.append(seconds)
+        self.now += seconds
+
+    def me(self) -> dict:
+        return self.gateway.call("users.me", self.gateway.client.users.me, idempotent=True)
+
+    def create(self) -> dict:
+        def write() -> object:
+            return self.gateway.client.pages.create(parent={"page_id": "p"}, properties={})
+
+        return self.gateway.call("pages.create", write, idempotent=False)
+
+
+def test_a_wait_of_a_moment_is_sat_out_inside_the_call() -> None:
+    notion = _Notion(_answer(429, "1", _BUDGET), _answer(200))
+    assert notion.me()["id"] == "u-1"
+    assert notion.slept == [1.0]
+    assert notion.requests == 2
+
+
+def test_a_minute_long_wait_holds_every_call_until_it_is_over() -> None:
+    notion = _Notion(_answer(429, "60", _BUDGET), _answer(200))
+    with pytest.raises(ServiceError) as caught:
+        notion.me()
+    first = caught.value
+    assert (first.code, first.retry_after_s, first.asked_to_wait) == ("rate_limited", 60.0, True)
+    assert not first.outcome_unknown
+    assert notion.slept == []  # nothing slept through: the scheduler thread is free
+    notion.now += 30.0
+    with pytest.raises(ServiceError) as again:
+        notion.me()
+    assert again.value.retry_after_s == 30.0
+    assert again.value.asked_to_wait
+    assert "request budget for the minute is spent" in str(again.value)
+    assert notion.requests == 1  # not asked again early
+    assert notion.gateway.waiting(T0) == NotionWait(
+        T0 + timedelta(seconds=30), "this integration's request budget for the minute is spent"
+    )
+    notion.now += 30.0
+    assert notion.gateway.waiting(T0) is None
+    assert notion.me()["id"] == "u-1"
+    assert notion.requests == 2
+
+
+def test_a_write_refused_unread_is_sent_again_but_an_unknown_outcome_is_not() -> None:
+    refused = _Notion(_answer(429, "1", _BUDGET), _answer(200))
+    refused.create()
+    assert refused.requests == 2
+    failed = _Notion(_answer(500), _answer(200))
+    with pytest.raises(ServiceError) as caught:
+        failed.create()
+    assert caught.value.outcome_unknown
+    assert failed.requests == 1
+
+
+def test_an_overloaded_notion_is_waited_for_too() -> None:
+    notion = _Notion(_answer(529, "5"))
+    with pytest.raises(ServiceError) as caught:
+        notion.me()
+    assert caught.value.asked_to_wait
+    assert notion.gateway.hold.reason == "Notion is overloaded (service_overload)"
+    assert notion.gateway.hold.remaining_s() == 5.0
+
+
+@pytest.mark.parametrize(
+    ("data", "reason"),
+    [
+        (_BUDGET, "this integration's request budget for the minute is spent"),
+        (_SHARED, "the request limit shared by the workspace's integrations is reached"),
+        ({"rate_limit_reason": "something_new"}, "rate limited (something_new)"),
+        (None, "rate limited"),
+    ],
+)
+def test_the_wait_says_which_limit_in_words(data: dict | None, reason: str) -> None:
+    notion = _Notion(_answer(429, "20", data))
+    with pytest.raises(ServiceError):
+        notion.me()
+    assert notion.gateway.hold.reason == reason
+
+
+def test_a_wait_is_said_once(caplog: pytest.LogCaptureFixture) -> None:
+    notion = _Notion(_answer(429, "60", _BUDGET), _answer(429, "60", _SHARED))
+    for _ in range(3):
+        with pytest.raises(ServiceError):
+            notion.me()
+    notion.now += 60.0
+    with pytest.raises(ServiceError):
+        notion.me()  # a new wait: said again
+    said = [r.getMessage() for r in caplog.records if r.name == "worker.notion"]
+    assert len(said) == 2
+    assert "Notion asked to wait 60s" in said[0]
+    assert "shared by the workspace" in said[1]

@@ -100,6 +100,10 @@ _ROW_WRITES = frozenset(
         "postmortem_note",
     }
 )
+# Messages in the thread that may go ahead of a Notion write waiting for Notion's rate limit
+# (their lane's other actions keep their order): they show nothing the worker writes to
+# Notion. The parent message waits, since it shows what the write puts on the row.
+_AHEAD_OF_NOTION = frozenset({"post_reply", "post_nudge"})
 # Why actions are parked (store.pause): until the row, or the timeline page, is restored.
 ROW_IN_TRASH = "paused: the row is in the trash"
 TIMELINE_IN_TRASH = "paused: the timeline page is in the trash"
@@ -111,6 +115,8 @@ class DeliveryReport:
     retried: int = 0
     failed: int = 0
     reconciled: int = 0
+    # Actions left for later because Notion asked to wait (its rate limit), this pass.
+    waiting: int = 0
     # Background work was left for the next pass (its time budget ran out).
     deferred: bool = False
 
@@ -187,30 +193,39 @@ class Effects:
         urgent, background = by_priority(due)
         later_updates = _later_parent_updates(due)
         stalled: set[tuple[str, str]] = set()
-        started: float | None = None
+        # Lanes whose next action waits for Notion's rate limit: only messages go ahead.
+        waiting: set[tuple[str, str]] = set()
+        budget = _Budget(background_budget_s, first=len(urgent))
         for position, item in enumerate([*urgent, *background]):
             if self.should_stop():
                 break
             if not self.may_act():
                 log.warning("another replica holds the lease now; this one stops acting")
                 break
-            if position >= len(urgent) and background_budget_s is not None:
-                # The first background action always goes: every pass makes progress.
-                if started is None:
-                    started = time.monotonic()
-                elif time.monotonic() - started > background_budget_s:
-                    report.deferred = True
-                    break  # the rest next pass
+            if budget.spent(position):
+                report.deferred = True
+                break  # the rest next pass
             where = (item.page_id, lane(item.kind))
             if where in stalled:
+                continue
+            if self._waits_for_notion(item, where in waiting):
+                waiting.add(where)
+                report.waiting += 1
                 continue
             if item.kind == "update_parent" and item.id in later_updates:
                 self.store.mark_done(item.id, {"superseded": True}, now_s)
                 report.done += 1
                 continue
             if not self._run_one(item, now_s, report):
-                stalled.add(where)
+                (waiting if self._waits_for_notion(item, False) else stalled).add(where)
         return report
+
+    def _waits_for_notion(self, item: OutboxItem, lane_waits: bool) -> bool:
+        """Whether `item` is left for after Notion's wait: it writes to Notion and Notion
+        asked to wait, or its lane waits and it may not go ahead of that."""
+        if lane_waits and item.kind not in _AHEAD_OF_NOTION:
+            return True
+        return item.kind in _ROW_WRITES and self.notion.hold.remaining_s() > 0
 
     def _bound(self, item: OutboxItem) -> Callable[[float], dict[str, Any]] | None:
         """The handler of `item`, given what it acts on; None for an unknown kind or incident."""
@@ -319,6 +334,13 @@ class Effects:
     ) -> None:
         attempts = item.attempts + 1
         unknown = item.outcome_unknown or exc.outcome_unknown
+        if exc.service == "notion" and exc.asked_to_wait:
+            # Due again at once, in its place: the gateway sends nothing before the wait
+            # Notion asked for is over (and said so once), and its lane's messages go ahead.
+            self.store.mark_retry(item.id, str(exc), now_s, unknown=unknown)
+            report.waiting += 1
+            log.debug("%s waits for Notion: %s", item.key, exc)
+            return
         if item.kind in _ROW_WRITES and not exc.retryable and self._row_in_trash(item, now_s):
             self._pause_row_writes(item.page_id, report)
             return
@@ -611,6 +633,24 @@ class Effects:
             self.notion.update_properties(record.page_id, property_values(self.settings, values))
             self._remember_written(record.page_id, values, now_s)
         return {}
+
+
+class _Budget:
+    """The background time budget of a pass: it starts at the first background action (at
+    `first`), which always goes, so every pass makes progress."""
+
+    def __init__(self, budget_s: float | None, *, first: int) -> None:
+        self.budget_s = budget_s
+        self.first = first
+        self.started: float | None = None
+
+    def spent(self, position: int) -> bool:
+        if self.budget_s is None or position < self.first:
+            return False
+        if self.started is None:
+            self.started = time.monotonic()
+            return False
+        return time.monotonic() - self.started > self.budget_s
 
 
 def with_written(snapshot: Incident, values: Mapping[str, Any]) -> Incident:

@@ -63,6 +63,12 @@ class ServiceError(WorkerError):
         rid = f" (request id {request_id})" if request_id else ""
         super().__init__(f"{service} {operation} failed{detail}: {message}{rid}")
 
+    @property
+    def asked_to_wait(self) -> bool:
+        """The service asked us to wait (HTTP 429 or 529 with `Retry-After`): nothing is wrong
+        with the request; sending it again after `retry_after_s` is what it wants."""
+        return self.status in (429, 529) and self.retry_after_s is not None
+
 
 class RowError(WorkerError):
     """One Incidents row cannot be understood; the others carry on."""

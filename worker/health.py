@@ -38,6 +38,10 @@ class _PollState:
     failing_since: datetime | None = None
     last_error: str | None = None
     stopping: bool = False
+    # A poll that found Notion asking it to wait (its rate limit), and the wait it asked for.
+    last_waited: datetime | None = None
+    waiting_until: datetime | None = None
+    waiting_reason: str | None = None
 
 
 class Health:
@@ -46,6 +50,9 @@ class Health:
     A poll counts as successful when it finished (even with unreadable rows or failed
     actions: those are in the metrics and the logs, and a restart would not mend them) or
     when it found that another replica holds the lease (this one is a healthy standby).
+    A poll that left its read for later because Notion asked the worker to wait (its rate
+    limit: a minute, or longer for the workspace's) shows the worker alive too; the answer
+    says what it waits for, and until when.
     """
 
     def __init__(
@@ -84,13 +91,33 @@ class Health:
     def poll_started(self, now: datetime) -> None:
         self._update(running_since=now)
 
-    def poll_succeeded(self, now: datetime, *, leader: bool = True) -> None:
+    def poll_succeeded(
+        self,
+        now: datetime,
+        *,
+        leader: bool = True,
+        notion_wait: tuple[datetime, str] | None = None,
+    ) -> None:
+        """Rows read; `notion_wait` (until, why) when Notion asked to wait meanwhile."""
+        until, why = notion_wait if notion_wait is not None else (None, None)
         self._update(
             last_success=now,
             role="leader" if leader else "standby",
             running_since=None,
             failing_since=None,
             last_error=None,
+            waiting_until=until,
+            waiting_reason=why,
+        )
+
+    def poll_waited(self, now: datetime, until: datetime, reason: str) -> None:
+        """The poll left its read until `until`: Notion asked to wait (not a failure)."""
+        self._update(
+            last_waited=now,
+            role="leader",
+            running_since=None,
+            waiting_until=until,
+            waiting_reason=reason,
         )
 
     def poll_failed(self, now: datetime, error: BaseException) -> None:
@@ -101,6 +128,8 @@ class Health:
                 running_since=None,
                 failing_since=since,
                 last_error=self._summary(error),
+                waiting_until=None,
+                waiting_reason=None,
             )
 
     def stop(self) -> None:
@@ -120,6 +149,13 @@ class Health:
         if state.failing_since is not None:
             body["failing_since"] = _iso(state.failing_since)
             body["last_error"] = state.last_error
+        if state.waiting_until is not None and now < state.waiting_until:
+            body["waiting_for_notion"] = {
+                "until": _iso(state.waiting_until),
+                "reason": state.waiting_reason,
+                "note": "Notion asked the worker to wait (its rate limit): nothing is sent to "
+                "Notion until then; Slack work goes on",
+            }
         if problem is not None:
             body["reason"] = problem
         return HealthCheck(problem is None, problem or "ok", body)
@@ -127,22 +163,14 @@ class Health:
     def _problem(self, state: _PollState, now: datetime) -> str | None:
         if state.stopping:
             return "the worker is stopping"
-        if state.last_success is None:
-            if state.failing_since is not None:
-                return (
-                    f"no successful poll yet: polls failing since "
-                    f"{_iso(state.failing_since)}: {state.last_error}"
-                )
-            if state.running_since is not None:
-                return (
-                    f"no poll has finished yet (the first started at {_iso(state.running_since)})"
-                )
-            return "no poll has run yet"
-        age_s = (now - state.last_success).total_seconds()
+        alive, what = _last_sign_of_life(state)
+        if alive is None:
+            return _no_poll_yet(state)
+        age_s = (now - alive).total_seconds()
         if age_s <= self.max_age_s:
             return None
         reason = (
-            f"the last successful poll was {age_s:.0f} s ago ({_iso(state.last_success)}), "
+            f"the last {what} was {age_s:.0f} s ago ({_iso(alive)}), "
             f"more than {self.max_age_s:.0f} s"
         )
         if state.failing_since is not None:
@@ -157,6 +185,26 @@ class Health:
         for secret in self._secrets:
             line = line.replace(secret, "***")
         return line if len(line) <= 300 else line[:299] + "…"
+
+
+def _last_sign_of_life(state: _PollState) -> tuple[datetime | None, str]:
+    """The latest poll that shows the loop at work: a successful one, or a later one that
+    waited for Notion as it asked."""
+    waited = state.last_waited
+    if waited is not None and (state.last_success is None or waited > state.last_success):
+        return waited, "poll (it waited for Notion's rate limit)"
+    return state.last_success, "successful poll"
+
+
+def _no_poll_yet(state: _PollState) -> str:
+    if state.failing_since is not None:
+        return (
+            f"no successful poll yet: polls failing since "
+            f"{_iso(state.failing_since)}: {state.last_error}"
+        )
+    if state.running_since is not None:
+        return f"no poll has finished yet (the first started at {_iso(state.running_since)})"
+    return "no poll has run yet"
 
 
 def _iso(moment: datetime | None) -> str | None:

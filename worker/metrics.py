@@ -58,6 +58,7 @@ class Metrics:
         self.polls = Counter(
             "incident_worker_polls_total",
             "Polls by outcome: ok; partial (finished with unreadable rows or failed actions); "
+            "waiting (Notion asked to wait: rows are read after the wait, the rest was done); "
             "failed (raised before finishing).",
             ["outcome"],
             registry=r,
@@ -144,7 +145,7 @@ class Metrics:
 
     def _zero_known_series(self) -> None:
         """Every known label value shows up as 0 from the start, so rates and alerts work."""
-        for outcome in ("ok", "partial", "failed"):
+        for outcome in ("ok", "partial", "waiting", "failed"):
             self.polls.labels(outcome)
         for result in ("unchanged", "changed", "unreadable"):
             self.rows.labels(result)
@@ -167,9 +168,12 @@ class Metrics:
             self.leader.set(0)
             return
         self.leader.set(1)
-        self.polls.labels("ok" if report.ok else "partial").inc()
+        if report.read_deferred:
+            self.polls.labels("waiting").inc()
+        else:
+            self.polls.labels("ok" if report.ok else "partial").inc()
+            self.last_success.set(now.timestamp())
         self.poll_duration.observe(report.duration_s)
-        self.last_success.set(now.timestamp())
         readable = report.rows - report.row_errors
         self.rows.labels("changed").inc(report.changed)
         self.rows.labels("unchanged").inc(max(0, readable - report.changed))

@@ -1,11 +1,19 @@
-"""Gateway to Notion: paced, retried calls through notion-client; rows leave here parsed."""
+"""Gateway to Notion: paced, retried calls through notion-client; rows leave here parsed.
+
+When Notion asks for a wait longer than a moment (HTTP 429 or 529 with `Retry-After`, up to
+a minute for a connection's budget and longer for the workspace's), the gateway does not
+sleep through it: it holds every Notion call until then and answers at once with a
+`ServiceError` that says how long is left, so the poll skips its read, Notion-bound actions
+keep their place in the outbox, and Slack work goes on meanwhile.
+"""
 
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from email.utils import parsedate_to_datetime
 from enum import Enum
 from functools import partial
@@ -13,7 +21,6 @@ from typing import Any
 
 import httpx
 import notion_client
-from notion_client.client import RetryOptions
 from notion_client.errors import APIResponseError, HTTPResponseError, RequestTimeoutError
 from tenacity import (
     RetryCallState,
@@ -23,11 +30,12 @@ from tenacity import (
     stop_before_delay,
     wait_exponential_jitter,
 )
+from tenacity.stop import stop_base
 
 from worker.config import NOTION_VERSION, Settings
 from worker.errors import RowError, ServiceError
 from worker.metrics import Metrics
-from worker.pacing import Pacer
+from worker.pacing import Hold, Pacer
 from worker.snapshot import Incident, Person, parse_incident
 
 log = logging.getLogger("worker.notion")
@@ -43,6 +51,18 @@ _TRANSIENT_CODES = {
     "gateway_timeout",
     "service_overload",
     "conflict_error",
+}
+# Waits Notion asks for that are sat out inside the call; longer ones hold every Notion call
+# instead (Notion's own MCP server "retries a rate limit once when the wait is 2 seconds or
+# less", https://developers.notion.com/guides/mcp/rate-limits).
+INLINE_WAIT_S = 2.0
+# `additional_data.rate_limit_reason` (https://developers.notion.com/reference/request-limits),
+# in words; "Other rate_limit_reason values can appear. Handle them like any other 429".
+_WAIT_REASONS = {
+    "public_api_request_rate_limit": "this integration's request budget for the minute is spent",
+    "public_api_space_request_rate_limit": (
+        "the request limit shared by the workspace's integrations is reached"
+    ),
 }
 
 
@@ -102,6 +122,46 @@ def _is_conflict(exc: BaseException) -> bool:
     """A 409: nothing was saved, so any request may be sent again at once (notion-client
     itself never retries it)."""
     return isinstance(exc, APIResponseError) and _code(exc) == "conflict_error"
+
+
+def _not_carried_out(exc: BaseException) -> bool:
+    """A write may be sent again: Notion refused it unread (a rate limit) or saved nothing
+    (a conflict)."""
+    return _http_status(exc) == 429 or _is_conflict(exc)
+
+
+def _asks_to_wait(exc: BaseException) -> bool:
+    """Notion asked us to wait (429 or 529 with `Retry-After`), as its request-limits page
+    says clients must honour."""
+    return _http_status(exc) in (429, 529) and _retry_after_s(exc) is not None
+
+
+def _wait_reason(exc: BaseException) -> str:
+    if _http_status(exc) == 529:
+        return "Notion is overloaded (service_overload)"
+    data = getattr(exc, "additional_data", None) or {}
+    reason = str(data.get("rate_limit_reason") or "") if isinstance(data, dict) else ""
+    return _WAIT_REASONS.get(reason, f"rate limited ({reason})" if reason else "rate limited")
+
+
+class _LongWait(stop_base):
+    """Stop retrying inside the call when Notion asks for a longer wait than `limit_s`."""
+
+    def __init__(self, limit_s: float) -> None:
+        self.limit_s = limit_s
+
+    def __call__(self, retry_state: RetryCallState) -> bool:
+        exc = retry_state.outcome.exception() if retry_state.outcome else None
+        after = _retry_after_s(exc) if exc is not None else None
+        return after is not None and after > self.limit_s
+
+
+@dataclass(frozen=True)
+class NotionWait:
+    """Notion asked the worker to wait: nothing is sent to it until `until`."""
+
+    until: datetime
+    reason: str
 
 
 def _retry_after_s(exc: BaseException) -> float | None:
@@ -194,8 +254,10 @@ def build_client(
         timeout_ms=int(settings.notion_timeout_s * 1000),
         logger=logging.getLogger("worker.notion_sdk"),
         log_level=logging.WARNING,
-        # The SDK retries 429 for every method and 5xx for GET/DELETE; we add the rest.
-        retry=RetryOptions(max_retries=2, initial_retry_delay_ms=500, max_retry_delay_ms=20_000),
+        # Off: the SDK sleeps inside the call, for at most its max_retry_delay, then asks
+        # again — before a minute-long Retry-After is over. The gateway retries instead,
+        # and holds every call while Notion asked to wait (`NotionGateway.call`).
+        retry=False,
     )
 
 
@@ -211,11 +273,18 @@ class NotionGateway:
         pacer: Pacer | None = None,
         metrics: Metrics | None = None,
         server_clock: ServerClock | None = None,
+        hold: Hold | None = None,
+        sleep: Callable[[float], None] = time.sleep,
+        inline_wait_s: float = INLINE_WAIT_S,
     ) -> None:
         self.client = client
         self.settings = settings
         self.budget_s = budget_s
         self.pacer = pacer
+        # Until when Notion asked us to wait (its clock may be replaced by a test's).
+        self.hold = hold if hold is not None else Hold()
+        self._sleep = sleep
+        self.inline_wait_s = inline_wait_s
         self.metrics = metrics
         self.server_clock = server_clock or ServerClock()
         self._sources: dict[str, str] = {}
@@ -235,23 +304,66 @@ class NotionGateway:
     # --- the one place calls go through -------------------------------------------------
 
     def call(self, operation: str, fn: Callable[[], object], *, idempotent: bool) -> dict[str, Any]:
-        """Run `fn`; retry transient failures when repeating is harmless (a write that is not
-        idempotent: only a conflict, which saved nothing), within a budget."""
+        """Run `fn`; retry transient failures when repeating is harmless, within a budget
+        (a write that is not idempotent: only when Notion refused it unread or saved nothing,
+        a rate limit or a conflict). While Notion asked to wait, nothing is sent: the
+        ServiceError says how long is left."""
+        held_s = self.hold.remaining_s()
+        if held_s > 0:
+            raise self._held(operation, held_s)
         retrying = Retrying(
-            retry=retry_if_exception(_is_transient if idempotent else _is_conflict),
-            stop=stop_after_attempt(5) | stop_before_delay(self.budget_s),
+            retry=retry_if_exception(_is_transient if idempotent else _not_carried_out),
+            stop=stop_after_attempt(5)
+            | stop_before_delay(self.budget_s)
+            | _LongWait(self.inline_wait_s),
             wait=_wait,
             before_sleep=self._before_retry,
+            sleep=self._sleep,
             reraise=True,
         )
         try:
             result = retrying(fn)
         except (HTTPResponseError, RequestTimeoutError, httpx.TransportError) as exc:
             self._no_answer(exc)
+            if _asks_to_wait(exc):
+                self._hold_for(operation, exc)
             raise as_service_error(operation, exc, write=not idempotent) from exc
         if not isinstance(result, dict):
             raise ServiceError("notion", operation, "the answer is not a JSON object")
         return result
+
+    def waiting(self, now: datetime) -> NotionWait | None:
+        """Whether Notion asked us to wait, and until when (from `now`)."""
+        held_s = self.hold.remaining_s()
+        if held_s <= 0:
+            return None
+        return NotionWait(now + timedelta(seconds=held_s), self.hold.reason)
+
+    def _hold_for(self, operation: str, exc: BaseException) -> None:
+        """Hold every Notion call for the wait Notion asked for; said once per wait."""
+        wait_s = _retry_after_s(exc) or 0.0
+        reason = _wait_reason(exc)
+        if self.hold.wait(wait_s, reason):
+            log.warning(
+                "notion: %s (%s, request id %s): Notion asked to wait %.0fs; nothing is sent "
+                "to Notion until then (polls skip their read, Notion writes keep their place), "
+                "and Slack work goes on",
+                reason,
+                operation,
+                _request_id(exc) or "-",
+                wait_s,
+            )
+
+    def _held(self, operation: str, held_s: float) -> ServiceError:
+        return ServiceError(
+            "notion",
+            operation,
+            f"not sent: Notion asked to wait ({self.hold.reason}); {held_s:.0f}s to go",
+            code="rate_limited",
+            status=429,
+            retryable=True,
+            retry_after_s=held_s,
+        )
 
     def _before_retry(self, state: RetryCallState) -> None:
         _log_retry(state)

@@ -1,4 +1,4 @@
-"""Pacing: client-side token buckets that keep a client under a service's rate limit."""
+"""Pacing: client-side token buckets under a service's rate limit, and waits it asks for."""
 
 from __future__ import annotations
 
@@ -36,3 +36,34 @@ class Pacer:
             delay = -self._tokens / self.rate_per_s if self._tokens < 0 else 0.0
         if delay > 0:
             self._sleep(delay)
+
+
+class Hold:
+    """A service asked us to wait (HTTP 429 or 529 with `Retry-After`): until when, and why.
+
+    Every call looks here first, so that nothing is sent before the wait is over: asking
+    again early only earns another refusal (and may spend budget). Monotonic seconds from
+    `clock`; thread-safe.
+    """
+
+    def __init__(self, clock: Callable[[], float] = time.monotonic) -> None:
+        self.clock = clock
+        self._lock = threading.Lock()
+        self._until = 0.0
+        self.reason = ""
+
+    def wait(self, seconds: float, reason: str) -> bool:
+        """Hold for `seconds` from now (never shortening a longer wait). True when this
+        starts a wait (none was running), so the caller says so once."""
+        with self._lock:
+            now = self.clock()
+            started = self._until <= now
+            if now + seconds > self._until:
+                self._until = now + seconds
+                self.reason = reason
+            return started
+
+    def remaining_s(self) -> float:
+        """Seconds still to wait; 0 when calls may go."""
+        with self._lock:
+            return max(0.0, self._until - self.clock())

@@ -66,6 +66,8 @@ class Runtime:
     health: Health
     # Whether this replica last said it stands by (said once, and again when that changes).
     _said_standby: bool = field(default=False, init=False)
+    # The end of the last wait for Notion a poll summary told about (told once, not per poll).
+    _said_wait: datetime | None = field(default=None, init=False)
 
     @classmethod
     def build(
@@ -89,18 +91,20 @@ class Runtime:
 
     def start(self, retries_s: tuple[float, ...] = (1.0, 3.0, 10.0, 20.0)) -> None:
         """Who we are on both sides, and the channel ready for reading our own posts back.
-        A failure that may pass by itself is tried again a few times first."""
-        for wait_s in retries_s:
+        A failure that may pass by itself is tried again a few times first; a wait a
+        service asks for (its rate limit) is waited out, however long, without counting."""
+        retries = iter(retries_s)
+        while True:
             try:
                 self._start()
             except ServiceError as exc:
-                if not exc.retryable or self.stop_requested():
+                wait_s = exc.retry_after_s if exc.asked_to_wait else next(retries, None)
+                if not exc.retryable or wait_s is None or self.stop_requested():
                     raise
                 log.warning("starting: %s; trying again in %.0fs", exc, wait_s)
                 self._pause(wait_s)
             else:
                 return
-        self._start()
 
     def _pause(self, seconds: float) -> None:
         """Sleep, but wake up at once when asked to stop (SIGTERM during startup)."""
@@ -152,7 +156,12 @@ class Runtime:
             self.health.poll_failed(now, exc)
             raise
         self.metrics.observe_poll(report, now)
-        self.health.poll_succeeded(now, leader=report is not None)
+        wait = report.notion_wait if report is not None else None
+        if report is not None and report.read_deferred and wait is not None:
+            self.health.poll_waited(now, wait.until, wait.reason)
+        else:
+            notion_wait = (wait.until, wait.reason) if wait is not None else None
+            self.health.poll_succeeded(now, leader=report is not None, notion_wait=notion_wait)
         return report
 
     def _poll(self, now: datetime) -> PollReport | None:
@@ -160,6 +169,10 @@ class Runtime:
             return None
         report = self.worker.poll(now)
         level = logging.INFO if report.ok else logging.WARNING
+        wait = report.notion_wait
+        if wait is not None and wait.until == self._said_wait and report.ok:
+            level = logging.DEBUG  # the same wait, told already
+        self._said_wait = wait.until if wait is not None else None
         log.log(level, report.summary())
         return report
 

@@ -15,7 +15,7 @@ from worker.effects import ROW_IN_TRASH, TIMELINE_IN_TRASH, DeliveryReport, Effe
 from worker.errors import RowError, RowGoneError, ServiceError
 from worker.messages import human_duration
 from worker.nag import NagMemory, NagPolicy, Nudge, due_nudges, remember, state_from_record
-from worker.notion import DataSourceSchema, NotionGateway
+from worker.notion import DataSourceSchema, NotionGateway, NotionWait
 from worker.page_effects import postmortem_status
 from worker.plan import (
     Action,
@@ -56,6 +56,11 @@ def _since(cursor_text: str | None, overlap_s: float) -> datetime | None:
     return cursor.replace(second=0, microsecond=0) - timedelta(seconds=overlap_s)
 
 
+def waits_for_notion(exc: ServiceError) -> bool:
+    """Notion asked the worker to wait (its rate limit): not a failure of anything."""
+    return exc.service == "notion" and exc.asked_to_wait
+
+
 @dataclass
 class PollReport:
     rows: int = 0
@@ -64,6 +69,10 @@ class PollReport:
     notion_requests: int = 0
     duration_s: float = 0.0
     delivery: DeliveryReport = field(default_factory=DeliveryReport)
+    # Notion asked to wait: the rows were not (all) read; they are once the wait is over.
+    read_deferred: bool = False
+    # Until when Notion asked to wait, at the end of the poll (None: it did not).
+    notion_wait: NotionWait | None = None
 
     @property
     def ok(self) -> bool:
@@ -71,10 +80,18 @@ class PollReport:
 
     def summary(self) -> str:
         d = self.delivery
-        return (
+        text = (
             f"poll: {self.rows} rows read, {self.changed} changed, {d.done} actions done, "
             f"{d.retried} to retry, {d.failed} failed, {self.row_errors} unreadable rows, "
             f"{self.notion_requests} Notion requests, {self.duration_s:.2f}s"
+        )
+        wait = self.notion_wait
+        if wait is None:
+            return text
+        then = "rows are read then" if self.read_deferred else "Notion work resumes then"
+        return (
+            f"{text}; Notion asked to wait until {wait.until.isoformat(timespec='seconds')} "
+            f"({wait.reason}): {then}; {d.waiting} actions wait for it, Slack work goes on"
         )
 
 
@@ -111,10 +128,26 @@ class Worker:
         self.after_rows: Callable[[datetime, frozenset[str]], None] | None = None
 
     def poll(self, now: datetime) -> PollReport:
-        """Read rows edited since the last poll, record what to do, then do it."""
+        """Read rows edited since the last poll, record what to do, then do it. While Notion
+        asks to wait, the read is left for after the wait (the cursor stays where it was, so
+        nothing is missed) and the rest is done all the same."""
         started = time.monotonic()
         before = self.notion.pacer.requests if self.notion.pacer else 0
         report = PollReport()
+        try:
+            self._read_rows(now, report)
+        except ServiceError as exc:
+            if not waits_for_notion(exc):
+                raise
+            report.read_deferred = True
+            self._declare_waiting(now)
+        report.delivery = self.deliver(now)  # threads to read back after a lost state too
+        report.notion_wait = self.notion.waiting(now)
+        report.notion_requests = (self.notion.pacer.requests if self.notion.pacer else 0) - before
+        report.duration_s = time.monotonic() - started
+        return report
+
+    def _read_rows(self, now: datetime, report: PollReport) -> None:
         cursor_text = self.store.get_meta(CURSOR_KEY)
         first_run = cursor_text is None
         since = _since(cursor_text, self.settings.poll_overlap_s)
@@ -138,10 +171,6 @@ class Worker:
         self._declare_waiting(now)
         if self.after_rows is not None:
             self.after_rows(now, frozenset(row_problems))
-        report.delivery = self.deliver(now)  # threads to read back after a lost state too
-        report.notion_requests = (self.notion.pacer.requests if self.notion.pacer else 0) - before
-        report.duration_s = time.monotonic() - started
-        return report
 
     def deliver(self, now: datetime, budget_s: float | None = None) -> DeliveryReport:
         """Carry out what is due: all the urgent work, then background work for `budget_s`
@@ -262,7 +291,7 @@ class Worker:
             try:
                 self._schema = (clock, self.notion.schema())
             except ServiceError as exc:
-                log.warning("could not read the database's properties: %s", exc)
+                _warn_unless_waiting(exc, "could not read the database's properties: %s", exc)
                 return None
         found = self._schema[1].properties.get(self.settings.properties[logical])
         return found[1] if found else None
@@ -354,7 +383,7 @@ class Worker:
             return
         except ServiceError as exc:
             # Its next edit is seen by a poll anyway; nothing else waits on this read.
-            log.warning("incident %s: could not read the row again: %s", page_id, exc)
+            _warn_unless_waiting(exc, "incident %s: could not read the row again: %s", page_id, exc)
 
     # --- the trash ------------------------------------------------------------------------
 
@@ -378,7 +407,7 @@ class Worker:
                     # A waiting (untitled) row in the trash is never announced.
                     self._ingest(row, now=now, first_run=False)
         except ServiceError as exc:
-            log.warning("could not look for rows moved to the trash: %s", exc)
+            _warn_unless_waiting(exc, "could not look for rows moved to the trash: %s", exc)
             return
         queried_at = queried_at or self.notion.server_clock.latest or now
         self.store.set_meta(TRASH_CURSOR_KEY, queried_at.isoformat())
@@ -393,7 +422,9 @@ class Worker:
             try:
                 trashed = self.effects.pages.in_trash(record.timeline_page_id)
             except ServiceError as exc:
-                log.warning("could not look at the timeline page of %s: %s", page_id, exc)
+                _warn_unless_waiting(
+                    exc, "could not look at the timeline page of %s: %s", page_id, exc
+                )
                 continue
             if not trashed:
                 resumed = self.store.resume(page_id, TIMELINE_IN_TRASH)
@@ -409,7 +440,9 @@ class Worker:
             try:
                 status, _owners = postmortem_status(self.notion.page(record.postmortem_page_id))
             except ServiceError as exc:
-                log.warning("could not read the postmortem of %s: %s", record.page_id, exc)
+                _warn_unless_waiting(
+                    exc, "could not read the postmortem of %s: %s", record.page_id, exc
+                )
                 status = None
             keep = status in self.settings.postmortem_draft_statuses
         return [n for n in nudges if n.kind != "postmortem_overdue" or keep]
@@ -447,6 +480,8 @@ class Worker:
         try:
             return self.notion.user(editor)
         except ServiceError as exc:
+            if waits_for_notion(exc):
+                raise  # the row is read again after the wait, and its change credited then
             log.warning("could not look up who edited %s: %s", incident.page_id, exc)
             return Person(id=editor)
 
@@ -477,3 +512,8 @@ class Worker:
         if fresh:
             log.warning("incident %s (%s): %s", incident.page_id, incident.title, "; ".join(fresh))
             self._logged_problems.update(fresh)
+
+
+def _warn_unless_waiting(exc: ServiceError, message: str, *args: object) -> None:
+    """A warning, except for a wait Notion asked for: the gateway said that once already."""
+    log.log(logging.DEBUG if waits_for_notion(exc) else logging.WARNING, message, *args)

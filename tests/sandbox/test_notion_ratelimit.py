@@ -169,6 +169,21 @@ def test_a_refused_request_spends_no_budget(limited: tuple[NotionSandbox, Ticks]
     _spend(box, 2)
 
 
+def test_a_test_may_use_up_a_budget_as_other_requests_would(
+    limited: tuple[NotionSandbox, Ticks],
+) -> None:
+    box, ticks = limited
+    box.emulator.set_limits(NotionLimits(connection=WindowLimit(50, 60.0)))
+    _spend(box, 1)
+    ticks.now += 20.0
+    box.emulator.use_up_budget(box.token())
+    assert _me(box.base_url, box.token()).headers["retry-after"] == "40"
+    box.emulator.use_up_budget()  # the workspace's: everybody waits
+    assert _me(box.base_url, box.token("Aiko")).json()["additional_data"] == {
+        "rate_limit_reason": WORKSPACE_LIMIT_REASON
+    }
+
+
 def test_helpers_and_admin_routes_are_never_limited(limited: tuple[NotionSandbox, Ticks]) -> None:
     box, _ticks = limited
     box.emulator.set_limits(NotionLimits(connection=WindowLimit(1, 60.0)))

@@ -89,6 +89,12 @@ class FixedWindows:
             opened, spent = self._current(key, now)
             self._windows[key] = (opened, spent + 1)
 
+    def use_up(self, key: str, now: float) -> None:
+        """Spend what is left of the current window (opening one if none is open)."""
+        if self.limit.enabled:
+            opened, _spent = self._current(key, now)
+            self._windows[key] = (opened, self.limit.budget)
+
     def _current(self, key: str, now: float) -> tuple[float, int]:
         opened, spent = self._windows.get(key, (now, 0))
         if now >= opened + self.limit.window_s:

@@ -133,6 +133,12 @@ class NotionEmulator:
         set its database up."""
         self.limiter.set_limits(limits)
 
+    def use_up_budget(self, token: str | None = None) -> None:
+        """What is left of a connection's (its token's) or the workspace's (None) request
+        budget is spent now, as by other requests: the next one waits for the window to
+        reset. For tests of what a client does when Notion asks it to wait."""
+        self.limiter.use_up(token)
+
     def set_clock(self, clock: Callable[[], datetime]) -> None:
         """Use another clock from now on (e.g. one running behind, to give rows a history)."""
         with self.lock:

@@ -80,3 +80,13 @@ class NotionLimiter:
             self._connections.spend(token, now)
             self._workspace.spend(_WORKSPACE, now)
             return None
+
+    def use_up(self, token: str | None = None) -> None:
+        """Spend what is left of a connection's budget (its token) or of the workspace's
+        (None) in the current window, as a burst of other requests would have."""
+        with self._lock:
+            now = self.clock()
+            if token is None:
+                self._workspace.use_up(_WORKSPACE, now)
+            else:
+                self._connections.use_up(token, now)
