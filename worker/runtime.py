@@ -6,7 +6,7 @@ import logging
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 from sqlalchemy.exc import SQLAlchemyError
 
@@ -25,6 +25,10 @@ from worker.store import Store, describe_open_error
 from worker.tick import NagReport, PollReport, Worker, background_slice_s
 
 log = logging.getLogger("worker.runtime")
+
+# Two polls report the same wait for Notion when its end differs by less than this (`until`
+# is read from two clocks, so it wobbles by a little).
+_SAME_WAIT = timedelta(seconds=2)
 
 
 def _open_store(settings: Settings) -> Store:
@@ -66,6 +70,9 @@ class Runtime:
     health: Health
     # Whether this replica last said it stands by (said once, and again when that changes).
     _said_standby: bool = field(default=False, init=False)
+    # How the start sleeps before trying again (None: time.sleep, waking up when asked to
+    # stop); a test passes its fake clock's.
+    sleep: Callable[[float], None] | None = None
     # The end of the last wait for Notion a poll summary told about (told once, not per poll).
     _said_wait: datetime | None = field(default=None, init=False)
 
@@ -98,16 +105,25 @@ class Runtime:
             try:
                 self._start()
             except ServiceError as exc:
-                wait_s = exc.retry_after_s if exc.asked_to_wait else next(retries, None)
+                wait_s = (
+                    max(1.0, exc.retry_after_s or 0.0) if exc.asked_to_wait else next(retries, None)
+                )
                 if not exc.retryable or wait_s is None or self.stop_requested():
                     raise
                 log.warning("starting: %s; trying again in %.0fs", exc, wait_s)
+                wait = self.notion.waiting(datetime.now(UTC))
+                if wait is not None:
+                    # Not unhealthy: a restart would not make Notion's wait any shorter.
+                    self.health.poll_waited(datetime.now(UTC), wait.until, wait.reason)
                 self._pause(wait_s)
             else:
                 return
 
     def _pause(self, seconds: float) -> None:
         """Sleep, but wake up at once when asked to stop (SIGTERM during startup)."""
+        if self.sleep is not None:
+            self.sleep(seconds)
+            return
         deadline = time.monotonic() + seconds
         while time.monotonic() < deadline and not self.stop_requested():
             time.sleep(0.1)
@@ -170,8 +186,9 @@ class Runtime:
         report = self.worker.poll(now)
         level = logging.INFO if report.ok else logging.WARNING
         wait = report.notion_wait
-        if wait is not None and wait.until == self._said_wait and report.ok:
-            level = logging.DEBUG  # the same wait, told already
+        said = self._said_wait
+        if wait is not None and said is not None and abs(wait.until - said) < _SAME_WAIT:
+            level = logging.DEBUG if report.ok else level  # the same wait, told already
         self._said_wait = wait.until if wait is not None else None
         log.log(level, report.summary())
         return report

@@ -19,6 +19,7 @@ from pathlib import Path
 import pytest
 
 from tests.e2e.harness import Harness, select
+from worker.runtime import Runtime
 from worker.sandbox import NotionLimits, Sandbox, WindowLimit
 
 # A status update is due 20 s after the declaration (40 s while mitigated); nobody is asked
@@ -103,7 +104,7 @@ def test_a_workspace_limit_wait_holds_the_notion_writes_but_not_the_reply(
     report = h.poll()
     took_s = time.monotonic() - started
     assert any("Monitoring" in r for r in h.replies_text(page)), "the reply waited for Notion"
-    assert took_s < 1.5, f"the poll held the scheduler thread for {took_s:.1f}s"
+    assert took_s < 2.5, f"the poll held the scheduler thread for {took_s:.1f}s (wait: 3 s)"
     assert _row_writes(box, page) == writes  # Mitigated at: not yet
     assert report.delivery.waiting >= 1
     assert report.notion_wait is not None
@@ -122,6 +123,14 @@ def test_a_workspace_limit_wait_holds_the_notion_writes_but_not_the_reply(
     assert sum("Monitoring" in r for r in replies) == 1
     assert len(replies) == 2
     assert len(_waits_logged(caplog)) == 1
+    told = [
+        r
+        for r in caplog.records
+        if r.name == "worker.runtime"
+        and r.levelno >= logging.INFO
+        and "Notion asked to wait" in r.getMessage()
+    ]
+    assert len(told) == 1  # the poll summaries say it once too
 
 
 _LONG_WAITS = {
@@ -197,3 +206,37 @@ def test_a_long_retry_after_is_waited_out_without_giving_up_or_going_unhealthy(
     assert len(replies) == 3  # Identified, Monitoring, the reminder: nothing twice
     assert "Monitoring" in repr(h.thread_of(page)[0]["blocks"])  # the parent caught up
     assert len(_waits_logged(caplog)) == 1  # said once, not at every poll
+
+
+def test_a_worker_starting_while_notion_asks_for_minutes_waits_them_out(
+    box: Sandbox, tmp_path: Path
+) -> None:
+    # Before: notion-client slept 20 s twice inside `users.me`, asking again each time, and
+    # the start gave up after its last retry, minutes before the workspace's wait was over.
+    ticks = Ticks()
+    box.notion.limiter.clock = ticks
+    h = Harness(box, tmp_path, **FAST)
+    h.close()
+    box.notion.set_limits(
+        NotionLimits(connection=WindowLimit(0, 0.0), workspace=WindowLimit(1_000, 300.0))
+    )
+    box.notion.use_up_budget()  # the workspace's other integrations spent it
+    runtime = Runtime.build(h.settings())
+    runtime.notion.hold.clock = ticks
+    paused: list[float] = []
+
+    def pause(seconds: float) -> None:
+        paused.append(seconds)
+        health = runtime.health.check(datetime.now(UTC))
+        assert health.ok, health.body  # a wait Notion asked for: no reason to restart
+        assert health.body["waiting_for_notion"]["reason"].startswith("the request limit shared")
+        ticks.now += seconds
+
+    runtime.sleep = pause
+    try:
+        asked = _notion_requests(box)
+        runtime.start()
+        assert paused == [300.0]
+        assert _notion_requests(box) - asked == 3  # refused once; then users.me, databases
+    finally:
+        runtime.close()

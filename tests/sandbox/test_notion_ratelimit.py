@@ -42,7 +42,7 @@ from worker.sandbox.notion.limits import (
     WORKSPACE_LIMIT_REASON,
     NotionLimits,
 )
-from worker.sandbox.ratelimit import WindowLimit
+from worker.sandbox.ratelimit import FixedWindows, WindowLimit
 
 MESSAGE = "You have been rate limited. Please try again in a few minutes."
 
@@ -233,3 +233,23 @@ def test_notion_client_waits_out_a_short_window_by_itself() -> None:
         client.users.me()
         assert client.users.me()["type"] == "bot"  # after a 429 with Retry-After: 1
         assert time.monotonic() - started < 5
+
+
+@pytest.mark.parametrize(
+    ("spent_at", "asked_at", "wait_s"),
+    [
+        ([0.0, 0.0, 0.0], 0.0, 60),  # a burst: the window opened at 0 resets at 60
+        ([0.0, 10.0, 59.0], 59.2, 1),  # whole seconds, rounded up, at least 1
+        ([0.0, 10.0], 59.9, 0),  # budget left
+        ([0.0, 10.0, 20.0], 60.0, 0),  # the window is over: a new one opens
+        ([5.0, 70.0, 71.0, 72.0], 73.0, 57),  # the second window opened at 70
+    ],
+)
+def test_fixed_windows_open_at_the_first_request_and_reset_whole(
+    spent_at: list[float], asked_at: float, wait_s: int
+) -> None:
+    windows = FixedWindows(WindowLimit(3, 60.0))
+    for moment in spent_at:
+        windows.spend("t", moment)
+    assert windows.wait_s("t", asked_at) == wait_s
+    assert windows.wait_s("another", asked_at) == 0
