@@ -10,12 +10,17 @@ import json
 import os
 import subprocess
 import sys
+import threading
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 from tests.e2e.harness import Harness, fast_options
+from tests.factories import settings
+from worker.check import CheckResult
+from worker.cli import STARTUP_RETRIES_S, _refuse_on_problems
+from worker.errors import WorkerError
 from worker.sandbox import Sandbox
 
 WRONG_NOTION_TOKEN = "ntn_" + "W" * 46
@@ -317,3 +322,36 @@ def test_render_timeline_sample_shows_its_entries(tmp_path: Path) -> None:
     assert "Incident declared: Checkout payments failing" in entries
     assert "Commander: Aiko Tanaka → Ben Carter" in entries
     assert "Resolved" in entries
+
+
+class _Stopping(threading.Event):
+    """The startup's stop event, recording how long it was asked to wait (never set)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.waited: list[float] = []
+
+    def wait(self, timeout: float | None = None) -> bool:
+        self.waited.append(timeout or 0.0)
+        return False
+
+
+def _rate_limited(wait_s: float | None) -> list[CheckResult]:
+    return [CheckResult("Notion database", False, "rate limited", transient=True, wait_s=wait_s)]
+
+
+def test_startup_checks_wait_out_a_rate_limit_however_long_it_lasts() -> None:
+    # Notion's workspace limit may ask for minutes, again and again (its "Retry-After for
+    # this limit can be longer than a minute"): more waits than the retries for a blip.
+    answers = iter([*(_rate_limited(300.0) for _ in range(6)), [CheckResult("x", True, "ok")]])
+    stopping = _Stopping()
+    _refuse_on_problems(settings(), stopping, run_checks=lambda _s: next(answers))
+    assert stopping.waited == [300.0] * 6
+
+
+def test_startup_checks_give_a_blip_a_few_tries_only() -> None:
+    answers = iter([_rate_limited(None) for _ in range(6)])
+    stopping = _Stopping()
+    with pytest.raises(WorkerError, match="not starting"):
+        _refuse_on_problems(settings(), stopping, run_checks=lambda _s: next(answers))
+    assert stopping.waited == list(STARTUP_RETRIES_S)

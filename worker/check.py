@@ -28,6 +28,8 @@ class CheckResult:
     detail: str
     # The failure may pass by itself (a timeout, a 5xx, a rate limit): worth a retry.
     transient: bool = False
+    # The service asked us to wait this long (its rate limit): check again after that.
+    wait_s: float | None = None
 
     # Worth saying, but the worker works (degraded): `run` starts, `check` still exits 0.
     warning: bool = False
@@ -220,7 +222,8 @@ def _guard(name: str, check: Check) -> list[CheckResult]:
     try:
         result = check()
     except ServiceError as exc:
-        return [CheckResult(name, False, str(exc), transient=exc.retryable)]
+        wait_s = exc.retry_after_s if exc.asked_to_wait else None
+        return [CheckResult(name, False, str(exc), transient=exc.retryable, wait_s=wait_s)]
     except WorkerError as exc:
         return [CheckResult(name, False, str(exc))]
     return result if isinstance(result, list) else [result]

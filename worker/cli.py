@@ -110,20 +110,28 @@ def _cmd_serve(args: argparse.Namespace) -> int:
 STARTUP_RETRIES_S = (2.0, 5.0, 10.0, 20.0)
 
 
-def _refuse_on_problems(settings: Settings, stopping: threading.Event) -> None:
+def _refuse_on_problems(
+    settings: Settings,
+    stopping: threading.Event,
+    run_checks: Callable[[Settings], list[CheckResult]] = _run_checks,
+) -> None:
     """Run the checks; a failure that may pass by itself (Notion or Slack briefly down) is
-    checked again a few times before the worker refuses to start."""
-    results = _run_checks(settings)
+    checked again a few times before the worker refuses to start. A wait a service asks for
+    (its rate limit: a minute, or longer) is waited out, however long, without counting."""
+    results = run_checks(settings)
     for warning in (r for r in results if r.warning):
         logging.getLogger("worker.cli").warning("check: %s", warning.line())
     problems = [r for r in results if not r.ok]
-    for wait_s in STARTUP_RETRIES_S:
-        if not problems or not all(r.transient for r in problems) or stopping.wait(wait_s):
+    retries = iter(STARTUP_RETRIES_S)
+    while problems and all(r.transient for r in problems):
+        asked = [r.wait_s for r in problems if r.wait_s is not None]
+        retry_s = 1.0 if len(asked) == len(problems) else next(retries, None)
+        if retry_s is None or stopping.wait(max([retry_s, *asked])):
             break
         logging.getLogger("worker.cli").warning(
             "checks failed (%s); trying again", "; ".join(r.line() for r in problems)
         )
-        problems = [r for r in _run_checks(settings) if not r.ok]
+        problems = [r for r in run_checks(settings) if not r.ok]
     if problems:
         lines = "\n".join("  " + r.line() for r in problems)
         raise WorkerError(f"not starting; `incident-worker check` finds:\n{lines}")
