@@ -110,6 +110,7 @@ _PEOPLE_ONLY = (
     "only people in people values and mentions",
     "tests/sandbox/test_notion_users.py::test_a_bot_in_a_people_property_is_a_validation_error",
 )
+_NOTION_LIMITS = "tests/sandbox/test_notion_ratelimit.py::"
 _WRITE_LIMITS = (
     _CONFLICT,
     _PEOPLE_ONLY,
@@ -125,10 +126,17 @@ LIMITS: dict[str, tuple[tuple[str, str], ...]] = {
     "POST /v1/pages": _WRITE_LIMITS,
     "PATCH /v1/pages/{id}": (_CONFLICT, _PEOPLE_ONLY),
     "PATCH /v1/blocks/{id}/children": _WRITE_LIMITS,
+    # Notion's rate limits apply to every endpoint; shown once, on the poll's query.
     "POST /v1/data_sources/{id}/query": (
         (
-            "3 requests/s, 429 with whole-second Retry-After",
-            "tests/sandbox/test_notion_errors.py::test_rate_limit_answers_429",
+            "a budget per connection per 60-second window, refused with a whole-second "
+            "Retry-After until the reset and `rate_limit_reason` (the budget is assumed)",
+            _NOTION_LIMITS + "test_a_refusal_names_the_connection_limit",
+        ),
+        (
+            "a workspace limit shared by every connection, Retry-After beyond a minute "
+            "(its numbers assumed)",
+            _NOTION_LIMITS + "test_the_workspace_limit_is_shared_by_every_connection",
         ),
     ),
     "chat.postMessage": (
@@ -163,7 +171,8 @@ LIMITS: dict[str, tuple[tuple[str, str], ...]] = {
 }
 
 NOT_COVERED = (
-    "Notion: comments, file uploads, views, page move and Markdown endpoints, OAuth, webhooks",
+    "Notion: comments, file uploads, views, page move and Markdown endpoints, OAuth, webhooks, "
+    "the rate limits some endpoints have of their own",
     "Slack: Events API and Socket Mode, DMs, workspace-wide rate limits, the 2025 "
     "conversations.history limits for apps outside the Marketplace",
 )
