@@ -42,6 +42,12 @@ class Call:
     differences: str = ""
 
 
+_WRITES = (
+    "a time window of two users' writes stands in for real concurrency (409); a request both "
+    "invalid and overlapping answers 409, not 400; the wording for a bot in a people value is "
+    "ours (Notion's was never found quoted)"
+)
+
 CALLS = (
     Call("Notion", "GET /v1/users/me", "users.me", "who the integration is (start, check)"),
     Call(
@@ -49,7 +55,7 @@ CALLS = (
         "GET /v1/users/{id}",
         "users.retrieve",
         "who edited a row",
-        "guests and groups are not emulated",
+        "guests and groups are not emulated; another integration's bot answers 404",
     ),
     Call("Notion", "POST /v1/databases", "databases.create", "setup"),
     Call("Notion", "GET /v1/databases/{id}", "databases.retrieve", "the data source of a database"),
@@ -59,11 +65,12 @@ CALLS = (
         "POST /v1/data_sources/{id}/query",
         "data_sources.query",
         "the poll; rows in the trash",
-        "formula and rollup values are placeholders; relative date filters count days",
+        "formula and rollup values are placeholders; relative date filters count days; "
+        "rate-limit budgets are assumptions (Notion publishes none)",
     ),
-    Call("Notion", "POST /v1/pages", "pages.create", "timeline and postmortem pages"),
+    Call("Notion", "POST /v1/pages", "pages.create", "timeline and postmortem pages", _WRITES),
     Call("Notion", "GET /v1/pages/{id}", "pages.retrieve", "a row read again before a write"),
-    Call("Notion", "PATCH /v1/pages/{id}", "pages.update", "links and dates on the row"),
+    Call("Notion", "PATCH /v1/pages/{id}", "pages.update", "links and dates on the row", _WRITES),
     Call(
         "Notion",
         "GET /v1/blocks/{id}/children",
@@ -76,6 +83,7 @@ CALLS = (
         "PATCH /v1/blocks/{id}/children",
         "blocks.children.append",
         "timeline entries, the rest of long pages",
+        _WRITES,
     ),
     Call("Slack", "auth.test", "auth_test", "who the bot is; its scopes"),
     Call(
@@ -83,12 +91,32 @@ CALLS = (
         "chat.postMessage",
         "chat_postMessage",
         "parent messages, replies, reminders",
-        "no workspace-wide rate cap",
+        "no workspace-wide rate cap; the warning for a malformed Work Object comes from one "
+        "third-party report",
     ),
-    Call("Slack", "chat.update", "chat_update", "the parent kept current"),
-    Call("Slack", "chat.getPermalink", "chat_getPermalink", "the thread link"),
+    Call(
+        "Slack",
+        "chat.update",
+        "chat_update",
+        "the parent kept current",
+        "the `errors` array of `invalid_blocks` is assumed to be the post's; "
+        "`msg_blocks_too_long` is measured, not in the catalog",
+    ),
+    Call(
+        "Slack",
+        "chat.getPermalink",
+        "chat_getPermalink",
+        "the thread link",
+        "the `?thread_ts=` form of a reply's link is unverified",
+    ),
     Call("Slack", "conversations.info", "conversations_info", "check: the channel"),
-    Call("Slack", "conversations.join", "conversations_join", "start: join a public channel"),
+    Call(
+        "Slack",
+        "conversations.join",
+        "conversations_join",
+        "start: join a public channel",
+        "`already_in_channel` for a private channel the bot is in is unverified",
+    ),
     Call(
         "Slack",
         "conversations.history",
@@ -96,7 +124,13 @@ CALLS = (
         "reconciliation of parent posts",
         "no 2025 limits for apps outside the Marketplace",
     ),
-    Call("Slack", "conversations.replies", "conversations_replies", "reconciliation; read-back"),
+    Call(
+        "Slack",
+        "conversations.replies",
+        "conversations_replies",
+        "reconciliation; read-back",
+        "answers `not_in_channel`, which the catalog omits",
+    ),
     Call("Slack", "users.lookupByEmail", "users_lookupByEmail", "mentions"),
 )
 
