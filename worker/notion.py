@@ -261,6 +261,9 @@ def build_client(
     )
 
 
+NOTION_WINDOW_S = 61.0
+
+
 class NotionGateway:
     """Every Notion call the worker makes; nothing past here sees a raw Notion dict."""
 
@@ -292,7 +295,10 @@ class NotionGateway:
 
     @classmethod
     def build(cls, settings: Settings, *, metrics: Metrics | None = None) -> NotionGateway:
-        pacer = Pacer(settings.notion_requests_per_s)
+        # Notion counts a connection's requests per 60-second window: never more than a
+        # window's worth at our rate in any 60 s (plus a second for the network's jitter).
+        rate = settings.notion_requests_per_s
+        pacer = Pacer(rate, window=(max(1, int(rate * 60)), NOTION_WINDOW_S))
         hook = metrics.notion_response_hook if metrics is not None else None
         server_clock = ServerClock()
         client = build_client(settings, pacer, on_response=hook, server_clock=server_clock)

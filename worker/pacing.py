@@ -4,11 +4,18 @@ from __future__ import annotations
 
 import threading
 import time
+from collections import deque
 from collections.abc import Callable
 
 
 class Pacer:
-    """Client-side pacing: keep the average under the API's rate so 429s never start."""
+    """Client-side pacing: keep the average under the API's rate so 429s never start.
+
+    A token bucket lets `burst` requests go at once, then one every `1 / rate_per_s`. A
+    service that counts requests in a fixed window (Notion: a budget per 60 s) can still
+    refuse a bucket's burst on top of a window's worth at the full rate; `window` =
+    (budget, seconds) caps the requests in any such stretch of time as well.
+    """
 
     def __init__(
         self,
@@ -16,6 +23,7 @@ class Pacer:
         burst: float = 2.0,
         clock: Callable[[], float] = time.monotonic,
         sleep: Callable[[float], None] = time.sleep,
+        window: tuple[int, float] | None = None,
     ) -> None:
         self.rate_per_s = rate_per_s
         self.burst = burst
@@ -24,6 +32,8 @@ class Pacer:
         self._lock = threading.Lock()
         self._tokens = burst
         self._stamp = clock()
+        self._cap, self._window_s = window if window else (0, 0.0)
+        self._sent: deque[float] = deque()  # when each of the last `_cap` requests goes
         self.requests = 0
 
     def wait(self, _request: object = None) -> None:
@@ -34,6 +44,15 @@ class Pacer:
             self._tokens -= 1.0
             self.requests += 1
             delay = -self._tokens / self.rate_per_s if self._tokens < 0 else 0.0
+            if self._cap > 0:
+                if self._sent:  # never before the one scheduled last (threads share us)
+                    delay = max(delay, self._sent[-1] - now)
+                if len(self._sent) >= self._cap:
+                    # The window holding the last `_cap` requests must be over first.
+                    delay = max(delay, self._sent[0] + self._window_s - now)
+                self._sent.append(now + delay)
+                while len(self._sent) > self._cap:
+                    self._sent.popleft()
         if delay > 0:
             self._sleep(delay)
 

@@ -344,28 +344,38 @@ class RequestLogMiddleware:
             await self._serve_log(scope, send)
             return
         status: list[int] = []
+        logged: list[bool] = []
         transport = _transport_of(send)
         if transport is not None:
             scope.setdefault("state", {})["sandbox.transport"] = transport
 
+        def log_once() -> None:
+            if logged or path.startswith("/_sandbox"):
+                return
+            logged.append(True)
+            entry: dict[str, Any] = {
+                "method": scope["method"],
+                "path": path,
+                "status": status[0] if status else None,
+            }
+            fault = scope.get("state", {}).get("fault")
+            if fault:
+                entry["fault"] = fault
+            self.log.add(entry)
+
         async def record(message: Message) -> None:
             if message["type"] == "http.response.start":
                 status.append(int(message["status"]))
+            elif message["type"] == "http.response.body" and not message.get("more_body"):
+                # Logged before the answer's last byte leaves: a client that has its answer
+                # finds its request in the log (a test reading the log right after never races).
+                log_once()
             await send(message)
 
         try:
             await self.app(scope, receive, record)
         finally:
-            if not path.startswith("/_sandbox"):
-                entry: dict[str, Any] = {
-                    "method": scope["method"],
-                    "path": path,
-                    "status": status[0] if status else None,
-                }
-                fault = scope.get("state", {}).get("fault")
-                if fault:
-                    entry["fault"] = fault
-                self.log.add(entry)
+            log_once()  # no answer at all (a dropped connection) is logged too
 
     async def _serve_log(self, scope: Scope, send: Send) -> None:
         if scope["method"] == "DELETE":
