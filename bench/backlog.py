@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import random
 import time
-from collections.abc import Callable
 
 from common import (
     Harness,
@@ -16,12 +15,12 @@ from common import (
     people,
     percentile,
     progress,
-    running_loop,
     select,
     settle,
 )
 
 from tests.e2e.harness import message_text
+from tests.waiting import wait_until
 from worker.sandbox.ratelimit import RateLimit
 
 REMINDERS = 24
@@ -30,14 +29,6 @@ POLL_INTERVAL_S = 1.0
 WATCH_EVERY_S = 0.05
 TIMEOUT_S = 90.0
 STATUSES = ("Identified", "Monitoring", "Investigating")
-
-
-def wait_until(condition: Callable[[], bool], timeout_s: float, what: str) -> None:
-    deadline = time.monotonic() + timeout_s
-    while not condition():
-        if time.monotonic() > deadline:
-            raise RuntimeError(f"timed out waiting for {what}")
-        time.sleep(WATCH_EVERY_S)
 
 
 def thread_ts(h: Harness, page: str) -> str:
@@ -59,7 +50,12 @@ def one_sample(h: Harness, page: str, thread: str, status: str) -> float:
     before = len(replies(h, thread))
     h.edit("Ben", page, Status=select(status))
     edited = time.perf_counter()
-    wait_until(lambda: len(replies(h, thread)) > before, TIMEOUT_S, "the reply")
+    wait_until(
+        "the reply",
+        lambda: len(replies(h, thread)) > before,
+        timeout_s=TIMEOUT_S,
+        every_s=WATCH_EVERY_S,
+    )
     return time.perf_counter() - edited
 
 
@@ -93,9 +89,14 @@ def run(*, quick: bool) -> list[Row]:
             NAG_INTERVAL="1h",  # one nudge pass: the calls, not their escalations
         )
         h.restart()
-        with running_loop(h):
+        with h.on_scheduler():
             started = time.monotonic()
-            wait_until(lambda: sum(reminders_per_thread(h, threads)) > 0, 30, "a reminder")
+            wait_until(
+                "a reminder",
+                lambda: sum(reminders_per_thread(h, threads)) > 0,
+                timeout_s=30,
+                every_s=WATCH_EVERY_S,
+            )
             # Edit at random moments for as long as reminders are still going out.
             while sum(reminders_per_thread(h, threads)) < count:
                 time.sleep(rng.uniform(0, POLL_INTERVAL_S))

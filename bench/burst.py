@@ -15,7 +15,6 @@ from common import (
     people,
     progress,
     real_options,
-    running_loop,
     select,
     status_429,
     title,
@@ -78,7 +77,7 @@ def declare_all(h: Harness, count: int) -> list[str]:
 
 def measure(count: int) -> BurstFigures:
     # Realistic limits; the harness leaves NOTION_REQUESTS_PER_SECOND at its default (3).
-    with bench_harness(real_options(), POLL_INTERVAL="1s") as h, running_loop(h):
+    with bench_harness(real_options(), POLL_INTERVAL="1s") as h, h.on_scheduler():
         time.sleep(5)  # idle polls; the sandbox's buckets refill after the set-up
         notion = h.runtime.notion
         notion_mark, slack_mark = len(h.box.notion_log.entries()), len(h.box.slack_log.entries())

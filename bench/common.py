@@ -9,7 +9,6 @@ import re
 import sqlite3
 import sys
 import tempfile
-import threading
 import time
 from collections import Counter
 from collections.abc import Callable, Iterator
@@ -36,7 +35,6 @@ os.environ["no_proxy"] = "127.0.0.1,localhost"
 from tests.e2e.harness import Harness, fast_options, people, select, title  # noqa: E402
 from tests.postgres import POSTGRES_ADMIN_URL, throwaway_database  # noqa: E402
 from worker.sandbox import Sandbox, SandboxOptions  # noqa: E402
-from worker.scheduler import Loop  # noqa: E402
 from worker.store import Store, engine_url  # noqa: E402
 
 __all__ = [
@@ -57,7 +55,6 @@ __all__ = [
     "progress",
     "real_options",
     "rss_mb",
-    "running_loop",
     "select",
     "settle",
     "status_429",
@@ -134,19 +131,6 @@ def settle(h: Harness, *, max_polls: int = 20) -> int:
         if report.changed == 0 and not h.runtime.store.due_actions(time.time()):
             return count
     raise RuntimeError(f"the worker did not settle within {max_polls} polls")
-
-
-@contextmanager
-def running_loop(h: Harness) -> Iterator[Loop]:
-    """The worker on its scheduler in a thread, as `worker/demo.py` runs it."""
-    loop = h.runtime.loop()
-    thread = threading.Thread(target=loop.run_until_stopped, daemon=True)
-    thread.start()
-    try:
-        yield loop
-    finally:
-        loop.stop()
-        thread.join(10)
 
 
 # --- measuring --------------------------------------------------------------------------

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import random
 import time
-from collections.abc import Callable
 
 from common import (
     Harness,
@@ -15,9 +14,10 @@ from common import (
     percentile,
     progress,
     real_options,
-    running_loop,
     select,
 )
+
+from tests.waiting import wait_until
 
 SAMPLES = 20
 QUICK_SAMPLES = 5
@@ -26,14 +26,6 @@ WATCH_EVERY_S = 0.02
 TIMEOUT_S = 30.0
 # Each edit moves the incident on; none of them resolves it.
 STATUSES = ("Identified", "Monitoring", "Investigating")
-
-
-def wait_until(condition: Callable[[], bool], timeout_s: float, what: str) -> None:
-    deadline = time.monotonic() + timeout_s
-    while not condition():
-        if time.monotonic() > deadline:
-            raise RuntimeError(f"timed out waiting for {what}")
-        time.sleep(WATCH_EVERY_S)
 
 
 def quiet(h: Harness) -> bool:
@@ -49,7 +41,12 @@ def one_sample(h: Harness, page: str, status: str) -> float:
     before = len(h.thread_of(page))
     h.edit("Ben", page, Status=select(status))
     edited = time.perf_counter()
-    wait_until(lambda: len(h.thread_of(page)) > before, TIMEOUT_S, "the reply")
+    wait_until(
+        "the reply",
+        lambda: len(h.thread_of(page)) > before,
+        timeout_s=TIMEOUT_S,
+        every_s=WATCH_EVERY_S,
+    )
     return time.perf_counter() - edited
 
 
@@ -67,13 +64,20 @@ def run(*, quick: bool) -> list[Row]:
             Status=select("Investigating"),
             Commander=people(h.person("Ben")),
         )
-        with running_loop(h):
-            wait_until(lambda: announced(h, page), 60, "the incident to be announced")
+        with h.on_scheduler():
+            wait_until(
+                "the incident to be announced",
+                lambda: announced(h, page),
+                timeout_s=60,
+                every_s=WATCH_EVERY_S,
+            )
             for i in range(samples):
                 # Settle (the worker re-reads its own write-backs), then edit at a random
                 # moment of the poll cycle.
                 time.sleep(2 * POLL_INTERVAL_S)
-                wait_until(lambda: quiet(h), 60, "the worker to be idle")
+                wait_until(
+                    "the worker to be idle", lambda: quiet(h), timeout_s=60, every_s=WATCH_EVERY_S
+                )
                 time.sleep(rng.uniform(0, POLL_INTERVAL_S))
                 seconds.append(one_sample(h, page, STATUSES[i % len(STATUSES)]))
     goal = POLL_INTERVAL_S + 1.0

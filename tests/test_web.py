@@ -11,7 +11,7 @@ import sys
 import time
 import urllib.error
 import urllib.request
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
@@ -22,6 +22,7 @@ import httpx
 import pytest
 
 from tests.e2e.harness import Harness, select
+from tests.waiting import wait_until
 from worker.cli import build_parser
 from worker.config import Secret
 from worker.errors import ServiceError
@@ -127,16 +128,6 @@ def get(url: str) -> tuple[int, dict[str, object]]:
         return error.code, json.loads(error.read())
 
 
-def wait_for(predicate: Callable[[], T | None], timeout_s: float, what: str) -> T:
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        result = predicate()
-        if result:
-            return result
-        time.sleep(0.1)
-    raise AssertionError(f"timed out waiting for {what}")
-
-
 @pytest.mark.slow
 def test_serve_polls_answers_healthz_and_stops_on_sigterm(h: Harness, tmp_path: Path) -> None:
     """The web process type: worker loop and HTTP in one process, on the sandbox."""
@@ -164,9 +155,9 @@ def test_serve_polls_answers_healthz_and_stops_on_sigterm(h: Harness, tmp_path: 
             found = re.search(r"serving /healthz .* on http://[^:]+:(\d+)", log_path.read_text())
             return int(found.group(1)) if found else None
 
-        port = wait_for(bound_port, 20, "the server to listen")
+        port = wait_until("the server to listen", bound_port)
         healthz = f"http://127.0.0.1:{port}/healthz"
-        wait_for(lambda: get(healthz)[0] == 200 or None, 20, "/healthz to turn 200")
+        wait_until("/healthz to turn 200", lambda: get(healthz)[0] == 200)
         with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=5) as response:
             assert b'incident_worker_polls_total{outcome="ok"}' in response.read()
 

@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import shutil
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -18,6 +21,7 @@ from worker.sandbox.notion.limits import NotionLimits
 from worker.sandbox.people import people, rich, select, title
 from worker.sandbox.ratelimit import RateLimit
 from worker.sandbox.workspace import SandboxPerson
+from worker.scheduler import Loop
 from worker.store import outbox_table
 from worker.tick import PollReport
 
@@ -101,6 +105,18 @@ class Harness:
             conn.execute(outbox_table.update().values(not_before=0.0))
 
     # --- people acting in Notion ------------------------------------------------------------
+
+    @contextmanager
+    def on_scheduler(self) -> Iterator[Loop]:
+        """The worker on its own scheduler (as `incident-worker run` runs it), in a thread."""
+        loop = self.runtime.loop()
+        thread = threading.Thread(target=loop.run_until_stopped, daemon=True)
+        thread.start()
+        try:
+            yield loop
+        finally:
+            loop.stop()
+            thread.join(15)
 
     def person(self, name: str) -> SandboxPerson:
         return self.box.workspace.person(name)

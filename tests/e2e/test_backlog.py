@@ -3,10 +3,8 @@ keeps a change people just made waiting — at Slack's real pace, on the real sc
 
 from __future__ import annotations
 
-import threading
 import time
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -46,19 +44,6 @@ def _at_slacks_pace(h: Harness, **env: str) -> None:
     each method's tier) and the worker paces itself for it."""
     h.box.slack.set_rate_limits(post_rate=RateLimit(1.0, 5.0), tier_limits=True)
     h.env.update(SLACK_POSTS_PER_SECOND="1", SLACK_TIER_PACING="on", **env)
-
-
-@contextmanager
-def _scheduler(h: Harness) -> Iterator[None]:
-    """The worker on its own scheduler (`incident-worker run`), in a thread."""
-    loop = h.runtime.loop()
-    thread = threading.Thread(target=loop.run_until_stopped, daemon=True)
-    thread.start()
-    try:
-        yield
-    finally:
-        loop.stop()
-        thread.join(15)
 
 
 def _thread(h: Harness, page: str) -> str:
@@ -109,7 +94,7 @@ def test_an_edit_is_announced_within_a_poll_while_two_dozen_reminders_go_out(
     _at_slacks_pace(h, COMMANDER_GRACE="1s", NAG_INTERVAL="1h")
     h.restart()
 
-    with _scheduler(h):
+    with h.on_scheduler():
         _wait(lambda: sum(_calls_for_a_commander(h, threads)) > 0, 15, "the first reminder")
         h.edit("Ben", target, Status=select("Identified"))
         edited = time.monotonic()
@@ -149,7 +134,7 @@ def test_an_edit_is_announced_within_a_poll_while_open_incidents_are_caught_up_a
     before = _catching_up(h)
     every_call = 2 * (len(pages) + 1)
 
-    with _scheduler(h):
+    with h.on_scheduler():
         _wait(lambda: _catching_up(h) > before, 15, "the catch-up to start")
         h.edit("Ben", target, Status=select("Identified"))
         edited = time.monotonic()

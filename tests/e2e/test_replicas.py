@@ -8,7 +8,6 @@ import signal
 import subprocess
 import sys
 import time
-from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -17,6 +16,7 @@ import pytest
 import sqlalchemy as sa
 
 from tests.e2e.harness import Harness, rich, select
+from tests.waiting import wait_until
 from worker.runtime import Runtime
 from worker.sandbox import Sandbox
 from worker.store import engine_url, lease_table
@@ -30,14 +30,6 @@ def pg(postgres_url: str) -> str:
         conn.execute(sa.text("CREATE SCHEMA public"))
     engine.dispose()
     return postgres_url
-
-
-def wait_for(what: str, done: Callable[[], bool], timeout_s: float = 20.0) -> None:
-    deadline = time.monotonic() + timeout_s
-    while not done():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out waiting for {what}")
-        time.sleep(0.1)
 
 
 class Replicas:
@@ -105,9 +97,9 @@ def test_two_replicas_one_acts_and_the_other_takes_over(
     replicas = Replicas(h, pg, tmp_path)
     try:
         a, b = replicas.start(), replicas.start()
-        wait_for("a leader", lambda: replicas.leader_pid() in (a.pid, b.pid))
+        wait_until("a leader", lambda: replicas.leader_pid() in (a.pid, b.pid))
         page = h.declare("Aiko", "Replicated incident", Severity=select("SEV2"))
-        wait_for("the announcement", lambda: len(h.top_level()) == 1)
+        wait_until("the announcement", lambda: len(h.top_level()) == 1)
         h.edit("Ben", page, Status=select("Identified"))
         record: dict[str, Any] = {}
 
@@ -115,7 +107,7 @@ def test_two_replicas_one_acts_and_the_other_takes_over(
             record["replies"] = _threads(box, h)
             return len(record["replies"]) >= n
 
-        wait_for("the first reply", lambda: replies(1))
+        wait_until("the first reply", lambda: replies(1))
         leader = replicas.leader_pid()
         assert leader in (a.pid, b.pid)
         survivor = b if leader == a.pid else a
@@ -123,12 +115,13 @@ def test_two_replicas_one_acts_and_the_other_takes_over(
         h.edit("Ben", page, **{"Status update": rich("Mitigation rolling out")})
         h.edit("Chidi", page, Severity=select("SEV1"))
         started = time.monotonic()
-        wait_for("the survivor to take over", lambda: replicas.leader_pid() == survivor.pid)
+        wait_until("the survivor to take over", lambda: replicas.leader_pid() == survivor.pid)
         takeover_s = time.monotonic() - started
-        wait_for("both edits mirrored", lambda: replies(3), timeout_s=30)
+        wait_until("both edits mirrored", lambda: replies(3), timeout_s=30)
         h.edit("Ben", page, Status=select("Resolved"))
-        wait_for("the resolution", lambda: replies(5), timeout_s=30)
-        time.sleep(2.0)  # anything doubled would show up now
+        wait_until("the resolution", lambda: replies(5), timeout_s=30)
+        # Everything the resolution led to has been sent: anything doubled is in Slack now.
+        wait_until("an empty outbox", lambda: _unsent(pg) == 0)
         assert len(h.top_level()) == 3  # the parent and two broadcasts (escalation, resolution)
         texts = _threads(box, h)
         assert len(texts) == len(set(texts)), texts  # no reply twice
@@ -137,6 +130,17 @@ def test_two_replicas_one_acts_and_the_other_takes_over(
         assert survivor.poll() is None
     finally:
         replicas.stop()
+
+
+def _unsent(database_url: str) -> int:
+    """Actions in the replicas' store not yet done (waiting, being sent, or paused)."""
+    engine = sa.create_engine(engine_url(database_url))
+    try:
+        with engine.connect() as conn:
+            query = "SELECT count(*) FROM outbox WHERE state IN ('pending', 'sending', 'paused')"
+            return int(conn.execute(sa.text(query)).scalar_one())
+    finally:
+        engine.dispose()
 
 
 def _threads(box: Sandbox, h: Harness) -> list[str]:
@@ -156,14 +160,14 @@ def test_sigterm_releases_the_lease_and_exits_cleanly(
     replicas = Replicas(h, pg, tmp_path)
     try:
         a = replicas.start()
-        wait_for("a leader", lambda: replicas.leader_pid() == a.pid)
+        wait_until("a leader", lambda: replicas.leader_pid() == a.pid)
         started = time.monotonic()
         a.send_signal(signal.SIGTERM)
         assert a.wait(timeout=10) == 0
         assert time.monotonic() - started < 10
         assert replicas.leader_pid() is None  # released at once, not left to expire
         b = replicas.start()
-        wait_for("the next leader", lambda: replicas.leader_pid() == b.pid, timeout_s=5)
+        wait_until("the next leader", lambda: replicas.leader_pid() == b.pid, timeout_s=5)
     finally:
         replicas.stop()
 

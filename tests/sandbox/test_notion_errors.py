@@ -165,7 +165,27 @@ def test_rate_limit_answers_429_with_whole_seconds_and_the_sdk_retries() -> None
         served.stop()
 
 
-def test_rate_limit_zero_means_off(notion_sandbox) -> None:
-    client = notion_sandbox.client(retry=False)
-    for _ in range(30):
-        client.users.me()
+def test_rate_limit_zero_means_off() -> None:
+    """A budget of 0 switches a limit off: more than the default budget (180 per window for
+    a connection) all answered, where the defaults refuse the 181st."""
+    workspace = make_workspace(3)
+    answered: dict[str, list[int]] = {}
+    for name, limits in (("defaults", NotionLimits()), ("off", NotionLimits.off())):
+        served = ServedApp(NotionEmulator(workspace, limits=limits).app)
+        served.start()
+        try:
+            client = Client(
+                auth=workspace.notion_token, base_url=served.url, retry=False, logger=_LOG
+            )
+            statuses = []
+            for _ in range(200):
+                try:
+                    client.users.me()
+                    statuses.append(200)
+                except APIResponseError as error:
+                    statuses.append(error.status)
+            answered[name] = statuses
+        finally:
+            served.stop()
+    assert answered["defaults"].index(429) == 180
+    assert answered["off"] == [200] * 200
