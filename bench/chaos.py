@@ -13,7 +13,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from bench.chaos_scenario import ChaosConfig, Comparison, RunResult, compare, play_both
+from tests.e2e.chaos_scenario import ChaosConfig, Comparison, RunResult, compare, play_both
 
 
 def _parser() -> argparse.ArgumentParser:

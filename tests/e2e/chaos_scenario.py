@@ -29,6 +29,7 @@ from typing import Any, TextIO
 import notion_client
 from notion_client.client import RetryOptions
 
+from tests.waiting import wait_until
 from worker.blocks_markdown import blocks_to_markdown
 from worker.config import Settings
 from worker.demo import SCRIPTS
@@ -462,11 +463,13 @@ class Player:
             self.finished = True
 
     def wait_for(self, what: str, done: Callable[[], bool]) -> None:
-        deadline = time.monotonic() + self.run.config.step_timeout_s
-        while not done():
-            if time.monotonic() > deadline:
-                raise StepTimeoutError(f"the worker did not {what}")
-            time.sleep(_POLL_S)
+        wait_until(
+            what,
+            done,
+            timeout_s=self.run.config.step_timeout_s,
+            every_s=_POLL_S,
+            timed_out=lambda _: StepTimeoutError(f"the worker did not {what}"),
+        )
 
     def declare(self) -> None:
         client = self.client(self.person("Aiko"))

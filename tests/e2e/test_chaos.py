@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from bench.chaos_scenario import ChaosConfig, compare, play_both
+from tests.e2e.chaos_scenario import ChaosConfig, compare, play_both
 
 
 @pytest.mark.slow

@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 
 from tests.e2e.harness import Harness, message_text, people, rich, select
+from tests.waiting import wait_until
 from worker.plan import page_id_from_url
 from worker.sandbox import Sandbox
 
@@ -119,26 +120,21 @@ def test_nudges_are_written_on_the_timeline(h: Harness) -> None:
 
 
 def test_second_scale_cadence_on_the_real_clock(box: Sandbox, tmp_path: Path) -> None:
-    """The worker's own schedule, in real time: a 2-second cadence nudges once, an update
-    stops it."""
+    """The worker's own schedule, in real time (the scheduler `incident-worker run` uses): a
+    2-second cadence nudges once, an update stops it."""
     h = Harness(
         box, tmp_path, UPDATE_CADENCE="SEV2=2s", NAG_INTERVAL="200ms", POLL_INTERVAL="200ms"
     )
-    page = h.declare(
-        "Aiko", "Queue stuck", Severity=select("SEV2"), Commander=people(h.person("Ben"))
-    )
-    h.poll()
-    deadline = time.monotonic() + 10
-    while not _nudges(h, page) and time.monotonic() < deadline:
-        h.runtime.nag(datetime.now(UTC))
-        time.sleep(0.2)
-    assert len(_nudges(h, page)) == 1
-    h.edit("Ben", page, **{"Status update": rich("Unstuck")})
-    h.poll()
-    started = time.monotonic()
-    while time.monotonic() - started < 1.5:  # less than a cadence after the update
-        h.runtime.nag(datetime.now(UTC))
-        time.sleep(0.2)
+    ben = h.person("Ben")
+    page = h.declare("Aiko", "Queue stuck", Severity=select("SEV2"), Commander=people(ben))
+    with h.on_scheduler():
+        wait_until("the announcement", lambda: h.runtime.store.get_record(page))
+        wait_until("the nudge", lambda: _nudges(h, page), timeout_s=10)
+        time.sleep(1.0)  # half a cadence more: still one nudge, not one per pass
+        assert len(_nudges(h, page)) == 1
+        h.edit("Ben", page, **{"Status update": rich("Unstuck")})
+        wait_until("the update's reply", lambda: any("Unstuck" in r for r in h.replies_text(page)))
+        time.sleep(1.5)  # less than a cadence after the update
     assert len(_nudges(h, page)) == 1
     h.close()
 
