@@ -6,7 +6,6 @@ import threading
 from datetime import timedelta
 
 import pytest
-import sqlalchemy as sa
 
 from tests.factories import T0, row, settings
 from worker.plan import Action, Plan
@@ -130,27 +129,6 @@ def test_records_by_phase(store_url: str) -> None:
     store.close()
 
 
-def test_a_store_from_before_version_4_gets_the_new_columns(store_url: str) -> None:
-    """An upgrade keeps every incident and adds the channel and first-seen columns."""
-    import sqlalchemy as sa
-
-    store = Store.open(store_url)
-    record = _record()
-    store.save_plan(Plan(record), 1.0)
-    with store.transaction() as conn:
-        conn.execute(sa.text("DROP INDEX IF EXISTS ix_incidents_thread_ts"))
-        conn.execute(sa.text("ALTER TABLE incidents DROP COLUMN channel"))
-        conn.execute(sa.text("ALTER TABLE incidents DROP COLUMN first_seen_at"))
-        conn.execute(sa.text("UPDATE worker_meta SET value = '3' WHERE key = 'schema_version'"))
-    store.close()
-    again = Store.open(store_url)
-    assert again.schema_version() == SCHEMA_VERSION
-    loaded = again.get_record(record.page_id)
-    assert loaded is not None
-    assert loaded.channel is None
-    again.close()
-
-
 def test_the_channel_and_first_sight_are_kept(store_url: str) -> None:
     store = Store.open(store_url)
     record = _record()
@@ -213,28 +191,6 @@ def test_what_is_background_work_is_remembered(store_url: str) -> None:
     flags = {i.key: i.background for i in store.due_actions(10.0)}
     assert flags == {"reply": False, "nudge": True, "entry": True, "catch-up": True}
     store.close()
-
-
-def test_a_store_from_before_priorities_classes_what_it_still_has_to_send(
-    store_url: str,
-) -> None:
-    store = Store.open(store_url)
-    page = "aaaaaaaa-aaaa-4aaa-8aaa-aaaaaaaaaaaa"
-    store.save_plan(
-        Plan(_record(page), (_action("nudge", page, kind="post_nudge"), _action("reply", page))),
-        1.0,
-    )
-    with store.transaction() as conn:  # back to schema 4, as an older worker left it
-        conn.execute(sa.text("ALTER TABLE outbox DROP COLUMN background"))
-    store.set_meta("schema_version", "4")
-    store.close()
-    again = Store.open(store_url)
-    assert again.schema_version() == SCHEMA_VERSION
-    assert {i.key: i.background for i in again.due_actions(10.0)} == {
-        "nudge": True,
-        "reply": False,
-    }
-    again.close()
 
 
 _KINDS = {
