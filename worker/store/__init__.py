@@ -2,6 +2,7 @@
 
 SQLite by default; PostgreSQL is only a different URL. Every action is recorded here
 before it is carried out and marked done after, which is what makes effects exactly-once.
+The schema's history is in `migrations/` (Alembic); opening a store brings it up to date.
 """
 
 from __future__ import annotations
