@@ -3,16 +3,26 @@
 from __future__ import annotations
 
 import threading
+from dataclasses import replace
 from datetime import timedelta
+from pathlib import Path
 
 import pytest
 import sqlalchemy as sa
 
 from tests.factories import T0, row, settings
+from worker.nag import NagMemory
 from worker.plan import Action, Plan
 from worker.record import IncidentRecord
 from worker.snapshot import parse_incident
-from worker.store import SCHEMA_VERSION, OutboxItem, Store, by_priority, engine_url
+from worker.store import (
+    SCHEMA_VERSION,
+    OutboxItem,
+    Store,
+    by_priority,
+    engine_url,
+    meta_table,
+)
 
 S = settings()
 
@@ -130,27 +140,6 @@ def test_records_by_phase(store_url: str) -> None:
     store.close()
 
 
-def test_a_store_from_before_version_4_gets_the_new_columns(store_url: str) -> None:
-    """An upgrade keeps every incident and adds the channel and first-seen columns."""
-    import sqlalchemy as sa
-
-    store = Store.open(store_url)
-    record = _record()
-    store.save_plan(Plan(record), 1.0)
-    with store.transaction() as conn:
-        conn.execute(sa.text("DROP INDEX IF EXISTS ix_incidents_thread_ts"))
-        conn.execute(sa.text("ALTER TABLE incidents DROP COLUMN channel"))
-        conn.execute(sa.text("ALTER TABLE incidents DROP COLUMN first_seen_at"))
-        conn.execute(sa.text("UPDATE worker_meta SET value = '3' WHERE key = 'schema_version'"))
-    store.close()
-    again = Store.open(store_url)
-    assert again.schema_version() == SCHEMA_VERSION
-    loaded = again.get_record(record.page_id)
-    assert loaded is not None
-    assert loaded.channel is None
-    again.close()
-
-
 def test_the_channel_and_first_sight_are_kept(store_url: str) -> None:
     store = Store.open(store_url)
     record = _record()
@@ -215,26 +204,140 @@ def test_what_is_background_work_is_remembered(store_url: str) -> None:
     store.close()
 
 
-def test_a_store_from_before_priorities_classes_what_it_still_has_to_send(
-    store_url: str,
-) -> None:
+def test_a_transaction_is_all_or_nothing(store_url: str) -> None:
+    store = Store.open(store_url)
+
+    def stopped_half_way() -> None:
+        with store.transaction() as conn:
+            conn.execute(meta_table.insert().values(key="a", value="1"))
+            raise RuntimeError("stopped half way")
+
+    with pytest.raises(RuntimeError):
+        stopped_half_way()
+    assert store.get_meta("a") is None
+    with store.transaction() as conn:
+        conn.execute(meta_table.insert().values(key="a", value="1"))
+        conn.execute(meta_table.insert().values(key="b", value="2"))
+    assert (store.get_meta("a"), store.get_meta("b")) == ("1", "2")
+    store.close()
+
+
+def test_a_reader_does_not_hold_up_a_writer(store_url: str) -> None:
+    """A long read (the metrics scrape, say) while the worker writes: the write goes
+    through at once (on SQLite a write transaction would wait for the lock)."""
+    store = Store.open(store_url)
+    other = Store.open(store_url)
+    store.save_plan(Plan(_record()), 1.0)
+    with store.reading() as conn:
+        assert conn.execute(sa.text("SELECT count(*) FROM incidents")).scalar() == 1
+        other.set_meta("poll_cursor", "c2")
+        other.add_actions([_action("k1")], 2.0)
+    assert store.get_meta("poll_cursor") == "c2"
+    assert [a.key for a in store.due_actions(10.0)] == ["k1"]
+    store.close()
+    other.close()
+
+
+def test_the_stored_view_of_a_row_changes_alone(store_url: str) -> None:
+    store = Store.open(store_url)
+    record = replace(_record(), thread_ts="1700000000.000100", seq=3)
+    store.update_record(record, 1.0)
+    renamed = parse_incident(row(record.page_id, title="Checkout slow"), S)
+    store.set_snapshot(record.page_id, renamed, 2.0)
+    assert store.get_record(record.page_id) == replace(record, snapshot=renamed)
+    store.close()
+
+
+def test_the_timeline_and_postmortem_pages_are_remembered(store_url: str) -> None:
+    store = Store.open(store_url)
+    record = _record()
+    store.update_record(record, 1.0)
+    timeline = "dddddddd-dddd-4ddd-8ddd-dddddddddddd"
+    postmortem = "eeeeeeee-eeee-4eee-8eee-eeeeeeeeeeee"
+    store.set_page(record.page_id, timeline=timeline, now_s=2.0)
+    store.set_page(record.page_id, postmortem=postmortem, now_s=3.0)  # the timeline stays
+    loaded = store.get_record(record.page_id)
+    assert loaded == replace(record, timeline_page_id=timeline, postmortem_page_id=postmortem)
+    store.close()
+
+
+def test_nudges_and_what_the_schedule_remembers_are_saved_together(store_url: str) -> None:
     store = Store.open(store_url)
     page = "aaaaaaaa-aaaa-4aaa-8aaa-aaaaaaaaaaaa"
-    store.save_plan(
-        Plan(_record(page), (_action("nudge", page, kind="post_nudge"), _action("reply", page))),
-        1.0,
-    )
-    with store.transaction() as conn:  # back to schema 4, as an older worker left it
-        conn.execute(sa.text("ALTER TABLE outbox DROP COLUMN background"))
-    store.set_meta("schema_version", "4")
+    store.update_record(_record(page), 1.0)
+    assert store.nag_memory(page) == NagMemory()  # nothing sent yet
+    memory = NagMemory(silence_since=T0, nudges_since_update=1, last_nudge_at=T0)
+    nudge = _action("nudge-1", page, kind="post_nudge")
+    store.save_nudges(page, [nudge], memory, 2.0)
+    store.save_nudges(page, [nudge], memory, 3.0)  # a pass repeated: the nudge once
+    assert store.nag_memory(page) == memory
+    assert [(a.key, a.background) for a in store.due_actions(10.0)] == [("nudge-1", True)]
     store.close()
-    again = Store.open(store_url)
-    assert again.schema_version() == SCHEMA_VERSION
-    assert {i.key: i.background for i in again.due_actions(10.0)} == {
-        "nudge": True,
-        "reply": False,
-    }
-    again.close()
+
+
+def test_records_of_a_phase_come_with_their_nudge_memory(store_url: str) -> None:
+    store = Store.open(store_url)
+    a, b, c = (f"{x * 8}-{x * 4}-4{x * 3}-8{x * 3}-{x * 12}" for x in "abc")
+    memory = NagMemory(silence_since=T0, nudges_since_update=2, escalated=True)
+    for page in (b, a):
+        store.update_record(_record(page), 1.0)
+    store.update_record(replace(_record(c), phase="resolved"), 1.0)
+    store.save_nudges(b, [], memory, 2.0)
+    assert [(r.page_id, m) for r, m in store.records_with_memory("announced")] == [
+        (a, NagMemory()),
+        (b, memory),
+    ]
+    assert [r.page_id for r, _m in store.records_with_memory("resolved")] == [c]
+    store.close()
+
+
+def test_an_incidents_actions_in_planning_order_whatever_their_state(store_url: str) -> None:
+    store = Store.open(store_url)
+    a, b = "aaaaaaaa-aaaa-4aaa-8aaa-aaaaaaaaaaaa", "bbbbbbbb-bbbb-4bbb-8bbb-bbbbbbbbbbbb"
+    store.save_plan(Plan(_record(a), (_action("a1", a), _action("a2", a))), 1.0)
+    store.save_plan(Plan(_record(b), (_action("b1", b),)), 1.0)
+    store.add_actions([_action("a3", a, kind="timeline_entry")], 2.0)
+    first = store.actions_for(a)[0]
+    store.mark_done(first.id, {"ts": "1.1"}, 3.0)
+    assert [(i.key, i.state, i.created_at) for i in store.actions_for(a)] == [
+        ("a1", "done", 1.0),
+        ("a2", "pending", 1.0),
+        ("a3", "pending", 2.0),
+    ]
+    assert store.actions_for("cccccccc-cccc-4ccc-8ccc-cccccccccccc") == []
+    store.close()
+
+
+def test_progress_of_a_long_action_is_kept_until_it_is_done(store_url: str) -> None:
+    store = Store.open(store_url)
+    store.save_plan(Plan(_record(), (_action("page", kind="create_timeline"),)), 1.0)
+    item = store.due_actions(10.0)[0]
+    assert store.mark_sending(item.id, 10.0)
+    store.mark_progress(item.id, {"page_id": "p1", "blocks_written": 100})
+    store.mark_retry(item.id, "timeout", 20.0, unknown=True)
+    (again,) = store.due_actions(20.0)
+    assert again.outcome_unknown
+    assert again.result == {"page_id": "p1", "blocks_written": 100}
+    store.mark_done(again.id, {"page_id": "p1"}, 21.0)
+    assert store.action("page").result == {"page_id": "p1"}  # type: ignore[union-attr]
+    store.close()
+
+
+def test_a_claim_the_fence_refuses_sends_nothing(store_url: str) -> None:
+    store = Store.open(store_url)
+    store.save_plan(Plan(_record(), (_action("k1"),)), 1.0)
+    item = store.due_actions(10.0)[0]
+    assert not store.mark_sending(item.id, 10.0, guard=sa.false())
+    unclaimed = store.action("k1")
+    assert unclaimed is not None
+    assert (unclaimed.state, unclaimed.first_attempt_at) == ("pending", None)
+    store.close()
+
+
+def test_every_public_method_of_the_store_is_in_this_suite() -> None:
+    source = Path(__file__).read_text("utf-8")
+    public = [name for name in vars(Store) if not name.startswith("_")]
+    assert [name for name in public if f".{name}(" not in source] == []
 
 
 _KINDS = {

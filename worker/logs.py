@@ -80,5 +80,5 @@ def configure(
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level)
-    for noisy in ("apscheduler", "httpx", "httpcore", "urllib3", "uvicorn"):
+    for noisy in ("alembic", "apscheduler", "httpx", "httpcore", "urllib3", "uvicorn"):
         logging.getLogger(noisy).setLevel(logging.WARNING)

@@ -2,6 +2,7 @@
 
 SQLite by default; PostgreSQL is only a different URL. Every action is recorded here
 before it is carried out and marked done after, which is what makes effects exactly-once.
+The schema's history is in `migrations/` (Alembic); opening a store brings it up to date.
 """
 
 from __future__ import annotations
@@ -22,10 +23,13 @@ from worker.nag import NagMemory, memory_from_json, memory_to_json
 from worker.plan import Action, Plan
 from worker.record import IncidentRecord, Phase
 from worker.snapshot import Incident, incident_from_json, incident_to_json
+from worker.store.migrations import head_version, stored_version, upgrade
 
-SCHEMA_VERSION = 5
-_ADVISORY_LOCK_ID = 0x1C1DE17  # serialises migrations between replicas on PostgreSQL
+# The schema version the code below reads and writes: the last revision in migrations/.
+SCHEMA_VERSION = head_version()
 
+# The tables as the code uses them. Never used to create tables: each revision in
+# migrations/ states its own DDL, and a test checks that the two agree.
 metadata = sa.MetaData()
 
 meta_table = sa.Table(
@@ -39,16 +43,15 @@ incidents_table = sa.Table(
     "incidents",
     metadata,
     sa.Column("page_id", sa.String(36), primary_key=True),
-    sa.Column("phase", sa.String(20), nullable=False),
+    sa.Column("phase", sa.String(20), nullable=False, index=True),
     sa.Column("snapshot", sa.Text, nullable=False),
-    sa.Column("thread_ts", sa.String(40)),
+    sa.Column("thread_ts", sa.String(40), index=True),
     sa.Column("permalink", sa.Text),
     sa.Column("seq", sa.Integer, nullable=False, default=0),
     sa.Column("last_update_at", sa.String(40)),
     sa.Column("timeline_page_id", sa.String(36)),
     sa.Column("postmortem_page_id", sa.String(36)),
     sa.Column("nag_memory", sa.Text),
-    sa.Column("problems_reported", sa.Text),
     sa.Column("updated_at", sa.Float, nullable=False),
     sa.Column("channel", sa.String(40)),
     sa.Column("first_seen_at", sa.String(40)),
@@ -72,7 +75,9 @@ outbox_table = sa.Table(
     sa.Column("created_at", sa.Float, nullable=False),
     sa.Column("done_at", sa.Float),
     # Work nobody is waiting on (see `is_background`): delivered after the urgent work.
-    sa.Column("background", sa.Boolean, nullable=False, default=False),
+    sa.Column(
+        "background", sa.Boolean, nullable=False, default=False, server_default=sa.text("FALSE")
+    ),
 )
 
 # One row per lease (replicas: only the holder acts; `token` is the fencing token).
@@ -237,25 +242,14 @@ class Store:
     # --- schema -------------------------------------------------------------------------
 
     def migrate(self) -> int:
-        """Bring the schema to SCHEMA_VERSION; safe when several replicas start at once."""
+        """Bring the schema to SCHEMA_VERSION (migrations/); safe when several replicas
+        start at once."""
         with self.transaction() as conn:
-            if conn.dialect.name == "postgresql":
-                conn.execute(
-                    sa.text("SELECT pg_advisory_xact_lock(:id)"), {"id": _ADVISORY_LOCK_ID}
-                )
-            metadata.create_all(conn, tables=[meta_table])
-            current = conn.execute(
-                sa.select(meta_table.c.value).where(meta_table.c.key == "schema_version")
-            ).scalar()
-            version = int(current) if current else 0
-            for number, step in enumerate(_MIGRATIONS[version:], start=version + 1):
-                step(conn)
-                self._put_meta(conn, "schema_version", str(number))
-            return max(version, len(_MIGRATIONS))
+            return upgrade(conn)
 
     def schema_version(self) -> int:
-        value = self.get_meta("schema_version")
-        return int(value) if value else 0
+        with self.reading() as conn:
+            return stored_version(conn)
 
     # --- meta ---------------------------------------------------------------------------
 
@@ -595,50 +589,3 @@ def _item(row: Any) -> OutboxItem:
         created_at=row["created_at"],
         background=bool(row["background"]),
     )
-
-
-def _v1(conn: Connection) -> None:
-    metadata.create_all(conn, tables=[incidents_table, outbox_table])
-
-
-def _v2(conn: Connection) -> None:
-    metadata.create_all(conn, tables=[lease_table])
-    conn.execute(lease_table.insert().values(name="worker", holder="", token=0, expires_at_ms=0))
-
-
-def _v3(conn: Connection) -> None:
-    # Each poll looks up the incidents waiting for a title, each nag pass the announced
-    # ones: without an index that is a scan of every incident ever seen.
-    # Plain DDL (not an Index on the shared metadata, which `_v1` would then create too).
-    conn.execute(sa.text("CREATE INDEX IF NOT EXISTS ix_incidents_phase ON incidents (phase)"))
-
-
-def _v4(conn: Connection) -> None:
-    # The channel each thread lives in (SLACK_CHANNEL_ID may change with incidents open),
-    # when the worker first saw each row, and threads looked up by their ts (duplicates).
-    present = {column["name"] for column in sa.inspect(conn).get_columns("incidents")}
-    for name in ("channel", "first_seen_at"):
-        if name not in present:  # a store created at this version has them already
-            conn.execute(sa.text(f"ALTER TABLE incidents ADD COLUMN {name} VARCHAR(40)"))
-    conn.execute(
-        sa.text("CREATE INDEX IF NOT EXISTS ix_incidents_thread_ts ON incidents (thread_ts)")
-    )
-
-
-def _v5(conn: Connection) -> None:
-    # Outbox priorities. A store created at this version already has the column (`_v1`
-    # creates the table as declared now); an older one gets it, and what it still has to
-    # send is classed as `is_background` would have classed it.
-    if "background" in {c["name"] for c in sa.inspect(conn).get_columns("outbox")}:
-        return
-    conn.execute(sa.text("ALTER TABLE outbox ADD COLUMN background BOOLEAN NOT NULL DEFAULT FALSE"))
-    background_kinds = ["post_nudge", *sorted(_PAGE_KINDS)]
-    conn.execute(
-        outbox_table.update()
-        .where(outbox_table.c.kind.in_(background_kinds))
-        .where(outbox_table.c.state.in_(("pending", "sending")))
-        .values(background=True)
-    )
-
-
-_MIGRATIONS = [_v1, _v2, _v3, _v4, _v5]

@@ -1,0 +1,1 @@
+"""The revisions, oldest first: `v<N>_….py` holds revision "N" (the schema version N)."""
