@@ -51,7 +51,8 @@ def _ids(props: tuple[IncidentProperty, ...]) -> list[str]:
 
 
 def test_the_readme_shows_the_registry_as_its_database_table() -> None:
-    assert schema_table() in README
+    how = "paste worker.properties.schema_table() into the README's section The database"
+    assert schema_table() in README, how
 
 
 def test_the_readme_table_has_one_row_per_property_or_run_of_alike_ones() -> None:

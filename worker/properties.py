@@ -1,5 +1,7 @@
-"""The Incidents database's properties, each declared once: setup, check, the row parser,
-the worker's write-backs, the property-name settings and the README's table derive from here.
+"""Property registry: each property of the Incidents database declared once (pure data).
+
+Setup, check, the row parser, the stored snapshot, the worker's write-backs, the settings
+that name properties and their options, and the README's table all derive from it.
 
 Adding a property is adding an `IncidentProperty` to `PROPERTIES` (and, when the worker's
 logic reads it rather than only mirroring it, the `Incident` field it fills).
@@ -71,23 +73,23 @@ class IncidentProperty:
 
 
 _STATUS = Options(
-    "STATUS_OPTIONS",
-    "status_options",
-    ("Investigating", "Identified", "Monitoring", "Resolved"),
+    setting="STATUS_OPTIONS",
+    settings_field="status_options",
+    default=("Investigating", "Identified", "Monitoring", "Resolved"),
     colors={"Investigating": "red", "Identified": "orange", "Monitoring": "yellow"},
     check_hint=" (and to RESOLVED_STATUSES or MITIGATED_STATUSES if that is what it means)",
     row_hint=" (and to RESOLVED_STATUSES if it means resolved)",
 )
 _SEVERITY = Options(
-    "SEVERITY_OPTIONS",
-    "severity_options",
-    ("SEV1", "SEV2", "SEV3", "SEV4"),
+    setting="SEVERITY_OPTIONS",
+    settings_field="severity_options",
+    default=("SEV1", "SEV2", "SEV3", "SEV4"),
     check_hint=" (and give it a cadence in UPDATE_CADENCE)",
 )
 _CUSTOMER_COMMS = Options(
-    "CUSTOMER_COMMS_OPTIONS",
-    "customer_comms_options",
-    ("None", "Internal only", "Customers notified"),
+    setting="CUSTOMER_COMMS_OPTIONS",
+    settings_field="customer_comms_options",
+    default=("None", "Internal only", "Customers notified"),
     colors={"None": "gray"},
 )
 
