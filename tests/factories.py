@@ -6,6 +6,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from worker.config import Settings
+from worker.properties import PROPERTIES
 
 BOT_ID = "11111111-1111-4111-8111-111111111111"
 AIKO = {
@@ -79,6 +80,10 @@ def _date(moment: datetime | None) -> dict[str, Any] | None:
     }
 
 
+# An empty value of each Notion type, as a row shows a property nobody filled in.
+_EMPTY: dict[str, Any] = {"title": [], "rich_text": [], "people": [], "multi_select": []}
+
+
 def row(
     page_id: str = "aaaaaaaa-aaaa-4aaa-8aaa-aaaaaaaaaaaa",
     *,
@@ -120,6 +125,10 @@ def row(
         "Timeline": {"id": "tl", "type": "url", "url": None},
         "Postmortem": {"id": "pm", "type": "url", "url": None},
     }
+    for prop in PROPERTIES:  # any other property of the registry, empty
+        if prop.default_name not in props:
+            kind = prop.created_type
+            props[prop.default_name] = {"id": prop.key, "type": kind, kind: _EMPTY.get(kind)}
     props.update(extra or {})
     for name in drop:
         props.pop(name, None)

@@ -6,9 +6,8 @@ import pytest
 
 from tests.factories import settings
 from worker.check import CheckResult, postmortem_schema_results, schema_results
-from worker.config import DEFAULT_PROPERTY_NAMES
 from worker.notion import DataSourceSchema
-from worker.snapshot import ACCEPTED_TYPES
+from worker.properties import PROPERTIES
 
 OPTIONS = {
     "status": ("Investigating", "Identified", "Monitoring", "Resolved"),
@@ -20,10 +19,8 @@ OPTIONS = {
 def schema(**kinds: tuple[str, tuple[str, ...]]) -> DataSourceSchema:
     """The schema `setup` creates, with some logical properties replaced by `kinds`."""
     properties = {
-        DEFAULT_PROPERTY_NAMES[logical]: kinds.get(
-            logical, (ACCEPTED_TYPES[logical][0], OPTIONS.get(logical, ()))
-        )
-        for logical in DEFAULT_PROPERTY_NAMES
+        p.default_name: kinds.get(p.key, (p.accepted[0], OPTIONS.get(p.key, ())))
+        for p in PROPERTIES
     }
     return DataSourceSchema(id="ds", title="Incidents", properties=properties)
 

@@ -9,15 +9,15 @@ from typing import Any
 
 from sqlalchemy.exc import SQLAlchemyError
 
-from worker.config import DEFAULT_PROPERTY_NAMES, Settings
+from worker.config import Settings
 from worker.errors import ConfigError, ServiceError, WorkerError
 from worker.messages import Wording
 from worker.notion import DataSourceSchema, NotionGateway
 from worker.page_effects import POSTMORTEM_PROPERTIES
 from worker.pages import check_templates
 from worker.plan import thread_channel
+from worker.properties import PROPERTIES, Options
 from worker.slack import SlackGateway
-from worker.snapshot import ACCEPTED_TYPES
 from worker.store import SCHEMA_VERSION, Store, describe_open_error
 
 
@@ -59,14 +59,6 @@ def _scope_list(scopes: list[str]) -> str:
     return f"the scope{'s' if len(scopes) > 1 else ''} {', '.join(scopes)}"
 
 
-def _options_wanted(settings: Settings) -> dict[str, tuple[str, ...]]:
-    return {
-        "status": settings.status_options,
-        "severity": settings.severity_options,
-        "customer_comms": settings.customer_comms_options,
-    }
-
-
 def _named_settings_results(schema: DataSourceSchema, settings: Settings) -> list[CheckResult]:
     """Settings that name status values or properties the database does not have."""
     results: list[CheckResult] = []
@@ -102,10 +94,9 @@ def _named_settings_results(schema: DataSourceSchema, settings: Settings) -> lis
 def schema_results(schema: DataSourceSchema, settings: Settings) -> list[CheckResult]:
     """Every configured property present with a usable type and the configured options."""
     results: list[CheckResult] = _named_settings_results(schema, settings)
-    wanted_options = _options_wanted(settings)
-    for logical in DEFAULT_PROPERTY_NAMES:
-        name = settings.properties[logical]
-        accepted = ACCEPTED_TYPES[logical]
+    for prop in PROPERTIES:
+        name = settings.properties[prop.key]
+        accepted = prop.accepted
         found = schema.properties.get(name)
         label = f"property “{name}”"
         if found is None:
@@ -114,8 +105,8 @@ def schema_results(schema: DataSourceSchema, settings: Settings) -> list[CheckRe
                     label,
                     False,
                     f"missing; if it was renamed, rename it back to “{name}” in Notion or map "
-                    f"it with NOTION_PROPERTY_NAMES='{DEFAULT_PROPERTY_NAMES[logical]}=<your "
-                    f"name>'; otherwise add a {accepted[0]} property named “{name}”",
+                    f"it with NOTION_PROPERTY_NAMES='{prop.default_name}=<your name>'; "
+                    f"otherwise add a {accepted[0]} property named “{name}”",
                 )
             )
             continue
@@ -126,8 +117,8 @@ def schema_results(schema: DataSourceSchema, settings: Settings) -> list[CheckRe
             )
             continue
         # A free-text property (Customer comms may be rich text) has no options to check.
-        if kind in ("select", "status") and logical in wanted_options:
-            results.append(_options_result(label, kind, logical, wanted_options[logical], options))
+        if kind in ("select", "status") and prop.options is not None:
+            results.append(_options_result(label, kind, prop.options, settings, options))
             continue
         results.append(CheckResult(label, True, kind))
     return results
@@ -160,31 +151,19 @@ def postmortem_schema_results(schema: DataSourceSchema) -> list[CheckResult]:
     return [CheckResult(label, True, ", ".join(POSTMORTEM_PROPERTIES.values()))]
 
 
-_OPTIONS_SETTING = {
-    "status": "STATUS_OPTIONS",
-    "severity": "SEVERITY_OPTIONS",
-    "customer_comms": "CUSTOMER_COMMS_OPTIONS",
-}
-# What else to set when a new option is taken into the settings.
-_ALSO = {
-    "status": " (and to RESOLVED_STATUSES or MITIGATED_STATUSES if that is what it means)",
-    "severity": " (and give it a cadence in UPDATE_CADENCE)",
-    "customer_comms": "",
-}
-
-
 def _quoted(values: list[str]) -> str:
     return ", ".join(repr(v) for v in values)
 
 
 def _options_result(
-    label: str, kind: str, logical: str, wanted: tuple[str, ...], options: tuple[str, ...]
+    label: str, kind: str, spec: Options, settings: Settings, options: tuple[str, ...]
 ) -> CheckResult:
     """The options the settings name against those the database offers. One the settings
     name and the database lacks stops the worker (nothing would ever match it); one the
     database offers that the settings do not name (renamed, or typed as a new value) is a
     warning: rows set to it are not understood."""
-    setting = _OPTIONS_SETTING[logical]
+    setting = spec.setting
+    wanted = spec.configured(settings)
     missing = [o for o in wanted if o not in options]
     extra = [o for o in options if o not in wanted]
     if missing:
@@ -209,7 +188,7 @@ def _options_result(
             True,
             f"offers {_quoted(extra)}, which {setting} does not name, so the worker cannot tell "
             f"what {'it means' if one else 'they mean'}; add {'it' if one else 'them'} to "
-            f"{setting}{_ALSO[logical]}, or rename or remove {'it' if one else 'them'} in Notion",
+            f"{setting}{spec.check_hint}, or rename or remove {'it' if one else 'them'} in Notion",
             warning=True,
         )
     return CheckResult(label, True, kind)

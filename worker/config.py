@@ -17,6 +17,13 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError
 
 from worker.errors import ConfigError, SettingProblem
+from worker.properties import (
+    DEFAULT_MIRRORED,
+    DEFAULT_NAMES,
+    OPTION_SETTINGS,
+    WORKER_WRITTEN,
+    default_options,
+)
 
 NOTION_VERSION = "2025-09-03"
 # Where `pip install .` puts the templates under the prefix (pyproject.toml's data-files).
@@ -91,43 +98,9 @@ def _csv(text: str) -> tuple[str, ...]:
     return tuple(part.strip() for part in text.split(",") if part.strip())
 
 
-# The logical properties the worker knows, with their default names in Notion.
-DEFAULT_PROPERTY_NAMES: dict[str, str] = {
-    "title": "Name",
-    "status": "Status",
-    "severity": "Severity",
-    "commander": "Commander",
-    "scribe": "Scribe",
-    "impact": "Impact",
-    "status_update": "Status update",
-    "customer_comms": "Customer comms",
-    "declared_at": "Declared at",
-    "mitigated_at": "Mitigated at",
-    "resolved_at": "Resolved at",
-    "next_update_due": "Next update due",
-    "slack_thread": "Slack thread",
-    "timeline": "Timeline",
-    "postmortem": "Postmortem",
-}
-# Properties the worker writes itself: their changes are never mirrored (no echo loops).
-WORKER_WRITTEN = (
-    "declared_at",
-    "mitigated_at",
-    "resolved_at",
-    "next_update_due",
-    "slack_thread",
-    "timeline",
-    "postmortem",
-)
-DEFAULT_MIRRORED: tuple[str, ...] = (
-    "title",
-    "status",
-    "severity",
-    "commander",
-    "scribe",
-    "impact",
-    "customer_comms",
-)
+# The logical properties the worker knows, with their default names in Notion (their
+# registry is worker/properties.py).
+DEFAULT_PROPERTY_NAMES: dict[str, str] = dict(DEFAULT_NAMES)
 
 
 @dataclass(frozen=True)
@@ -170,11 +143,11 @@ class Settings:
     health_max_age_s: float | None = None
     properties: PropertyNames = field(default_factory=PropertyNames)
     mirrored: tuple[str, ...] = DEFAULT_MIRRORED
-    status_options: tuple[str, ...] = ("Investigating", "Identified", "Monitoring", "Resolved")
+    status_options: tuple[str, ...] = default_options("status")
     mitigated_statuses: tuple[str, ...] = ("Monitoring",)
     resolved_statuses: tuple[str, ...] = ("Resolved",)
-    severity_options: tuple[str, ...] = ("SEV1", "SEV2", "SEV3", "SEV4")
-    customer_comms_options: tuple[str, ...] = ("None", "Internal only", "Customers notified")
+    severity_options: tuple[str, ...] = default_options("severity")
+    customer_comms_options: tuple[str, ...] = default_options("customer_comms")
     broadcast_severities: tuple[str, ...] = ("SEV1",)
     broadcast_resolved: bool = True
     declare_grace_s: float = 120.0
@@ -498,23 +471,13 @@ def _read_schema(r: _Reader) -> dict[str, Any]:
     return {
         "properties": properties,
         "mirrored": mirrored,
-        "status_options": r.convert(
-            "STATUS_OPTIONS",
-            ("Investigating", "Identified", "Monitoring", "Resolved"),
-            _csv,
-            "Investigating,Identified,Monitoring,Resolved",
-        ),
         "mitigated_statuses": r.convert("MITIGATED_STATUSES", ("Monitoring",), _csv, "Monitoring"),
         "resolved_statuses": r.convert("RESOLVED_STATUSES", ("Resolved",), _csv, "Resolved"),
-        "severity_options": r.convert(
-            "SEVERITY_OPTIONS", ("SEV1", "SEV2", "SEV3", "SEV4"), _csv, "SEV1,SEV2,SEV3,SEV4"
-        ),
-        "customer_comms_options": r.convert(
-            "CUSTOMER_COMMS_OPTIONS",
-            ("None", "Internal only", "Customers notified"),
-            _csv,
-            "None,Internal only,Customers notified",
-        ),
+        # STATUS_OPTIONS and the other settings naming a property's values.
+        **{
+            o.settings_field: r.convert(o.setting, o.default, _csv, ",".join(o.default))
+            for o in OPTION_SETTINGS
+        },
         "broadcast_severities": r.convert("BROADCAST_SEVERITIES", ("SEV1",), _csv, "SEV1"),
         "broadcast_resolved": r.convert("BROADCAST_RESOLVED", True, _bool, "true"),
         "update_cadence_s": r.convert(

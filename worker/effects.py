@@ -40,6 +40,7 @@ from worker.notion_limits import BlockTooLargeError
 from worker.page_effects import PageEffects
 from worker.page_writer import PageWriter
 from worker.plan import Action, problem_reply, refused_reply, thread_channel
+from worker.properties import BY_KEY, FILLED_IF_EMPTY, WORKER_WRITTEN, IncidentProperty
 from worker.record import IncidentRecord
 from worker.slack import SlackGateway
 from worker.snapshot import Incident
@@ -49,8 +50,6 @@ log = logging.getLogger("worker.effects")
 
 MAX_ATTEMPTS = 50
 _RECONCILE_MARGIN_S = 120.0
-# Times the worker writes only where people have not already (Incident fields).
-_FILLED_IF_EMPTY = ("declared_at", "mitigated_at", "resolved_at")
 # Failures a person fixes by setting something (a channel, a token, a scope, sharing): the
 # action waits, patiently, however long that takes; it is never given up.
 _SETTINGS_PROBLEMS = frozenset(
@@ -405,7 +404,7 @@ class Effects:
         return {
             key: value
             for key, value in values.items()
-            if key not in _FILLED_IF_EMPTY or getattr(record.snapshot, key) is None
+            if key not in FILLED_IF_EMPTY or getattr(record.snapshot, _field(key)) is None
         }
 
     def _remember_written(self, page_id: str, values: dict[str, str | None], now_s: float) -> None:
@@ -624,7 +623,7 @@ class Effects:
     ) -> dict[str, Any]:
         dates: dict[str, str | None] = dict(item.payload.get("dates", {}))
         values = {**dates, **item.payload.get("links", {})}
-        if any(key in dates for key in _FILLED_IF_EMPTY):
+        if any(key in dates for key in FILLED_IF_EMPTY):
             self._write_row(record.page_id, values, now_s)  # read the row again first
             values = {}
         # Times the worker empties (Resolved at, on a reopening), whoever set them.
@@ -655,21 +654,27 @@ class _Budget:
 
 def with_written(snapshot: Incident, values: Mapping[str, Any]) -> Incident:
     """`snapshot` with the worker-owned properties in `values` (links, ISO dates) set."""
-    dates = {
-        key: datetime.fromisoformat(values[key]) if values[key] else None
-        for key in ("declared_at", "mitigated_at", "resolved_at", "next_update_due")
-        if key in values
+    fields = {
+        _field(key): _as_read(BY_KEY[key], value)
+        for key, value in values.items()
+        if key in WORKER_WRITTEN
     }
-    return replace(
-        snapshot,
-        slack_thread=values.get("slack_thread", snapshot.slack_thread),
-        timeline_url=values.get("timeline", snapshot.timeline_url),
-        postmortem_url=values.get("postmortem", snapshot.postmortem_url),
-        declared_at=dates.get("declared_at", snapshot.declared_at),
-        mitigated_at=dates.get("mitigated_at", snapshot.mitigated_at),
-        resolved_at=dates.get("resolved_at", snapshot.resolved_at),
-        next_update_due=dates.get("next_update_due", snapshot.next_update_due),
-    )
+    return replace(snapshot, **fields)
+
+
+def _as_read(prop: IncidentProperty, value: Any) -> Any:
+    """A value as the worker writes it (an ISO date) → as the row parser reads it back."""
+    if prop.reading == "date":
+        return datetime.fromisoformat(value) if value else None
+    return value
+
+
+def _field(key: str) -> str:
+    """The `Incident` field of a worker-owned property."""
+    name = BY_KEY[key].incident_field
+    if name is None:
+        raise KeyError(f"the worker writes {key}, which no Incident field holds")
+    return name
 
 
 # The times `post_parent` shows before `link_thread` writes them on the row.

@@ -36,6 +36,7 @@ from worker.config import NOTION_VERSION, Settings
 from worker.errors import RowError, ServiceError
 from worker.metrics import Metrics
 from worker.pacing import Hold, Pacer
+from worker.properties import BY_KEY
 from worker.snapshot import Incident, Person, parse_incident
 
 log = logging.getLogger("worker.notion")
@@ -550,13 +551,17 @@ class NotionGateway:
         )
 
 
+# A worker-owned property's value (a URL, an ISO date; None empties it) in Notion's shape,
+# by the property's type.
+_WRITTEN_AS: dict[str, Callable[[str | None], dict[str, Any]]] = {
+    "url": lambda value: {"url": value},
+    "date": lambda value: {"date": {"start": value} if value else None},
+}
+
+
 def property_values(settings: Settings, values: dict[str, str | None]) -> dict[str, Any]:
     """Logical worker-owned properties → the `properties` body of pages.update."""
-    body: dict[str, Any] = {}
-    for logical, value in values.items():
-        name = settings.properties[logical]
-        if logical in ("slack_thread", "timeline", "postmortem"):
-            body[name] = {"url": value}
-        else:
-            body[name] = {"date": {"start": value} if value else None}
-    return body
+    return {
+        settings.properties[logical]: _WRITTEN_AS[BY_KEY[logical].created_type](value)
+        for logical, value in values.items()
+    }

@@ -25,6 +25,7 @@ from worker.diff import (
     is_resolved,
 )
 from worker.nag import NagMemory, NagPolicy, Nudge, next_update_due, state_from_record
+from worker.properties import OWN_LINKS, incident_field
 from worker.record import IncidentRecord
 from worker.snapshot import Incident, Person, Value
 
@@ -229,7 +230,8 @@ def _first_sight(
 
 
 def _without_links(incident: Incident) -> Incident:
-    return replace(incident, slack_thread=None, timeline_url=None, postmortem_url=None)
+    cleared: dict[str, Any] = dict.fromkeys(_OWN_LINKS)
+    return replace(incident, **cleared)
 
 
 def plan_row(
@@ -278,7 +280,8 @@ def _worked_on(incident: Incident) -> bool:
 
 
 def _has_link(incident: Incident, key: str) -> bool:
-    return bool(incident.timeline_url if key == "timeline" else incident.postmortem_url)
+    field = incident_field(key)
+    return bool(field and getattr(incident, field))
 
 
 def _declare_row(
@@ -439,22 +442,13 @@ def _trash_replies(
 # --- links the worker owns ----------------------------------------------------------------
 
 # Incident field → the logical property the worker writes it to.
-_OWN_LINKS = {
-    "slack_thread": "slack_thread",
-    "timeline_url": "timeline",
-    "postmortem_url": "postmortem",
-}
+_OWN_LINKS = {p.incident_field: p.key for p in OWN_LINKS if p.incident_field is not None}
 
 
 def _with_own_links(old: Incident, new: Incident) -> Incident:
     """The links the worker owns are what it wrote (remembered when its writes land), not
     what the row shows now: people may clear or change them (then they are set back)."""
-    return replace(
-        new,
-        slack_thread=old.slack_thread,
-        timeline_url=old.timeline_url,
-        postmortem_url=old.postmortem_url,
-    )
+    return replace(new, **{field: getattr(old, field) for field in _OWN_LINKS})
 
 
 def _link_repairs(record: IncidentRecord, seen: Incident) -> tuple[Action, ...]:

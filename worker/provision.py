@@ -9,9 +9,9 @@ from worker.config import Settings
 from worker.errors import ServiceError, WorkerError
 from worker.notion import NotionGateway
 from worker.page_effects import POSTMORTEM_PROPERTIES, POSTMORTEM_STATUSES
+from worker.properties import PROPERTIES, IncidentProperty
 
 _COLORS = ("red", "orange", "yellow", "green", "blue", "purple", "pink", "brown", "gray")
-_STATUS_COLORS = {"Investigating": "red", "Identified": "orange", "Monitoring": "yellow"}
 
 
 def _options(names: tuple[str, ...], colors: dict[str, str] | None = None) -> dict[str, Any]:
@@ -30,29 +30,18 @@ def incidents_schema(settings: Settings) -> dict[str, Any]:
     Status is a select: Notion's API cannot create the options of a status property.
     A team that prefers a status property can make one by hand with the same options.
     """
-    p = settings.properties
-    status_colors = dict(_STATUS_COLORS)
-    for resolved in settings.resolved_statuses:
-        status_colors[resolved] = "green"
-    return {
-        p["title"]: {"title": {}},
-        p["status"]: {"select": _options(settings.status_options, status_colors)},
-        p["severity"]: {"select": _options(settings.severity_options)},
-        p["commander"]: {"people": {}},
-        p["scribe"]: {"people": {}},
-        p["impact"]: {"rich_text": {}},
-        p["status_update"]: {"rich_text": {}},
-        p["customer_comms"]: {
-            "select": _options(settings.customer_comms_options, {"None": "gray"})
-        },
-        p["declared_at"]: {"date": {}},
-        p["mitigated_at"]: {"date": {}},
-        p["resolved_at"]: {"date": {}},
-        p["next_update_due"]: {"date": {}},
-        p["slack_thread"]: {"url": {}},
-        p["timeline"]: {"url": {}},
-        p["postmortem"]: {"url": {}},
-    }
+    return {settings.properties[p.key]: _created(p, settings) for p in PROPERTIES}
+
+
+def _created(prop: IncidentProperty, settings: Settings) -> dict[str, Any]:
+    """One property's definition for databases.create, with its options (if any)."""
+    spec = prop.options
+    if spec is None:
+        return {prop.created_type: {}}
+    colors = dict(spec.colors)
+    if prop.key == "status":  # whatever the team calls its resolved statuses, they are green
+        colors.update({resolved: "green" for resolved in settings.resolved_statuses})
+    return {prop.created_type: _options(spec.configured(settings), colors)}
 
 
 def postmortems_schema(incidents_data_source_id: str) -> dict[str, Any]:

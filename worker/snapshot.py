@@ -11,6 +11,7 @@ from zoneinfo import ZoneInfo
 
 from worker.config import PropertyNames, Settings
 from worker.errors import RowError
+from worker.properties import BY_KEY, PROPERTIES, IncidentProperty, Options, incident_field
 
 
 @dataclass(frozen=True)
@@ -199,24 +200,6 @@ def parse_timestamp(text: str, tz: ZoneInfo | None = None) -> datetime:
 
 # --- the row parser ----------------------------------------------------------------------
 
-ACCEPTED_TYPES: dict[str, tuple[str, ...]] = {
-    "title": ("title",),
-    "status": ("status", "select"),
-    "severity": ("select", "status"),
-    "commander": ("people",),
-    "scribe": ("people",),
-    "impact": ("rich_text",),
-    "status_update": ("rich_text",),
-    "customer_comms": ("select", "status", "rich_text"),
-    "declared_at": ("date",),
-    "mitigated_at": ("date",),
-    "resolved_at": ("date",),
-    "next_update_due": ("date",),
-    "slack_thread": ("url",),
-    "timeline": ("url",),
-    "postmortem": ("url",),
-}
-
 
 class _RowReader:
     def __init__(self, props: Mapping[str, Any], names: PropertyNames, tz: ZoneInfo) -> None:
@@ -234,7 +217,7 @@ class _RowReader:
             self.problems.append(f"property {name!r} is missing")
             self.unreadable.append(logical)
             return None
-        accepted = ACCEPTED_TYPES[logical]
+        accepted = BY_KEY[logical].accepted
         if prop.get("type") not in accepted:
             self.problems.append(
                 f"property {name!r} is a {prop.get('type')} property; "
@@ -244,20 +227,35 @@ class _RowReader:
             return None
         return prop
 
-    def option(self, logical: str, options: tuple[str, ...], setting: str) -> str | None:
+    def read(self, prop: IncidentProperty, settings: Settings) -> Any:
+        """The value of `prop` for its `Incident` field, as its registry entry says to read it."""
+        if prop.reading == "option" and prop.options is not None:
+            return self.option(prop.key, prop.options, settings)
+        if prop.reading == "stripped_text":
+            return self.text(prop.key).strip()
+        readers: dict[str, Callable[[str], Any]] = {
+            "text": self.text,
+            "optional_text": self.optional_text,
+            "people": self.people,
+            "date": self.when,
+        }
+        return readers[prop.reading](prop.key)
+
+    def option(self, logical: str, spec: Options, settings: Settings) -> str | None:
         """A select or status value that must be one of the configured options; another
         one ("Closed", a severity renamed "P2") is unreadable: the worker cannot tell what
         it means for reminders and resolution, so the last known value stands in."""
+        options = spec.configured(settings)
         value = self.optional_text(logical)
         if value is None or value in options:
             return value
         self.unreadable.append(logical)
         name = self.names[logical]
+        setting = spec.setting
         self.value_problems.append(
             f"{name} is “{value}”, which is not one of {setting} ({', '.join(options)}). "
             f"Until it is, the worker goes on with the last {name} it knew. Choose one of "
-            f"those in Notion, or add “{value}” to {setting}"
-            + (" (and to RESOLVED_STATUSES if it means resolved)" if logical == "status" else "")
+            f"those in Notion, or add “{value}” to {setting}{spec.row_hint}"
         )
         return None
 
@@ -289,7 +287,7 @@ class _RowReader:
             name = key[5:] if key.startswith("prop:") else self.names[key]
             prop = self.props.get(name)
             usable = isinstance(prop, dict) and (
-                key.startswith("prop:") or prop.get("type") in ACCEPTED_TYPES[key]
+                key.startswith("prop:") or prop.get("type") in BY_KEY[key].accepted
             )
             out.append((key, display_value(prop) if usable and prop else Value(unknown=True)))
         return tuple(out)
@@ -308,27 +306,19 @@ def parse_incident(raw: Mapping[str, Any], settings: Settings) -> Incident:
         raise RowError(page_id, f"unreadable timestamps ({exc})") from exc
     editor = raw.get("last_edited_by")
     r = _RowReader(props, settings.properties, settings.timezone)
+    fields: dict[str, Any] = {}
+    for prop in PROPERTIES:
+        if prop.incident_field is None:
+            r.prop(prop.key)  # only mirrored: read to say when it is missing or retyped
+        else:
+            fields[prop.incident_field] = r.read(prop, settings)
     incident = Incident(
         page_id=page_id,
         url=str(raw.get("url") or ""),
         created_time=created,
         last_edited_time=edited,
         last_edited_by=str(editor["id"]) if isinstance(editor, dict) and "id" in editor else None,
-        title=r.text("title").strip(),
-        status=r.option("status", settings.status_options, "STATUS_OPTIONS"),
-        severity=r.option("severity", settings.severity_options, "SEVERITY_OPTIONS"),
-        commander=r.people("commander"),
-        scribe=r.people("scribe"),
-        impact=r.text("impact"),
-        status_update=r.text("status_update"),
-        customer_comms=r.optional_text("customer_comms"),
-        declared_at=r.when("declared_at"),
-        mitigated_at=r.when("mitigated_at"),
-        resolved_at=r.when("resolved_at"),
-        next_update_due=r.when("next_update_due"),
-        slack_thread=r.optional_text("slack_thread"),
-        timeline_url=r.optional_text("timeline"),
-        postmortem_url=r.optional_text("postmortem"),
+        **fields,
         mirrored=r.mirrored(settings.mirrored),
         in_trash=bool(raw.get("in_trash") or raw.get("archived")),
     )
@@ -361,26 +351,6 @@ def with_unreadable(incident: Incident, logical: str, problem: str) -> Incident:
     )
 
 
-# The Incident field each logical property fills.
-_FIELDS = {
-    "title": "title",
-    "status": "status",
-    "severity": "severity",
-    "commander": "commander",
-    "scribe": "scribe",
-    "impact": "impact",
-    "status_update": "status_update",
-    "customer_comms": "customer_comms",
-    "declared_at": "declared_at",
-    "mitigated_at": "mitigated_at",
-    "resolved_at": "resolved_at",
-    "next_update_due": "next_update_due",
-    "slack_thread": "slack_thread",
-    "timeline": "timeline_url",
-    "postmortem": "postmortem_url",
-}
-
-
 def carry_unreadable(old: Incident, new: Incident) -> Incident:
     """`new`, with the last known value of each property it could not read (missing,
     retyped, an unknown option) — so nothing is announced while a property is unreadable,
@@ -388,7 +358,8 @@ def carry_unreadable(old: Incident, new: Incident) -> Incident:
     missing = {key for key, value in new.mirrored if value.unknown} | set(new.unreadable)
     if not missing:
         return new
-    fields = {_FIELDS[k]: getattr(old, _FIELDS[k]) for k in new.unreadable if k in _FIELDS}
+    stale = [incident_field(k) for k in new.unreadable]
+    fields = {f: getattr(old, f) for f in stale if f is not None}
     before = dict(old.mirrored)
     mirrored = tuple(
         (key, before[key] if key in missing and key in before else value)
@@ -418,6 +389,17 @@ def _people_from(items: Any) -> tuple[Person, ...]:
     return tuple(Person(**p) for p in items or [])
 
 
+def _stored(prop: IncidentProperty, name: str, data: Mapping[str, Any]) -> Any:
+    """A property's `Incident` field as `incident_to_json` stored it (absent: empty)."""
+    if prop.reading == "people":
+        return _people_from(data.get(name))
+    if prop.reading == "date":
+        return _dt(data.get(name))
+    if prop.reading in ("text", "stripped_text"):
+        return data.get(name, "")
+    return data.get(name)
+
+
 def incident_from_json(text: str) -> Incident:
     data = json.loads(text)
     mirrored = tuple(
@@ -436,27 +418,18 @@ def incident_from_json(text: str) -> Incident:
     edited = _dt(data["last_edited_time"])
     if created is None or edited is None:
         raise ValueError("stored incident without timestamps")
+    fields = {
+        prop.incident_field: _stored(prop, prop.incident_field, data)
+        for prop in PROPERTIES
+        if prop.incident_field is not None
+    }
     return Incident(
         page_id=data["page_id"],
         url=data["url"],
         created_time=created,
         last_edited_time=edited,
         last_edited_by=data.get("last_edited_by"),
-        title=data.get("title", ""),
-        status=data.get("status"),
-        severity=data.get("severity"),
-        commander=_people_from(data.get("commander")),
-        scribe=_people_from(data.get("scribe")),
-        impact=data.get("impact", ""),
-        status_update=data.get("status_update", ""),
-        customer_comms=data.get("customer_comms"),
-        declared_at=_dt(data.get("declared_at")),
-        mitigated_at=_dt(data.get("mitigated_at")),
-        resolved_at=_dt(data.get("resolved_at")),
-        next_update_due=_dt(data.get("next_update_due")),
-        slack_thread=data.get("slack_thread"),
-        timeline_url=data.get("timeline_url"),
-        postmortem_url=data.get("postmortem_url"),
+        **fields,
         mirrored=mirrored,
         in_trash=bool(data.get("in_trash")),
         problems=tuple(data.get("problems", ())),

@@ -26,6 +26,7 @@ from worker.plan import (
     thread_ts_from_permalink,
     timeline_entry,
 )
+from worker.properties import OPTION_FIELDS
 from worker.record import IncidentRecord
 from worker.snapshot import Incident, Person, carry_unreadable, with_unreadable
 from worker.store import Store
@@ -269,8 +270,8 @@ class Worker:
     def _options_removed(self, record: IncidentRecord, incident: Incident) -> Incident:
         """A Status or Severity that went empty because its option was deleted from the
         database is not a change anyone made: the value is unreadable, not "→ —"."""
-        for logical in ("status", "severity"):
-            before, after = getattr(record.snapshot, logical), getattr(incident, logical)
+        for logical, attribute in OPTION_FIELDS.items():
+            before, after = getattr(record.snapshot, attribute), getattr(incident, attribute)
             if not before or after or logical in incident.unreadable:
                 continue
             options = self._options(logical)

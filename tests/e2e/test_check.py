@@ -11,6 +11,7 @@ from tests.e2e.harness import Harness, with_template
 from worker.check import Checker, CheckResult, settings_results
 from worker.config import BUNDLED_TEMPLATES
 from worker.notion import NotionGateway
+from worker.properties import PROPERTIES
 from worker.sandbox import Sandbox
 from worker.slack import SlackGateway
 
@@ -43,7 +44,7 @@ def test_a_fresh_setup_passes_every_check(box: Sandbox, tmp_path: Path) -> None:
         "templates",
     ):
         assert expected in names
-    assert sum(1 for n in names if n.startswith("property")) == 15
+    assert sum(1 for n in names if n.startswith("property")) == len(PROPERTIES)
     h.close()
 
 
