@@ -160,7 +160,7 @@ class Settings:
     slack_tier_pacing: bool = True
     notion_timeout_s: float = 30.0
     slack_timeout_s: float = 15.0
-    # Nudges (issue 5 builds on these).
+    # Nudges.
     nag_interval_s: float = 60.0
     mitigated_cadence_factor: float = 2.0
     escalate_after_nudges: int = 2
