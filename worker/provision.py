@@ -8,7 +8,7 @@ from typing import Any
 from worker.config import Settings
 from worker.errors import ServiceError, WorkerError
 from worker.notion import NotionGateway
-from worker.page_effects import POSTMORTEM_PROPERTIES, POSTMORTEM_STATUSES
+from worker.pages.effects import POSTMORTEM_PROPERTIES, POSTMORTEM_STATUSES
 
 _COLORS = ("red", "orange", "yellow", "green", "blue", "purple", "pink", "brown", "gray")
 _STATUS_COLORS = {"Investigating": "red", "Identified": "orange", "Monitoring": "yellow"}
