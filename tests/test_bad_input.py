@@ -22,7 +22,6 @@ from tests.factories import AIKO, BEN, T0, rich, row, settings
 from worker import logs
 from worker.config import BUNDLED_TEMPLATES, Settings
 from worker.errors import ConfigError, ServiceError
-from worker.markdown_blocks import markdown_to_blocks
 from worker.messages import (
     HEADER_MAX,
     RenderContext,
@@ -33,8 +32,9 @@ from worker.messages import (
     reply_message,
     utf16_len,
 )
-from worker.notion_limits import MAX_TEXT_UTF16, enforce_limits
-from worker.pages import TimelineEntry, timeline_entry_markdown
+from worker.pages.context import TimelineEntry, timeline_entry_markdown
+from worker.pages.limits import MAX_TEXT_UTF16, enforce_limits
+from worker.pages.to_blocks import markdown_to_blocks
 from worker.plan import plan_row
 from worker.record import IncidentRecord
 from worker.sandbox.slack.blocks import validate_blocks

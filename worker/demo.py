@@ -16,10 +16,10 @@ from zoneinfo import ZoneInfo
 
 import notion_client
 
-from worker.blocks_markdown import blocks_to_markdown
 from worker.config import Settings
 from worker.errors import WorkerError
 from worker.notion import NotionGateway
+from worker.pages.to_markdown import blocks_to_markdown
 from worker.provision import setup_incidents
 from worker.record import IncidentRecord
 from worker.runtime import Runtime

@@ -36,9 +36,9 @@ from worker.messages import (
     reply_message,
 )
 from worker.notion import NotionGateway, property_values
-from worker.notion_limits import BlockTooLargeError
-from worker.page_effects import PageEffects
-from worker.page_writer import PageWriter
+from worker.pages.effects import PageEffects
+from worker.pages.limits import BlockTooLargeError
+from worker.pages.writer import PageWriter
 from worker.plan import Action, problem_reply, refused_reply, thread_channel
 from worker.properties import BY_KEY, FILLED_IF_EMPTY, WORKER_WRITTEN, IncidentProperty
 from worker.record import IncidentRecord

@@ -8,7 +8,7 @@ from typing import Any
 from worker.config import Settings
 from worker.errors import ServiceError, WorkerError
 from worker.notion import NotionGateway
-from worker.page_effects import POSTMORTEM_PROPERTIES, POSTMORTEM_STATUSES
+from worker.pages.effects import POSTMORTEM_PROPERTIES, POSTMORTEM_STATUSES
 from worker.properties import PROPERTIES, IncidentProperty
 
 _COLORS = ("red", "orange", "yellow", "green", "blue", "purple", "pink", "brown", "gray")

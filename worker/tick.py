@@ -16,7 +16,7 @@ from worker.errors import RowError, RowGoneError, ServiceError
 from worker.messages import human_duration
 from worker.nag import NagMemory, NagPolicy, Nudge, due_nudges, remember, state_from_record
 from worker.notion import DataSourceSchema, NotionGateway, NotionWait
-from worker.page_effects import postmortem_status
+from worker.pages.effects import postmortem_status
 from worker.plan import (
     Action,
     Plan,

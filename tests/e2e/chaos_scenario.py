@@ -30,10 +30,10 @@ import notion_client
 from notion_client.client import RetryOptions
 
 from tests.waiting import wait_until
-from worker.blocks_markdown import blocks_to_markdown
 from worker.config import Settings
 from worker.demo import SCRIPTS
 from worker.notion import NotionGateway
+from worker.pages.to_markdown import blocks_to_markdown
 from worker.provision import setup_incidents
 from worker.sandbox import Sandbox, SandboxOptions
 from worker.sandbox.notion.limits import NotionLimits

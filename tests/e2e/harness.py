@@ -218,7 +218,7 @@ def message_text(message: dict[str, Any]) -> str:
 
 def page_markdown(box: Sandbox, page_id: str) -> str:
     """A Notion page read back as Markdown, the way people would see its content."""
-    from worker.blocks_markdown import blocks_to_markdown
+    from worker.pages.to_markdown import blocks_to_markdown
 
     gateway = NotionGateway(
         notion_client.Client(auth=box.workspace.notion_token, base_url=box.notion_base_url),

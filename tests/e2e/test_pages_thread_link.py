@@ -8,7 +8,7 @@ from datetime import UTC, datetime, timedelta
 
 from tests.e2e.harness import Harness, page_markdown, select
 from worker.effects import backoff_s
-from worker.page_effects import THREAD_WAIT_S
+from worker.pages.effects import THREAD_WAIT_S
 
 LINK_LINE = "Live status updates go to the [Slack thread]"
 

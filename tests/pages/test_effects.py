@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from worker.page_effects import postmortem_owner
+from worker.pages.effects import postmortem_owner
 from worker.snapshot import Person
 
 AIKO = Person("22222222-2222-4222-8222-222222222222", "Aiko Tanaka")

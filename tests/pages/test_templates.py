@@ -15,9 +15,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from worker.errors import TemplateError
-from worker.markdown_blocks import markdown_to_blocks
-from worker.snapshot import Person
-from worker.templates import (
+from worker.pages.templates import (
     EM_DASH,
     Helpers,
     Limits,
@@ -26,6 +24,8 @@ from worker.templates import (
     md_escape,
     oneline,
 )
+from worker.pages.to_blocks import markdown_to_blocks
+from worker.snapshot import Person
 
 TOKYO = ZoneInfo("Asia/Tokyo")
 BEN = Person("33333333-3333-4333-8333-333333333333", "Ben Carter")

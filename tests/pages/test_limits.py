@@ -1,4 +1,4 @@
-"""Tests for worker.notion_limits: the limits pass, request planning and plan execution."""
+"""Tests for worker.pages.limits: the limits pass, request planning and plan execution."""
 
 from __future__ import annotations
 
@@ -12,8 +12,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from worker.markdown_blocks import markdown_to_blocks
-from worker.notion_limits import (
+from worker.pages.limits import (
     MAX_REQUEST_BYTES,
     ROOT,
     AppendRequest,
@@ -30,6 +29,7 @@ from worker.notion_limits import (
     split_utf16,
     utf16_len,
 )
+from worker.pages.to_blocks import markdown_to_blocks
 
 Block = dict[str, Any]
 LONE_SURROGATE = re.compile("[\ud800-\udfff]")

@@ -1,4 +1,4 @@
-"""Tests for worker.markdown_blocks: Markdown → Notion block request objects."""
+"""Tests for worker.pages.to_blocks: Markdown → Notion block request objects."""
 
 from __future__ import annotations
 
@@ -13,8 +13,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from jsonschema import Draft202012Validator
 
-from worker.markdown_blocks import CALLOUT_STYLES, markdown_to_blocks, notion_language
-from worker.notion_limits import plan_requests
+from worker.pages.limits import plan_requests
+from worker.pages.to_blocks import CALLOUT_STYLES, markdown_to_blocks, notion_language
 
 USER = "37ebdcd9-e87a-4613-a443-df789558867f"
 PAGE = "1429989fe8ac4effbc8f57f56486db54"
@@ -368,7 +368,7 @@ def test_notion_language(info: str, language: str) -> None:
 
 def test_every_mapped_language_is_in_the_official_enum() -> None:
     enum = set(_openapi()["components"]["schemas"]["languageRequest"]["enum"])
-    from worker.markdown_blocks import _LANGUAGE_ALIASES, NOTION_LANGUAGES
+    from worker.pages.to_blocks import _LANGUAGE_ALIASES, NOTION_LANGUAGES
 
     assert enum == NOTION_LANGUAGES
     assert set(_LANGUAGE_ALIASES.values()) <= enum
@@ -390,7 +390,7 @@ def test_input_is_not_limited_here_but_planning_fixes_it() -> None:
 
 def _reference_dir() -> Path:
     configured = os.environ.get("INCIDENT_WORKER_REFERENCE_DIR")
-    return Path(configured) if configured else Path(__file__).resolve().parent / "reference"
+    return Path(configured) if configured else Path(__file__).resolve().parent.parent / "reference"
 
 
 @cache

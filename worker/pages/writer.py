@@ -15,7 +15,7 @@ from typing import Any
 
 from worker.errors import ServiceError
 from worker.notion import NotionGateway
-from worker.notion_limits import (
+from worker.pages.limits import (
     Block,
     BlockRef,
     execute_requests,

@@ -12,9 +12,9 @@ import pytest
 
 from worker.config import Settings
 from worker.errors import ServiceError
-from worker.markdown_blocks import markdown_to_blocks
 from worker.notion import NotionGateway
-from worker.page_writer import PageWriter, same_blocks
+from worker.pages.to_blocks import markdown_to_blocks
+from worker.pages.writer import PageWriter, same_blocks
 from worker.sandbox import Sandbox, SandboxOptions
 from worker.sandbox.notion.limits import NotionLimits
 

@@ -12,20 +12,20 @@ from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from worker.blocks_markdown import blocks_to_markdown
 from worker.config import Settings
 from worker.errors import NotReadyError, PageTrashedError, ServiceError
-from worker.markdown_blocks import markdown_to_blocks
 from worker.messages import Wording
 from worker.notion import NotionGateway
-from worker.page_writer import PageWriter, Progress
-from worker.pages import (
+from worker.pages.context import (
     StatusUpdate,
     TimelineEntry,
     render_postmortem_page,
     render_timeline_page,
     timeline_entry_markdown,
 )
+from worker.pages.to_blocks import markdown_to_blocks
+from worker.pages.to_markdown import blocks_to_markdown
+from worker.pages.writer import PageWriter, Progress
 from worker.plan import Action
 from worker.record import IncidentRecord
 from worker.snapshot import Incident, Person

@@ -14,8 +14,8 @@ from zoneinfo import ZoneInfo
 
 from worker.config import BUNDLED_TEMPLATES, Secret, Settings
 from worker.errors import TemplateError
+from worker.pages.templates import DEFAULT_LIMITS, Limits, MarkdownSafe, TemplateSet
 from worker.snapshot import Incident, Person, Value
-from worker.templates import DEFAULT_LIMITS, Limits, MarkdownSafe, TemplateSet
 
 TIMELINE_TEMPLATE: Final = "timeline.md.j2"
 POSTMORTEM_TEMPLATE: Final = "postmortem.md.j2"

@@ -7,13 +7,9 @@ from dataclasses import replace
 from datetime import UTC, datetime
 from typing import Literal
 
-from worker.blocks_markdown import blocks_to_markdown
 from worker.config import Settings
-from worker.markdown_blocks import markdown_to_blocks
 from worker.notion import NotionGateway
-from worker.notion_limits import plan_requests
-from worker.page_effects import PageEffects
-from worker.pages import (
+from worker.pages.context import (
     POSTMORTEM_TEMPLATE,
     SampleVariant,
     render_postmortem_page,
@@ -22,6 +18,10 @@ from worker.pages import (
     sample_timeline_markdown,
     templates_for,
 )
+from worker.pages.effects import PageEffects
+from worker.pages.limits import plan_requests
+from worker.pages.to_blocks import markdown_to_blocks
+from worker.pages.to_markdown import blocks_to_markdown
 from worker.plan import page_id_from_url
 from worker.store import Store
 

@@ -105,7 +105,7 @@ def markdown_to_blocks(text: str) -> list[Block]:
 
     The result is what `pages.create(children=...)` / `blocks.children.append` take, except
     that Notion's size limits are not enforced here: pass it through
-    `worker.notion_limits.plan_requests` (which applies `enforce_limits`) before sending.
+    `worker.pages.limits.plan_requests` (which applies `enforce_limits`) before sending.
     Never raises on any input; anything unsupported becomes a paragraph with its text.
     """
     return _blocks(_tree(_MD.parse(text)))

@@ -13,20 +13,8 @@ import notion_client
 import pytest
 
 from tests.factories import AIKO, BEN, T0, row, settings
-from worker.blocks_markdown import blocks_to_markdown
 from worker.config import BUNDLED_TEMPLATES, NOTION_VERSION
-from worker.markdown_blocks import markdown_to_blocks
-from worker.notion_limits import (
-    MAX_ARRAY_ITEMS,
-    MAX_CHILDREN_PER_REQUEST,
-    MAX_TEXT_UTF16,
-    AppendRequest,
-    children_of,
-    execute_requests,
-    plan_requests,
-    utf16_len,
-)
-from worker.pages import (
+from worker.pages.context import (
     PAGE_TEMPLATES,
     POSTMORTEM_TEMPLATE,
     SAMPLE_AIKO,
@@ -58,10 +46,22 @@ from worker.pages import (
     timeline_context,
     timeline_entry_markdown,
 )
+from worker.pages.limits import (
+    MAX_ARRAY_ITEMS,
+    MAX_CHILDREN_PER_REQUEST,
+    MAX_TEXT_UTF16,
+    AppendRequest,
+    children_of,
+    execute_requests,
+    plan_requests,
+    utf16_len,
+)
+from worker.pages.templates import MarkdownSafe, TemplateSet
+from worker.pages.to_blocks import markdown_to_blocks
+from worker.pages.to_markdown import blocks_to_markdown
 from worker.sandbox import Sandbox, SandboxOptions
 from worker.sandbox.notion.limits import NotionLimits
 from worker.snapshot import Incident, Person, parse_incident
-from worker.templates import MarkdownSafe, TemplateSet
 
 Locale = Literal["en", "ja"]
 LOCALES: tuple[Locale, ...] = ("en", "ja")

@@ -1,4 +1,4 @@
-"""Tests for worker.blocks_markdown: Notion block responses → Markdown, and the round trip."""
+"""Tests for worker.pages.to_markdown: Notion block responses → Markdown, and the round trip."""
 
 from __future__ import annotations
 
@@ -8,8 +8,8 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from worker.blocks_markdown import blocks_to_markdown, rich_text_to_markdown
-from worker.markdown_blocks import markdown_to_blocks
+from worker.pages.to_blocks import markdown_to_blocks
+from worker.pages.to_markdown import blocks_to_markdown, rich_text_to_markdown
 
 USER = "37ebdcd9-e87a-4613-a443-df789558867f"
 PAGE = "1429989f-e8ac-4eff-bc8f-57f56486db54"

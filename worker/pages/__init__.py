@@ -1,0 +1,1 @@
+"""Render and write Notion pages: templates → Markdown → blocks → requests, and back."""
