@@ -15,8 +15,8 @@ from typing import Any
 
 from worker.errors import ServiceError
 from worker.notion import NotionGateway
+from worker.pages.blocks import Block
 from worker.pages.limits import (
-    Block,
     BlockRef,
     execute_requests,
     plan_requests,
