@@ -109,3 +109,23 @@ def test_a_mention_of_someone_else_reads_differently() -> None:
     other = {"type": "mention", "mention": {"user": {"id": "4" * 32}}, "plain_text": "@Ben"}
 
     assert parse_child_block(_returned(sent, [other])).text != block_text(sent)
+
+
+@pytest.mark.parametrize(
+    ("raw", "text"),
+    [
+        ({"id": "b-1", "type": "divider", "divider": {}}, ""),
+        ({"id": "b-1", "type": "unsupported"}, ""),
+        ({"id": "b-1", "type": "paragraph", "paragraph": None}, ""),
+        ({"id": "b-1", "type": "paragraph", "paragraph": {"rich_text": None}}, ""),
+        (
+            {"id": "b-1", "type": "paragraph", "paragraph": {"rich_text": ["x", {"mention": 1}]}},
+            "\x00\x00",  # a mention of nothing known
+        ),
+        ({"id": "b-1", "type": "quote", "quote": {"rich_text": [{"type": "equation"}]}}, ""),
+    ],
+    ids=["no text", "no body", "a null body", "null text", "odd items", "an empty equation"],
+)
+def test_a_block_the_worker_cannot_read_parses_all_the_same(raw: dict[str, Any], text: str) -> None:
+    """Pages people edit hold anything: listing one to find the worker's own never fails."""
+    assert parse_child_block(raw).text == text

@@ -86,11 +86,12 @@ def _mention_key(mention: dict[str, Any]) -> str:
 
 def _visible(item: RichText) -> str:
     """One rich text item, the same whether we sent it or Notion returned it."""
-    kind = item.get("type") or ("mention" if "mention" in item else "text")
+    kind = str(item.get("type") or ("mention" if "mention" in item else "text"))
+    inner = item.get(kind)
     if kind == "mention":
-        return _mention_key(item.get("mention") or {})
+        return _mention_key(inner if isinstance(inner, dict) else {})
     if kind == "equation":
-        return str((item.get("equation") or {}).get("expression", ""))
+        return str(inner.get("expression", "")) if isinstance(inner, dict) else ""
     text = item.get("text")
     if isinstance(text, dict) and "content" in text:
         return str(text["content"])
@@ -100,5 +101,6 @@ def _visible(item: RichText) -> str:
 def block_text(block: Block) -> str:
     """What a block says (its rich text, mentions by what they point at), so that a block
     Notion lists can be compared with a block request the worker sent."""
-    body = block.get(block.get("type", ""), {})
-    return "".join(_visible(item) for item in body.get("rich_text") or [])
+    body = block.get(str(block.get("type", "")))
+    items = body.get("rich_text") if isinstance(body, dict) else None
+    return "".join(_visible(item) for item in items or [] if isinstance(item, dict))
