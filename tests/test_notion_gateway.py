@@ -3,6 +3,7 @@ waits Notion asks for honoured without sleeping through them."""
 
 from __future__ import annotations
 
+import json
 import logging
 from datetime import timedelta
 
@@ -237,3 +238,136 @@ def test_a_wait_is_said_once(caplog: pytest.LogCaptureFixture) -> None:
     assert len(said) == 2
     assert "Notion asked to wait 60s" in said[0]
     assert "shared by the workspace" in said[1]
+
+
+# --- pages and blocks come back parsed (worker/pages/parse.py) -------------------------------
+
+ROW = {
+    "object": "page",
+    "id": "row-1",
+    "url": "https://www.notion.so/row-1",
+    "in_trash": False,
+    "archived": False,
+    "created_by": {"object": "user", "id": "bot-1"},
+    "properties": {
+        "Status": {"id": "s", "type": "select", "select": {"name": "Draft", "color": "gray"}},
+        "Owner": {"id": "o", "type": "people", "people": [{"object": "user", "id": "u-ben"}]},
+    },
+}
+
+
+def _block(block_id: str, kind: str, body: dict, **extra: object) -> dict:
+    return {"object": "block", "id": block_id, "type": kind, kind: body, **extra}
+
+
+class _Scripted:
+    """A gateway on a Notion that answers from a list, keeping every request it was sent."""
+
+    def __init__(self, *answers: Response) -> None:
+        self.answers = list(answers)
+        self.sent: list[tuple[str, str, dict]] = []
+        client = notion_client.Client(
+            client=httpx.Client(transport=httpx.MockTransport(self._serve)),
+            auth="ntn_" + "x" * 40,
+            base_url="http://notion.test",
+            retry=False,
+            logger=logging.getLogger("tests.notion_sdk"),
+        )
+        self.gateway = NotionGateway(client, settings(), sleep=lambda _s: None)
+
+    def _serve(self, request: httpx.Request) -> Response:
+        body = json.loads(request.content) if request.content else dict(request.url.params)
+        self.sent.append((request.method, request.url.path, body))
+        return self.answers.pop(0)
+
+
+def test_a_page_comes_back_parsed() -> None:
+    trashed = {**ROW, "id": "row-2", "archived": True, "properties": {}}
+    notion = _Scripted(Response(200, json=ROW), Response(200, json=trashed))
+
+    page = notion.gateway.page("row-1")
+    gone = notion.gateway.page("row-2")
+
+    assert (page.id, page.url, page.in_trash, page.created_by) == (
+        "row-1",
+        "https://www.notion.so/row-1",
+        False,
+        "bot-1",
+    )
+    assert page.properties["Status"].text == "Draft"
+    assert [p.id for p in page.properties["Owner"].people] == ["u-ben"]
+    assert gone.in_trash  # `archived`, as older answers say it
+    assert [(method, path) for method, path, _ in notion.sent] == [
+        ("GET", "/v1/pages/row-1"),
+        ("GET", "/v1/pages/row-2"),
+    ]
+
+
+def test_a_query_sends_the_filter_and_gives_rows_parsed() -> None:
+    notion = _Scripted(Response(200, json={"results": [ROW], "has_more": False}))
+    where = {"property": "Incident", "relation": {"contains": "incident-1"}}
+
+    rows = notion.gateway.query("ds-1", where)
+
+    assert [(row.id, row.created_by) for row in rows] == [("row-1", "bot-1")]
+    body = {"filter": where, "page_size": 100}
+    assert notion.sent == [("POST", "/v1/data_sources/ds-1/query", body)]
+
+
+def test_child_blocks_follow_every_page_of_the_listing() -> None:
+    title = {"title": "Payments — Timeline"}
+    page_block = _block("b-1", "child_page", title, in_trash=True, created_by={"id": "bot-1"})
+    text = {"type": "text", "text": {"content": "Hi "}, "plain_text": "Hi "}
+    mention = {"type": "mention", "mention": {"user": {"id": "U-1"}}, "plain_text": "@Ben"}
+    paragraph_block = _block("b-2", "paragraph", {"rich_text": [text, mention]})
+    first = {"results": [page_block], "has_more": True, "next_cursor": "c-2"}
+    second = {"results": [paragraph_block], "has_more": False, "next_cursor": None}
+    notion = _Scripted(Response(200, json=first), Response(200, json=second))
+
+    page, paragraph = notion.gateway.child_blocks("page-1")
+
+    assert (page.id, page.type, page.title, page.in_trash, page.created_by) == (
+        "b-1",
+        "child_page",
+        "Payments — Timeline",
+        True,
+        "bot-1",
+    )
+    # A mention reads as what it points at (Notion spells ids its own way), not as its name.
+    assert (paragraph.id, paragraph.type) == ("b-2", "paragraph")
+    assert paragraph.text == "Hi \x00user:u1\x00"
+    assert [query.get("start_cursor") for _, _, query in notion.sent] == [None, "c-2"]
+
+
+def test_a_created_page_gives_its_id_and_url() -> None:
+    notion = _Scripted(Response(200, json=ROW))
+    children = [_block("", "paragraph", {"rich_text": []})]
+
+    page = notion.gateway.create_page({"page_id": "p"}, {"title": []}, children)
+
+    assert (page.id, page.url) == ("row-1", "https://www.notion.so/row-1")
+    body = {"parent": {"page_id": "p"}, "properties": {"title": []}, "children": children}
+    assert notion.sent == [("POST", "/v1/pages", body)]
+
+
+def test_appended_blocks_give_their_ids_in_order() -> None:
+    created = {"results": [_block("n-1", "paragraph", {}), _block("n-2", "divider", {})]}
+    notion = _Scripted(Response(200, json=created))
+    children = [_block("", "paragraph", {"rich_text": []}), _block("", "divider", {})]
+
+    assert notion.gateway.append_blocks("page-1", children) == ["n-1", "n-2"]
+    assert notion.sent == [("PATCH", "/v1/blocks/page-1/children", {"children": children})]
+
+
+@pytest.mark.parametrize("write", ["create_page", "append_blocks"])
+def test_page_writes_are_not_sent_again_after_an_unknown_outcome(write: str) -> None:
+    """A 500 may come after Notion made the page or the blocks: the page writer looks first."""
+    notion = _Scripted(_answer(500), Response(200, json=ROW))
+    send = {
+        "create_page": lambda: notion.gateway.create_page({"page_id": "p"}, {}, []),
+        "append_blocks": lambda: notion.gateway.append_blocks("page-1", []),
+    }[write]
+    with pytest.raises(ServiceError) as caught:
+        send()
+    assert caught.value.outcome_unknown
+    assert len(notion.sent) == 1

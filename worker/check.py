@@ -13,8 +13,8 @@ from worker.config import Settings
 from worker.errors import ConfigError, ServiceError, WorkerError
 from worker.messages import Wording
 from worker.notion import DataSourceSchema, NotionGateway
-from worker.pages.context import check_templates
 from worker.pages.effects import POSTMORTEM_PROPERTIES
+from worker.pages.samples import check_templates
 from worker.plan import thread_channel
 from worker.properties import PROPERTIES, Options
 from worker.slack import SlackGateway

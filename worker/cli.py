@@ -23,8 +23,8 @@ from worker.check import Checker, CheckResult, as_json, settings_results, summar
 from worker.config import Settings, normalize_notion_id
 from worker.errors import ConfigError, WorkerError
 from worker.notion import NotionGateway
-from worker.pages.context import SAMPLE_VARIANTS
 from worker.pages.preview import as_blocks_json, render_incident, render_sample
+from worker.pages.samples import SAMPLE_VARIANTS
 from worker.provision import setup_incidents
 from worker.runtime import Runtime
 from worker.sandbox import NotionLimits, Sandbox, SandboxOptions, WindowLimit

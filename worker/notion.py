@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from email.utils import parsedate_to_datetime
@@ -36,6 +36,8 @@ from worker.config import NOTION_VERSION, Settings
 from worker.errors import RowError, ServiceError
 from worker.metrics import Metrics
 from worker.pacing import Hold, Pacer
+from worker.pages.blocks import Block
+from worker.pages.parse import ChildBlock, NotionPage, parse_child_block, parse_page
 from worker.properties import BY_KEY
 from worker.snapshot import Incident, Person, parse_incident
 
@@ -497,15 +499,47 @@ class NotionGateway:
             cached = self._sources[database_id] = str(sources[0]["id"])
         return cached
 
-    def query(self, data_source_id: str, filter_: dict[str, Any]) -> list[dict[str, Any]]:
-        """Raw rows of another data source matching a filter (one page of results)."""
-        result = self._query_page(data_source_id, {"filter": filter_, "page_size": 100})
-        return list(result.get("results") or [])
+    # --- pages and blocks, parsed (worker/pages/parse.py) ---------------------------------
 
-    def page(self, page_id: str) -> dict[str, Any]:
-        return self.call(
+    def query(self, data_source_id: str, filter_: dict[str, Any]) -> list[NotionPage]:
+        """Rows of another data source matching a filter (one page of results)."""
+        result = self._query_page(data_source_id, {"filter": filter_, "page_size": 100})
+        return [parse_page(raw) for raw in result.get("results") or []]
+
+    def page(self, page_id: str) -> NotionPage:
+        raw = self.call(
             "pages.retrieve", lambda: self.client.pages.retrieve(page_id), idempotent=True
         )
+        return parse_page(raw)
+
+    def child_blocks(self, block_id: str) -> Iterator[ChildBlock]:
+        """The direct children of a page or block, every page of them."""
+        return (parse_child_block(raw) for raw in self.list_children(block_id))
+
+    def create_page(
+        self, parent: dict[str, Any], properties: dict[str, Any], children: Sequence[Block]
+    ) -> NotionPage:
+        """Create a page with its first blocks. Not idempotent: sent again only when Notion
+        refused it unread or saved nothing; otherwise its outcome is for the caller to find."""
+
+        def create() -> object:
+            return self.client.pages.create(
+                parent=parent, properties=properties, children=list(children)
+            )
+
+        return parse_page(self.call("pages.create", create, idempotent=False))
+
+    def append_blocks(self, block_id: str, children: Sequence[Block]) -> list[str]:
+        """Append blocks under a page or block (not idempotent, like `create_page`); the ids
+        of the blocks created at the first level, in order."""
+
+        def append() -> object:
+            return self.client.blocks.children.append(block_id=block_id, children=list(children))
+
+        result = self.call("blocks.children.append", append, idempotent=False)
+        return [str(block["id"]) for block in result.get("results") or []]
+
+    # --- incidents and users --------------------------------------------------------------
 
     def retrieve_incident(self, page_id: str) -> Incident:
         raw = self.call(

@@ -97,7 +97,7 @@ def test_a_conflict_on_creating_the_postmortem_row_makes_one_row(
         postmortems, {"property": "Incident", "relation": {"contains": page}}
     )
     assert len(rows) == 1
-    assert [p["id"] for p in rows[0]["properties"]["Owner"]["people"]] == [ben.notion_id]
+    assert [p.id for p in rows[0].properties["Owner"].people] == [ben.notion_id]
     _nothing_left_to_do(h, page)
     h.close()
 

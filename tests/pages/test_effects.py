@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from worker.pages.effects import postmortem_owner
-from worker.snapshot import Person
+from worker.pages.effects import postmortem_owner, postmortem_status
+from worker.pages.parse import NotionPage
+from worker.snapshot import Person, Value
 
 AIKO = Person("22222222-2222-4222-8222-222222222222", "Aiko Tanaka")
 BEN = Person("33333333-3333-4333-8333-333333333333", "Ben Carter", "ben@example.com")
@@ -30,3 +31,23 @@ def test_the_postmortem_owner_is_the_first_commander_notion_takes(
     commanders: tuple[Person, ...], owner: list[dict[str, str]]
 ) -> None:
     assert postmortem_owner(commanders) == owner
+
+
+@pytest.mark.parametrize(
+    ("properties", "status", "owners"),
+    [
+        (
+            {"Status": Value(text="In review"), "Owner": Value(people=(BEN,), is_people=True)},
+            "In review",
+            (BEN,),
+        ),
+        ({"Status": Value(text=""), "Owner": Value(is_people=True)}, None, ()),
+        ({}, None, ()),
+    ],
+    ids=["set", "unset", "the-properties-are-gone"],
+)
+def test_a_postmortem_rows_status_and_owners(
+    properties: dict[str, Value], status: str | None, owners: tuple[Person, ...]
+) -> None:
+    row = NotionPage(id="row-1", properties=properties)
+    assert postmortem_status(row) == (status, owners)

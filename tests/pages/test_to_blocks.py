@@ -13,8 +13,9 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from jsonschema import Draft202012Validator
 
+from worker.pages.blocks import CALLOUT_STYLES
 from worker.pages.limits import plan_requests
-from worker.pages.to_blocks import CALLOUT_STYLES, markdown_to_blocks, notion_language
+from worker.pages.to_blocks import markdown_to_blocks, notion_language
 
 USER = "37ebdcd9-e87a-4613-a443-df789558867f"
 PAGE = "1429989fe8ac4effbc8f57f56486db54"
@@ -54,9 +55,9 @@ def code(content: str, language: str) -> Any:
 
 
 def callout(kind: str, *rich: dict[str, Any], children: list[Any] | None = None) -> Any:
-    emoji, color = CALLOUT_STYLES[kind]
-    icon = {"type": "emoji", "emoji": emoji}
-    return b("callout", *rich, children=children, icon=icon, color=color)
+    style = CALLOUT_STYLES[kind]
+    icon = {"type": "emoji", "emoji": style.emoji}
+    return b("callout", *rich, children=children, icon=icon, color=style.color)
 
 
 def row(*cells: list[dict[str, Any]]) -> Any:

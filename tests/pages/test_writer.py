@@ -13,6 +13,7 @@ import pytest
 from worker.config import Settings
 from worker.errors import ServiceError
 from worker.notion import NotionGateway
+from worker.pages.parse import ChildBlock, parse_child_block
 from worker.pages.to_blocks import markdown_to_blocks
 from worker.pages.writer import PageWriter, same_blocks
 from worker.sandbox import Sandbox, SandboxOptions
@@ -50,12 +51,17 @@ def _as_notion_returns(user_id: str, name: str) -> dict[str, Any]:
     }
 
 
+def _listed(user_id: str, name: str) -> ChildBlock:
+    """The block as the gateway hands it over (`NotionGateway.child_blocks`)."""
+    return parse_child_block(_as_notion_returns(user_id, name))
+
+
 def test_a_block_with_a_mention_matches_what_notion_returns_for_it() -> None:
     sent = markdown_to_blocks(ENTRY)
-    assert same_blocks([_as_notion_returns(BEN_ID, "Ben Carter")], sent)
-    assert same_blocks([_as_notion_returns(BEN_ID.replace("-", ""), "Ben")], sent)
+    assert same_blocks([_listed(BEN_ID, "Ben Carter")], sent)
+    assert same_blocks([_listed(BEN_ID.replace("-", ""), "Ben")], sent)
     other = "44444444-4444-4444-8444-444444444444"
-    assert not same_blocks([_as_notion_returns(other, "Ben Carter")], sent)
+    assert not same_blocks([_listed(other, "Ben Carter")], sent)
 
 
 @pytest.fixture

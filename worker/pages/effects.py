@@ -23,12 +23,13 @@ from worker.pages.context import (
     render_timeline_page,
     timeline_entry_markdown,
 )
+from worker.pages.parse import NotionPage
 from worker.pages.to_blocks import markdown_to_blocks
 from worker.pages.to_markdown import blocks_to_markdown
 from worker.pages.writer import PageWriter, Progress
 from worker.plan import Action
 from worker.record import IncidentRecord
-from worker.snapshot import Incident, Person
+from worker.snapshot import Incident, Person, Value
 from worker.store import OutboxItem, Store
 
 # The Postmortems database's properties (`setup --with-postmortems` creates them).
@@ -80,7 +81,7 @@ class PageEffects:
     def _url(self, page_id: str, progress: Progress) -> str:
         url = progress.get("url")
         if not url:
-            url = str(self.notion.page(page_id).get("url") or "")
+            url = self.notion.page(page_id).url
             progress["url"] = url
         return str(url)
 
@@ -161,7 +162,7 @@ class PageEffects:
             if exc.code == "object_not_found":
                 return True  # deleted for good (or no longer shared)
             raise
-        return bool(page.get("in_trash") or page.get("archived"))
+        return page.in_trash
 
     # --- postmortem ---------------------------------------------------------------------
 
@@ -332,8 +333,8 @@ class PageEffects:
         )
         bot = self.writer.bot_user_id()
         for row in rows:
-            if bot is None or (row.get("created_by") or {}).get("id") == bot:
-                return str(row["id"])
+            if bot is None or row.created_by == bot:
+                return row.id
         return None
 
 
@@ -350,12 +351,8 @@ def _with_times(incident: Incident, payload: dict[str, Any]) -> Incident:
     )
 
 
-def postmortem_status(row: dict[str, Any]) -> tuple[str | None, tuple[Person, ...]]:
-    """A Postmortems database row → (its Status, its Owner people)."""
-    props = row.get("properties") or {}
-    status = (props.get(POSTMORTEM_PROPERTIES["status"]) or {}).get("select") or {}
-    owners: Sequence[dict[str, Any]] = (props.get(POSTMORTEM_PROPERTIES["owner"]) or {}).get(
-        "people"
-    ) or []
-    people = tuple(Person(id=str(p.get("id")), name=str(p.get("name") or "")) for p in owners)
-    return (status.get("name"), people)
+def postmortem_status(row: NotionPage) -> tuple[str | None, tuple[Person, ...]]:
+    """A Postmortems database row → (its Status, None when unset; its Owner people)."""
+    status = row.properties.get(POSTMORTEM_PROPERTIES["status"], Value())
+    owners = row.properties.get(POSTMORTEM_PROPERTIES["owner"], Value())
+    return (status.text or None, owners.people)

@@ -9,8 +9,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Final, TypeAlias
 
-Block: TypeAlias = dict[str, Any]
-RichText: TypeAlias = dict[str, Any]
+from worker.pages.blocks import Block, RichText
 
 MAX_TEXT_UTF16: Final = 2000  # text.content and text.link.url, counted like JS `.length`
 MAX_EQUATION_UTF16: Final = 1000

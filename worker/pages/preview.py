@@ -11,15 +11,13 @@ from worker.config import Settings
 from worker.notion import NotionGateway
 from worker.pages.context import (
     POSTMORTEM_TEMPLATE,
-    SampleVariant,
     render_postmortem_page,
     render_timeline_page,
-    sample_postmortem_context,
-    sample_timeline_markdown,
     templates_for,
 )
 from worker.pages.effects import PageEffects
 from worker.pages.limits import plan_requests
+from worker.pages.samples import SampleVariant, sample_postmortem_context, sample_timeline_markdown
 from worker.pages.to_blocks import markdown_to_blocks
 from worker.pages.to_markdown import blocks_to_markdown
 from worker.plan import page_id_from_url

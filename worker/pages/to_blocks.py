@@ -6,14 +6,13 @@ import re
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import date, datetime
-from typing import Any, Final, TypeAlias
+from typing import Any, Final
 
 from markdown_it import MarkdownIt
 from markdown_it.token import Token
 from mdit_py_plugins.tasklists import tasklists_plugin
 
-Block: TypeAlias = dict[str, Any]
-RichText: TypeAlias = dict[str, Any]
+from worker.pages.blocks import CALLOUT_STYLES, Block, RichText
 
 _MENTION_SCHEMES: Final = ("notion-user:", "notion-page:", "notion-database:", "notion-date:")
 
@@ -40,17 +39,8 @@ _NOTION_ID: Final = re.compile(
 )
 _LINE_START_SPACE: Final = re.compile(r"\n[ \t]+")
 _CALLOUT_MARKER: Final = re.compile(
-    r"^\[!(NOTE|TIP|IMPORTANT|WARNING|CAUTION)\](?:[ \t]+|(?=\\?\n)|$)", re.IGNORECASE
+    rf"^\[!({'|'.join(CALLOUT_STYLES)})\](?:[ \t]+|(?=\\?\n)|$)", re.IGNORECASE
 )
-
-# GitHub alert kind → (emoji icon, Notion colour).
-CALLOUT_STYLES: Final[dict[str, tuple[str, str]]] = {
-    "NOTE": ("\N{INFORMATION SOURCE}\N{VARIATION SELECTOR-16}", "blue_background"),
-    "TIP": ("💡", "green_background"),
-    "IMPORTANT": ("❗", "purple_background"),
-    "WARNING": ("⚠️", "yellow_background"),
-    "CAUTION": ("🛑", "red_background"),
-}
 
 # Notion's `languageRequest` enum (official OpenAPI document).
 NOTION_LANGUAGES: Final = frozenset(
@@ -230,11 +220,11 @@ def _blockquote(node: _Node) -> list[Block]:
     marker = _callout_marker(nodes[0], inline)
     if marker is None:
         return [_block("quote", _text_body(rich_text(inline), _blocks(nodes[1:])))]
-    emoji, color = CALLOUT_STYLES[marker.group(1).upper()]
+    style = CALLOUT_STYLES[marker.group(1).upper()]
     rest = inline[0].content[marker.end() :]
     runs = _runs([Token("text", "", 0, content=rest), *inline[1:]])
-    icon = {"type": "emoji", "emoji": emoji}
-    body = _text_body(_merge(_strip_edges(runs)), _blocks(nodes[1:]), icon=icon, color=color)
+    icon = {"type": "emoji", "emoji": style.emoji}
+    body = _text_body(_merge(_strip_edges(runs)), _blocks(nodes[1:]), icon=icon, color=style.color)
     return [_block("callout", body)]
 
 

@@ -10,8 +10,7 @@ from typing import Any, Final, Literal, TypeAlias
 
 from markdown_it import MarkdownIt
 
-Block: TypeAlias = dict[str, Any]
-RichText: TypeAlias = dict[str, Any]
+from worker.pages.blocks import Block, RichText, callout_kind
 
 _TABLE_AWARE: Final = MarkdownIt("commonmark", {"html": False}).enable(["table"])
 _ALWAYS_ESCAPED: Final = frozenset("\\`*[]<~")
@@ -26,15 +25,6 @@ _NEEDS_POINTY: Final = re.compile(r"[\s()<>\\]")
 _MARK_ORDER: Final = {"bold": 0, "italic": 1, "strikethrough": 2}
 _DELIMITERS: Final = {"bold": "**", "italic": "*", "strikethrough": "~~"}
 
-_CALLOUT_KINDS: Final = {
-    "\N{INFORMATION SOURCE}": "NOTE",
-    "\N{ELECTRIC LIGHT BULB}": "TIP",
-    "\N{HEAVY EXCLAMATION MARK SYMBOL}": "IMPORTANT",
-    "\N{PUSHPIN}": "IMPORTANT",
-    "\N{WARNING SIGN}": "WARNING",
-    "\N{OCTAGONAL SIGN}": "CAUTION",
-    "\N{NO ENTRY}": "CAUTION",
-}
 _LIST_FAMILY: Final = {
     "bulleted_list_item": "bullet",
     "to_do": "bullet",
@@ -194,9 +184,8 @@ def _callout(block: Block, _number: int) -> list[str]:
     body = _body(block)
     icon = body.get("icon")
     emoji = str(icon.get("emoji", "")) if isinstance(icon, dict) else ""
-    kind = _CALLOUT_KINDS.get(emoji.replace("\N{VARIATION SELECTOR-16}", ""), "NOTE")
     text_lines = _text_lines(rich_text_to_markdown(_rich(body)))
-    return _quoted(_with_children([f"[!{kind}]", *text_lines], block))
+    return _quoted(_with_children([f"[!{callout_kind(emoji)}]", *text_lines], block))
 
 
 def _code(block: Block, _number: int) -> list[str]:

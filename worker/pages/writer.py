@@ -11,62 +11,32 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Iterator, Sequence
-from typing import Any
+from typing import Any, TypeVar
 
 from worker.errors import ServiceError
 from worker.notion import NotionGateway
+from worker.pages.blocks import Block
 from worker.pages.limits import (
-    Block,
     BlockRef,
     execute_requests,
     plan_requests,
     referenced_requests,
 )
+from worker.pages.parse import ChildBlock, block_text
 
 log = logging.getLogger("worker.pages")
 
 Progress = dict[str, Any]
 SaveFn = Callable[[Progress], None]
+T = TypeVar("T")
 
 
-_MENTION_KINDS = ("user", "page", "database", "date", "template_mention", "link_preview")
-
-
-def _mention_key(mention: dict[str, Any]) -> str:
-    """A mention by what it points at: Notion answers a user mention with the user's name in
-    `plain_text` (and its own id spelling), which the mention we sent does not carry."""
-    kind = next((k for k in _MENTION_KINDS if k in mention), "")
-    target = mention.get(kind)
-    if not isinstance(target, dict):
-        return f"\x00{kind}\x00"
-    ref = target.get("start") if kind == "date" else target.get("id", target.get("url", ""))
-    return f"\x00{kind}:{str(ref).replace('-', '').lower()}\x00"
-
-
-def _visible(item: dict[str, Any]) -> str:
-    """One rich text item, the same whether we sent it or Notion returned it."""
-    kind = item.get("type") or ("mention" if "mention" in item else "text")
-    if kind == "mention":
-        return _mention_key(item.get("mention") or {})
-    if kind == "equation":
-        return str((item.get("equation") or {}).get("expression", ""))
-    text = item.get("text")
-    if isinstance(text, dict) and "content" in text:
-        return str(text["content"])
-    return str(item.get("plain_text", ""))
-
-
-def _text(block: Block) -> str:
-    body = block.get(block.get("type", ""), {})
-    return "".join(_visible(item) for item in body.get("rich_text") or [])
-
-
-def same_blocks(existing: Sequence[Block], wanted: Sequence[Block]) -> bool:
-    """Blocks Notion returned look like the ones we sent (type, text and mentions)."""
+def same_blocks(existing: Sequence[ChildBlock], wanted: Sequence[Block]) -> bool:
+    """Blocks Notion lists look like the ones we sent (type, text and mentions)."""
     if len(existing) != len(wanted):
         return False
     return all(
-        e.get("type") == w.get("type") and _text(e) == _text(w)
+        e.type == w.get("type") and e.text == block_text(w)
         for e, w in zip(existing, wanted, strict=True)
     )
 
@@ -93,15 +63,7 @@ class PageWriter:
                 return self._record(progress, save, slot, found)
         progress["uncertain"] = slot
         save(progress)
-        result = self._send(
-            "blocks.children.append",
-            lambda: self.notion.client.blocks.children.append(
-                block_id=parent_id, children=children
-            ),
-            progress,
-            save,
-        )
-        ids = [str(block["id"]) for block in result.get("results") or []]
+        ids = self._send(lambda: self.notion.append_blocks(parent_id, children), progress, save)
         return self._record(progress, save, slot, ids)
 
     def append_all(
@@ -125,14 +87,13 @@ class PageWriter:
             for block_id in created[index]
         ]
 
-    def _send(
-        self, operation: str, fn: Callable[[], object], progress: Progress, save: SaveFn
-    ) -> dict[str, Any]:
+    @staticmethod
+    def _send(send: Callable[[], T], progress: Progress, save: SaveFn) -> T:
         """Send a request that must not be repeated (`progress` says it is uncertain). When
         Notion refused it (4xx: a conflict, a rate limit, a validation error), nothing was
         saved: the mark goes, and the next attempt sends again without looking first."""
         try:
-            return self.notion.call(operation, fn, idempotent=False)
+            return send()
         except ServiceError as exc:
             if exc.status is not None and 400 <= exc.status < 500:
                 progress.pop("uncertain", None)
@@ -147,10 +108,10 @@ class PageWriter:
         return ids
 
     def _find_appended(self, parent_id: str, children: Sequence[Block]) -> list[str] | None:
-        existing = list(self.notion.list_children(parent_id))
+        existing = list(self.notion.child_blocks(parent_id))
         tail = existing[-len(children) :] if children else []
         if children and same_blocks(tail, children):
-            return [str(block["id"]) for block in tail]
+            return [block.id for block in tail]
         return None
 
     # --- creating -----------------------------------------------------------------------
@@ -158,14 +119,11 @@ class PageWriter:
     def find_child_page(self, parent_id: str, title: str) -> str | None:
         """A child page with this exact title that we created (reconciliation)."""
         bot = self.bot_user_id()
-        for block in self.notion.list_children(parent_id):
-            if block.get("type") != "child_page" or block.get("in_trash"):
+        for block in self.notion.child_blocks(parent_id):
+            if block.type != "child_page" or block.in_trash or block.title != title:
                 continue
-            if (block.get("child_page") or {}).get("title") != title:
-                continue
-            creator = (block.get("created_by") or {}).get("id")
-            if bot is None or creator == bot:
-                return str(block["id"])
+            if bot is None or block.created_by == bot:
+                return block.id
         return None
 
     def create(
@@ -206,14 +164,13 @@ class PageWriter:
     ) -> str:
         progress["uncertain"] = "create"
         save(progress)
-        body = {"parent": parent, "properties": properties, "children": list(first)}
         created = self._send(
-            "pages.create", lambda: self.notion.client.pages.create(**body), progress, save
+            lambda: self.notion.create_page(parent, properties, first), progress, save
         )
-        page_id = str(created["id"])
+        page_id = created.id
         progress["page_id"] = page_id
-        if created.get("url"):
-            progress["url"] = str(created["url"])  # no need to ask for it again
+        if created.url:
+            progress["url"] = created.url  # no need to ask for it again
         progress.pop("uncertain", None)
         save(progress)
         return page_id
@@ -225,7 +182,7 @@ class PageWriter:
             return
         first_ids: list[str] = []
         if 0 in referenced_requests(requests):
-            first_ids = [str(b["id"]) for b in self.notion.list_children(page_id)][
+            first_ids = [block.id for block in self.notion.child_blocks(page_id)][
                 : len(requests[0].children)
             ]
         done: dict[int, Sequence[str]] = {0: first_ids}
