@@ -64,11 +64,18 @@ def _all_text(message_blocks: list[dict[str, object]]) -> str:
             "ping @\u2060here and @\u2060channel and @\u2060Everyone",
         ),
         ("email me@here.com", "email me@\u2060here.com"),
+        ("@heredoc @channels", "@\u2060heredoc @\u2060channels"),  # a cut could leave the word
         ("日本語 🚒", "日本語 🚒"),
     ],
 )
 def test_escape(raw: str, safe: str) -> None:
     assert escape(raw) == safe
+
+
+def test_a_cut_never_makes_a_broadcast_word() -> None:
+    # Found by hypothesis: "@herea" cut after "@here" read "@here…", a ping of the channel.
+    text = escape_truncated("x|@herea~d" * 10, 8)
+    assert message_pings(text, [], None, parse_names=True) == set()
 
 
 def test_truncation_never_breaks_an_entity_and_counts_utf16() -> None:

@@ -44,7 +44,9 @@ ERROR_MAX = 1500  # an error quoted in a problem reply
 UPDATE_REPLY_MAX = 2 * SECTION_MAX
 PLAIN_MAX = 1500  # the plain version posted when Slack refuses a message for good
 
-_BROADCAST_WORDS = re.compile(r"@(channel|here|everyone)\b", re.IGNORECASE)
+# Every "@here…" is broken, not only whole words: a cut can end "@herea" as "@here…", which
+# Slack would read as the word.
+_BROADCAST_WORDS = re.compile(r"@(channel|here|everyone)", re.IGNORECASE)
 _LONE_SURROGATE = re.compile("[\ud800-\udfff]")
 
 MentionFn = Callable[[Person], str]
