@@ -18,8 +18,9 @@ from sqlalchemy import event
 from sqlalchemy.engine import URL, Connection, Engine, make_url
 from sqlalchemy.exc import ArgumentError
 
+from worker.actions import Action, Payload, Unreadable, from_json, to_json
 from worker.nag import NagMemory, memory_from_json, memory_to_json
-from worker.plan import Action, Plan
+from worker.plan import Plan
 from worker.record import IncidentRecord, Phase
 from worker.snapshot import Incident, incident_from_json, incident_to_json
 
@@ -137,7 +138,8 @@ class OutboxItem:
     key: str
     page_id: str
     kind: str
-    payload: dict[str, Any]
+    # As the codec reads it; `Unreadable` (a newer version's kind, a damaged row) is not acted on.
+    payload: Payload | Unreadable
     state: OutboxState
     attempts: int
     not_before: float
@@ -426,7 +428,7 @@ class Store:
                 key=action.key,
                 page_id=action.page_id,
                 kind=action.kind,
-                payload=json.dumps(action.payload, ensure_ascii=False),
+                payload=to_json(action.payload),
                 state="pending",
                 attempts=0,
                 not_before=0.0,
@@ -585,7 +587,7 @@ def _item(row: Any) -> OutboxItem:
         key=row["key"],
         page_id=row["page_id"],
         kind=row["kind"],
-        payload=json.loads(row["payload"]),
+        payload=from_json(row["kind"], row["payload"]),
         state=row["state"],
         attempts=row["attempts"],
         not_before=row["not_before"],
