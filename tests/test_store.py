@@ -99,7 +99,7 @@ def test_an_action_reads_back_as_it_was_planned(store_url: str) -> None:
     again.close()
 
 
-def test_an_action_this_version_cannot_read_holds_up_nothing(store_url: str) -> None:
+def test_an_action_this_version_cannot_read_leaves_the_others_readable(store_url: str) -> None:
     """A newer version's kind (replicas upgraded one at a time), or a damaged row."""
     store = Store.open(store_url)
     store.save_plan(Plan(_record(), (_action("k1"),)), 1.0)

@@ -712,7 +712,8 @@ _DECODERS: dict[str, Callable[[_Fields], Payload]] = {
 @dataclass(frozen=True)
 class Unreadable:
     """A stored payload this version cannot read: a kind it does not know (a newer
-    version's), or fields it cannot take. Its action is not carried out."""
+    version's), or fields it cannot take. Its action is not carried out: one of an unknown
+    kind fails at once, one of a known kind is retried like any other error."""
 
     kind: str
     error: str
@@ -736,7 +737,8 @@ def to_json(payload: Payload) -> str:
 
 
 def from_json(kind: str, text: str) -> Payload | Unreadable:
-    """What the outbox stored; one it cannot read is `Unreadable` (it holds up nothing)."""
+    """What the outbox stored; a row this version cannot read is `Unreadable`, so that it
+    never keeps the outbox's other rows from being read."""
     try:
         return decode(kind, json.loads(text))
     except ValueError as exc:

@@ -138,7 +138,7 @@ class OutboxItem:
     key: str
     page_id: str
     kind: str
-    # As the codec reads it; `Unreadable` (a newer version's kind, a damaged row) is not acted on.
+    # As the codec reads it: `Unreadable` for a newer version's kind or a damaged row.
     payload: Payload | Unreadable
     state: OutboxState
     attempts: int
