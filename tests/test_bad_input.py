@@ -20,7 +20,9 @@ from slack_sdk import WebClient
 
 from tests.factories import AIKO, BEN, T0, rich, row, settings
 from worker import logs
+from worker.actions import ChangesReply, PostNudge, ProblemReply, StatusUpdateReply
 from worker.config import BUNDLED_TEMPLATES, Settings
+from worker.diff import Change
 from worker.errors import ConfigError, ServiceError
 from worker.messages import (
     HEADER_MAX,
@@ -40,7 +42,7 @@ from worker.record import IncidentRecord
 from worker.sandbox.slack.blocks import validate_blocks
 from worker.sandbox.slack.pings import message_pings
 from worker.slack import SlackGateway
-from worker.snapshot import Incident, Person, carry_unreadable, parse_incident
+from worker.snapshot import Incident, Person, Value, carry_unreadable, parse_incident
 
 S = settings()
 WORDS = Wording.load(BUNDLED_TEMPLATES, "en")
@@ -105,23 +107,12 @@ def _with_people(raw: dict[str, Any], field: str, people: list[Any]) -> dict[str
     return raw
 
 
-def _changes_payload(key: str, old: dict[str, Any], new: dict[str, Any]) -> dict[str, Any]:
-    return {
-        "type": "changes",
-        "changes": [{"key": key, "old": old, "new": new}],
-        "actor": None,
-        "at": T0.isoformat(),
-        "flags": [],
-        "escalated_to": None,
-    }
+def _changes_payload(key: str, old: Value, new: Value) -> ChangesReply:
+    return ChangesReply(at=T0, changes=(Change(key, old, new),))
 
 
-def _value(text: str = "", people: list[Person] | None = None) -> dict[str, Any]:
-    return {
-        "text": text,
-        "people": [dataclasses.asdict(p) for p in people or []],
-        "is_people": people is not None,
-    }
+def _value(text: str = "", people: list[Person] | None = None) -> Value:
+    return Value(text=text, people=tuple(people or ()), is_people=people is not None)
 
 
 # --- settings: every problem named, with an example, all at once ----------------------------
@@ -342,7 +333,7 @@ def test_long_texts_are_cut_to_slacks_limits_with_a_link_to_notion() -> None:
     assert "word00000" in text
     assert "word00799" not in text
     assert "more in Notion" in text
-    update = {"type": "status_update", "text": long, "actor": None, "at": T0.isoformat()}
+    update = StatusUpdateReply(text=long, at=T0)
     reply = reply_message(update, incident, _ctx())
     assert _problems(reply) == []
     # Quoted over two sections at most; the last one ends with the link.
@@ -385,7 +376,7 @@ def test_any_script_comes_through_unchanged(text: str) -> None:
     assert _problems(message) == []
     assert message.blocks[0]["text"]["text"] == f"SEV2 · {text}"
     assert text in message.blocks[2]["text"]["text"]  # Impact
-    update = {"type": "status_update", "text": text, "actor": None, "at": T0.isoformat()}
+    update = StatusUpdateReply(text=text, at=T0)
     assert text in reply_message(update, incident, _ctx()).blocks[0]["text"]["text"]
 
 
@@ -432,28 +423,25 @@ def _evil_messages() -> list[SlackMessage]:
     incident = _evil_incident()
     ctx = _ctx()
     evil_value = _value(EVIL)
-    payload = _changes_payload("impact", evil_value, evil_value)
-    payload["changes"] += [
-        {"key": "commander", "old": _value(people=[]), "new": _value(people=[EVIL_PERSON])},
-        {"key": "prop:Runbook", "old": _value(), "new": evil_value},
-        {"key": "prop:" + EVIL, "old": _value(), "new": evil_value},  # a property so named
-    ]
-    payload["actor"] = dataclasses.asdict(EVIL_PERSON)
-    update = {
-        "type": "status_update",
-        "text": EVIL,
-        "actor": dataclasses.asdict(EVIL_PERSON),
-        "at": T0.isoformat(),
-    }
-    problem = {"type": "problem", "what": "create_timeline", "error": f"template: {EVIL}"}
-    nudge = {
-        "kind": "update_overdue",
-        "first": False,
-        "overdue_by_s": 300.0,
-        "due_at": T0.isoformat(),
-        "last_update_at": (T0 - timedelta(minutes=30)).isoformat(),
-        "mention": [dataclasses.asdict(EVIL_PERSON)],
-    }
+    payload = ChangesReply(
+        at=T0,
+        changes=(
+            Change("impact", evil_value, evil_value),
+            Change("commander", _value(people=[]), _value(people=[EVIL_PERSON])),
+            Change("prop:Runbook", _value(), evil_value),
+            Change("prop:" + EVIL, _value(), evil_value),  # a property so named
+        ),
+        actor=EVIL_PERSON,
+    )
+    update = StatusUpdateReply(text=EVIL, at=T0, actor=EVIL_PERSON)
+    problem = ProblemReply(what="create_timeline", error=f"template: {EVIL}")
+    nudge = PostNudge(
+        kind="update_overdue",
+        overdue_by_s=300.0,
+        due_at=T0,
+        last_update_at=T0 - timedelta(minutes=30),
+        mention=(EVIL_PERSON,),
+    )
     return [
         parent_message(incident, ctx),
         reply_message(payload, incident, ctx),

@@ -145,7 +145,8 @@ def test_a_long_pass_renews_the_lease_as_it_goes(store_url: str) -> None:
 
 def test_a_claim_is_refused_once_the_lease_is_lost(store_url: str) -> None:
     from tests.factories import row, settings
-    from worker.plan import Action, Plan
+    from worker.actions import Action, ProblemReply
+    from worker.plan import Plan
     from worker.record import IncidentRecord
     from worker.snapshot import parse_incident
 
@@ -154,7 +155,8 @@ def test_a_claim_is_refused_once_the_lease_is_lost(store_url: str) -> None:
     b = Lease(store, ttl_s=30, holder="b")
     page = "aaaaaaaa-aaaa-4aaa-8aaa-aaaaaaaaaaaa"
     record = IncidentRecord(page_id=page, snapshot=parse_incident(row(page), settings()))
-    store.save_plan(Plan(record, (Action("post_reply", "k", page, {}),)), 1.0)
+    reply = ProblemReply(what="row", error="x")
+    store.save_plan(Plan(record, (Action("k", page, reply),)), 1.0)
     (item,) = store.due_actions(10.0)
     assert a.acquire(1000.0)
     fence = a.fence()

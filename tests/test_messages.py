@@ -13,7 +13,22 @@ from hypothesis import settings as hypothesis_settings
 from hypothesis import strategies as st
 
 from tests.factories import BEN, T0, row, settings
+from worker.actions import (
+    ChangesReply,
+    LinksRestoredReply,
+    PageTrashedReply,
+    PostmortemReply,
+    PostNotice,
+    PostNudge,
+    ProblemReply,
+    RefusedReply,
+    Reply,
+    StatusUpdateReply,
+    TrashedReply,
+    ValueProblemReply,
+)
 from worker.config import BUNDLED_TEMPLATES
+from worker.diff import Change
 from worker.messages import (
     BLOCKS_TEXT_MAX,
     HEADER_MAX,
@@ -137,32 +152,20 @@ def test_long_texts_are_cut_to_slacks_limits_with_a_link_to_notion() -> None:
 
 def test_change_reply_reads_old_to_new_with_who() -> None:
     incident = parse_incident(row(), S)
-    payload = {
-        "type": "changes",
-        "changes": [
-            {"key": "status", "old": {"text": "Investigating"}, "new": {"text": "Identified"}},
-            {
-                "key": "commander",
-                "old": {"text": "", "people": [], "is_people": True},
-                "new": {
-                    "text": "Ben Carter",
-                    "people": [
-                        {
-                            "id": BEN["id"],
-                            "name": "Ben Carter",
-                            "email": BEN["email"],
-                            "is_bot": False,
-                        }
-                    ],
-                    "is_people": True,
-                },
-            },
-        ],
-        "actor": {"id": BEN["id"], "name": "Ben Carter", "email": BEN["email"], "is_bot": False},
-        "at": T0.isoformat(),
-        "flags": ["resolved"],
-        "escalated_to": None,
-    }
+    ben = Person(BEN["id"], "Ben Carter", BEN["email"])
+    payload = ChangesReply(
+        at=T0,
+        changes=(
+            Change("status", Value("Investigating"), Value("Identified")),
+            Change(
+                "commander",
+                Value(is_people=True),
+                Value("Ben Carter", people=(ben,), is_people=True),
+            ),
+        ),
+        actor=ben,
+        flags=("resolved",),
+    )
     message = reply_message(payload, incident, _ctx())
     body = message.blocks[0]["text"]["text"]  # type: ignore[index]
     assert "*Status:* Investigating → Identified" in body
@@ -173,12 +176,7 @@ def test_change_reply_reads_old_to_new_with_who() -> None:
 
 def test_status_update_reply_quotes_the_text() -> None:
     incident = parse_incident(row(), S)
-    payload = {
-        "type": "status_update",
-        "text": "line one\nline <two>",
-        "actor": None,
-        "at": T0.isoformat(),
-    }
+    payload = StatusUpdateReply(text="line one\nline <two>", at=T0)
     message = reply_message(payload, incident, _ctx())
     body = message.blocks[0]["text"]["text"]  # type: ignore[index]
     assert "&gt; line one\n&gt; line &lt;two&gt;" in body
@@ -201,7 +199,7 @@ def test_a_schema_notice_lists_each_problem_inertly_within_one_section(locale: s
         "property “Severity”: has no option 'SEV2' but offers '<!channel> P2'",
         *(f"property “P{i}”: missing; " + "x" * 300 for i in range(20)),
     ]
-    message = notice_message({"type": "schema_broken", "problems": problems}, _ctx(locale))
+    message = notice_message(PostNotice("schema_broken", tuple(problems)), _ctx(locale))
     (block,) = message.blocks
     text = block["text"]["text"]
     assert block["text"]["verbatim"] is True
@@ -213,7 +211,7 @@ def test_a_schema_notice_lists_each_problem_inertly_within_one_section(locale: s
 
 
 def test_a_fits_again_notice_has_no_list() -> None:
-    message = notice_message({"type": "schema_fits"}, _ctx())
+    message = notice_message(PostNotice("schema_fits"), _ctx())
     assert "fits the worker's settings again" in message.text
     assert "•" not in message.text
 
@@ -235,7 +233,7 @@ def _nudge(
     due_min: float = 30,
     late_min: float = 2,
     first: bool = False,
-) -> dict[str, Any]:
+) -> PostNudge:
     """The payload the worker queues for a nudge due `due_min` after T0, found `late_min` late."""
     nudge = Nudge(
         kind=kind,
@@ -248,10 +246,12 @@ def _nudge(
         mention_group=group,
         broadcast=group is not None,
     )
-    return nudge_action(nudge, first_update=first).payload
+    payload = nudge_action(nudge, first_update=first).payload
+    assert isinstance(payload, PostNudge)
+    return payload
 
 
-def _nudge_text(payload: dict[str, Any], locale: str = "en", **fields: Any) -> str:
+def _nudge_text(payload: PostNudge, locale: str = "en", **fields: Any) -> str:
     incident = parse_incident(row(declared_at=T0, **fields), S)
     message = nudge_message(payload, incident, _ctx(locale))
     assert message.text == message.blocks[0]["text"]["text"]
@@ -320,7 +320,7 @@ def _nudge_text(payload: dict[str, Any], locale: str = "en", **fields: Any) -> s
         ),
     ],
 )
-def test_nudge_wording(payload: dict[str, Any], text: str) -> None:
+def test_nudge_wording(payload: PostNudge, text: str) -> None:
     assert _nudge_text(payload) == text
 
 
@@ -350,7 +350,7 @@ def test_every_reminder_is_whole_sentences_when_nobody_is_assigned(
 @pytest.mark.parametrize("locale", ["en", "ja"])
 def test_the_postmortem_draft_reply_reads_well_without_a_commander(locale: str) -> None:
     incident = parse_incident(row(), S)
-    payload = {"type": "postmortem", "url": "https://www.notion.so/pm", "due": T0.isoformat()}
+    payload = PostmortemReply(url="https://www.notion.so/pm", due=T0)
     text = reply_message(payload, incident, _ctx(locale)).text
     assert "whoever" not in text
     assert "担当者 さん" not in text
@@ -476,63 +476,50 @@ def incident(draw: st.DrawFn) -> Incident:
     )
 
 
-def _payload(person: Person | None) -> dict[str, Any] | None:
-    return (
-        None
-        if person is None
-        else {"id": person.id, "name": person.name, "email": person.email, "is_bot": False}
-    )
-
-
-def _value_payload(v: Value) -> dict[str, Any]:
-    people = [_payload(p) for p in v.people]
-    return {"text": v.text, "people": people, "is_people": v.is_people}
-
-
 @st.composite
-def replies(draw: st.DrawFn) -> list[dict[str, Any]]:
-    actor = _payload(draw(st.none() | person()))
-    at = T0.isoformat()
+def replies(draw: st.DrawFn) -> list[Reply]:
+    actor = draw(st.none() | person())
     keys = st.sampled_from(["status", "severity", "commander", "impact"]) | text.map(
         lambda name: f"prop:{name}"
     )
-    changes = [
-        {"key": key, "old": _value_payload(old), "new": _value_payload(new)}
+    changes = tuple(
+        Change(key, old, new)
         for key, old, new in draw(st.lists(st.tuples(keys, value(), value()), max_size=12))
-    ]
+    )
     flags = draw(
         st.lists(st.sampled_from(["resolved", "reopened", "mitigated", "restored"]), max_size=4)
     )
     return [
-        {
-            "type": "changes",
-            "changes": changes,
-            "actor": actor,
-            "at": at,
-            "flags": flags,
-            "escalated_to": draw(st.none() | text),
-        },
-        {"type": "status_update", "text": draw(text), "actor": actor, "at": at},
-        {"type": "problem", "what": "create_timeline", "error": draw(text)},
-        {"type": "postmortem", "url": draw(url) or "https://www.notion.so/x", "due": at},
-        {"type": "postmortem", "url": "https://www.notion.so/x", "due": None},
-        {"type": "refused", "what": "parent", "error": draw(text)},
-        {"type": "trashed", "actor": actor, "at": at},
-        {"type": "links_restored", "keys": ["slack_thread", "timeline", "postmortem"]},
-        {"type": "page_trashed", "what": "timeline", "page": draw(text)},
-        {"type": "value_problem", "problem": draw(text)},
+        ChangesReply(
+            at=T0,
+            changes=changes,
+            actor=actor,
+            flags=tuple(flags),
+            escalated_to=draw(st.none() | text),
+        ),
+        StatusUpdateReply(text=draw(text), at=T0, actor=actor),
+        ProblemReply(what="create_timeline", error=draw(text)),
+        PostmortemReply(url=draw(url) or "https://www.notion.so/x", due=T0),
+        PostmortemReply(url="https://www.notion.so/x", due=None),
+        RefusedReply(what="parent", error=draw(text)),
+        TrashedReply(at=T0, actor=actor),
+        LinksRestoredReply(keys=("slack_thread", "timeline", "postmortem")),
+        PageTrashedReply(what="timeline", page=draw(text)),
+        ValueProblemReply(problem=draw(text)),
     ]
 
 
-def _nudges(mention: list[dict[str, Any] | None]) -> list[dict[str, Any]]:
-    base = {
-        "overdue_by_s": 4000.0,
-        "due_at": T0.isoformat(),
-        "last_update_at": (T0 - timedelta(hours=1)).isoformat(),
-        "mention": [m for m in mention if m],
-    }
+def _nudges(mention: tuple[Person, ...]) -> list[PostNudge]:
     return [
-        {**base, "kind": kind, "first": first, "mention_group": group}
+        PostNudge(
+            kind=kind,
+            overdue_by_s=4000.0,
+            due_at=T0,
+            last_update_at=T0 - timedelta(hours=1),
+            first=first,
+            mention=mention,
+            mention_group=group,
+        )
         for kind in NUDGE_KINDS
         for first in (True, False)
         for group in (None, "channel")
@@ -596,30 +583,26 @@ def _allowed(*groups: tuple[Person, ...]) -> set[str]:
     locale=st.sampled_from(["en", "ja"]),
 )
 def test_every_message_fits_every_slack_limit_whatever_notion_holds(
-    incident: Incident, planned: list[dict[str, Any]], problems: list[str], locale: str
+    incident: Incident, planned: list[Reply], problems: list[str], locale: str
 ) -> None:
     ctx = RenderContext(S, Wording.load(BUNDLED_TEMPLATES, locale), _mention)
     people = incident.commander + incident.scribe
     from_values = tuple(p for _, v in incident.mirrored for p in v.people)
     built = [(parent_message(incident, ctx), _allowed(people, from_values))]
     for payload in planned:
-        in_payload = [
-            Person(**p)
-            for change in payload.get("changes", ())
-            for side in ("old", "new")
-            for p in change[side]["people"]
-        ]
-        actor = (Person(**payload["actor"]),) if payload.get("actor") else ()
-        allowed = _allowed(people, tuple(in_payload), actor)
+        changes = payload.changes if isinstance(payload, ChangesReply) else ()
+        in_payload = tuple(p for change in changes for p in change.old.people + change.new.people)
+        with_actor = isinstance(payload, ChangesReply | StatusUpdateReply | TrashedReply)
+        actor = payload.actor if with_actor else None
+        allowed = _allowed(people, in_payload, (actor,) if actor else ())
         built.append((reply_message(payload, incident, ctx), allowed))
-    mentioned = [_payload(p) for p in people]
-    for payload in _nudges(mentioned):
-        calls_group = payload["mention_group"] or payload["kind"].endswith("escalation")
+    for nudge in _nudges(people):
+        calls_group = nudge.mention_group or nudge.kind.endswith("escalation")
         allowed = _allowed(people) | ({"!channel"} if calls_group else set())
-        built.append((nudge_message(payload, incident, ctx), allowed))
+        built.append((nudge_message(nudge, incident, ctx), allowed))
     built.append((refused_notice(incident, ctx.words, "invalid_blocks"), set()))
     for notice in ("schema_broken", "schema_fits"):
-        built.append((notice_message({"type": notice, "problems": problems}, ctx), set()))
+        built.append((notice_message(PostNotice(notice, tuple(problems)), ctx), set()))
     for message, allowed in list(built):
         built.append((plain_message(message, incident, ctx.words), allowed))
     for message, allowed in built:
@@ -654,33 +637,18 @@ def test_every_field_long_at_once_still_fits_every_limit() -> None:
         mirrored=tuple((f"prop:{BIG[:3000]}{i}", Value(text=BIG)) for i in range(8)),
     )
     ctx = RenderContext(S, Wording.load(BUNDLED_TEMPLATES, "en"), _mention)
-    someone = _payload(crowd[0])
-    change = {
-        "key": "prop:" + BIG,
-        "old": {"text": BIG},
-        "new": {"text": BIG, "people": [_payload(p) for p in crowd], "is_people": True},
-    }
-    at = T0.isoformat()
+    someone = crowd[0]
+    change = Change("prop:" + BIG, Value(BIG), Value(BIG, people=crowd, is_people=True))
+    changes = ChangesReply(
+        at=T0, changes=(change,) * 12, actor=someone, flags=("resolved",), escalated_to=BIG
+    )
     messages = [
         parent_message(incident, ctx),
-        reply_message(
-            {"type": "status_update", "text": BIG, "actor": someone, "at": at}, incident, ctx
-        ),
-        reply_message(
-            {
-                "type": "changes",
-                "changes": [change] * 12,
-                "actor": someone,
-                "at": at,
-                "flags": ["resolved"],
-                "escalated_to": BIG,
-            },
-            incident,
-            ctx,
-        ),
-        reply_message({"type": "problem", "what": "row", "error": BIG}, incident, ctx),
-        reply_message({"type": "postmortem", "url": incident.url, "due": at}, incident, ctx),
-        *(nudge_message(n, incident, ctx) for n in _nudges([_payload(p) for p in crowd])),
+        reply_message(StatusUpdateReply(text=BIG, at=T0, actor=someone), incident, ctx),
+        reply_message(changes, incident, ctx),
+        reply_message(ProblemReply(what="row", error=BIG), incident, ctx),
+        reply_message(PostmortemReply(url=incident.url or "", due=T0), incident, ctx),
+        *(nudge_message(n, incident, ctx) for n in _nudges(crowd)),
     ]
     allowed = _allowed(crowd) | {"!channel"}
     plain = [plain_message(m, incident, ctx.words) for m in messages]

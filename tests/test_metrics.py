@@ -13,9 +13,10 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from tests.e2e.harness import Harness, rich, select
 from tests.factories import T0, row, settings
+from worker.actions import Action, PostParent
 from worker.effects import DeliveryReport
 from worker.metrics import Metrics
-from worker.plan import Action, Plan
+from worker.plan import Plan
 from worker.record import IncidentRecord
 from worker.snapshot import parse_incident
 from worker.store import Store, create_engine
@@ -173,7 +174,7 @@ def test_the_store_is_read_at_scrape_time(tmp_path: Path) -> None:
         for n, status in enumerate(["Investigating", "Monitoring", "Resolved"]):
             page_id = f"aaaaaaaa-aaaa-4aaa-8aaa-00000000000{n}"
             incident = parse_incident(row(page_id, status=status), conf)
-            action = Action("post_parent", f"parent:{page_id}", page_id, {})
+            action = Action(f"parent:{page_id}", page_id, PostParent())
             store.save_plan(Plan(IncidentRecord(page_id, incident, "announced"), [action]), 0.0)
         first = store.due_actions(1.0)[0]
         store.mark_done(first.id, None, 1.0)

@@ -4,11 +4,23 @@ from __future__ import annotations
 
 from dataclasses import replace
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, TypeVar
 
 import pytest
 
 from tests.factories import BEN, T0, row, settings
+from worker.actions import (
+    Action,
+    AppendPostmortemNote,
+    AppendTimelineEntry,
+    ChangesReply,
+    LinksRestoredReply,
+    LinkThread,
+    PostParent,
+    TrashedReply,
+    UpdateParent,
+    WriteProps,
+)
 from worker.plan import Plan, observed, plan_row, thread_ts_from_permalink
 from worker.record import IncidentRecord
 from worker.snapshot import Incident, Person, parse_incident
@@ -18,6 +30,7 @@ S = settings()
 NOW = T0 + timedelta(minutes=1)
 ACTOR = Person(BEN["id"], "Ben Carter", "ben@example.com")
 DUE = T0 + timedelta(minutes=30)  # SEV2 every 30 minutes, from the declaration at T0
+P = TypeVar("P")
 
 
 def _incident(**fields: Any) -> Incident:
@@ -37,7 +50,14 @@ def _kinds(plan: Plan) -> list[str]:
 
 
 def _pages(plan: Plan) -> list[tuple[str, str]]:
-    return [(a.kind, a.payload.get("kind", "")) for a in plan.actions if lane(a.kind) == "pages"]
+    return [
+        (a.kind, getattr(a.payload, "kind", "")) for a in plan.actions if lane(a.kind) == "pages"
+    ]
+
+
+def _payload(action: Action, cls: type[P]) -> P:
+    assert isinstance(action.payload, cls), action
+    return action.payload
 
 
 def _announced(**fields: Any) -> IncidentRecord:
@@ -100,16 +120,16 @@ def test_declaration_keys_are_per_incident_forever() -> None:
         f"create_timeline:{page}",
         f"timeline:{page}:declared",
     ]
-    assert plan.actions[1].payload == {
+    assert plan.actions[1].payload == LinkThread(
         # Created in the minute T0 (as Notion rounds it), first seen a minute later.
-        "declared_at": (T0 + timedelta(seconds=59, microseconds=999_000)).isoformat(),
-        "next_update_due": (NOW + timedelta(minutes=30)).isoformat(),
-    }
+        declared_at=T0 + timedelta(seconds=59, microseconds=999_000),
+        next_update_due=NOW + timedelta(minutes=30),
+    )
 
 
 def test_declared_at_set_by_people_is_kept() -> None:
     plan = _plan(None, declared_at=T0 - timedelta(hours=1))
-    assert plan.actions[1].payload["declared_at"] is None
+    assert _payload(plan.actions[1], LinkThread).declared_at is None
 
 
 def test_an_untitled_row_is_declared_after_the_grace_period() -> None:
@@ -191,17 +211,18 @@ def test_changes_table(
     assert plan.record.seq == 4
     replies = [a for a in plan.actions if a.kind == "post_reply"]
     if broadcast is not None:
-        assert replies[0].payload["broadcast"] is broadcast
-    writes = [a for a in plan.actions if a.kind == "write_props"]
-    assert (set(writes[0].payload["dates"]) if writes else None) == dates
+        assert _payload(replies[0], ChangesReply).broadcast is broadcast
+    writes = [_payload(a, WriteProps) for a in plan.actions if a.kind == "write_props"]
+    assert (set(writes[0].dates) if writes else None) == dates
 
 
 def test_several_changes_in_one_poll_are_one_reply_with_the_actor() -> None:
     plan = _plan(_announced(), status="Identified", severity="SEV3", commander=[BEN])
     (reply,) = [a for a in plan.actions if a.kind == "post_reply"]
     assert reply.key == f"reply:{plan.record.page_id}:4:changes"
-    assert [c["key"] for c in reply.payload["changes"]] == ["status", "severity", "commander"]
-    assert reply.payload["actor"]["name"] == "Ben Carter"
+    changes = _payload(reply, ChangesReply)
+    assert [c.key for c in changes.changes] == ["status", "severity", "commander"]
+    assert changes.actor == ACTOR
 
 
 def test_a_status_update_rearms_the_clock() -> None:
@@ -266,8 +287,9 @@ def test_timeline_entries_and_the_postmortem(
 def test_timeline_entries_say_what_changed_and_who() -> None:
     plan = _plan(_announced(), status="Identified", commander=[BEN])
     (entry,) = [a for a in plan.actions if a.kind == "timeline_entry"]
-    assert entry.payload["text"] == "Status: Investigating → Identified; Commander: — → Ben Carter"
-    assert entry.payload["actor"]["name"] == "Ben Carter"
+    payload = _payload(entry, AppendTimelineEntry)
+    assert payload.text == "Status: Investigating → Identified; Commander: — → Ben Carter"
+    assert payload.actor == ACTOR
 
 
 def test_the_postmortem_key_is_the_same_after_a_reopening() -> None:
@@ -325,7 +347,7 @@ def test_a_copied_row_is_a_new_incident_that_replaces_the_copied_links() -> None
     assert plan.record.timeline_page_id is None
     assert plan.record.snapshot.slack_thread is None  # not shown in its parent message
     link = next(a for a in plan.actions if a.kind == "link_thread")
-    assert link.payload["clear"] == ["timeline"]
+    assert _payload(link, LinkThread).clear == ("timeline",)
 
 
 def test_a_reopening_restarts_the_clock_is_broadcast_and_clears_resolved_at() -> None:
@@ -333,14 +355,14 @@ def test_a_reopening_restarts_the_clock_is_broadcast_and_clears_resolved_at() ->
     record = replace(resolved, last_update_at=T0, postmortem_page_id="pm")
     plan = _plan(record, status="Investigating", resolved_at=T0)
     assert plan.record.last_update_at == NOW
-    reply = next(a for a in plan.actions if a.kind == "post_reply")
-    assert reply.payload["flags"] == ["reopened"]
-    assert reply.payload["broadcast"] is True
-    assert reply.payload["clock_at"] == NOW.isoformat()
+    reply = _payload(next(a for a in plan.actions if a.kind == "post_reply"), ChangesReply)
+    assert reply.flags == ("reopened",)
+    assert reply.broadcast is True
+    assert reply.clock_at == NOW
     write = next(a for a in plan.actions if a.kind == "write_props")
-    assert write.payload["clear"] == ["resolved_at"]
+    assert _payload(write, WriteProps).clear == ("resolved_at",)
     note = next(a for a in plan.actions if a.kind == "postmortem_note")
-    assert note.payload["kind"] == "reopened"
+    assert _payload(note, AppendPostmortemNote).kind == "reopened"
 
 
 def test_a_resolution_is_announced_even_when_status_is_not_mirrored() -> None:
@@ -353,22 +375,22 @@ def test_a_resolution_is_announced_even_when_status_is_not_mirrored() -> None:
     )
     after = parse_incident(row(status="Resolved", edited=NOW), s)
     plan = plan_row(before, after, s, actor=ACTOR, now=NOW, first_run=False)
-    reply = next(a for a in plan.actions if a.kind == "post_reply")
-    assert reply.payload["flags"] == ["resolved"]
-    assert reply.payload["changes"] == []
+    reply = _payload(next(a for a in plan.actions if a.kind == "post_reply"), ChangesReply)
+    assert reply.flags == ("resolved",)
+    assert reply.changes == ()
 
 
 def test_the_trash_is_said_and_nothing_is_written_to_the_row() -> None:
     raw = row(edited=NOW)
     raw["in_trash"] = True
     plan = plan_row(_announced(), parse_incident(raw, S), S, actor=ACTOR, now=NOW, first_run=False)
-    assert [(a.kind, a.payload.get("type")) for a in plan.actions] == [
-        ("post_reply", "trashed"),
-        ("update_parent", None),
+    assert [a.payload for a in plan.actions] == [
+        TrashedReply(at=NOW, actor=ACTOR),
+        UpdateParent(),
     ]
     restored = plan_row(plan.record, _incident(edited=NOW), S, actor=None, now=NOW, first_run=False)
     reply = next(a for a in restored.actions if a.kind == "post_reply")
-    assert reply.payload["flags"] == ["restored"]
+    assert _payload(reply, ChangesReply).flags == ("restored",)
     assert restored.record.last_update_at == NOW  # reminders count from the restore
 
 
@@ -380,8 +402,8 @@ def test_a_cleared_thread_link_is_set_back_once_per_edit() -> None:
     cleared = _incident(slack_thread=None, edited=NOW, next_update_due=DUE)
     plan = plan_row(record, cleared, S, actor=ACTOR, now=NOW, first_run=False)
     write, note = plan.actions
-    assert write.payload == {"links": {"slack_thread": THREAD}}
-    assert note.payload == {"type": "links_restored", "keys": ["slack_thread"]}
+    assert write.payload == WriteProps(links={"slack_thread": THREAD})
+    assert note.payload == LinksRestoredReply(keys=("slack_thread",))
     assert plan.record.snapshot.slack_thread == THREAD  # the worker's own link, kept
     again = plan_row(record, cleared, S, actor=ACTOR, now=NOW, first_run=False)
     assert [a.key for a in again.actions] == [a.key for a in plan.actions]  # same edit, same keys
@@ -400,22 +422,20 @@ def test_a_renamed_link_property_is_not_a_cleared_link_and_gets_no_write() -> No
     renamed = replace(renamed, unreadable=("slack_thread", "next_update_due"))
     plan = plan_row(record, renamed, S, actor=ACTOR, now=NOW, first_run=False)
     assert "write_props" not in _kinds(plan)  # nothing to write to until it is back
-    assert [a.payload.get("type") for a in plan.actions if a.kind == "post_reply"] == ["changes"]
+    assert [type(a.payload) for a in plan.actions if a.kind == "post_reply"] == [ChangesReply]
 
 
 def test_no_second_postmortem_when_the_row_already_links_one() -> None:
     record = replace(_announced(status="Monitoring"), postmortem_page_id="pm")
     plan = _plan(record, status="Resolved")
     assert "create_postmortem" not in [a.kind for a in plan.actions]
-    assert [a.payload["kind"] for a in plan.actions if a.kind == "postmortem_note"] == [
-        "resolved_again"
-    ]
+    notes = [_payload(a, AppendPostmortemNote) for a in plan.actions if a.kind == "postmortem_note"]
+    assert [n.kind for n in notes] == ["resolved_again"]
 
 
 def test_the_parent_says_when_the_update_clock_started() -> None:
     parent = _plan(None).actions[0]
-    assert parent.kind == "post_parent"
-    assert parent.payload["clock_at"] == NOW.isoformat()
+    assert _payload(parent, PostParent).clock_at == NOW
 
 
 @pytest.mark.parametrize(
@@ -429,4 +449,4 @@ def test_a_first_run_looks_for_an_earlier_parent_only_where_the_worker_worked(
     fields: dict[str, Any], looks: bool
 ) -> None:
     parent = _plan(None, first_run=True, next_update_due=None, **fields).actions[0]
-    assert ("look_since" in parent.payload) is looks
+    assert (_payload(parent, PostParent).look_since is not None) is looks

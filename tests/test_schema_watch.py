@@ -6,6 +6,7 @@ import pytest
 
 from tests.factories import settings
 from tests.test_check import schema
+from worker.actions import PostNotice
 from worker.notion import DataSourceSchema
 from worker.schema_watch import Said, digest_of, next_notice, schema_problems
 
@@ -36,7 +37,7 @@ def test_next_notice(said: Said, problems: tuple[str, ...], kind: str | None, ep
     assert action is not None
     assert action.kind == "post_notice"
     assert action.page_id == "channel"
-    assert action.payload["type"] == kind
+    assert action.payload == PostNotice(kind, problems)
     assert action.key.startswith(f"notice:schema:{episode}:")
     assert next_notice(said, problems)[1] == action  # the same key every time: said once
 

@@ -11,8 +11,18 @@ import pytest
 import sqlalchemy as sa
 
 from tests.factories import T0, row, settings
+from worker.actions import (
+    Action,
+    AppendTimelineEntry,
+    Payload,
+    PostNudge,
+    StatusUpdateReply,
+    Unreadable,
+    UpdateParent,
+    WriteProps,
+)
 from worker.nag import NagMemory
-from worker.plan import Action, Plan
+from worker.plan import Plan
 from worker.record import IncidentRecord
 from worker.snapshot import parse_incident
 from worker.store import (
@@ -22,6 +32,7 @@ from worker.store import (
     by_priority,
     engine_url,
     meta_table,
+    outbox_table,
 )
 
 S = settings()
@@ -31,10 +42,21 @@ def _record(page: str = "aaaaaaaa-aaaa-4aaa-8aaa-aaaaaaaaaaaa") -> IncidentRecor
     return IncidentRecord(page_id=page, snapshot=parse_incident(row(page), S), phase="announced")
 
 
+# A payload of each kind the tests queue, with text no ASCII-only store would keep.
+_PAYLOADS: dict[str, Payload] = {
+    "post_reply": StatusUpdateReply(text="日本語 💳", at=T0),
+    "post_nudge": PostNudge(
+        kind="update_overdue", overdue_by_s=90.0, due_at=T0, last_update_at=T0, first=True
+    ),
+    "timeline_entry": AppendTimelineEntry(at=T0, kind="note", text="日本語"),
+    "write_props": WriteProps(dates={"resolved_at": T0, "next_update_due": None}),
+}
+
+
 def _action(
     key: str, page: str = "aaaaaaaa-aaaa-4aaa-8aaa-aaaaaaaaaaaa", kind: str = "post_reply"
 ) -> Action:
-    return Action(kind, key, page, {"type": "changes", "text": "日本語"})  # type: ignore[arg-type]
+    return Action(key, page, _PAYLOADS[kind])
 
 
 def test_heroku_style_urls_get_the_psycopg_driver() -> None:
@@ -67,6 +89,44 @@ def test_records_survive_a_reopen(store_url: str) -> None:
     assert again.get_meta("poll_cursor") == T0.isoformat()
     assert [a.key for a in again.due_actions(10.0)] == ["k1"]
     again.close()
+
+
+def test_an_action_reads_back_as_it_was_planned(store_url: str) -> None:
+    store = Store.open(store_url)
+    actions = tuple(_action(kind, kind=kind) for kind in _PAYLOADS)
+    store.save_plan(Plan(_record(), actions), 1.0)
+    store.close()
+    again = Store.open(store_url)
+    assert [(i.kind, i.payload) for i in again.due_actions(10.0)] == [
+        (a.kind, a.payload) for a in actions
+    ]
+    again.close()
+
+
+def test_an_action_this_version_cannot_read_leaves_the_others_readable(store_url: str) -> None:
+    """A newer version's kind (replicas upgraded one at a time), or a damaged row."""
+    store = Store.open(store_url)
+    store.save_plan(Plan(_record(), (_action("k1"),)), 1.0)
+    with store.transaction() as conn:
+        conn.execute(
+            outbox_table.insert().values(
+                key="k2",
+                page_id=_record().page_id,
+                kind="post_carrier_pigeon",
+                payload='{"coo": true}',
+                state="pending",
+                attempts=0,
+                not_before=0.0,
+                created_at=1.0,
+                background=False,
+            )
+        )
+    first, second = store.due_actions(10.0)
+    assert first.payload == _PAYLOADS["post_reply"]
+    assert second.payload == Unreadable(
+        "post_carrier_pigeon", "no such action: 'post_carrier_pigeon'"
+    )
+    store.close()
 
 
 def test_the_same_action_key_is_recorded_once(store_url: str) -> None:
@@ -194,7 +254,7 @@ def test_what_is_background_work_is_remembered(store_url: str) -> None:
                 _action("reply", page),
                 _action("nudge", page, kind="post_nudge"),
                 _action("entry", page, kind="timeline_entry"),
-                Action("update_parent", "catch-up", page, {}, background=True),
+                Action("catch-up", page, UpdateParent(), background=True),
             ),
         ),
         1.0,
@@ -360,7 +420,7 @@ def _queued(spec: str) -> list[OutboxItem]:
                 key=f"{page}{number}",
                 page_id=page,
                 kind=_KINDS[what],
-                payload={},
+                payload=UpdateParent(),
                 state="pending",
                 attempts=0,
                 not_before=0.0,

@@ -18,9 +18,17 @@ from alembic.runtime.migration import MigrationContext
 
 from tests.factories import T0, row, settings
 from tests.postgres import throwaway_database
+from worker.actions import (
+    Action,
+    AppendTimelineEntry,
+    Payload,
+    PostNudge,
+    StatusUpdateReply,
+    to_json,
+)
 from worker.errors import WorkerError
 from worker.nag import NagMemory, memory_to_json
-from worker.plan import Action, Plan
+from worker.plan import Plan
 from worker.snapshot import incident_to_json, parse_incident
 from worker.store import SCHEMA_VERSION, Store, create_engine, metadata
 
@@ -150,6 +158,14 @@ def _old_worker_opens(url: str, version: int) -> None:
     engine.dispose()
 
 
+# One stored payload of each kind the old stores hold (the same JSON then as now).
+PAYLOADS: dict[str, Payload] = {
+    "reply": StatusUpdateReply(text="日本語", at=T0),
+    "nudge": PostNudge(kind="update_overdue", overdue_by_s=60.0, due_at=T0, last_update_at=T0),
+    "entry": AppendTimelineEntry(at=T0, kind="note", text="日本語"),
+}
+
+
 def _old_worker_writes(url: str, version: int) -> None:
     """What the worker of `version` would have stored: an incident, three actions (one
     done), the poll cursor and a lease holder."""
@@ -176,11 +192,12 @@ def _old_worker_writes(url: str, version: int) -> None:
             ("nudge", "post_nudge", "pending", True),
             ("entry", "timeline_entry", "done", True),
         ):
+            assert PAYLOADS[key].action_kind == kind
             action = {
                 "key": key,
                 "page_id": PAGE,
                 "kind": kind,
-                "payload": json.dumps({"text": "日本語"}, ensure_ascii=False),
+                "payload": to_json(PAYLOADS[key]),
                 "state": state,
                 "attempts": 0,
                 "not_before": 0.0,
@@ -295,8 +312,8 @@ def test_a_store_of_a_past_version_reaches_the_fresh_schema_with_its_rows(
     # What is still to send is classed as version 5 classed it: the reminder is background.
     due = store.due_actions(10.0)
     assert [(i.key, i.background, i.payload) for i in due] == [
-        ("reply", False, {"text": "日本語"}),
-        ("nudge", True, {"text": "日本語"}),
+        ("reply", False, PAYLOADS["reply"]),
+        ("nudge", True, PAYLOADS["nudge"]),
     ]
     entry = store.action("entry")
     assert entry is not None
@@ -305,7 +322,7 @@ def test_a_store_of_a_past_version_reaches_the_fresh_schema_with_its_rows(
         lease = conn.execute(sa.text("SELECT holder, token FROM leader_lease")).all()
     assert [tuple(r) for r in lease] == [("host:1", 7) if created >= 2 else ("", 0)]
     # New rows go on from the old ones.
-    store.save_plan(Plan(replace(record, seq=4), (Action("post_reply", "new", PAGE, {}),)), 6.0)
+    store.save_plan(Plan(replace(record, seq=4), (Action("new", PAGE, PAYLOADS["reply"]),)), 6.0)
     new = store.action("new")
     assert new is not None
     assert new.id > max(i.id for i in due)

@@ -13,8 +13,24 @@ import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
+from functools import partial
 from typing import Any
 
+from worker.actions import (
+    REPLY_TYPES,
+    Action,
+    ChangesReply,
+    LinkThread,
+    PageTrashedReply,
+    Payload,
+    PostNotice,
+    PostNudge,
+    PostParent,
+    Reply,
+    StatusUpdateReply,
+    WriteProps,
+    expect,
+)
 from worker.config import Settings
 from worker.errors import (
     LostLeadershipError,
@@ -39,7 +55,7 @@ from worker.notion import NotionGateway, property_values
 from worker.pages.effects import PageEffects
 from worker.pages.limits import BlockTooLargeError
 from worker.pages.writer import PageWriter
-from worker.plan import Action, problem_reply, refused_reply, thread_channel
+from worker.plan import problem_reply, refused_reply, thread_channel
 from worker.properties import BY_KEY, FILLED_IF_EMPTY, WORKER_WRITTEN, IncidentProperty
 from worker.record import IncidentRecord
 from worker.slack import SlackGateway
@@ -324,9 +340,9 @@ class Effects:
         paused = self.store.pause(page_id, frozenset({"timeline_entry"}), TIMELINE_IN_TRASH)
         report.retried += paused
         log.warning("incident %s: %s; %d entries wait for it", page_id, exc, paused)
-        payload = {"type": "page_trashed", "what": exc.what, "page": exc.page_id}
+        payload = PageTrashedReply(what=exc.what, page=exc.page_id)
         key = f"reply:{page_id}:trashed:{exc.what}:{exc.page_id}"
-        self._enqueue([Action("post_reply", key, page_id, payload)], now_s)
+        self._enqueue([Action(key, page_id, payload)], now_s)
 
     def _failed(
         self, item: OutboxItem, exc: ServiceError, now_s: float, report: DeliveryReport
@@ -442,21 +458,17 @@ class Effects:
     ) -> dict[str, Any]:
         # A new incident goes to the channel of the setting, and stays there.
         channel = self.settings.slack_channel_id
-        look_since = item.payload.get("look_since")
-        since_s = datetime.fromisoformat(look_since).timestamp() - 60 if look_since else None
+        payload = expect(item.payload, PostParent)
+        look_since = payload.look_since
+        since_s = look_since.timestamp() - 60 if look_since else None
         ts = self._reconcile(item, channel, None, since_s)
         result: dict[str, Any] = {"ts": ts, "reconciled": True}
         if ts is None:
             # Rendered before `sending`: its lookups may fail, and then nothing was sent.
             # The times link_thread is about to write, where the row has none yet.
-            planned = {
-                k: v
-                for k, v in item.payload.items()
-                if k in _PLANNED_TIMES and getattr(record.snapshot, k) is None
-            }
-            message = parent_message(with_written(record.snapshot, planned), self.render)
+            message = parent_message(_with_planned(record.snapshot, payload), self.render)
             self.claim(item, now_s)
-            facts = _facts(item.payload)
+            facts = _facts(payload)
             posted = self._post_anyway(item, record, message, channel=channel, facts=facts)
             result = {**posted, "reconciled": False}
             ts = result["ts"]
@@ -464,31 +476,36 @@ class Effects:
         return result
 
     def _post_reply(self, item: OutboxItem, record: IncidentRecord, now_s: float) -> dict[str, Any]:
-        return self._post_in_thread(item, record, now_s, reply_message)
+        payload = expect(item.payload, REPLY_TYPES)
+        render = partial(reply_message, payload, record.snapshot, self.render)
+        return self._post_in_thread(item, payload, record, now_s, render)
 
     def _post_nudge(self, item: OutboxItem, record: IncidentRecord, now_s: float) -> dict[str, Any]:
-        stale = _answered(item.payload, record, self.settings)
+        payload = expect(item.payload, PostNudge)
+        stale = _answered(payload, record, self.settings)
         if stale:
             # Reminders go out between polls: what it asked for may have come meanwhile.
             log.info("%s not sent: %s", item.key, stale)
             return {"skipped": stale}
-        return self._post_in_thread(item, record, now_s, nudge_message)
+        render = partial(nudge_message, payload, record.snapshot, self.render)
+        return self._post_in_thread(item, payload, record, now_s, render)
 
     def _post_in_thread(
         self,
         item: OutboxItem,
+        payload: Reply | PostNudge,
         record: IncidentRecord,
         now_s: float,
-        render: Callable[[Mapping[str, Any], Incident, RenderContext], SlackMessage],
+        render: Callable[[], SlackMessage],
     ) -> dict[str, Any]:
         thread_ts = _thread(record)
         channel = self.channel(record)
         ts = self._reconcile(item, channel, thread_ts)
         if ts is not None:
             return {"ts": ts, "reconciled": True}
-        message = render(item.payload, record.snapshot, self.render)
+        message = render()
         self.claim(item, now_s)
-        broadcast = bool(item.payload.get("broadcast"))
+        broadcast = isinstance(payload, ChangesReply | PostNudge) and payload.broadcast
         return self._post_anyway(
             item,
             record,
@@ -496,7 +513,7 @@ class Effects:
             channel=channel,
             thread_ts=thread_ts,
             broadcast=broadcast,
-            facts=_facts(item.payload),
+            facts=_facts(payload),
         )
 
     def _post_anyway(
@@ -555,7 +572,7 @@ class Effects:
         ts = self._reconcile(item, channel, None)
         if ts is not None:
             return {"ts": ts, "reconciled": True}
-        message = notice_message(item.payload, self.render)
+        message = notice_message(expect(item.payload, PostNotice), self.render)
         self.claim(item, now_s)
         return {"ts": self.slack.post(channel, message, key=item.key)}
 
@@ -605,14 +622,16 @@ class Effects:
         if permalink is None:
             permalink = self.slack.permalink(self.channel(record), thread_ts)
             self.store.set_thread(record.page_id, thread_ts, permalink, now_s)
+        payload = expect(item.payload, LinkThread)
         values: dict[str, str | None] = {"slack_thread": permalink}
-        for key in ("declared_at", "next_update_due"):
-            if item.payload.get(key):
-                values[key] = item.payload[key]
+        if payload.declared_at:
+            values["declared_at"] = payload.declared_at.isoformat()
+        if payload.next_update_due:
+            values["next_update_due"] = payload.next_update_due.isoformat()
         # Another row's pages, copied along with the row (Notion's Duplicate): not this
         # incident's. Its own replace them when they are created.
         own = {"timeline": record.timeline_page_id, "postmortem": record.postmortem_page_id}
-        for key in item.payload.get("clear", ()):
+        for key in payload.clear:
             if own.get(key) is None:
                 values[key] = None
         self._write_row(record.page_id, values, now_s)
@@ -621,13 +640,14 @@ class Effects:
     def _write_props(
         self, item: OutboxItem, record: IncidentRecord, now_s: float
     ) -> dict[str, Any]:
-        dates: dict[str, str | None] = dict(item.payload.get("dates", {}))
-        values = {**dates, **item.payload.get("links", {})}
+        payload = expect(item.payload, WriteProps)
+        dates = {key: time.isoformat() if time else None for key, time in payload.dates.items()}
+        values: dict[str, str | None] = {**dates, **payload.links}
         if any(key in dates for key in FILLED_IF_EMPTY):
             self._write_row(record.page_id, values, now_s)  # read the row again first
             values = {}
         # Times the worker empties (Resolved at, on a reopening), whoever set them.
-        values.update({key: None for key in item.payload.get("clear", ())})
+        values.update({key: None for key in payload.clear})
         if values:
             self.notion.update_properties(record.page_id, property_values(self.settings, values))
             self._remember_written(record.page_id, values, now_s)
@@ -677,20 +697,23 @@ def _field(key: str) -> str:
     return name
 
 
-# The times `post_parent` shows before `link_thread` writes them on the row.
-_PLANNED_TIMES = ("declared_at", "next_update_due")
+def _with_planned(snapshot: Incident, parent: PostParent) -> Incident:
+    """The times `post_parent` shows before `link_thread` writes them on the row, where the
+    row has none yet."""
+    return replace(
+        snapshot,
+        declared_at=snapshot.declared_at or parent.declared_at,
+        next_update_due=snapshot.next_update_due or parent.next_update_due,
+    )
 
 
-def _facts(payload: Mapping[str, Any]) -> dict[str, Any] | None:
+def _facts(payload: Payload) -> dict[str, Any] | None:
     """What a reply means for the reminders, kept in its metadata: it restarted the update
     clock (a status update, a reopening, a restore) at `at`; a reminder was due at `at`."""
-    restarted = payload.get("clock_at")
-    if restarted:
-        return {"clock": True, "at": restarted}
-    if "due_at" in payload and "overdue_by_s" in payload:
-        sent = datetime.fromisoformat(payload["due_at"]) + timedelta(
-            seconds=float(payload["overdue_by_s"])
-        )
+    if isinstance(payload, PostParent | ChangesReply | StatusUpdateReply) and payload.clock_at:
+        return {"clock": True, "at": payload.clock_at.isoformat()}
+    if isinstance(payload, PostNudge):
+        sent = payload.due_at + timedelta(seconds=payload.overdue_by_s)
         return {"at": sent.isoformat()}
     return None
 
@@ -699,18 +722,17 @@ def _facts(payload: Mapping[str, Any]) -> dict[str, Any] | None:
 _PARENT_GONE = frozenset({"cant_update_message", "message_not_found", "edit_window_closed"})
 
 
-def _answered(payload: Mapping[str, Any], record: IncidentRecord, settings: Settings) -> str:
+def _answered(payload: PostNudge, record: IncidentRecord, settings: Settings) -> str:
     """Why a queued reminder no longer needs sending ('' when it still does)."""
-    kind = payload.get("kind")
+    kind = payload.kind
     incident = record.snapshot
     if kind != "postmortem_overdue" and incident.status in settings.resolved_statuses:
         return "the incident was resolved meanwhile"
     if incident.in_trash:
         return "the row is in the trash"
-    if kind in ("update_overdue", "escalation") and record.last_update_at is not None:
-        asked = datetime.fromisoformat(str(payload["last_update_at"]))
-        if record.last_update_at > asked:
-            return "a status update came meanwhile"
+    last = record.last_update_at
+    if kind in ("update_overdue", "escalation") and last and last > payload.last_update_at:
+        return "a status update came meanwhile"
     if kind in ("no_commander", "commander_escalation") and incident.commander:
         return "someone took command meanwhile"
     if kind == "no_severity" and incident.severity:

@@ -17,6 +17,20 @@ from typing import Any
 from urllib.parse import quote
 from zoneinfo import ZoneInfo
 
+from worker.actions import (
+    ChangesReply,
+    LinksRestoredReply,
+    PageTrashedReply,
+    PostmortemReply,
+    PostNotice,
+    PostNudge,
+    ProblemReply,
+    RefusedReply,
+    Reply,
+    StatusUpdateReply,
+    TrashedReply,
+    ValueProblemReply,
+)
 from worker.config import Settings, normalize_notion_id
 from worker.slack_fit import (
     BLOCKS_TEXT_MAX,
@@ -296,23 +310,16 @@ def _links(incident: Incident, words: Wording) -> str:
     return " · ".join(parts) or escape(words.label("empty"))
 
 
-def _person(data: Mapping[str, Any] | None) -> Person | None:
-    return Person(**data) if data else None
-
-
-def _value(data: Mapping[str, Any]) -> Value:
-    people = tuple(Person(**p) for p in data.get("people", ()))
-    return Value(text=data.get("text", ""), people=people, is_people=data.get("is_people", False))
-
-
-def _byline(payload: Mapping[str, Any], ctx: RenderContext, named: str, anonymous: str) -> str:
+def _byline(
+    payload: ChangesReply | StatusUpdateReply, ctx: RenderContext, named: str, anonymous: str
+) -> str:
     """When, and who edited the row last. Notion names only a row's last editor, so several
     people's edits between two polls cannot be told apart: the byline says no more than
     that, and a message sent to the whole channel names nobody."""
-    at = datetime.fromisoformat(payload["at"])
-    when = escape(format_time(at, ctx.settings.timezone))
-    actor = _person(payload.get("actor"))
-    if actor is None or payload.get("broadcast"):
+    when = escape(format_time(payload.at, ctx.settings.timezone))
+    actor = payload.actor
+    broadcast = isinstance(payload, ChangesReply) and payload.broadcast
+    if actor is None or broadcast:
         return ctx.words.phrase(anonymous, time=when)
     return ctx.words.phrase(named, actor=_name(ctx, actor), time=when)
 
@@ -322,75 +329,70 @@ def _name(ctx: RenderContext, person: Person) -> str:
     return cut(ctx.mention(person), NAME_MAX)
 
 
-def reply_message(
-    payload: Mapping[str, Any], incident: Incident, ctx: RenderContext
-) -> SlackMessage:
+def reply_message(payload: Reply, incident: Incident, ctx: RenderContext) -> SlackMessage:
     """A thread reply from a planned action's payload."""
-    kind = payload["type"]
-    if kind == "status_update":
-        return _status_update(payload, incident, ctx)
-    if kind == "postmortem":
-        return _one_section(_postmortem_ready(payload, incident, ctx))
-    if kind == "problem":
-        what = ctx.words.phrase(f"what_{payload['what']}")
-        error = escape_truncated(str(payload["error"]), ERROR_MAX)
-        return _one_section(ctx.words.phrase("problem", what=escape(what), error=error))
-    if kind in _NOTICES:
-        return _one_section(_NOTICES[kind](payload, ctx))
-    if kind == "refused":
-        return refused_notice(incident, ctx.words, str(payload["error"]))
-    return _changes(payload, incident, ctx)
+    match payload:
+        case ChangesReply():
+            return _changes(payload, incident, ctx)
+        case StatusUpdateReply():
+            return _status_update(payload, incident, ctx)
+        case PostmortemReply():
+            return _one_section(_postmortem_ready(payload, incident, ctx))
+        case ProblemReply():
+            what = ctx.words.phrase(f"what_{payload.what}")
+            error = escape_truncated(payload.error, ERROR_MAX)
+            return _one_section(ctx.words.phrase("problem", what=escape(what), error=error))
+        case RefusedReply():
+            return refused_notice(incident, ctx.words, payload.error)
+        case _:
+            return _one_section(_notice(payload, ctx))
 
 
-def _links_restored(payload: Mapping[str, Any], ctx: RenderContext) -> str:
-    names = [f"*{escape(ctx.settings.properties[key])}*" for key in payload.get("keys", ())]
-    return ctx.words.phrase("links_restored", properties=", ".join(names))
-
-
-def _page_trashed(payload: Mapping[str, Any], ctx: RenderContext) -> str:
-    return ctx.words.phrase("page_trashed", what=escape(ctx.words.label(str(payload["what"]))))
-
-
-def _value_problem(payload: Mapping[str, Any], ctx: RenderContext) -> str:
-    return ctx.words.phrase("value_problem", problem=escape_truncated(payload["problem"], 2000))
-
-
-_NOTICES: dict[str, Callable[[Mapping[str, Any], RenderContext], str]] = {
-    "trashed": lambda _payload, ctx: ctx.words.phrase("trashed"),
-    "links_restored": _links_restored,
-    "page_trashed": _page_trashed,
-    "value_problem": _value_problem,
-}
+def _notice(
+    payload: TrashedReply | LinksRestoredReply | PageTrashedReply | ValueProblemReply,
+    ctx: RenderContext,
+) -> str:
+    """A short notice in the thread about the row or the worker's pages."""
+    words = ctx.words
+    match payload:
+        case TrashedReply():
+            return words.phrase("trashed")
+        case LinksRestoredReply():
+            names = [f"*{escape(ctx.settings.properties[key])}*" for key in payload.keys]
+            return words.phrase("links_restored", properties=", ".join(names))
+        case PageTrashedReply():
+            return words.phrase("page_trashed", what=escape(words.label(payload.what)))
+        case ValueProblemReply():
+            return words.phrase("value_problem", problem=escape_truncated(payload.problem, 2000))
 
 
 def _one_section(text: str) -> SlackMessage:
     return _finished(text, [_section(cut(text, SECTION_MAX))])
 
 
-def _postmortem_ready(payload: Mapping[str, Any], incident: Incident, ctx: RenderContext) -> str:
+def _postmortem_ready(payload: PostmortemReply, incident: Incident, ctx: RenderContext) -> str:
     words = ctx.words
-    page = link(str(payload["url"]), words.label("postmortem"))
+    page = link(payload.url, words.label("postmortem"))
     people = incident.commander or incident.scribe
     values = {"postmortem": page, "people": _mentions(people, ctx)}
     variant = "" if people else "_unassigned"
-    due = payload.get("due")
-    if due:
-        values["due"] = escape(format_time(datetime.fromisoformat(due), ctx.settings.timezone))
+    if payload.due is not None:
+        values["due"] = escape(format_time(payload.due, ctx.settings.timezone))
         return _phrase_for(words, "postmortem_ready", variant, values)
     return _phrase_for(words, "postmortem_ready_no_due", variant, values)
 
 
-def _changes(payload: Mapping[str, Any], incident: Incident, ctx: RenderContext) -> SlackMessage:
+def _changes(payload: ChangesReply, incident: Incident, ctx: RenderContext) -> SlackMessage:
     words = ctx.words
-    lines = [words.phrase(flag) for flag in payload.get("flags", ())]
-    if payload.get("escalated_to"):
-        severity = escape_truncated(payload["escalated_to"], LABEL_MAX)
+    lines = [words.phrase(flag) for flag in payload.flags]
+    if payload.escalated_to:
+        severity = escape_truncated(payload.escalated_to, LABEL_MAX)
         lines.insert(0, words.phrase("escalated", severity=severity))
     empty = words.label("empty")
-    for change in payload["changes"]:
-        label = escape_truncated(_label_for(change["key"], ctx.settings, words), LABEL_MAX)
-        old = value_text(_value(change["old"]), ctx.mention, empty)
-        new = value_text(_value(change["new"]), ctx.mention, empty)
+    for change in payload.changes:
+        label = escape_truncated(_label_for(change.key, ctx.settings, words), LABEL_MAX)
+        old = value_text(change.old, ctx.mention, empty)
+        new = value_text(change.new, ctx.mention, empty)
         lines.append(f"*{label}:* {old} → {new}")
     body = cut("\n".join(lines) or escape(empty), SECTION_MAX, _more(incident, words))
     byline = cut(_byline(payload, ctx, "changed_by", "changed_anonymously"), CONTEXT_TEXT_MAX)
@@ -398,7 +400,7 @@ def _changes(payload: Mapping[str, Any], incident: Incident, ctx: RenderContext)
 
 
 def _status_update(
-    payload: Mapping[str, Any], incident: Incident, ctx: RenderContext
+    payload: StatusUpdateReply, incident: Incident, ctx: RenderContext
 ) -> SlackMessage:
     """The update quoted whole when it is a normal one (up to two sections); longer ones are
     cut, the quote marks counted, with a link to the row."""
@@ -406,9 +408,9 @@ def _status_update(
     heading = f":mega: *{escape(words.phrase('status_update'))}*\n"
     byline = cut(_byline(payload, ctx, "update_by", "update_anonymously"), CONTEXT_TEXT_MAX)
     budget = min(UPDATE_REPLY_MAX, BLOCKS_TEXT_MAX - utf16_len(byline))
-    body = cut(heading + _quote(escape(payload["text"])), budget, _more(incident, words))
+    body = cut(heading + _quote(escape(payload.text)), budget, _more(incident, words))
     blocks = [*(_section(part) for part in split(body, SECTION_MAX)), _context(byline)]
-    fallback = escape_truncated(f"{words.phrase('status_update')}: {payload['text']}", TEXT_MAX)
+    fallback = escape_truncated(f"{words.phrase('status_update')}: {payload.text}", TEXT_MAX)
     return _finished(fallback, blocks)
 
 
@@ -475,20 +477,18 @@ _NUDGE_FIELDS: Mapping[str, str] = {
 }
 
 
-def nudge_message(
-    payload: Mapping[str, Any], incident: Incident, ctx: RenderContext
-) -> SlackMessage:
+def nudge_message(payload: PostNudge, incident: Incident, ctx: RenderContext) -> SlackMessage:
     """A reminder in the thread: overdue update, escalation, no commander or severity,
     postmortem. Worded for who it calls: the people named, else the escalation group, else
     nobody (each a phrase of its own, so no sentence is left waiting for a name)."""
     words = ctx.words
-    people = tuple(Person(**p) for p in payload.get("mention", ()))
-    kind = str(payload["kind"])
-    group = payload.get("mention_group")
+    people = payload.mention
+    kind = payload.kind
+    group = payload.mention_group
     if kind in _ALWAYS_TO_THE_GROUP:
         group = group or ctx.settings.escalate_to  # queued before payloads carried the group
     phrase = _NUDGE_PHRASES[kind]
-    if kind == "update_overdue" and payload.get("first"):
+    if kind == "update_overdue" and payload.first:
         phrase = "nudge_first_overdue"
     variant = "" if people else "_group" if group else "_unassigned"
     values = _nudge_values(payload, incident, ctx)
@@ -518,15 +518,13 @@ def _phrase_for(words: Wording, key: str, variant: str, values: dict[str, str]) 
     return words.phrase(key, **values)
 
 
-def _nudge_values(
-    payload: Mapping[str, Any], incident: Incident, ctx: RenderContext
-) -> dict[str, str]:
+def _nudge_values(payload: PostNudge, incident: Incident, ctx: RenderContext) -> dict[str, str]:
     words, settings = ctx.words, ctx.settings
     locale = settings.locale
-    last = datetime.fromisoformat(payload["last_update_at"])
-    overdue = float(payload.get("overdue_by_s", 0.0))
+    last = payload.last_update_at
+    overdue = payload.overdue_by_s
     start = incident.declared_at or incident.created_time
-    if payload["kind"] == "postmortem_overdue" and incident.resolved_at is not None:
+    if payload.kind == "postmortem_overdue" and incident.resolved_at is not None:
         start = incident.resolved_at
     postmortem = (
         link(incident.postmortem_url, words.label("postmortem"))
@@ -546,30 +544,23 @@ def _nudge_values(
     }
 
 
-def _since(payload: Mapping[str, Any], start: datetime) -> float:
+def _since(payload: PostNudge, start: datetime) -> float:
     """Seconds from `start` to when the nudge was found due (its due time + how late)."""
-    overdue = float(payload.get("overdue_by_s", 0.0))
-    due = payload.get("due_at")
-    if not due:
-        return overdue
-    elapsed = (datetime.fromisoformat(due) - start).total_seconds() + overdue
+    overdue = payload.overdue_by_s
+    elapsed = (payload.due_at - start).total_seconds() + overdue
     return elapsed if elapsed >= 0 else overdue
 
 
-def _cadence_s(payload: Mapping[str, Any]) -> float:
-    due = payload.get("due_at")
-    last = payload.get("last_update_at")
-    if not due or not last:
-        return 0.0
-    return (datetime.fromisoformat(due) - datetime.fromisoformat(last)).total_seconds()
+def _cadence_s(payload: PostNudge) -> float:
+    return (payload.due_at - payload.last_update_at).total_seconds()
 
 
-def notice_message(payload: Mapping[str, Any], ctx: RenderContext) -> SlackMessage:
+def notice_message(payload: PostNotice, ctx: RenderContext) -> SlackMessage:
     """A top-level notice about the worker itself, in no incident's thread (say, that the
     Incidents database no longer fits the settings): its wording, then the problems, each
     on its line, cut so that the whole fits one section."""
-    phrase = f"notice_{payload['type']}"
+    phrase = f"notice_{payload.type}"
     frame = ctx.words.phrase(phrase, problems="")
-    lines = "\n".join(f"• {escape(str(p))}" for p in payload.get("problems", ()))
+    lines = "\n".join(f"• {escape(p)}" for p in payload.problems)
     problems = cut(lines, SECTION_MAX - utf16_len(frame) - 2) if lines else ""
     return _one_section(ctx.words.phrase(phrase, problems=problems))

@@ -5,10 +5,31 @@ from __future__ import annotations
 import hashlib
 import json
 import re
-from dataclasses import asdict, dataclass, replace
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
-from typing import Any, Literal
+from typing import Any
 
+from worker.actions import (
+    CHANNEL,
+    Action,
+    AppendPostmortemNote,
+    AppendTimelineEntry,
+    ChangesReply,
+    CreatePostmortem,
+    CreateTimeline,
+    LinksRestoredReply,
+    LinkThread,
+    PostNotice,
+    PostNudge,
+    PostParent,
+    ProblemReply,
+    RefusedReply,
+    StatusUpdateReply,
+    TrashedReply,
+    UpdateParent,
+    WriteProps,
+    encode,
+)
 from worker.config import Settings, normalize_notion_id
 from worker.diff import (
     Change,
@@ -25,37 +46,10 @@ from worker.diff import (
     is_resolved,
 )
 from worker.nag import NagMemory, NagPolicy, Nudge, next_update_due, state_from_record
+from worker.pages.context import EntryKind
 from worker.properties import OWN_LINKS, incident_field
 from worker.record import IncidentRecord
 from worker.snapshot import Incident, Person, Value
-
-ActionKind = Literal[
-    "post_parent",  # the thread's parent message (once per incident, ever)
-    "link_thread",  # write the thread's permalink (and Declared at) back to the row
-    "post_reply",  # a reply in the thread
-    "update_parent",  # re-render the parent message to the current state (idempotent)
-    "write_props",  # fill worker-owned date properties (idempotent)
-    "post_nudge",  # a reminder in the thread (overdue update, escalation, no commander)
-    "create_timeline",  # the timeline page, once per incident (pages lane)
-    "timeline_entry",  # one entry appended to the timeline page (pages lane)
-    "create_postmortem",  # the postmortem page, once per incident, on resolution (pages lane)
-    "postmortem_note",  # a line appended to the postmortem page: reopened, resolved again
-    "post_notice",  # a top-level message about the worker itself, in no incident's thread
-]
-
-# The page_id of actions that belong to the channel rather than to one incident.
-CHANNEL = "channel"
-
-
-@dataclass(frozen=True)
-class Action:
-    kind: ActionKind
-    key: str
-    page_id: str
-    payload: dict[str, Any]
-    # Catch-up work nobody is waiting on (a parent brought up to date after a state loss):
-    # it goes after what people just changed. Reminders and page work are always so.
-    background: bool = False
 
 
 @dataclass(frozen=True)
@@ -110,10 +104,6 @@ def page_id_from_url(url: str | None) -> str | None:
         return None
 
 
-def person_payload(person: Person | None) -> dict[str, Any] | None:
-    return asdict(person) if person is not None else None
-
-
 def _declarable(record: IncidentRecord, settings: Settings, now: datetime) -> bool:
     incident = record.snapshot
     if incident.in_trash:
@@ -162,38 +152,36 @@ def _declare(
     declared_at = declared_time(record, now)
     announced = replace(record, phase="announced", last_update_at=record.last_update_at or now)
     due = next_due(announced, settings)
-    parent: dict[str, Any] = {
-        "declared_at": declared_at.isoformat(),
-        "next_update_due": due.isoformat() if due else None,
+    parent = PostParent(
+        declared_at=declared_at,
+        next_update_due=due,
         # When the update clock started: read back from the thread after a lost state.
-        "clock_at": (announced.last_update_at or now).isoformat(),
-    }
-    if look_first:
-        parent["look_since"] = record.snapshot.created_time.isoformat()
-    link: dict[str, Any] = {
-        "declared_at": None if record.snapshot.declared_at else declared_at.isoformat(),
-        "next_update_due": due.isoformat() if due else None,
-    }
-    if clear:
-        link["clear"] = list(clear)
+        clock_at=announced.last_update_at or now,
+        look_since=record.snapshot.created_time if look_first else None,
+    )
+    link = LinkThread(
+        declared_at=None if record.snapshot.declared_at else declared_at,
+        next_update_due=due,
+        clear=clear,
+    )
     actions: tuple[Action, ...] = (
         # The parent shows from the start the times `link_thread` then writes on the row.
-        Action("post_parent", f"post_parent:{page}", page, parent),
-        Action("link_thread", f"link_thread:{page}", page, link),
+        Action(f"post_parent:{page}", page, parent),
+        Action(f"link_thread:{page}", page, link),
     )
     if record.timeline_page_id is None:
-        look = {"look_first": True} if look_first else {}
-        actions += (Action("create_timeline", f"create_timeline:{page}", page, look),)
+        create = CreateTimeline(look_first=look_first)
+        actions += (Action(f"create_timeline:{page}", page, create),)
     entry = timeline_entry(page, "declared", declared_at, "", None, kind="declared")
     return Plan(announced, (*actions, entry))
 
 
 def timeline_entry(
-    page: str, slot: str, at: datetime, text: str, actor: Person | None, *, kind: str
+    page: str, slot: str, at: datetime, text: str, actor: Person | None, *, kind: EntryKind
 ) -> Action:
     """An entry for the incident's timeline page; `slot` makes its key unique."""
-    payload = {"at": at.isoformat(), "kind": kind, "text": text, "actor": person_payload(actor)}
-    return Action("timeline_entry", f"timeline:{page}:{slot}", page, payload)
+    entry = AppendTimelineEntry(at=at, kind=kind, text=text, actor=actor)
+    return Action(f"timeline:{page}:{slot}", page, entry)
 
 
 def _first_sight(
@@ -304,8 +292,8 @@ def _declare_row(
     resolved = _plan_changes(declared.record, new, settings, actor=None, now=now)
     # The parent and the row show no update as due: the incident is already over.
     first = [
-        replace(a, payload={**a.payload, "next_update_due": None})
-        if a.kind in ("post_parent", "link_thread")
+        replace(a, payload=replace(a.payload, next_update_due=None))
+        if isinstance(a.payload, PostParent | LinkThread)
         else a
         for a in declared.actions
     ]
@@ -320,7 +308,7 @@ def _as_open(incident: Incident) -> Incident:
 
 def _update_parent(record: IncidentRecord, seq: int) -> Action:
     page = record.page_id
-    return Action("update_parent", f"update_parent:{page}:{seq}", page, {})
+    return Action(f"update_parent:{page}:{seq}", page, UpdateParent())
 
 
 # --- changes to an announced incident -----------------------------------------------------
@@ -348,37 +336,34 @@ def _plan_changes(
     seq = record.seq + 1
     page = record.page_id
     moment = observed(new.last_edited_time, now)
-    at = moment.isoformat()
     last_update_at = now if _clock_restarts(events) else record.last_update_at
     updated = replace(record, snapshot=new, seq=seq, last_update_at=last_update_at)
     if new.in_trash:
-        return Plan(updated, (*repairs, *_trash_replies(record, events, actor, at, seq)))
+        return Plan(updated, (*repairs, *_trash_replies(record, events, actor, moment, seq)))
     actions: list[Action] = list(repairs)
     # Write-backs first: the row is settled before people see the reply and react to it.
     actions.extend(_write_backs(updated, events, settings, moment, seq))
     # The replies that restarted the update clock say when, for a worker that lost its state.
-    clock = {"clock_at": now.isoformat()}
-    reply = _change_reply(events, actor, settings, at)
+    reply = _change_reply(events, actor, settings, moment)
     if reply is not None:
         if any(isinstance(e, Reopened | Restored) for e in events):
-            reply.update(clock)
-        actions.append(Action("post_reply", f"reply:{page}:{seq}:changes", page, reply))
+            reply = replace(reply, clock_at=now)
+        actions.append(Action(f"reply:{page}:{seq}:changes", page, reply))
     for event in events:
         if isinstance(event, StatusUpdatePosted):
-            payload = {"type": "status_update", "text": event.text, "actor": person_payload(actor)}
-            payload.update(at=at, **clock)
-            actions.append(Action("post_reply", f"reply:{page}:{seq}:update", page, payload))
+            update = StatusUpdateReply(text=event.text, at=moment, actor=actor, clock_at=now)
+            actions.append(Action(f"reply:{page}:{seq}:update", page, update))
     actions.append(_update_parent(record, seq))
     actions.extend(_timeline_entries(page, seq, events, actor, at=moment, settings=settings))
-    actions.extend(_postmortem_actions(record, events, props_of(actions), at, seq))
+    actions.extend(_postmortem_actions(record, events, props_of(actions), moment, seq))
     return Plan(updated, tuple(actions))
 
 
-def props_of(actions: list[Action]) -> dict[str, str | None]:
+def props_of(actions: list[Action]) -> dict[str, datetime | None]:
     """The dates planned to be written (the postmortem takes them along)."""
     for action in actions:
-        if action.kind == "write_props":
-            return dict(action.payload.get("dates", {}))
+        if isinstance(action.payload, WriteProps):
+            return dict(action.payload.dates)
     return {}
 
 
@@ -387,23 +372,27 @@ def _write_backs(
 ) -> list[Action]:
     new = updated.snapshot
     page = updated.page_id
-    props: dict[str, str | None] = dict(_worker_dates(events, new, moment))
+    props: dict[str, datetime | None] = dict(_worker_dates(events, new, moment))
     due = next_due(updated, settings)
     if _due_differs(new.next_update_due, due):
-        props["next_update_due"] = due.isoformat() if due else None
+        props["next_update_due"] = due
     # Nothing is written to a property the row does not have now (renamed, retyped).
     props = {k: v for k, v in props.items() if k not in new.unreadable}
-    payload: dict[str, Any] = {"dates": props}
+    clear: tuple[str, ...] = ()
     if any(isinstance(e, Reopened) for e in events) and new.resolved_at is not None:
         # Reopened: no longer resolved. The next resolution fills in its own time.
-        payload["clear"] = ["resolved_at"]
-    if not props and "clear" not in payload:
+        clear = ("resolved_at",)
+    if not props and not clear:
         return []
-    return [Action("write_props", f"props:{page}:{seq}", page, payload)]
+    return [Action(f"props:{page}:{seq}", page, WriteProps(dates=props, clear=clear))]
 
 
 def _postmortem_actions(
-    record: IncidentRecord, events: list[Event], props: dict[str, str | None], at: str, seq: int
+    record: IncidentRecord,
+    events: list[Event],
+    props: dict[str, datetime | None],
+    at: datetime,
+    seq: int,
 ) -> list[Action]:
     page = record.page_id
     actions: list[Action] = []
@@ -411,30 +400,29 @@ def _postmortem_actions(
         # Once per incident, ever: reopening and resolving again finds it already done (and
         # one made before a lost state is known from the row's Postmortem link).
         # The times ride along: our own write of Resolved at may not have landed yet.
-        times = {k: v for k, v in props.items() if k in ("mitigated_at", "resolved_at")}
-        actions.append(Action("create_postmortem", f"create_postmortem:{page}", page, times))
+        times = CreatePostmortem(
+            mitigated_at=props.get("mitigated_at"), resolved_at=props.get("resolved_at")
+        )
+        actions.append(Action(f"create_postmortem:{page}", page, times))
     if record.postmortem_page_id is None:
         return actions  # the postmortem, made later, reads the reopening from the timeline
     for event in events:
         if isinstance(event, Reopened | Resolved):
             note = "reopened" if isinstance(event, Reopened) else "resolved_again"
-            payload = {"at": at, "kind": note, "status": event.status}
-            actions.append(
-                Action("postmortem_note", f"postmortem_note:{page}:{seq}", page, payload)
-            )
+            payload = AppendPostmortemNote(at=at, kind=note, status=event.status)
+            actions.append(Action(f"postmortem_note:{page}:{seq}", page, payload))
     return actions
 
 
 def _trash_replies(
-    record: IncidentRecord, events: list[Event], actor: Person | None, at: str, seq: int
+    record: IncidentRecord, events: list[Event], actor: Person | None, at: datetime, seq: int
 ) -> list[Action]:
     """The row is in the trash: say so in the thread; nothing is written to it meanwhile."""
     page = record.page_id
     if not any(isinstance(e, Trashed) for e in events):
         return []
-    payload = {"type": "trashed", "actor": person_payload(actor), "at": at}
     return [
-        Action("post_reply", f"reply:{page}:{seq}:trashed", page, payload),
+        Action(f"reply:{page}:{seq}:trashed", page, TrashedReply(at=at, actor=actor)),
         _update_parent(record, seq),
     ]
 
@@ -473,20 +461,21 @@ def _link_repairs(record: IncidentRecord, seen: Incident) -> tuple[Action, ...]:
     found = [f"{k}={getattr(seen, f)}" for f, k in _OWN_LINKS.items() if k in wrong]
     edit = f"{seen.last_edited_time.isoformat()}:{seen.last_edited_by}:{'|'.join(found)}"
     digest = hashlib.sha256(edit.encode()).hexdigest()[:12]
-    note = {"type": "links_restored", "keys": sorted(wrong)}
+    note = LinksRestoredReply(keys=tuple(sorted(wrong)))
     return (
-        Action("write_props", f"repair:{page}:{digest}", page, {"links": wrong}),
-        Action("post_reply", f"reply:{page}:repair:{digest}", page, note),
+        Action(f"repair:{page}:{digest}", page, WriteProps(links=wrong)),
+        Action(f"reply:{page}:repair:{digest}", page, note),
     )
 
 
-def _change_kind(events: list[Event]) -> str:
-    for event_type, kind in (
+def _change_kind(events: list[Event]) -> EntryKind:
+    kinds: tuple[tuple[type[Event], EntryKind], ...] = (
         (Resolved, "resolved"),
         (Reopened, "reopened"),
         (Escalated, "escalated"),
         (Mitigated, "mitigated"),
-    ):
+    )
+    for event_type, kind in kinds:
         if any(isinstance(e, event_type) for e in events):
             return kind
     return "change"
@@ -537,8 +526,8 @@ def _as_shown(value: object) -> object:
 
 
 def _change_reply(
-    events: list[Event], actor: Person | None, settings: Settings, at: str
-) -> dict[str, Any] | None:
+    events: list[Event], actor: Person | None, settings: Settings, at: datetime
+) -> ChangesReply | None:
     """One reply for what changed: the status news first (resolved, reopened, mitigated,
     restored, escalated), then each property old → new."""
     changed = [c for e in events if isinstance(e, PropertiesChanged) for c in e.changes]
@@ -548,24 +537,21 @@ def _change_reply(
     escalated = [e.severity for e in events if isinstance(e, Escalated)]
     if not changed and not flags and not escalated:
         return None
-    changes = [{"key": c.key, "old": asdict(c.old), "new": asdict(c.new)} for c in changed]
     loud = settings.broadcast_resolved and ("resolved" in flags or "reopened" in flags)
-    return {
-        "type": "changes",
-        "changes": changes,
-        "actor": person_payload(actor),
-        "at": at,
-        "flags": flags,
-        "escalated_to": escalated[0] if escalated else None,
+    return ChangesReply(
+        at=at,
+        changes=tuple(changed),
+        actor=actor,
+        flags=tuple(flags),
+        escalated_to=escalated[0] if escalated else None,
         # A reopening is as loud as the resolution it undoes.
-        "broadcast": bool(escalated) or loud,
-    }
+        broadcast=bool(escalated) or loud,
+    )
 
 
-def _worker_dates(events: list[Event], new: Incident, moment: datetime) -> dict[str, str]:
+def _worker_dates(events: list[Event], new: Incident, when: datetime) -> dict[str, datetime]:
     """Fill Mitigated at / Resolved at on transitions, only where people left them empty."""
-    when = moment.isoformat()
-    dates: dict[str, str] = {}
+    dates: dict[str, datetime] = {}
     for event in events:
         if isinstance(event, Mitigated) and new.mitigated_at is None:
             dates["mitigated_at"] = when
@@ -579,38 +565,36 @@ def _worker_dates(events: list[Event], new: Incident, moment: datetime) -> dict[
 
 def nudge_action(nudge: Nudge, *, first_update: bool = False) -> Action:
     """A due nudge as an outbox action; its key is the nudge's own (never sent twice)."""
-    payload = {
-        "kind": nudge.kind,
-        "first": first_update,
-        "overdue_by_s": nudge.overdue_by_s,
-        "due_at": nudge.due_at.isoformat(),
-        "last_update_at": nudge.last_update_at.isoformat(),
-        "mention": [asdict(p) for p in nudge.mention],
-        "mention_group": nudge.mention_group,
-        "broadcast": nudge.broadcast,
-    }
-    return Action("post_nudge", nudge.key, nudge.page_id, payload)
+    payload = PostNudge(
+        kind=nudge.kind,
+        first=first_update,
+        overdue_by_s=nudge.overdue_by_s,
+        due_at=nudge.due_at,
+        last_update_at=nudge.last_update_at,
+        mention=nudge.mention,
+        mention_group=nudge.mention_group,
+        broadcast=nudge.broadcast,
+    )
+    return Action(nudge.key, nudge.page_id, payload)
 
 
 def problem_reply(page: str, what: str, error: str) -> Action:
     """A short message in the incident's thread about something the worker cannot do; keyed
     by its cause, so each distinct problem is said once."""
     digest = hashlib.sha256(f"{what}:{error}".encode()).hexdigest()[:12]
-    payload = {"type": "problem", "what": what, "error": error}
-    return Action("post_reply", f"problem:{page}:{what}:{digest}", page, payload)
+    return Action(f"problem:{page}:{what}:{digest}", page, ProblemReply(what=what, error=error))
 
 
-def channel_notice(topic: str, episode: int, payload: dict[str, Any]) -> Action:
+def channel_notice(topic: str, episode: int, payload: PostNotice) -> Action:
     """A top-level message in the incidents channel (say, that the database no longer fits
     the settings). Keyed by its topic, the episode (the how-many-th change of what is said
     about it) and its content: said once, and said again only when it changes."""
-    content = json.dumps(payload, sort_keys=True, ensure_ascii=False)
+    content = json.dumps(encode(payload), sort_keys=True, ensure_ascii=False)
     digest = hashlib.sha256(content.encode()).hexdigest()[:12]
-    return Action("post_notice", f"notice:{topic}:{episode}:{digest}", CHANNEL, payload)
+    return Action(f"notice:{topic}:{episode}:{digest}", CHANNEL, payload)
 
 
 def refused_reply(page: str, what: str, error: str) -> Action:
     """A notice in the thread that Slack refused a message for good (in every form), with a
     link to the row; keyed by what was refused and why, so it is said once."""
-    payload = {"type": "refused", "what": what, "error": error}
-    return Action("post_reply", f"refused:{page}:{what}:{error}", page, payload)
+    return Action(f"refused:{page}:{what}:{error}", page, RefusedReply(what=what, error=error))

@@ -17,11 +17,12 @@ from collections.abc import Collection
 from dataclasses import dataclass
 from datetime import datetime
 
+from worker.actions import Action, PostNotice
 from worker.check import schema_results
 from worker.config import Settings
 from worker.errors import ServiceError
 from worker.notion import DataSourceSchema, NotionGateway
-from worker.plan import Action, channel_notice
+from worker.plan import channel_notice
 from worker.store import Store
 
 log = logging.getLogger("worker.schema_watch")
@@ -70,9 +71,9 @@ def next_notice(said: Said, problems: tuple[str, ...]) -> tuple[Said, Action | N
         return said, None
     now_said = Said(said.episode + 1, digest)
     if problems:
-        payload: dict[str, object] = {"type": "schema_broken", "problems": list(problems)}
+        payload = PostNotice(type="schema_broken", problems=problems)
     else:
-        payload = {"type": "schema_fits"}
+        payload = PostNotice(type="schema_fits")
     return now_said, channel_notice("schema", now_said.episode, payload)
 
 

@@ -9,6 +9,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 
+from worker.actions import Action, CreateTimeline, UpdateParent, ValueProblemReply
 from worker.config import Settings
 from worker.diff import diff
 from worker.effects import ROW_IN_TRASH, TIMELINE_IN_TRASH, DeliveryReport, Effects
@@ -18,7 +19,6 @@ from worker.nag import NagMemory, NagPolicy, Nudge, due_nudges, remember, state_
 from worker.notion import DataSourceSchema, NotionGateway, NotionWait
 from worker.pages.effects import postmortem_status
 from worker.plan import (
-    Action,
     Plan,
     declared_time,
     nudge_action,
@@ -361,14 +361,12 @@ class Worker:
         now_s = now.timestamp()
         page = record.page_id
         # Catch-up: it goes after what people change meanwhile (`store.is_background`).
-        update = Action(
-            "update_parent", f"update_parent:{page}:{record.seq}", page, {}, background=True
-        )
+        update = Action(f"update_parent:{page}:{record.seq}", page, UpdateParent(), background=True)
         actions = [update]
         if record.timeline_page_id is None:
             # Its Timeline link was cleared meanwhile: found again by its title, or made.
-            look = {"look_first": True}
-            actions.append(Action("create_timeline", f"create_timeline:{page}", page, look))
+            look = CreateTimeline(look_first=True)
+            actions.append(Action(f"create_timeline:{page}", page, look))
         self.store.save_plan(Plan(record, tuple(actions)), now_s)
         if memory is not None:
             self.store.save_nudges(page, [], memory, now_s)
@@ -499,8 +497,8 @@ class Worker:
             key = f"reply:{incident.page_id}:value:{digest}"
             if self.store.action(key) is None:
                 log.warning("incident %s (%s): %s", incident.page_id, incident.title, problem)
-                payload = {"type": "value_problem", "problem": problem}
-                actions.append(Action("post_reply", key, incident.page_id, payload))
+                payload = ValueProblemReply(problem=problem)
+                actions.append(Action(key, incident.page_id, payload))
         if actions:
             self.store.add_actions(actions, now.timestamp())
 

@@ -16,6 +16,7 @@ from worker.check import Checker
 from worker.notion import NotionGateway
 from worker.sandbox import Sandbox
 from worker.slack import SlackGateway
+from worker.store import outbox_table
 
 T0 = datetime.now(UTC)
 
@@ -329,6 +330,33 @@ def test_a_pasted_link_to_someone_elses_thread_gets_the_incident_its_own(h: Harn
     assert record is not None
     assert record.thread_ts not in (None, ts)
     assert h.row(page)["properties"]["Slack thread"]["url"] != link
+
+
+def test_an_action_queued_by_a_newer_version_does_not_hold_up_the_thread(h: Harness) -> None:
+    """Replicas upgraded one at a time: an older one meets a kind it does not know."""
+    page = h.declare("Aiko", "Checkout errors", Severity=select("SEV2"))
+    with h.runtime.store.transaction() as conn:
+        conn.execute(
+            outbox_table.insert().values(
+                key=f"post_carrier_pigeon:{page}",
+                page_id=page,
+                kind="post_carrier_pigeon",
+                payload='{"coo": true}',
+                state="pending",
+                attempts=0,
+                not_before=0.0,
+                created_at=0.0,
+                background=False,
+            )
+        )
+    h.poll()
+    (queued,) = [a for a in h.runtime.store.actions_for(page) if a.kind == "post_carrier_pigeon"]
+    assert (queued.state, queued.error) == (
+        "failed",
+        "unknown action post_carrier_pigeon or incident",
+    )
+    assert h.thread_of(page)  # announced all the same
+    assert h.row(page)["properties"]["Slack thread"]["url"]
 
 
 def test_a_reminder_queued_before_the_update_arrived_is_not_sent(h: Harness) -> None:

@@ -12,6 +12,17 @@ from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from worker.actions import (
+    Action,
+    AppendPostmortemNote,
+    AppendTimelineEntry,
+    CreatePostmortem,
+    CreateTimeline,
+    PostmortemReply,
+    StatusUpdateReply,
+    UpdateParent,
+    expect,
+)
 from worker.config import Settings
 from worker.errors import NotReadyError, PageTrashedError, ServiceError
 from worker.messages import Wording
@@ -27,7 +38,6 @@ from worker.pages.parse import NotionPage
 from worker.pages.to_blocks import markdown_to_blocks
 from worker.pages.to_markdown import blocks_to_markdown
 from worker.pages.writer import PageWriter, Progress
-from worker.plan import Action
 from worker.record import IncidentRecord
 from worker.snapshot import Incident, Person, Value
 from worker.store import OutboxItem, Store
@@ -59,10 +69,6 @@ def postmortem_owner(commanders: Sequence[Person]) -> list[dict[str, str]]:
     """The Owner of a postmortem row: the first commander Notion takes in a people value (a
     bot, or a user it showed us only by id, would fail the whole create)."""
     return [{"id": p.id} for p in commanders if p.nameable][:1]
-
-
-def _person(data: Any) -> Person | None:
-    return Person(**data) if isinstance(data, dict) else None
 
 
 @dataclass
@@ -102,7 +108,8 @@ class PageEffects:
         title = progress.setdefault("title", self._page_title(record, "timeline"))
         page = record.page_id
         # Made before the worker's memory was lost (its link cleared meanwhile): found again.
-        found = self.writer.find_child_page(page, title) if item.payload.get("look_first") else None
+        look_first = expect(item.payload, CreateTimeline).look_first
+        found = self.writer.find_child_page(page, title) if look_first else None
         if found is not None and "page_id" not in progress:
             progress.update(page_id=found, found=True)
             save(progress)
@@ -124,7 +131,7 @@ class PageEffects:
         url = self._url(page_id, progress)
         self.store.set_page(page, timeline=page_id, now_s=now_s)
         self.write_row(page, {"timeline": url}, now_s)
-        self.enqueue([Action("update_parent", f"update_parent:{page}:timeline", page, {})], now_s)
+        self.enqueue([Action(f"update_parent:{page}:timeline", page, UpdateParent())], now_s)
         return {**progress, "page_id": page_id, "url": url}
 
     def timeline_entry(
@@ -133,13 +140,7 @@ class PageEffects:
         del now_s
         if record.timeline_page_id is None:
             raise NotReadyError(f"incident {record.page_id} has no timeline page yet")
-        payload = item.payload
-        entry = TimelineEntry(
-            at=datetime.fromisoformat(payload["at"]),
-            kind=payload["kind"],
-            text=payload.get("text", ""),
-            actor=_person(payload.get("actor")),
-        )
+        entry = _entry(expect(item.payload, AppendTimelineEntry))
         declared = record.snapshot.declared_at or record.snapshot.created_time
         markdown = timeline_entry_markdown(entry, self.settings, day_of=declared)
         progress: Progress = dict(item.result or {})
@@ -175,14 +176,8 @@ class PageEffects:
         updates = []
         for action in store.actions_for(page_id):
             payload = action.payload
-            if action.kind == "post_reply" and payload.get("type") == "status_update":
-                updates.append(
-                    StatusUpdate(
-                        at=datetime.fromisoformat(payload["at"]),
-                        author=_person(payload.get("actor")),
-                        text=str(payload.get("text", "")),
-                    )
-                )
+            if isinstance(payload, StatusUpdateReply):
+                updates.append(StatusUpdate(at=payload.at, author=payload.actor, text=payload.text))
         return updates
 
     def _timeline_markdown(self, record: IncidentRecord) -> str:
@@ -199,18 +194,9 @@ class PageEffects:
         """The timeline's entries as the worker planned them (its outbox keeps them all)."""
         declared = record.snapshot.declared_at or record.snapshot.created_time
         entries = [
-            timeline_entry_markdown(
-                TimelineEntry(
-                    at=datetime.fromisoformat(a.payload["at"]),
-                    kind=a.payload["kind"],
-                    text=a.payload.get("text", ""),
-                    actor=_person(a.payload.get("actor")),
-                ),
-                self.settings,
-                day_of=declared,
-            )
+            timeline_entry_markdown(_entry(a.payload), self.settings, day_of=declared)
             for a in self.store.actions_for(record.page_id)
-            if a.kind == "timeline_entry"
+            if isinstance(a.payload, AppendTimelineEntry)
         ]
         return "".join(entries)
 
@@ -226,7 +212,7 @@ class PageEffects:
             }
         save = self._saver(item)
         now = datetime.fromtimestamp(now_s, UTC)
-        incident = _with_times(record.snapshot, item.payload)
+        incident = _with_times(record.snapshot, expect(item.payload, CreatePostmortem))
         markdown = render_postmortem_page(
             incident,
             status_updates=self.status_updates(record.page_id),
@@ -252,16 +238,11 @@ class PageEffects:
         page = record.page_id
         self.store.set_page(page, postmortem=page_id, now_s=now_s)
         self.write_row(page, {"postmortem": url}, now_s)
-        due_text = due.isoformat() if self.settings.postmortem_database_id else None
+        due_at = due if self.settings.postmortem_database_id else None
         self.enqueue(
             [
-                Action(
-                    "post_reply",
-                    f"reply:{page}:postmortem",
-                    page,
-                    {"type": "postmortem", "url": url, "due": due_text},
-                ),
-                Action("update_parent", f"update_parent:{page}:postmortem", page, {}),
+                Action(f"reply:{page}:postmortem", page, PostmortemReply(url=url, due=due_at)),
+                Action(f"update_parent:{page}:postmortem", page, UpdateParent()),
             ],
             now_s,
         )
@@ -275,11 +256,11 @@ class PageEffects:
         del now_s
         if record.postmortem_page_id is None:
             raise NotReadyError(f"incident {record.page_id} has no postmortem page yet")
-        payload = item.payload
+        payload = expect(item.payload, AppendPostmortemNote)
         entry = TimelineEntry(
-            at=datetime.fromisoformat(payload["at"]),
+            at=payload.at,
             kind="note",
-            text=self.words.phrase(f"postmortem_{payload['kind']}", status=payload["status"]),
+            text=self.words.phrase(f"postmortem_{payload.kind}", status=payload.status),
         )
         declared = record.snapshot.declared_at or record.snapshot.created_time
         markdown = timeline_entry_markdown(entry, self.settings, day_of=declared)
@@ -338,16 +319,16 @@ class PageEffects:
         return None
 
 
-def _with_times(incident: Incident, payload: dict[str, Any]) -> Incident:
+def _entry(payload: AppendTimelineEntry) -> TimelineEntry:
+    return TimelineEntry(at=payload.at, kind=payload.kind, text=payload.text, actor=payload.actor)
+
+
+def _with_times(incident: Incident, times: CreatePostmortem) -> Incident:
     """Fill Mitigated at / Resolved at from the transition when the row does not show them yet."""
-
-    def when(current: datetime | None, key: str) -> datetime | None:
-        return current or (datetime.fromisoformat(payload[key]) if payload.get(key) else None)
-
     return replace(
         incident,
-        mitigated_at=when(incident.mitigated_at, "mitigated_at"),
-        resolved_at=when(incident.resolved_at, "resolved_at"),
+        mitigated_at=incident.mitigated_at or times.mitigated_at,
+        resolved_at=incident.resolved_at or times.resolved_at,
     )
 
 

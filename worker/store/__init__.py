@@ -8,6 +8,9 @@ The schema's history is in `migrations/` (Alembic); opening a store brings it up
 from __future__ import annotations
 
 import json
+import random
+import sqlite3
+import time
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -19,8 +22,9 @@ from sqlalchemy import event
 from sqlalchemy.engine import URL, Connection, Engine, make_url
 from sqlalchemy.exc import ArgumentError
 
+from worker.actions import Action, Payload, Unreadable, from_json, to_json
 from worker.nag import NagMemory, memory_from_json, memory_to_json
-from worker.plan import Action, Plan
+from worker.plan import Plan
 from worker.record import IncidentRecord, Phase
 from worker.snapshot import Incident, incident_from_json, incident_to_json
 from worker.store.migrations import head_version, stored_version, upgrade
@@ -142,7 +146,8 @@ class OutboxItem:
     key: str
     page_id: str
     kind: str
-    payload: dict[str, Any]
+    # As the codec reads it: `Unreadable` for a newer version's kind or a damaged row.
+    payload: Payload | Unreadable
     state: OutboxState
     attempts: int
     not_before: float
@@ -182,9 +187,9 @@ def _sqlite_transactions(engine: Engine) -> None:
     def _connect(dbapi_connection: Any, _record: Any) -> None:
         dbapi_connection.isolation_level = None
         cursor = dbapi_connection.cursor()
-        cursor.execute("PRAGMA journal_mode=WAL")
-        cursor.execute("PRAGMA synchronous=NORMAL")
         cursor.execute("PRAGMA busy_timeout=10000")
+        _use_wal(cursor)
+        cursor.execute("PRAGMA synchronous=NORMAL")
         cursor.close()
 
     @event.listens_for(engine, "begin")
@@ -193,6 +198,20 @@ def _sqlite_transactions(engine: Engine) -> None:
         # reads and then writes fails at once instead of waiting for the busy timeout).
         read_only = connection.get_execution_options().get("iw_read_only", False)
         connection.exec_driver_sql("BEGIN" if read_only else "BEGIN IMMEDIATE")
+
+
+def _use_wal(cursor: Any, tries: int = 50) -> None:
+    """Switch the file to WAL (once per file; later connections find it done). SQLite answers
+    "database is locked" at once, without its busy timeout, when another replica starting at
+    the same moment holds the file: try again a little later."""
+    for attempt in range(tries):
+        try:
+            cursor.execute("PRAGMA journal_mode=WAL")
+            return
+        except sqlite3.OperationalError as exc:
+            if "locked" not in str(exc) or attempt == tries - 1:
+                raise
+            time.sleep(0.05 + 0.05 * random.random())
 
 
 def _dt(text: str | None) -> datetime | None:
@@ -420,7 +439,7 @@ class Store:
                 key=action.key,
                 page_id=action.page_id,
                 kind=action.kind,
-                payload=json.dumps(action.payload, ensure_ascii=False),
+                payload=to_json(action.payload),
                 state="pending",
                 attempts=0,
                 not_before=0.0,
@@ -579,7 +598,7 @@ def _item(row: Any) -> OutboxItem:
         key=row["key"],
         page_id=row["page_id"],
         kind=row["kind"],
-        payload=json.loads(row["payload"]),
+        payload=from_json(row["kind"], row["payload"]),
         state=row["state"],
         attempts=row["attempts"],
         not_before=row["not_before"],
