@@ -207,11 +207,12 @@ def _use_wal(cursor: Any, tries: int = 50) -> None:
     for attempt in range(tries):
         try:
             cursor.execute("PRAGMA journal_mode=WAL")
-            return
         except sqlite3.OperationalError as exc:
             if "locked" not in str(exc) or attempt == tries - 1:
                 raise
             time.sleep(0.05 + 0.05 * random.random())
+        else:
+            return
 
 
 def _dt(text: str | None) -> datetime | None:
