@@ -14,6 +14,7 @@ from tests.factories import T0, row, settings
 from worker.actions import (
     Action,
     AppendTimelineEntry,
+    CreateTimeline,
     Payload,
     PostNudge,
     StatusUpdateReply,
@@ -50,6 +51,7 @@ _PAYLOADS: dict[str, Payload] = {
     ),
     "timeline_entry": AppendTimelineEntry(at=T0, kind="note", text="日本語"),
     "write_props": WriteProps(dates={"resolved_at": T0, "next_update_due": None}),
+    "create_timeline": CreateTimeline(),
 }
 
 
