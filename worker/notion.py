@@ -268,7 +268,10 @@ NOTION_WINDOW_S = 61.0
 
 
 class NotionGateway:
-    """Every Notion call the worker makes; nothing past here sees a raw Notion dict."""
+    """Every Notion call the worker makes. Rows, pages and child blocks come back parsed
+    (`Incident`, `NotionPage`, `ChildBlock`); only `read_tree` hands on a page's blocks as
+    Notion wrote them, for `pages.to_markdown` to read, and `list_children` the raw listing
+    it reads them from."""
 
     def __init__(
         self,

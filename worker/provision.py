@@ -84,13 +84,9 @@ def _not_shared(page_id: str) -> WorkerError:
 
 def find_database(notion: NotionGateway, parent_page_id: str, title: str) -> str | None:
     """A live database titled `title` directly inside the parent page, if there is one."""
-    for block in notion.list_children(parent_page_id):
-        if (
-            block.get("type") == "child_database"
-            and not block.get("in_trash")
-            and (block.get("child_database") or {}).get("title") == title
-        ):
-            return str(block["id"])
+    for block in notion.child_blocks(parent_page_id):
+        if block.type == "child_database" and not block.in_trash and block.title == title:
+            return block.id
     return None
 
 
