@@ -14,13 +14,12 @@ from prometheus_client.parser import text_string_to_metric_families
 from tests.e2e.harness import Harness, rich, select
 from tests.factories import T0, row, settings
 from worker.actions import Action, PostParent
-from worker.effects import DeliveryReport
 from worker.metrics import Metrics
 from worker.plan import Plan
 from worker.record import IncidentRecord
+from worker.reports import DeliveryReport, NagReport, PollReport
 from worker.snapshot import parse_incident
 from worker.store import Store, create_engine
-from worker.tick import NagReport, PollReport
 
 # The names the README documents (counters without their _total suffix, as parsed).
 DOCUMENTED = {

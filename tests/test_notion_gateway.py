@@ -16,8 +16,9 @@ from notion_client.errors import APIResponseError, build_request_error
 from tests.factories import T0, settings
 from worker.config import Settings
 from worker.errors import ServiceError
-from worker.notion import NotionGateway, NotionWait, _is_transient, as_service_error
+from worker.notion import NotionGateway, _is_transient, as_service_error
 from worker.pacing import Hold
+from worker.reports import NotionWait
 
 
 def _error(status: int, code: str) -> APIResponseError:

@@ -11,7 +11,7 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from datetime import datetime, timedelta
 from functools import partial
 from typing import Any
@@ -58,6 +58,7 @@ from worker.pages.writer import PageWriter
 from worker.plan import problem_reply, refused_reply, thread_channel
 from worker.properties import BY_KEY, FILLED_IF_EMPTY, WORKER_WRITTEN, IncidentProperty
 from worker.record import IncidentRecord
+from worker.reports import DeliveryReport
 from worker.slack import SlackGateway
 from worker.snapshot import Incident
 from worker.store import OutboxItem, Store, by_priority, lane
@@ -122,18 +123,6 @@ _AHEAD_OF_NOTION = frozenset({"post_reply", "post_nudge"})
 # Why actions are parked (store.pause): until the row, or the timeline page, is restored.
 ROW_IN_TRASH = "paused: the row is in the trash"
 TIMELINE_IN_TRASH = "paused: the timeline page is in the trash"
-
-
-@dataclass
-class DeliveryReport:
-    done: int = 0
-    retried: int = 0
-    failed: int = 0
-    reconciled: int = 0
-    # Actions left for later because Notion asked to wait (its rate limit), this pass.
-    waiting: int = 0
-    # Background work was left for the next pass (its time budget ran out).
-    deferred: bool = False
 
 
 def backoff_s(attempts: int, *, permanent: bool) -> float:

@@ -34,9 +34,8 @@ if TYPE_CHECKING:  # only types: the gateways may import this module without a c
     import httpx
 
     from worker.config import Settings
-    from worker.effects import DeliveryReport
+    from worker.reports import DeliveryReport, NagReport, PollReport
     from worker.store import Store
-    from worker.tick import NagReport, PollReport
 
 log = logging.getLogger("worker.metrics")
 

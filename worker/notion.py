@@ -39,6 +39,7 @@ from worker.pacing import Hold, Pacer
 from worker.pages.blocks import Block
 from worker.pages.parse import ChildBlock, NotionPage, parse_child_block, parse_page
 from worker.properties import BY_KEY
+from worker.reports import NotionWait
 from worker.snapshot import Incident, Person, parse_incident
 
 log = logging.getLogger("worker.notion")
@@ -157,14 +158,6 @@ class _LongWait(stop_base):
         exc = retry_state.outcome.exception() if retry_state.outcome else None
         after = _retry_after_s(exc) if exc is not None else None
         return after is not None and after > self.limit_s
-
-
-@dataclass(frozen=True)
-class NotionWait:
-    """Notion asked the worker to wait: nothing is sent to it until `until`."""
-
-    until: datetime
-    reason: str
 
 
 def _retry_after_s(exc: BaseException) -> float | None:

@@ -11,18 +11,19 @@ from datetime import UTC, datetime, timedelta
 from sqlalchemy.exc import SQLAlchemyError
 
 from worker.config import Settings
-from worker.effects import DeliveryReport, Effects
+from worker.effects import Effects
 from worker.errors import ServiceError, WorkerError
 from worker.health import Health
 from worker.lease import Lease, fenced
 from worker.messages import Wording
 from worker.metrics import Metrics
 from worker.notion import NotionGateway
+from worker.reports import DeliveryReport, NagReport, PollReport
 from worker.scheduler import Job, Loop
 from worker.schema_watch import SchemaWatch
 from worker.slack import SlackGateway
 from worker.store import Store, describe_open_error
-from worker.tick import NagReport, PollReport, Worker, background_slice_s
+from worker.tick import Worker, background_slice_s
 
 log = logging.getLogger("worker.runtime")
 

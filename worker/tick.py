@@ -6,17 +6,17 @@ import hashlib
 import logging
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field, replace
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 
 from worker.actions import Action, CreateTimeline, UpdateParent, ValueProblemReply
 from worker.config import Settings
 from worker.diff import diff
-from worker.effects import ROW_IN_TRASH, TIMELINE_IN_TRASH, DeliveryReport, Effects
+from worker.effects import ROW_IN_TRASH, TIMELINE_IN_TRASH, Effects
 from worker.errors import RowError, RowGoneError, ServiceError
 from worker.messages import human_duration
 from worker.nag import NagMemory, NagPolicy, Nudge, due_nudges, remember, state_from_record
-from worker.notion import DataSourceSchema, NotionGateway, NotionWait
+from worker.notion import DataSourceSchema, NotionGateway
 from worker.pages.effects import postmortem_status
 from worker.plan import (
     Plan,
@@ -28,6 +28,7 @@ from worker.plan import (
 )
 from worker.properties import OPTION_FIELDS
 from worker.record import IncidentRecord
+from worker.reports import DeliveryReport, NagReport, PollReport
 from worker.snapshot import Incident, Person, carry_unreadable, with_unreadable
 from worker.store import Store
 from worker.thread_history import read_history
@@ -60,46 +61,6 @@ def _since(cursor_text: str | None, overlap_s: float) -> datetime | None:
 def waits_for_notion(exc: ServiceError) -> bool:
     """Notion asked the worker to wait (its rate limit): not a failure of anything."""
     return exc.service == "notion" and exc.asked_to_wait
-
-
-@dataclass
-class PollReport:
-    rows: int = 0
-    changed: int = 0
-    row_errors: int = 0
-    notion_requests: int = 0
-    duration_s: float = 0.0
-    delivery: DeliveryReport = field(default_factory=DeliveryReport)
-    # Notion asked to wait: the rows were not (all) read; they are once the wait is over.
-    read_deferred: bool = False
-    # Until when Notion asked to wait, at the end of the poll (None: it did not).
-    notion_wait: NotionWait | None = None
-
-    @property
-    def ok(self) -> bool:
-        return self.row_errors == 0 and self.delivery.failed == 0
-
-    def summary(self) -> str:
-        d = self.delivery
-        text = (
-            f"poll: {self.rows} rows read, {self.changed} changed, {d.done} actions done, "
-            f"{d.retried} to retry, {d.failed} failed, {self.row_errors} unreadable rows, "
-            f"{self.notion_requests} Notion requests, {self.duration_s:.2f}s"
-        )
-        wait = self.notion_wait
-        if wait is None:
-            return text
-        then = "rows are read then" if self.read_deferred else "Notion work resumes then"
-        return (
-            f"{text}; Notion asked to wait until {wait.until.isoformat(timespec='seconds')} "
-            f"({wait.reason}): {then}; {d.waiting} actions wait for it, Slack work goes on"
-        )
-
-
-@dataclass
-class NagReport:
-    queued: int = 0
-    delivery: DeliveryReport = field(default_factory=DeliveryReport)
 
 
 class Worker:

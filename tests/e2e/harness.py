@@ -15,6 +15,7 @@ import notion_client
 from worker.config import BUNDLED_TEMPLATES, Settings
 from worker.notion import NotionGateway
 from worker.provision import setup_incidents
+from worker.reports import PollReport
 from worker.runtime import Runtime
 from worker.sandbox import Sandbox, SandboxOptions
 from worker.sandbox.notion.limits import NotionLimits
@@ -23,7 +24,6 @@ from worker.sandbox.ratelimit import RateLimit
 from worker.sandbox.workspace import SandboxPerson
 from worker.scheduler import Loop
 from worker.store import outbox_table
-from worker.tick import PollReport
 
 __all__ = [
     "Harness",

@@ -12,10 +12,9 @@ import pytest
 
 from tests.e2e.harness import Harness, message_text, people, select
 from worker import tick
-from worker.effects import DeliveryReport
+from worker.reports import DeliveryReport, PollReport
 from worker.sandbox import Sandbox
 from worker.sandbox.ratelimit import RateLimit
-from worker.tick import PollReport
 
 REMINDED = 24
 POLL_INTERVAL_S = 1.0

@@ -29,9 +29,9 @@ from worker.check import Checker, CheckResult, settings_results
 from worker.config import Secret, Settings
 from worker.errors import ServiceError
 from worker.notion import NotionGateway
+from worker.reports import PollReport
 from worker.sandbox import Sandbox
 from worker.slack import SlackGateway
-from worker.tick import PollReport
 
 WRONG_NOTION_TOKEN = "ntn_" + "W" * 46
 WRONG_SLACK_TOKEN = "xoxb-000000000000-" + "W" * 24
