@@ -15,6 +15,7 @@ from tests.e2e.harness import Harness, rich, select
 from tests.factories import T0, row, settings
 from worker.actions import Action, PostParent
 from worker.metrics import Metrics
+from worker.notion import response_hook
 from worker.plan import Plan
 from worker.record import IncidentRecord
 from worker.reports import DeliveryReport, NagReport, PollReport
@@ -121,7 +122,7 @@ def test_notion_answers_are_counted_by_status_and_error_code() -> None:
     )
     client = httpx.Client(
         transport=httpx.MockTransport(lambda request: next(answers)),
-        event_hooks={"response": [metrics.notion_response_hook]},
+        event_hooks={"response": [response_hook(metrics.notion_response)]},
     )
     bodies = [client.get("https://api.notion.test/v1/users/me") for _ in range(3)]
     # The hook reads error bodies; the client still sees them whole.

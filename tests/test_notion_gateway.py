@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import logging
 from datetime import timedelta
+from typing import Any
 
 import httpx
 import notion_client
@@ -16,7 +17,7 @@ from notion_client.errors import APIResponseError, build_request_error
 from tests.factories import T0, settings
 from worker.config import Settings
 from worker.errors import ServiceError
-from worker.notion import NotionGateway, _is_transient, as_service_error
+from worker.notion import NotionGateway, _is_transient, as_service_error, response_hook
 from worker.pacing import Hold
 from worker.reports import NotionWait
 
@@ -126,7 +127,7 @@ def _answer(status: int, retry_after: str | None = None, data: dict | None = Non
 class _Notion:
     """A gateway on a scripted Notion, with a clock and a sleep the test controls."""
 
-    def __init__(self, *answers: Response) -> None:
+    def __init__(self, *answers: Response | Exception, **callbacks: Any) -> None:
         self.answers = list(answers)
         self.requests = 0
         self.now = 100.0
@@ -139,12 +140,15 @@ class _Notion:
             logger=logging.getLogger("tests.notion_sdk"),
         )
         self.gateway = NotionGateway(
-            client, settings(), hold=Hold(clock=lambda: self.now), sleep=self._sleep
+            client, settings(), hold=Hold(clock=lambda: self.now), sleep=self._sleep, **callbacks
         )
 
     def _serve(self, request: httpx.Request) -> Response:
         self.requests += 1
-        return self.answers.pop(0)
+        answer = self.answers.pop(0)
+        if isinstance(answer, Exception):
+            raise answer
+        return answer
 
     def _sleep(self, seconds: float) -> None:
         self.slept.append(seconds)
@@ -165,6 +169,33 @@ def test_a_wait_of_a_moment_is_sat_out_inside_the_call() -> None:
     assert notion.me()["id"] == "u-1"
     assert notion.slept == [1.0]
     assert notion.requests == 2
+
+
+def test_repeats_and_requests_no_answer_came_for_are_reported_to_the_callbacks() -> None:
+    """What /metrics counts besides the answers (the runtime hands in the callbacks)."""
+    heard: list[tuple[int | None, str | None]] = []
+    retries: list[str] = []
+    notion = _Notion(
+        httpx.ConnectError("connection refused"),
+        _answer(200),
+        on_response=lambda status, code: heard.append((status, code)),
+        on_retry=lambda: retries.append("retry"),
+    )
+    assert notion.me()["id"] == "u-1"
+    assert retries == ["retry"]
+    assert heard == [(None, "connection")]
+
+
+def test_every_answer_is_reported_with_notions_error_code() -> None:
+    heard: list[tuple[int | None, str | None]] = []
+    answers = iter([_answer(200), _answer(429, "1", _BUDGET), Response(502, text="<html>")])
+    client = httpx.Client(
+        transport=httpx.MockTransport(lambda request: next(answers)),
+        event_hooks={"response": [response_hook(lambda s, c: heard.append((s, c)))]},
+    )
+    bodies = [client.get("https://api.notion.test/v1/users/me") for _ in range(3)]
+    assert bodies[1].json()["code"] == "rate_limited"  # the hook read it; the SDK still can
+    assert heard == [(200, None), (429, "rate_limited"), (502, None)]
 
 
 def test_a_minute_long_wait_holds_every_call_until_it_is_over() -> None:

@@ -109,6 +109,30 @@ def test_server_errors_are_retried_in_place_except_for_posts(
     assert failure.value.outcome_unknown  # the outbox reconciles before trying again
 
 
+def test_each_call_and_each_repeat_is_reported_to_the_callbacks() -> None:
+    """What /metrics counts (the runtime hands in the callbacks)."""
+    fake = ScriptedSlack()
+    fake.script["chat.update"] = [SERVER_ERROR]
+    fake.script["users.lookupByEmail"] = [RATE_LIMITED]
+    heard: list[tuple[str, int | None, str | None]] = []
+    retries: list[str] = []
+    served = ServedApp(fake.app)
+    served.start()
+    try:
+        gateway = SlackGateway.build(
+            settings(SLACK_BASE_URL=served.url + "/api/", SLACK_TIMEOUT="2s"),
+            on_response=lambda method, status, error: heard.append((method, status, error)),
+            on_retry=lambda: retries.append("retry"),
+        )
+        gateway.update("C0INCIDENTS", "1700000000.000100", SlackMessage(text="hi", blocks=[]))
+        with pytest.raises(ServiceError):
+            gateway.mention(BEN)
+    finally:
+        served.stop()
+    assert retries == ["retry"]  # the 500 was repeated in place
+    assert heard == [("chat.update", 200, None), ("users.lookupByEmail", 429, "ratelimited")]
+
+
 def test_a_failure_of_the_first_reconciliation_request_is_a_service_error(
     slack: tuple[SlackGateway, ScriptedSlack],
 ) -> None:

@@ -2,14 +2,14 @@
 when /metrics is scraped).
 
 Each runtime has its own `CollectorRegistry`, so tests and two runtimes in one process never
-share counters. The runtime calls `observe_poll` / `observe_nag` after each pass; the
-gateways call `notion_response_hook` (an httpx response hook), `slack_response` and `retry`
-per HTTP answer; the outbox and the open incidents are counted from the store at scrape time.
+share counters. The runtime calls `observe_poll` / `observe_nag` after each pass, and hands
+`notion_response`, `slack_response` and `retry` to the gateways as their callbacks (they
+never import this module); the outbox and the open incidents are counted from the store at
+scrape time.
 """
 
 from __future__ import annotations
 
-import json
 import logging
 from collections.abc import Iterable, Iterator
 from datetime import datetime
@@ -30,9 +30,7 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from worker import __version__
 
-if TYPE_CHECKING:  # only types: the gateways may import this module without a cycle
-    import httpx
-
+if TYPE_CHECKING:
     from worker.config import Settings
     from worker.reports import DeliveryReport, NagReport, PollReport
     from worker.store import Store
@@ -202,7 +200,7 @@ class Metrics:
         self.actions.labels("failed").inc(delivery.failed)
         self.actions.labels("reconciled").inc(delivery.reconciled)
 
-    # --- requests (called by the gateways) --------------------------------------------------
+    # --- requests (the gateways' callbacks) --------------------------------------------------
 
     def notion_response(self, status: int | None, code: str | None = None) -> None:
         """One Notion HTTP answer (`status` None: none came: `code` says why, e.g. timeout)."""
@@ -210,15 +208,6 @@ class Metrics:
         self.notion_requests.labels(status_label).inc()
         if status is None or status >= 400:
             self.notion_errors.labels(status_label, code or f"http_{status}").inc()
-
-    def notion_response_hook(self, response: httpx.Response) -> None:
-        """httpx `event_hooks={"response": [...]}` of the Notion client: every answer,
-        including the ones the SDK retries itself."""
-        code = None
-        if response.status_code >= 400:
-            response.read()  # error bodies are small; httpx caches them for the SDK
-            code = _notion_error_code(response.content)
-        self.notion_response(response.status_code, code)
 
     def slack_response(self, method: str, status: int | None, error: str | None) -> None:
         """One Slack Web API call: `error` is Slack's error code (None when `ok`), `status`
@@ -231,15 +220,6 @@ class Metrics:
 
     def retry(self, service: Service) -> None:
         self.retries.labels(service).inc()
-
-
-def _notion_error_code(body: bytes) -> str | None:
-    try:
-        data = json.loads(body)
-    except ValueError:
-        return None  # a proxy's HTML page: the status says enough
-    code = data.get("code") if isinstance(data, dict) else None
-    return str(code) if code else None
 
 
 class StateCollector:

@@ -9,6 +9,7 @@ keep their place in the outbox, and Slack work goes on meanwhile.
 
 from __future__ import annotations
 
+import json
 import logging
 import time
 from collections.abc import Callable, Iterator, Sequence
@@ -34,7 +35,6 @@ from tenacity.stop import stop_base
 
 from worker.config import NOTION_VERSION, Settings
 from worker.errors import RowError, ServiceError
-from worker.metrics import Metrics
 from worker.pacing import Hold, Pacer
 from worker.pages.blocks import Block
 from worker.pages.parse import ChildBlock, NotionPage, parse_child_block, parse_page
@@ -228,6 +228,33 @@ class DataSourceSchema:
     properties: dict[str, tuple[str, tuple[str, ...]]]
 
 
+# One Notion answer: its HTTP status (None: none came) and Notion's error code (None: ok).
+OnResponse = Callable[[int | None, str | None], None]
+
+
+def response_hook(on_response: OnResponse) -> Callable[[httpx.Response], None]:
+    """An httpx response hook reporting every answer to `on_response`, including the ones
+    the SDK retries itself."""
+
+    def hook(response: httpx.Response) -> None:
+        code = None
+        if response.status_code >= 400:
+            response.read()  # error bodies are small; httpx caches them for the SDK
+            code = _error_code(response.content)
+        on_response(response.status_code, code)
+
+    return hook
+
+
+def _error_code(body: bytes) -> str | None:
+    try:
+        data = json.loads(body)
+    except ValueError:
+        return None  # a proxy's HTML page: the status says enough
+    code = data.get("code") if isinstance(data, dict) else None
+    return str(code) if code else None
+
+
 def build_client(
     settings: Settings,
     pacer: Pacer,
@@ -273,7 +300,8 @@ class NotionGateway:
         *,
         budget_s: float = 60.0,
         pacer: Pacer | None = None,
-        metrics: Metrics | None = None,
+        on_response: OnResponse | None = None,
+        on_retry: Callable[[], None] | None = None,
         server_clock: ServerClock | None = None,
         hold: Hold | None = None,
         sleep: Callable[[float], None] = time.sleep,
@@ -287,21 +315,39 @@ class NotionGateway:
         self.hold = hold if hold is not None else Hold()
         self._sleep = sleep
         self.inline_wait_s = inline_wait_s
-        self.metrics = metrics
+        # What the gateway reports (the runtime counts it for /metrics): answers the httpx
+        # hook does not see (none came), and each retry.
+        self.on_response = on_response
+        self.on_retry = on_retry
         self.server_clock = server_clock or ServerClock()
         self._sources: dict[str, str] = {}
         self._users: dict[str, Person] = {}
 
     @classmethod
-    def build(cls, settings: Settings, *, metrics: Metrics | None = None) -> NotionGateway:
+    def build(
+        cls,
+        settings: Settings,
+        *,
+        on_response: OnResponse | None = None,
+        on_retry: Callable[[], None] | None = None,
+    ) -> NotionGateway:
+        """The gateway to `NOTION_BASE_URL`; `on_response` hears every answer (and each
+        request none came for), `on_retry` each request repeated in place."""
         # Notion counts a connection's requests per 60-second window: never more than a
         # window's worth at our rate in any 60 s (plus a second for the network's jitter).
         rate = settings.notion_requests_per_s
         pacer = Pacer(rate, window=(max(1, int(rate * 60)), NOTION_WINDOW_S))
-        hook = metrics.notion_response_hook if metrics is not None else None
+        hook = response_hook(on_response) if on_response is not None else None
         server_clock = ServerClock()
         client = build_client(settings, pacer, on_response=hook, server_clock=server_clock)
-        return cls(client, settings, pacer=pacer, metrics=metrics, server_clock=server_clock)
+        return cls(
+            client,
+            settings,
+            pacer=pacer,
+            on_response=on_response,
+            on_retry=on_retry,
+            server_clock=server_clock,
+        )
 
     def close(self) -> None:
         self.client.close()
@@ -372,16 +418,16 @@ class NotionGateway:
 
     def _before_retry(self, state: RetryCallState) -> None:
         _log_retry(state)
-        if self.metrics is not None:
-            self.metrics.retry("notion")
-            exc = state.outcome.exception() if state.outcome else None
-            if exc is not None:
-                self._no_answer(exc)
+        if self.on_retry is not None:
+            self.on_retry()
+        exc = state.outcome.exception() if state.outcome else None
+        if exc is not None:
+            self._no_answer(exc)
 
     def _no_answer(self, exc: BaseException) -> None:
-        """Count a timeout or dropped connection (answers are counted by the httpx hook)."""
-        if self.metrics is not None and _http_status(exc) is None:
-            self.metrics.notion_response(None, _code(exc))
+        """Report a timeout or dropped connection (answers are reported by the httpx hook)."""
+        if self.on_response is not None and _http_status(exc) is None:
+            self.on_response(None, _code(exc))
 
     # --- reads ----------------------------------------------------------------------------
 

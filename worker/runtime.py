@@ -7,6 +7,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
+from functools import partial
 
 from sqlalchemy.exc import SQLAlchemyError
 
@@ -83,8 +84,12 @@ class Runtime:
     ) -> Runtime:
         store = _open_store(settings)
         metrics = Metrics()
-        notion = NotionGateway.build(settings, metrics=metrics)
-        slack = SlackGateway.build(settings, metrics=metrics)
+        notion = NotionGateway.build(
+            settings, on_response=metrics.notion_response, on_retry=partial(metrics.retry, "notion")
+        )
+        slack = SlackGateway.build(
+            settings, on_response=metrics.slack_response, on_retry=partial(metrics.retry, "slack")
+        )
         words = _wording(settings)
         effects = Effects(store, notion, slack, settings, words, should_stop=should_stop)
         worker = Worker(settings, notion, store, effects, should_stop=should_stop)

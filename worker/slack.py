@@ -23,7 +23,6 @@ from slack_sdk.http_retry.state import RetryState
 from worker.config import Settings
 from worker.errors import ServiceError
 from worker.messages import SlackMessage, escape
-from worker.metrics import Metrics
 from worker.pacing import Pacer
 from worker.snapshot import Person
 
@@ -234,15 +233,21 @@ class SlackIdentity:
     scopes: frozenset[str] | None = None
 
 
+# One Slack Web API call: its method, HTTP status (None: no answer) and Slack's error code
+# (None: ok).
+OnResponse = Callable[[str, int | None, str | None], None]
+
+
 class SlackGateway:
     """Every Slack call the worker makes."""
 
     def __init__(
-        self, client: WebClient, settings: Settings, *, metrics: Metrics | None = None
+        self, client: WebClient, settings: Settings, *, on_response: OnResponse | None = None
     ) -> None:
         self.client = client
         self.settings = settings
-        self.metrics = metrics
+        # Hears every call's outcome (the runtime counts them for /metrics).
+        self.on_response = on_response
         self._slack_ids: dict[str, str | None] = {}
         self.requests = 0
         # chat.postMessage: about one message per second per channel, short bursts allowed.
@@ -253,13 +258,21 @@ class SlackGateway:
         }
 
     @classmethod
-    def build(cls, settings: Settings, *, metrics: Metrics | None = None) -> SlackGateway:
-        on_retry = (lambda: metrics.retry("slack")) if metrics is not None else None
-        return cls(build_client(settings, on_retry=on_retry), settings, metrics=metrics)
+    def build(
+        cls,
+        settings: Settings,
+        *,
+        on_response: OnResponse | None = None,
+        on_retry: Callable[[], None] | None = None,
+    ) -> SlackGateway:
+        """The gateway to `SLACK_BASE_URL`; `on_response` hears every call's outcome,
+        `on_retry` each call repeated in place."""
+        client = build_client(settings, on_retry=on_retry)
+        return cls(client, settings, on_response=on_response)
 
     @contextmanager
     def _counted(self, method: str) -> Iterator[None]:
-        """Pace the call to its method's tier, count it (and its failure) for /metrics,
+        """Pace the call to its method's tier, report it (and its failure) to `on_response`,
         translated to ServiceError."""
         pace = self._method_pace.get(method) if self.settings.slack_tier_pacing else None
         if pace is not None:
@@ -269,11 +282,11 @@ class SlackGateway:
             with _translated(method):
                 yield
         except ServiceError as exc:
-            if self.metrics is not None:
-                self.metrics.slack_response(method, exc.status, exc.code)
+            if self.on_response is not None:
+                self.on_response(method, exc.status, exc.code)
             raise
-        if self.metrics is not None:
-            self.metrics.slack_response(method, 200, None)
+        if self.on_response is not None:
+            self.on_response(method, 200, None)
 
     def call(self, method: str, fn: Callable[[], Any]) -> dict[str, Any]:
         with self._counted(method):
