@@ -209,12 +209,21 @@ def _guard(name: str, check: Check) -> list[CheckResult]:
 
 
 class Checker:
-    """Runs the checks in order; later checks are skipped when what they need failed."""
+    """Runs the checks in order; later checks are skipped when what they need failed.
+    The caller builds the gateways, and hands in how to open the state store (the checks
+    open it only to read it, and close it again)."""
 
-    def __init__(self, settings: Settings, notion: NotionGateway, slack: SlackGateway) -> None:
+    def __init__(
+        self,
+        settings: Settings,
+        notion: NotionGateway,
+        slack: SlackGateway,
+        open_store: Callable[[], Store],
+    ) -> None:
         self.settings = settings
         self.notion = notion
         self.slack = slack
+        self.open_store = open_store
         # The Slack token's scopes, once `slack_token` has run (None: Slack did not say).
         self._scopes: frozenset[str] | None = None
 
@@ -238,11 +247,10 @@ class Checker:
         return results
 
     def store(self) -> CheckResult:
-        raw_url = self.settings.database_url.reveal()
         try:
-            store = Store.open(raw_url)
+            store = self.open_store()
         except Exception as exc:
-            detail = describe_open_error(exc, raw_url)
+            detail = describe_open_error(exc, self.settings.database_url.reveal())
             raise WorkerError(f"cannot open DATABASE_URL ({detail})") from exc
         try:
             version = store.schema_version()
@@ -253,9 +261,8 @@ class Checker:
     def threads_elsewhere(self) -> list[CheckResult]:
         """Open incidents whose threads are in another channel than SLACK_CHANNEL_ID (it was
         changed): they stay there until resolved; the app must keep access to it."""
-        raw_url = self.settings.database_url.reveal()
         try:
-            store = Store.open(raw_url)
+            store = self.open_store()
         except (SQLAlchemyError, OSError):
             return []  # the state store check says what is wrong
         try:

@@ -13,6 +13,7 @@ import threading
 from collections.abc import Callable, Sequence
 from dataclasses import replace
 from datetime import UTC, datetime
+from functools import partial
 from pathlib import Path
 from types import FrameType
 
@@ -25,8 +26,7 @@ from worker.errors import ConfigError, WorkerError
 from worker.notion import NotionGateway
 from worker.pages.preview import as_blocks_json, render_incident, render_sample
 from worker.pages.samples import SAMPLE_VARIANTS
-from worker.provision import setup_incidents
-from worker.runtime import Runtime
+from worker.runtime import Runtime, set_up
 from worker.sandbox import NotionLimits, Sandbox, SandboxOptions, WindowLimit
 from worker.slack import SlackGateway
 from worker.store import Store
@@ -66,11 +66,17 @@ def _on_stop_signals(stop: Callable[[], None]) -> None:
     signal.signal(signal.SIGINT, handler)
 
 
-def _run_checks(settings: Settings) -> list[CheckResult]:
+def _store_opener(settings: Settings) -> Callable[[], Store]:
+    """How `check` and `render` open the state store when (and if) they need it."""
+    return partial(Store.open, settings.database_url.reveal())
+
+
+def run_checks(settings: Settings) -> list[CheckResult]:
+    """What `check` reports past the settings (and the worker checks before starting)."""
     notion = NotionGateway.build(settings)
     slack = SlackGateway.build(settings)
     try:
-        return Checker(settings, notion, slack).run()
+        return Checker(settings, notion, slack, _store_opener(settings)).run()
     finally:
         notion.close()
 
@@ -80,7 +86,7 @@ def _cmd_check(args: argparse.Namespace) -> int:
     settings, results = settings_results(os.environ)
     if settings is not None:
         logs.configure(settings.log_format, _secrets(settings))
-        results += _run_checks(settings)
+        results += run_checks(settings)
     if args.json:
         print(json.dumps(as_json(results), ensure_ascii=False, indent=2))
     else:
@@ -113,7 +119,7 @@ STARTUP_RETRIES_S = (2.0, 5.0, 10.0, 20.0)
 def _refuse_on_problems(
     settings: Settings,
     stopping: threading.Event,
-    run_checks: Callable[[Settings], list[CheckResult]] = _run_checks,
+    run_checks: Callable[[Settings], list[CheckResult]] = run_checks,
 ) -> None:
     """Run the checks; a failure that may pass by itself (Notion or Slack briefly down) is
     checked again a few times before the worker refuses to start. A wait a service asks for
@@ -210,11 +216,9 @@ def _cmd_setup(args: argparse.Namespace) -> int:
     settings = _load_settings(require_workspace=False)
     if not settings.notion_token:
         raise ConfigError.single("NOTION_TOKEN", "is not set; setup needs it", "ntn_...")
-    notion = NotionGateway.build(settings)
     try:
         parent = normalize_notion_id(args.parent_page)
-        result = setup_incidents(
-            notion,
+        result = set_up(
             settings,
             parent,
             title=args.title,
@@ -223,8 +227,6 @@ def _cmd_setup(args: argparse.Namespace) -> int:
         )
     except ValueError as exc:
         raise WorkerError(f"--parent-page: {exc}") from exc
-    finally:
-        notion.close()
     if result.created:
         print(f"Created the {args.title} database. Put this line in .env:\n", file=sys.stderr)
     else:
@@ -247,7 +249,11 @@ def _cmd_render(args: argparse.Namespace) -> int:
         notion = NotionGateway.build(settings)
         try:
             markdown = render_incident(
-                args.page, settings, notion, normalize_notion_id(args.incident)
+                args.page,
+                settings,
+                notion,
+                normalize_notion_id(args.incident),
+                _store_opener(settings),
             )
         finally:
             notion.close()

@@ -18,11 +18,9 @@ import notion_client
 
 from worker.config import Settings
 from worker.errors import WorkerError
-from worker.notion import NotionGateway
 from worker.pages.to_markdown import blocks_to_markdown
-from worker.provision import setup_incidents
 from worker.record import IncidentRecord
-from worker.runtime import Runtime
+from worker.runtime import Runtime, set_up
 from worker.sandbox import Sandbox, SandboxOptions
 from worker.sandbox.people import people, rich, select, title
 from worker.sandbox.workspace import SandboxPerson
@@ -253,9 +251,7 @@ def run_demo(locale: str = "en", out: TextIO = sys.stdout) -> int:
             {"NOTION_TOKEN": box.workspace.notion_token, "NOTION_BASE_URL": box.notion_base_url},
             require_workspace=False,
         )
-        notion = NotionGateway.build(bootstrap)
-        setup = setup_incidents(notion, bootstrap, box.workspace.parent_page_id)
-        notion.close()
+        setup = set_up(bootstrap, box.workspace.parent_page_id)
         out.write(f"setup: created the Incidents database {setup.database_id}\n")
         settings = _settings(box, setup.database_id, Path(tmp), locale)
         runtime = Runtime.build(settings)

@@ -1,4 +1,8 @@
-"""Composition: settings → state store, gateways, effects and the worker (the only builder)."""
+"""Composition: settings → state store, gateways, effects and the worker.
+
+Gateways and the state store are built here, and by the CLI for its one-shot commands
+(`check`, `render`, `migrate`); every other module is handed what it uses.
+"""
 
 from __future__ import annotations
 
@@ -19,6 +23,7 @@ from worker.lease import Lease, fenced
 from worker.messages import Wording
 from worker.metrics import Metrics
 from worker.notion import NotionGateway
+from worker.provision import SetupResult, setup_incidents
 from worker.reports import DeliveryReport, NagReport, PollReport
 from worker.scheduler import Job, Loop
 from worker.schema_watch import SchemaWatch
@@ -57,6 +62,30 @@ def _wording(settings: Settings) -> Wording:
             f"TEMPLATES_DIR: cannot read {where} ({exc}); copy the bundled templates folder "
             "and point TEMPLATES_DIR at the copy"
         ) from exc
+
+
+def set_up(
+    settings: Settings,
+    parent_page_id: str,
+    *,
+    title: str = "Incidents",
+    force: bool = False,
+    with_postmortems: bool = False,
+) -> SetupResult:
+    """`setup` (and the demo's first step): the databases under the parent page, through a
+    Notion gateway of its own, closed after."""
+    notion = NotionGateway.build(settings)
+    try:
+        return setup_incidents(
+            notion,
+            settings,
+            parent_page_id,
+            title=title,
+            force=force,
+            with_postmortems=with_postmortems,
+        )
+    finally:
+        notion.close()
 
 
 @dataclass

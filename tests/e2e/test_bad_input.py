@@ -25,7 +25,8 @@ from tests.e2e.harness import (
     title,
     with_template,
 )
-from worker.check import Checker, CheckResult, settings_results
+from worker.check import CheckResult, settings_results
+from worker.cli import run_checks
 from worker.config import Secret, Settings
 from worker.errors import ServiceError
 from worker.notion import NotionGateway
@@ -56,11 +57,7 @@ def _check(env: dict[str, str]) -> list[CheckResult]:
     settings, results = settings_results(env)
     if settings is None:
         return results
-    notion = NotionGateway.build(settings)
-    try:
-        return results + Checker(settings, notion, SlackGateway.build(settings)).run()
-    finally:
-        notion.close()
+    return results + run_checks(settings)
 
 
 def _line(results: list[CheckResult], name: str) -> CheckResult:

@@ -8,22 +8,16 @@ from pathlib import Path
 import pytest
 
 from tests.e2e.harness import Harness, with_template
-from worker.check import Checker, CheckResult, settings_results
+from worker.check import CheckResult, settings_results
+from worker.cli import run_checks
 from worker.config import BUNDLED_TEMPLATES
-from worker.notion import NotionGateway
 from worker.properties import PROPERTIES
 from worker.sandbox import Sandbox
-from worker.slack import SlackGateway
 
 
 def _check(h: Harness, **env: str) -> list[CheckResult]:
     h.env.update(env)
-    settings = h.settings()
-    notion = NotionGateway.build(settings)
-    try:
-        return Checker(settings, notion, SlackGateway.build(settings)).run()
-    finally:
-        notion.close()
+    return run_checks(h.settings())
 
 
 def _failures(results: list[CheckResult]) -> list[str]:

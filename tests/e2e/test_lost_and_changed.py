@@ -12,10 +12,8 @@ from typing import Any
 import pytest
 
 from tests.e2e.harness import Harness, message_text, people, rich, select
-from worker.check import Checker
-from worker.notion import NotionGateway
+from worker.cli import run_checks
 from worker.sandbox import Sandbox
-from worker.slack import SlackGateway
 from worker.store import outbox_table
 
 T0 = datetime.now(UTC)
@@ -142,12 +140,7 @@ def test_an_open_incident_stays_in_its_channel_when_the_setting_changes(
     assert len(box.slack.channel_messages(new)) == 1  # new incidents go to the new channel
     assert len(box.slack.channel_messages(old)) == 1
     assert h.runtime.store.get_record(second) is not None
-    settings = h.settings()
-    notion = NotionGateway.build(settings)
-    try:
-        results = Checker(settings, notion, SlackGateway.build(settings)).run()
-    finally:
-        notion.close()
+    results = run_checks(h.settings())
     lines = [r.line() for r in results if "open incident" in r.detail]
     assert len(lines) == 1, [r.line() for r in results]
     assert old in lines[0]

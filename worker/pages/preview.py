@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from dataclasses import replace
 from datetime import UTC, datetime
 from typing import Literal
@@ -34,8 +35,15 @@ def render_sample(kind: PageKind, settings: Settings, variant: SampleVariant) ->
     return templates.render(POSTMORTEM_TEMPLATE, context)
 
 
-def render_incident(kind: PageKind, settings: Settings, notion: NotionGateway, page_id: str) -> str:
-    """The page as the worker would create it now for this incident (nothing is written)."""
+def render_incident(
+    kind: PageKind,
+    settings: Settings,
+    notion: NotionGateway,
+    page_id: str,
+    open_store: Callable[[], Store],
+) -> str:
+    """The page as the worker would create it now for this incident (nothing is written;
+    a postmortem reads the status updates the state store kept)."""
     incident = notion.retrieve_incident(page_id)
     now = datetime.now(UTC)
     if kind == "timeline":
@@ -44,7 +52,7 @@ def render_incident(kind: PageKind, settings: Settings, notion: NotionGateway, p
         incident = replace(incident, resolved_at=now)
     timeline_id = page_id_from_url(incident.timeline_url)
     timeline = blocks_to_markdown(notion.read_tree(timeline_id)) if timeline_id else ""
-    store = Store.open(settings.database_url.reveal())
+    store = open_store()
     try:
         updates = PageEffects.status_updates_from(store, page_id)
     finally:
