@@ -140,12 +140,14 @@ def test_a_stop_abandons_a_pass_still_running_after_the_grace(
 
     loop = Loop([Job("poll", 60, stuck)])
     try:
-        with caplog.at_level(logging.WARNING, logger="worker.scheduler"):
-            with running(loop, grace_s=0.05) as thread:
-                assert started.wait(5)
-                loop.stop()
-                thread.join(0.5)
-                assert not thread.is_alive()  # returned, the pass still running
+        with (
+            caplog.at_level(logging.WARNING, logger="worker.scheduler"),
+            running(loop, grace_s=0.05) as thread,
+        ):
+            assert started.wait(5)
+            loop.stop()
+            thread.join(0.5)
+            assert not thread.is_alive()  # returned, the pass still running
         (record,) = [r for r in caplog.records if r.name == "worker.scheduler"]
         assert "stopping while a pass is still running" in record.getMessage()
     finally:
