@@ -10,6 +10,7 @@ Notion as people would.
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -17,6 +18,7 @@ import pytest
 from tests.e2e.harness import Harness, message_text, select
 from worker.effects import Effects
 from worker.plan import plan_row
+from worker.sandbox import Sandbox
 from worker.snapshot import parse_timestamp
 
 
@@ -169,7 +171,7 @@ def test_of_two_parent_updates_waiting_only_the_last_is_sent(h: Harness) -> None
     assert "Identified" in shown
 
 
-def test_a_reminder_answered_before_it_went_out_is_not_sent(box: Any, tmp_path: Any) -> None:
+def test_a_reminder_answered_before_it_went_out_is_not_sent(box: Sandbox, tmp_path: Path) -> None:
     h = Harness(box, tmp_path, UPDATE_CADENCE="SEV2=10m", COMMANDER_GRACE="1h")
     try:
         now = datetime.now(UTC)

@@ -1,0 +1,189 @@
+"""Tick: one poll and one nag pass against the sandbox — what a poll reports, rows that cannot
+be read whole going on beside the others, a problem logged once, a read left for after the
+wait Notion asked for, reminders queued once and the trash noticed between polls."""
+
+from __future__ import annotations
+
+import logging
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+
+from tests.e2e.harness import Harness, rich, select
+from worker.sandbox import NotionLimits, Sandbox, WindowLimit
+from worker.tick import CURSOR_KEY, PollReport, Worker
+
+
+def _worker(h: Harness, now: datetime) -> Worker:
+    """The runtime's worker, this replica holding the lease at `now` (as when it polls)."""
+    assert h.runtime.lead(now)
+    return h.runtime.worker
+
+
+def _poll(h: Harness, now: datetime) -> PollReport:
+    return _worker(h, now).poll(now)
+
+
+def _tick_warnings(caplog: pytest.LogCaptureFixture, needle: str) -> list[str]:
+    return [
+        r.getMessage()
+        for r in caplog.records
+        if r.name == "worker.tick" and r.levelno >= logging.WARNING and needle in r.getMessage()
+    ]
+
+
+def _schema(h: Harness, properties: dict[str, object]) -> None:
+    """Change the data source as a person would in Notion."""
+    client = h.client("Aiko")
+    try:
+        client.data_sources.update(data_source_id=h.data_source_id, properties=properties)
+    finally:
+        client.close()
+
+
+def test_a_poll_reports_the_rows_it_read_and_what_it_did(h: Harness) -> None:
+    h.declare("Aiko", "Checkout down", Severity=select("SEV2"))
+    h.declare("Aiko", "Search slow", Severity=select("SEV3"))
+    now = datetime.now(UTC)
+    report = _poll(h, now)
+    assert (report.rows, report.changed, report.row_errors) == (2, 2, 0)
+    assert report.ok
+    done = report.delivery.done
+    assert done >= 6  # per incident: its parent, its link on the row, its timeline page
+    assert report.notion_requests >= 1 + 2 * 2  # the query; per row: its link, its page
+    assert report.summary().startswith(
+        f"poll: 2 rows read, 2 changed, {done} actions done, 0 to retry, 0 failed, "
+        f"0 unreadable rows, {report.notion_requests} Notion requests, "
+    )
+    # Read again (the overlap of the next poll): the worker's own writes are no change.
+    again = _poll(h, now + timedelta(seconds=5))
+    assert again.changed == 0
+    assert len(h.top_level()) == 2
+
+
+def test_a_value_the_settings_do_not_know_is_named_once_and_the_other_rows_go_on(
+    h: Harness, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.WARNING)
+    odd = h.declare("Aiko", "Checkout down", Severity=select("SEV2"), Status=select("Identified"))
+    fine = h.declare("Aiko", "Search slow", Severity=select("SEV3"), Status=select("Identified"))
+    now = datetime.now(UTC)
+    _poll(h, now)
+    h.edit("Ben", odd, Status=select("Closed"))  # not among STATUS_OPTIONS
+    h.edit("Ben", fine, Status=select("Monitoring"))
+    _poll(h, now + timedelta(minutes=1))
+    h.edit("Ben", odd, Impact=rich("EU card payments"))  # the row read again, still “Closed”
+    _poll(h, now + timedelta(minutes=2))
+    named = [r for r in h.replies_text(odd) if "“Closed”" in r]
+    assert len(named) == 1, h.replies_text(odd)
+    assert "STATUS_OPTIONS" in named[0]
+    assert not any("→ Closed" in r for r in h.replies_text(odd))  # not taken for a change
+    assert any("Identified → Monitoring" in r for r in h.replies_text(fine))
+    assert len(_tick_warnings(caplog, "“Closed”")) == 1
+
+
+def test_a_broken_property_is_logged_once_however_many_rows_and_polls(
+    h: Harness, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.WARNING)
+    first = h.declare("Aiko", "Checkout down", Severity=select("SEV2"))
+    second = h.declare("Aiko", "Search slow", Severity=select("SEV3"))
+    now = datetime.now(UTC)
+    _poll(h, now)
+    _schema(h, {"Severity": {"name": "Sev"}})
+    h.edit("Ben", first, Status=select("Identified"))
+    h.edit("Ben", second, Status=select("Monitoring"))
+    _poll(h, now + timedelta(minutes=1))
+    h.edit("Ben", first, Impact=rich("EU card payments"))
+    _poll(h, now + timedelta(minutes=2))
+    assert len(_tick_warnings(caplog, "'Severity' is missing")) == 1
+    assert any("→ Identified" in r for r in h.replies_text(first))  # the rest is mirrored
+    assert any("→ Monitoring" in r for r in h.replies_text(second))
+
+
+class Ticks:
+    """One monotonic clock moved by hand, for Notion's rate-limit window and the worker's
+    wait: a minute passes in no time."""
+
+    def __init__(self) -> None:
+        self.now = 10_000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def test_while_notion_asks_to_wait_the_read_waits_and_nothing_is_missed(
+    box: Sandbox, tmp_path: Path
+) -> None:
+    ticks = Ticks()
+    box.notion.limiter.clock = ticks
+    h = Harness(box, tmp_path)
+    try:
+        h.runtime.notion.hold.clock = ticks
+        page = h.declare("Aiko", "Checkout down", Severity=select("SEV2"))
+        now = datetime.now(UTC)
+        _poll(h, now)
+        cursor = h.runtime.store.get_meta(CURSOR_KEY)
+        box.notion.set_limits(
+            NotionLimits(connection=WindowLimit(1_000, 60.0), workspace=WindowLimit(0, 0.0))
+        )
+        h.edit("Ben", page, Status=select("Identified"))
+        box.notion.use_up_budget(box.workspace.notion_token)  # the worker's, for a minute
+
+        waiting = _poll(h, now + timedelta(seconds=10))
+        assert waiting.read_deferred
+        assert waiting.notion_wait is not None
+        assert waiting.notion_wait.until == now + timedelta(seconds=70)
+        assert "rows are read then" in waiting.summary()
+        assert h.runtime.store.get_meta(CURSOR_KEY) == cursor  # read from there, later
+        assert h.replies_text(page) == []
+
+        ticks.now += 60
+        after = _poll(h, now + timedelta(seconds=70))
+        assert not after.read_deferred
+        assert after.notion_wait is None
+        assert any("→ Identified" in r for r in h.replies_text(page))
+    finally:
+        h.close()
+
+
+def test_each_reminder_is_queued_once_and_goes_out_with_a_delivery(
+    box: Sandbox, tmp_path: Path
+) -> None:
+    h = Harness(box, tmp_path, UPDATE_CADENCE="SEV2=10m", COMMANDER_GRACE="1h")
+    try:
+        page = h.declare("Aiko", "Checkout down", Severity=select("SEV2"))
+        now = datetime.now(UTC)
+        _poll(h, now)
+        overdue = now + timedelta(minutes=11)
+        assert _worker(h, overdue).nag_pass(overdue, deliver=False).queued == 1
+        assert h.replies_text(page) == []  # queued: the poll's delivery sends it
+        later = overdue + timedelta(minutes=1)
+        assert _worker(h, later).nag_pass(later, deliver=False).queued == 0
+        _worker(h, later).deliver(later)
+        (reminder,) = h.replies_text(page)
+        assert "update" in reminder.lower()
+        last = overdue + timedelta(minutes=2)
+        assert _worker(h, last).nag_pass(last).queued == 0
+        assert len(h.replies_text(page)) == 1
+    finally:
+        h.close()
+
+
+def test_a_row_moved_to_the_trash_is_told_in_its_thread_by_the_nag_pass(h: Harness) -> None:
+    page = h.declare("Aiko", "Checkout down", Severity=select("SEV2"))
+    now = datetime.now(UTC)
+    _poll(h, now)
+    client = h.client("Aiko")
+    try:
+        client.pages.update(page_id=page, in_trash=True)  # no poll sees it: queries skip it
+    finally:
+        client.close()
+    later = now + timedelta(minutes=1)
+    _worker(h, later).nag_pass(later)
+    (told,) = h.replies_text(page)
+    assert "moved to the trash" in told
+    again = later + timedelta(minutes=1)
+    _worker(h, again).nag_pass(again)
+    assert len(h.replies_text(page)) == 1  # said once
