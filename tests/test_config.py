@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 import pytest
 
 from tests.factories import settings
@@ -330,3 +332,153 @@ def test_a_placeholder_token_is_named_without_echoing_it(variable: str, value: s
 def test_commands_without_a_workspace_take_a_placeholder_token_for_none() -> None:
     s = Settings.from_env({"NOTION_TOKEN": "ntn_..."}, require_workspace=False)
     assert not s.notion_token
+
+
+# --- bad input: every malformed setting named with an example, secrets never echoed ---------
+
+NOTION_TOKEN = "ntn_" + "N0t10nS3cr3t" * 4
+SLACK_TOKEN = "xoxb-111-222-" + "Sl4ckS3cr3t" * 3
+DB_PASSWORD = "hunter2-Pa55w0rd"
+DATABASE_URL = f"postgresql://worker:{DB_PASSWORD}@db.internal:5432/incidents"
+
+# (variable, a malformed value). Each must come back as one problem naming the variable
+# with an example of a good value.
+MALFORMED = [
+    ("NOTION_TOKEN", "secret-without-the-prefix"),
+    ("SLACK_BOT_TOKEN", "xoxp-a-user-token"),
+    ("NOTION_INCIDENTS_DATABASE_ID", "Incidents"),
+    ("SLACK_CHANNEL_ID", "#incidents"),
+    ("DATABASE_URL", "state.db"),
+    ("NOTION_BASE_URL", "api.notion.com"),
+    ("SLACK_BASE_URL", "slack.com/api"),
+    ("POLL_INTERVAL", "15"),
+    ("POLL_OVERLAP", "a minute"),
+    ("TEMPLATES_DIR", "/no/such/templates/dir"),
+    ("LOCALE", "fr"),
+    ("TIMEZONE", "Mars/Olympus_Mons"),
+    ("POSTMORTEM_DATABASE_ID", "Postmortems"),
+    ("LOG_FORMAT", "xml"),
+    ("PORT", "99999"),
+    ("NOTION_REQUESTS_PER_SECOND", "-3"),
+    ("NOTION_TIMEOUT", "30"),
+    ("SLACK_TIMEOUT", "0s"),
+    ("DECLARE_GRACE", "two minutes"),
+    ("NOTION_PROPERTY_NAMES", "Stat=State"),
+    ("MIRRORED_PROPERTIES", "Name,Slack thread"),
+    ("BROADCAST_RESOLVED", "maybe"),
+    ("UPDATE_CADENCE", "SEV1:15m"),
+    ("NAG_INTERVAL", "1"),
+    ("MITIGATED_CADENCE_FACTOR", "double"),
+    ("ESCALATE_AFTER_NUDGES", "0"),
+    ("ESCALATE_TO", "@oncall"),
+    ("COMMANDER_GRACE", "5 minutes"),
+    ("SEVERITY_GRACE", "five"),
+    ("POSTMORTEM_DUE", "5"),
+    ("POSTMORTEM_REMINDER_AFTER", "-1d"),
+    ("QUIET_HOURS", "22-08"),
+    ("WORKING_HOURS", "9:00-25:00"),
+]
+
+
+@pytest.mark.parametrize(("variable", "value"), MALFORMED)
+def test_a_malformed_setting_names_the_variable_with_an_example(variable: str, value: str) -> None:
+    with pytest.raises(ConfigError) as caught:
+        settings(**{variable: value})
+    problems = [p for p in caught.value.problems if p.variable == variable]
+    assert len(problems) == 1, caught.value.problems
+    assert problems[0].example, f"{variable}: no example of a good value"
+    assert f"for example {variable}=" in str(caught.value)
+
+
+def test_every_malformed_setting_is_reported_at_once() -> None:
+    with pytest.raises(ConfigError) as caught:
+        Settings.from_env(dict(MALFORMED))
+    reported = {p.variable for p in caught.value.problems}
+    assert reported == {variable for variable, _ in MALFORMED}
+    text = str(caught.value)
+    assert f"{len(caught.value.problems)} problem(s)" in text
+    assert text.count("\n  - ") == len(caught.value.problems)  # one line each
+
+
+def test_missing_required_settings_are_reported_together_with_examples() -> None:
+    with pytest.raises(ConfigError) as caught:
+        Settings.from_env({"POLL_INTERVAL": "15"})
+    variables = {p.variable for p in caught.value.problems}
+    assert variables == {
+        "NOTION_TOKEN",
+        "SLACK_BOT_TOKEN",
+        "NOTION_INCIDENTS_DATABASE_ID",
+        "SLACK_CHANNEL_ID",
+        "POLL_INTERVAL",
+    }
+    assert all(p.example for p in caught.value.problems)
+
+
+@pytest.mark.parametrize(
+    "variable",
+    [
+        "NOTION_INCIDENTS_DATABASE_ID",
+        "POSTMORTEM_DATABASE_ID",
+        "SLACK_CHANNEL_ID",
+    ],
+)
+@pytest.mark.parametrize("token", [NOTION_TOKEN, SLACK_TOKEN])
+def test_a_token_pasted_into_an_id_setting_is_not_echoed(variable: str, token: str) -> None:
+    with pytest.raises(ConfigError) as caught:
+        settings(**{variable: token})
+    assert variable in str(caught.value)
+    assert token not in str(caught.value)
+    assert token not in repr(caught.value.problems)
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "state.db",
+        f"postgres ql://worker:{DB_PASSWORD}@db/incidents",
+        f"postgresql://worker:{DB_PASSWORD}@db:notaport/incidents",
+        f"mysql://worker:{DB_PASSWORD}@db/incidents",
+        "https://example.com/state",
+    ],
+)
+def test_an_unusable_database_url_is_a_setting_problem(url: str) -> None:
+    with pytest.raises(ConfigError) as caught:
+        settings(DATABASE_URL=url)
+    assert [p.variable for p in caught.value.problems] == ["DATABASE_URL"]
+    assert "for example DATABASE_URL=" in str(caught.value)
+    assert DB_PASSWORD not in str(caught.value)
+
+
+def _secret_settings() -> Settings:
+    return settings(
+        NOTION_TOKEN=NOTION_TOKEN, SLACK_BOT_TOKEN=SLACK_TOKEN, DATABASE_URL=DATABASE_URL
+    )
+
+
+SECRETS = (NOTION_TOKEN, SLACK_TOKEN, DB_PASSWORD)
+
+
+def _leaks(text: str) -> list[str]:
+    return [secret[:12] + "…" for secret in SECRETS if secret in text]
+
+
+def test_settings_never_show_their_secrets() -> None:
+    s = _secret_settings()
+    shown = [
+        repr(s),
+        str(s),
+        f"{s}",
+        "%s %r" % (s, s),  # noqa: UP031 - the old formatting must not show them either
+        repr(dataclasses.asdict(s)),
+        repr(s.notion_token),
+        f"{s.slack_bot_token}",
+        str(s.database_url),
+    ]
+    assert _leaks("\n".join(shown)) == []
+    assert s.notion_token.reveal() == NOTION_TOKEN  # the value is still there to use
+
+
+def test_a_misplaced_token_is_never_echoed_by_a_setting_problem() -> None:
+    with pytest.raises(ConfigError) as caught:
+        Settings.from_env({"NOTION_TOKEN": SLACK_TOKEN, "SLACK_BOT_TOKEN": NOTION_TOKEN})
+    assert _leaks(str(caught.value) + repr(caught.value.problems)) == []

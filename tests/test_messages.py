@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import json
 import re
 from datetime import timedelta
 from typing import Any, get_args
@@ -11,8 +12,9 @@ import pytest
 from hypothesis import HealthCheck, given
 from hypothesis import settings as hypothesis_settings
 from hypothesis import strategies as st
+from slack_sdk import WebClient
 
-from tests.factories import BEN, T0, row, settings
+from tests.factories import BEN, T0, rich, row, settings
 from worker.actions import (
     ChangesReply,
     LinksRestoredReply,
@@ -27,7 +29,7 @@ from worker.actions import (
     TrashedReply,
     ValueProblemReply,
 )
-from worker.config import BUNDLED_TEMPLATES
+from worker.config import BUNDLED_TEMPLATES, Settings
 from worker.diff import Change
 from worker.messages import (
     BLOCKS_TEXT_MAX,
@@ -50,6 +52,7 @@ from worker.nag import Nudge, NudgeKind
 from worker.plan import nudge_action
 from worker.sandbox.slack.blocks import blocks_text_length, validate_blocks
 from worker.sandbox.slack.pings import message_pings
+from worker.slack import SlackGateway
 from worker.slack_fit import fits
 from worker.snapshot import Incident, Person, Value, parse_incident
 
@@ -658,3 +661,234 @@ def test_every_field_long_at_once_still_fits_every_limit() -> None:
     more = "0123456789abcdef0123456789abcdef|more in Notion>"
     assert all(more in repr(m.blocks) for m in messages[:3])
     assert all(m.text.endswith(more) for m in plain)
+
+
+# --- bad input: Slack's own block validator and ping parser (the sandbox's) are the oracles --
+
+WORDS = Wording.load(BUNDLED_TEMPLATES, "en")
+
+
+def _slack_gateway(s: Settings = S) -> SlackGateway:
+    # People without an email never reach the network: their name is shown, escaped.
+    return SlackGateway(WebClient(token="xoxb-unused", base_url="http://127.0.0.1:9/api/"), s)
+
+
+def _ids_mention(person: Person) -> str:
+    """Everyone has a Slack account: a proper mention."""
+    return f"<@U{person.id[:8].upper()}>"
+
+
+def _slack_ctx(mention: Any = None) -> RenderContext:
+    return RenderContext(S, WORDS, mention or _slack_gateway().mention)
+
+
+def _problems(message: SlackMessage) -> list[str]:
+    """What Slack would refuse in this message: its blocks, and the text's 40,000 limit."""
+    problems = validate_blocks(message.blocks)
+    if len(message.text) > 40_000:
+        problems.append("text longer than 40,000 characters")
+    return problems
+
+
+def _pings(message: SlackMessage) -> set[str]:
+    return message_pings(message.text, message.blocks, None, parse_names=False)
+
+
+def _message_text(message: SlackMessage) -> str:
+    return message.text + "\n" + json.dumps(message.blocks, ensure_ascii=False)
+
+
+def _people(count: int, name: str = "Responder {i:03d}", *, email: bool = False) -> list[Any]:
+    return [
+        {
+            "id": f"{i:08x}-0000-4000-8000-{i:012x}",
+            "name": name.format(i=i),
+            "email": f"r{i}@example.com" if email else None,
+        }
+        for i in range(count)
+    ]
+
+
+def _notion_user(person: dict[str, Any]) -> dict[str, Any]:
+    user: dict[str, Any] = {"object": "user", "id": person["id"], "name": person["name"]}
+    user["type"] = "person"
+    user["person"] = {"email": person["email"]} if person.get("email") else {}
+    return user
+
+
+def _with_people(raw: dict[str, Any], field: str, people: list[Any]) -> dict[str, Any]:
+    raw["properties"][field]["people"] = [_notion_user(p) for p in people]
+    return raw
+
+
+def _changes_payload(key: str, old: Value, new: Value) -> ChangesReply:
+    return ChangesReply(at=T0, changes=(Change(key, old, new),))
+
+
+def _value(text: str = "", people: list[Person] | None = None) -> Value:
+    return Value(text=text, people=tuple(people or ()), is_people=people is not None)
+
+
+# --- a row with 100 people -----------------------------------------------------------------
+
+
+def test_100_people_with_slack_accounts_fit_the_parent_message() -> None:
+    people = _people(100, email=True)
+    incident = parse_incident(_with_people(row(), "Commander", people), S)
+    assert len(incident.commander) == 100
+    message = parent_message(incident, _slack_ctx(_ids_mention))
+    assert _problems(message) == []
+    assert len(_pings(message)) == 100  # exactly the commanders
+
+
+def test_100_people_without_slack_accounts_fit_the_parent_message() -> None:
+    people = _people(100, "Responder number {i:03d}")
+    incident = parse_incident(_with_people(row(), "Commander", people), S)
+    message = parent_message(incident, _slack_ctx())
+    assert _problems(message) == []  # today: invalid_blocks, the incident is never announced
+    assert "Responder number 000" in _message_text(message)
+
+
+def test_a_change_to_100_people_names_the_first_of_them() -> None:
+    people = [Person(**p) for p in _people(100, "Responder {i:03d} Example-Longname")]
+    incident = parse_incident(row(), S)
+    payload = _changes_payload("commander", _value(people=[]), _value(people=people))
+    message = reply_message(payload, incident, _slack_ctx())
+    assert _problems(message) == []
+    assert "Responder 000 Example-Longname" in message.blocks[0]["text"]["text"]
+
+
+# --- texts over 2,000 characters -----------------------------------------------------------
+
+
+def test_long_texts_are_cut_in_the_parent_and_an_update_with_a_link_to_notion() -> None:
+    long = "".join(f"word{i:05d} " for i in range(800))  # 8,000 characters
+    incident = parse_incident(row(title=long[:3000], impact=long, status_update=long), S)
+    message = parent_message(incident, _slack_ctx())
+    assert _problems(message) == []
+    assert utf16_len(message.blocks[0]["text"]["text"]) <= HEADER_MAX
+    text = _message_text(message)
+    assert "word00000" in text
+    assert "word00799" not in text
+    assert "more in Notion" in text
+    update = StatusUpdateReply(text=long, at=T0)
+    reply = reply_message(update, incident, _slack_ctx())
+    assert _problems(reply) == []
+    # Quoted over two sections at most; the last one ends with the link.
+    assert len(reply.blocks) == 3
+    assert "more in Notion" in reply.blocks[-2]["text"]["text"]
+
+
+def test_a_long_custom_property_change_fits_one_reply() -> None:
+    incident = parse_incident(row(), S)
+    payload = _changes_payload("prop:Root cause", _value("short"), _value("x" * 7000))
+    message = reply_message(payload, incident, _slack_ctx())
+    assert _problems(message) == []
+    assert "*Root cause:* short → xxx" in message.blocks[0]["text"]["text"]
+
+
+# --- emoji, right-to-left and Japanese text ------------------------------------------------
+
+WORLD = [
+    "فشل الدفع في أوروبا 💳",  # Arabic
+    "כשל בתשלומים באירופה 🔥",  # Hebrew
+    "決済 API が 500 エラー 🙇‍♀️",  # Japanese, with a ZWJ emoji sequence
+    "Zahlungen ⚠️ 👩🏽‍💻 🇯🇵 e\u0301",  # variation selector, skin tone, flag, combining accent
+    "\u202eRTL override\u202c and \u2066isolate\u2069",  # bidi controls pass through
+]
+
+
+@pytest.mark.parametrize("text", WORLD)
+def test_any_script_comes_through_unchanged(text: str) -> None:
+    incident = parse_incident(row(title=text, impact=text, status_update=text), S)
+    message = parent_message(incident, _slack_ctx())
+    assert _problems(message) == []
+    assert message.blocks[0]["text"]["text"] == f"SEV2 · {text}"
+    assert text in message.blocks[2]["text"]["text"]  # Impact
+    update = StatusUpdateReply(text=text, at=T0)
+    assert text in reply_message(update, incident, _slack_ctx()).blocks[0]["text"]["text"]
+
+
+@pytest.mark.parametrize("symbol", ["🔥", "👩🏽‍💻", "ع", "日"])
+def test_a_header_full_of_wide_characters_is_cut_on_a_character(symbol: str) -> None:
+    incident = parse_incident(row(title=symbol * 200), S)
+    header = parent_message(incident, _slack_ctx()).blocks[0]["text"]["text"]
+    assert utf16_len(header) <= HEADER_MAX
+    assert header.endswith("…")
+    header.encode("utf-8")  # no half of a surrogate pair left behind
+
+
+# --- mention injection in every field, and in people's names -------------------------------
+
+EVIL = (
+    "<!channel> <!here> <!everyone> <@U0000000000> <!subteam^S0000|@oncall> @here &lt;!channel&gt;"
+)
+EVIL_PERSON = Person(id="99999999-9999-4999-8999-999999999999", name=EVIL)
+
+
+def _evil_incident() -> Incident:
+    s = settings(MIRRORED_PROPERTIES="Name,Status,Severity,Commander,Impact,Root cause,Runbook")
+    extra = {
+        "Root cause": {"id": "rc", "type": "rich_text", "rich_text": rich(EVIL)},
+        "Runbook": {"id": "rb", "type": "url", "url": EVIL},
+    }
+    raw = row(
+        title=EVIL,
+        status=EVIL.replace(",", " "),
+        severity=EVIL.replace(",", " "),
+        impact=EVIL,
+        status_update=EVIL,
+        customer_comms=EVIL.replace(",", " "),
+        extra=extra,
+    )
+    raw["properties"]["Commander"]["people"] = [
+        {"object": "user", "id": EVIL_PERSON.id, "name": EVIL, "type": "person", "person": {}}
+    ]
+    raw["properties"]["Scribe"]["people"] = raw["properties"]["Commander"]["people"]
+    return parse_incident(raw, s)
+
+
+def _evil_messages() -> list[SlackMessage]:
+    incident = _evil_incident()
+    ctx = _slack_ctx()
+    evil_value = _value(EVIL)
+    payload = ChangesReply(
+        at=T0,
+        changes=(
+            Change("impact", evil_value, evil_value),
+            Change("commander", _value(people=[]), _value(people=[EVIL_PERSON])),
+            Change("prop:Runbook", _value(), evil_value),
+            Change("prop:" + EVIL, _value(), evil_value),  # a property so named
+        ),
+        actor=EVIL_PERSON,
+    )
+    update = StatusUpdateReply(text=EVIL, at=T0, actor=EVIL_PERSON)
+    problem = ProblemReply(what="create_timeline", error=f"template: {EVIL}")
+    nudge = PostNudge(
+        kind="update_overdue",
+        overdue_by_s=300.0,
+        due_at=T0,
+        last_update_at=T0 - timedelta(minutes=30),
+        mention=(EVIL_PERSON,),
+    )
+    return [
+        parent_message(incident, ctx),
+        reply_message(payload, incident, ctx),
+        reply_message(update, incident, ctx),
+        reply_message(problem, incident, ctx),
+        nudge_message(nudge, incident, ctx),
+    ]
+
+
+@pytest.mark.parametrize("index", range(5), ids=["parent", "changes", "update", "problem", "nudge"])
+def test_injected_mentions_ping_nobody(index: int) -> None:
+    message = _evil_messages()[index]
+    assert _pings(message) == set()
+    assert _problems(message) == []
+
+
+def test_an_escaped_entity_typed_in_notion_reads_as_typed() -> None:
+    message = _evil_messages()[0]
+    impact = message.blocks[2]["text"]["text"]
+    assert "&amp;lt;!channel&amp;gt;" in impact  # Slack shows "&lt;!channel&gt;", as typed
+    assert "&lt;!channel&gt;" in impact  # and "<!channel>" as text, not as a ping

@@ -21,12 +21,16 @@ from worker.actions import (
     UpdateParent,
     WriteProps,
 )
+from worker.config import BUNDLED_TEMPLATES
+from worker.messages import RenderContext, Wording, parent_message
 from worker.plan import Plan, observed, plan_row, thread_ts_from_permalink
 from worker.record import IncidentRecord
+from worker.sandbox.slack.blocks import validate_blocks
 from worker.snapshot import Incident, Person, parse_incident
 from worker.store import lane
 
 S = settings()
+WORDS = Wording.load(BUNDLED_TEMPLATES, "en")
 NOW = T0 + timedelta(minutes=1)
 ACTOR = Person(BEN["id"], "Ben Carter", "ben@example.com")
 DUE = T0 + timedelta(minutes=30)  # SEV2 every 30 minutes, from the declaration at T0
@@ -137,6 +141,30 @@ def test_an_untitled_row_is_declared_after_the_grace_period() -> None:
     later = NOW + timedelta(minutes=5)
     plan = plan_row(waiting, _incident(title=""), S, actor=None, now=later, first_run=False)
     assert _kinds(plan) == ["post_parent", "link_thread"]
+
+
+@pytest.mark.parametrize("title", ["", "   ", "\n\t"])
+def test_an_untitled_row_waits_for_the_grace_period_then_is_announced_as_untitled(
+    title: str,
+) -> None:
+    s = settings(DECLARE_GRACE="10m")
+    incident = parse_incident(row(title=title), s)
+    assert incident.title == ""
+    # The grace runs from when the worker first saw the row (creation times are rounded).
+    early = plan_row(None, incident, s, actor=None, now=T0 + timedelta(minutes=1), first_run=False)
+    assert early.actions == ()
+    assert early.record.phase == "waiting"
+    still = plan_row(
+        early.record, incident, s, actor=None, now=T0 + timedelta(minutes=10), first_run=False
+    )
+    assert still.actions == ()
+    late = plan_row(
+        early.record, incident, s, actor=None, now=T0 + timedelta(minutes=11), first_run=False
+    )
+    assert "post_parent" in [a.kind for a in late.actions]
+    message = parent_message(incident, RenderContext(S, WORDS, lambda person: person.name))
+    assert message.blocks[0]["text"]["text"] == "SEV2 · Untitled incident"
+    assert validate_blocks(message.blocks) == []
 
 
 def test_a_titled_waiting_row_is_declared() -> None:

@@ -9,6 +9,7 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
+from slack_sdk import WebClient
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse
@@ -19,6 +20,7 @@ from tests.sandbox.slack_reference import SlackHarness, catalog_tier, serve_slac
 from worker.errors import ServiceError
 from worker.messages import SlackMessage
 from worker.sandbox.server import ServedApp
+from worker.sandbox.slack.pings import message_pings
 from worker.slack import METHOD_TIERS, SlackGateway
 from worker.snapshot import Person
 
@@ -203,3 +205,29 @@ def test_a_missing_scope_names_the_scope_slack_asks_for() -> None:
     assert failure.value.code == "missing_scope"
     assert "the app lacks groups:history" in str(failure.value)
     assert "reinstall" in str(failure.value)
+
+
+# --- a person named like a mention --------------------------------------------------------
+
+EVIL = (
+    "<!channel> <!here> <!everyone> <@U0000000000> <!subteam^S0000|@oncall> @here &lt;!channel&gt;"
+)
+EVIL_PERSON = Person(id="99999999-9999-4999-8999-999999999999", name=EVIL)
+
+
+def _slack_gateway() -> SlackGateway:
+    # People without an email never reach the network: their name is shown, escaped.
+    return SlackGateway(
+        WebClient(token="xoxb-unused", base_url="http://127.0.0.1:9/api/"), settings()
+    )
+
+
+def _control_free(text: str) -> bool:
+    return message_pings(text, None, None, parse_names=True) == set()
+
+
+def test_a_person_named_like_a_mention_is_shown_as_text() -> None:
+    gateway = _slack_gateway()
+    shown = gateway.mention(EVIL_PERSON)
+    assert _control_free(shown)
+    assert gateway.requests == 0  # no email: no lookup

@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
 
 from tests.factories import AIKO, BEN, T0, row, settings
 from worker.errors import RowError
+from worker.plan import plan_row
+from worker.record import IncidentRecord
 from worker.snapshot import (
     Incident,
     Person,
@@ -160,3 +162,39 @@ def test_the_last_known_value_stands_in_and_its_comeback_is_a_change() -> None:
     assert carried.severity == "SEV1"  # what could be read is taken as it is
     back = parse_incident(row(status="Resolved", severity="SEV1"), S)
     assert carry_unreadable(carried, back) == back
+
+
+def test_a_row_with_missing_and_retyped_properties_still_parses() -> None:
+    raw = row(
+        impact="irrelevant",
+        drop=("Severity", "Commander"),
+        extra={"Impact": {"id": "im", "type": "number", "number": 3}},
+    )
+    incident = parse_incident(raw, S)
+    assert incident.title == "Checkout down"
+    assert incident.status == "Investigating"  # the other properties are read as usual
+    assert incident.severity is None
+    assert incident.commander == ()
+    assert incident.impact == ""
+    problems = "; ".join(incident.problems)
+    assert "'Severity' is missing" in problems
+    assert "'Commander' is missing" in problems
+    assert "'Impact' is a number property; the worker needs rich_text" in problems
+
+
+def test_an_unknown_status_value_is_named_and_the_last_known_one_stands_in() -> None:
+    """A status the settings do not list ("Escalating to vendor", "Closed") could mean
+    resolved or not: the worker does not guess. It names the value (and how to make it
+    known), and goes on with the last status it knew — no "Investigating → …" reply."""
+    record = IncidentRecord(
+        page_id=row()["id"], snapshot=parse_incident(row(), S), phase="announced", thread_ts="1.2"
+    )
+    raw = parse_incident(row(status="Escalating to vendor", edited=T0 + timedelta(minutes=1)), S)
+    (problem,) = raw.value_problems
+    assert "“Escalating to vendor”" in problem
+    assert "STATUS_OPTIONS" in problem
+    assert "RESOLVED_STATUSES" in problem
+    new = carry_unreadable(record.snapshot, raw)
+    assert new.status == "Investigating"
+    plan = plan_row(record, new, S, actor=None, now=T0 + timedelta(minutes=2), first_run=False)
+    assert [a.kind for a in plan.actions] == []

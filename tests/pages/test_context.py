@@ -10,6 +10,7 @@ from zoneinfo import ZoneInfo
 import pytest
 
 from tests.factories import AIKO, BEN, T0, row, settings
+from worker.messages import utf16_len
 from worker.pages.context import (
     IncidentFacts,
     Links,
@@ -24,6 +25,7 @@ from worker.pages.context import (
     timeline_context,
     timeline_entry_markdown,
 )
+from worker.pages.limits import MAX_TEXT_UTF16, enforce_limits
 from worker.pages.samples import (
     sample_incident,
     sample_settings,
@@ -282,6 +284,31 @@ def test_entries_on_another_day_carry_their_date() -> None:
 
     assert same_day.startswith("- **15:30** — ")
     assert next_day.startswith("- **2026-11-29 00:30 JST** — ")
+
+
+def test_a_long_timeline_entry_is_split_within_notions_limits() -> None:
+    text = "".join(f"update {i:04d}; " for i in range(500))  # 6,500 characters
+    entry = TimelineEntry(at=T0, kind="status_update", text=text, actor=None)
+    blocks = enforce_limits(
+        markdown_to_blocks(timeline_entry_markdown(entry, settings(), day_of=T0))
+    )
+    items = [item for block in blocks for item in block[block["type"]].get("rich_text", [])]
+    assert all(utf16_len(i["text"]["content"]) <= MAX_TEXT_UTF16 for i in items)
+    assert text.rstrip() in "".join(i["text"]["content"] for i in items)
+
+
+def test_injected_notion_mentions_stay_text_in_the_timeline() -> None:
+    text = f"[Ben](notion-user:{BEN['id']}) <@U0000000000> @here"
+    actor = Person(id=AIKO["id"], name=f"[Ben](notion-user:{BEN['id']})")
+    entry = TimelineEntry(at=T0, kind="status_update", text=text, actor=actor)
+    blocks = markdown_to_blocks(timeline_entry_markdown(entry, settings(), day_of=T0))
+    mentions = [
+        item["mention"]["user"]["id"]
+        for block in blocks
+        for item in block[block["type"]].get("rich_text", [])
+        if item.get("type") == "mention"
+    ]
+    assert mentions == [AIKO["id"]]  # only the actor, by id; nobody named in the text
 
 
 def test_render_helpers_use_the_configured_set() -> None:
