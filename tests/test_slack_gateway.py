@@ -1,5 +1,5 @@
 """Slack gateway: which failures are retried in place, which wait for the outbox, and which
-may have posted (found by the chaos benchmark)."""
+may have posted (found by the chaos benchmark); how people are named in a message."""
 
 from __future__ import annotations
 

@@ -12,6 +12,8 @@ from typing import Any
 
 import notion_client
 
+from worker.check import CheckResult, settings_results
+from worker.cli import run_checks
 from worker.config import BUNDLED_TEMPLATES, Settings
 from worker.notion import NotionGateway
 from worker.provision import setup_incidents
@@ -27,6 +29,9 @@ from worker.store import outbox_table
 
 __all__ = [
     "Harness",
+    "check",
+    "check_env",
+    "check_line",
     "fast_options",
     "message_text",
     "page_markdown",
@@ -228,3 +233,28 @@ def page_markdown(box: Sandbox, page_id: str) -> str:
         return blocks_to_markdown(gateway.read_tree(page_id))
     finally:
         gateway.close()
+
+
+def check_env(h: Harness, **overrides: str) -> dict[str, str]:
+    """The environment `check` would see for this harness (what Harness.settings builds)."""
+    env = {
+        **h.box.worker_env(h.database_id),
+        "DATABASE_URL": f"sqlite:///{h.state_dir / 'state.db'}",
+        **h.env,
+    }
+    env.update(overrides)
+    return env
+
+
+def check(env: dict[str, str]) -> list[CheckResult]:
+    """What `incident-worker check` reports, in process."""
+    settings, results = settings_results(env)
+    if settings is None:
+        return results
+    return results + run_checks(settings)
+
+
+def check_line(results: list[CheckResult], name: str) -> CheckResult:
+    """The one result of `check` named `name`."""
+    (result,) = [r for r in results if r.name == name]
+    return result

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.e2e.harness import Harness, with_template
+from tests.e2e.harness import Harness, check, check_env, check_line, with_template
 from worker.check import CheckResult, settings_results
 from worker.cli import run_checks
 from worker.config import BUNDLED_TEMPLATES
@@ -150,3 +150,41 @@ def test_check_catches_a_template_that_fails_for_one_severity_or_status(
     assert "postmortem.md.j2" in failures
     assert "no_such_fact" in failures
     h.close()
+
+
+# --- a wrong token, settings the database does not fit ----------------------------------------
+
+WRONG_NOTION_TOKEN = "ntn_" + "W" * 46
+WRONG_SLACK_TOKEN = "xoxb-000000000000-" + "W" * 24
+
+
+@pytest.mark.parametrize(
+    ("variable", "wrong", "failing", "fine"),
+    [
+        ("NOTION_TOKEN", WRONG_NOTION_TOKEN, "Notion token", "Slack token"),
+        ("SLACK_BOT_TOKEN", WRONG_SLACK_TOKEN, "Slack token", "Notion token"),
+    ],
+)
+def test_check_says_which_token_is_wrong_and_how_to_fix_it(
+    h: Harness, variable: str, wrong: str, failing: str, fine: str
+) -> None:
+    results = check(check_env(h, **{variable: wrong}))
+    assert check_line(results, fine).ok
+    bad = check_line(results, failing)
+    assert not bad.ok
+    assert variable in bad.detail  # which setting to fix, not only what Notion said
+    assert wrong not in "\n".join(r.line() for r in results)
+
+
+def test_check_flags_settings_naming_what_the_database_lacks(h: Harness) -> None:
+    env = check_env(
+        h,
+        # The settings agree with each other (config.py checks that); not with the database.
+        STATUS_OPTIONS="Investigating,Identified,Contained,Closed",
+        RESOLVED_STATUSES="Closed",
+        MITIGATED_STATUSES="Contained",
+        MIRRORED_PROPERTIES="Name,Status,Root cuase",
+    )
+    failures = "\n".join(r.line() for r in check(env) if not r.ok)
+    for named in ("RESOLVED_STATUSES", "MITIGATED_STATUSES", "Root cuase"):
+        assert named in failures

@@ -14,7 +14,7 @@ from typing import Any
 
 import pytest
 
-from tests.e2e.harness import Harness, message_text, people, select
+from tests.e2e.harness import Harness, message_text, page_markdown, people, select
 from worker.sandbox import Sandbox
 
 # A normal structured update: 46 lines, about 2,800 characters, with markup people type.
@@ -291,3 +291,59 @@ def test_an_incident_whose_title_slack_refuses_is_still_announced_and_its_thread
     notices = [m for m in replies if "could not be posted" in message_text(m)]
     assert len(notices) == 1
     assert all("UNPOSTABLE" not in message_text(m) for m in (parent, *replies))
+
+
+# --- (e) long texts in Notion's own pieces: cut in Slack, whole in the timeline -----------------
+
+
+def _errors(caplog: pytest.LogCaptureFixture, needle: str) -> list[str]:
+    return [
+        r.getMessage()
+        for r in caplog.records
+        if r.levelno >= logging.ERROR and needle in r.getMessage()
+    ]
+
+
+LONG_IMPACT = "".join(f"impact line {i:04d}. " for i in range(400))  # 7,600 characters
+LONG_UPDATE = "".join(f"update {i:04d}; " for i in range(500))  # 6,500 characters
+
+
+def test_long_texts_are_cut_in_slack_with_a_link_to_notion(h: Harness) -> None:
+    page = h.declare("Aiko", "Checkout errors", Severity=select("SEV2"), Impact=_many(LONG_IMPACT))
+    h.poll()
+    h.edit("Ben", page, **{"Status update": _many(LONG_UPDATE)})
+    h.poll()
+    parent, update = h.thread_of(page)
+    assert "impact line 0000." in message_text(parent)
+    assert "more in Notion" in message_text(parent)
+    assert "update 0000;" in message_text(update)
+    assert "update 0499;" not in message_text(update)
+    assert "more in Notion" in message_text(update)
+
+
+def test_a_long_status_update_is_kept_whole_in_the_timeline(
+    h: Harness, caplog: pytest.LogCaptureFixture
+) -> None:
+    page = h.declare("Aiko", "Checkout errors", Severity=select("SEV2"))
+    h.poll()
+    h.edit("Ben", page, **{"Status update": _many(LONG_UPDATE)})
+    h.poll()
+    h.poll()
+    assert _errors(caplog, "timeline") == []
+    record = h.runtime.store.get_record(page)
+    assert record is not None
+    assert record.timeline_page_id
+    assert LONG_UPDATE.strip() in page_markdown(h.box, record.timeline_page_id)
+
+
+def test_a_2500_character_title_is_announced_with_its_links(
+    h: Harness, caplog: pytest.LogCaptureFixture
+) -> None:
+    long_title = ("Checkout errors in every region " * 80)[:2500]
+    h.declare("Aiko", "x", Name={"title": _many(long_title)["rich_text"]}, Severity=select("SEV2"))
+    h.poll()
+    h.poll()
+    assert _errors(caplog, "invalid_blocks") == []
+    (parent,) = h.top_level()
+    assert parent["blocks"][0]["text"]["text"].startswith("SEV2 · Checkout errors in every")
+    assert "Timeline" in message_text(parent)  # the update with the timeline link went out

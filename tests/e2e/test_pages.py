@@ -8,8 +8,18 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import notion_client
+import pytest
 
-from tests.e2e.harness import Harness, page_markdown, people, rich, select, with_template
+from tests.e2e.harness import (
+    Harness,
+    check,
+    check_env,
+    page_markdown,
+    people,
+    rich,
+    select,
+    with_template,
+)
 from worker.config import BUNDLED_TEMPLATES
 from worker.plan import page_id_from_url
 from worker.sandbox import Sandbox
@@ -225,3 +235,43 @@ def test_an_edit_by_another_integration_is_in_the_timeline_without_a_mention(
     assert failed == []
     unsent = [a.key for a in h.runtime.store.actions_for(page) if a.state != "done"]
     assert unsent == []
+
+
+# --- templates: syntax errors, runaway loops, huge output -----------------------------------
+
+BROKEN_TEMPLATES = {
+    "syntax error": ("timeline.md.j2", "# {{ incident.title }}\n{% for x in %}\n", "line 2"),
+    "runaway loop": (
+        "timeline.md.j2",
+        "{% for i in range(10000) %}{% for j in range(10000) %}x{% endfor %}{% endfor %}\n",
+        "too costly",
+    ),
+    "huge output": (
+        "timeline.md.j2",
+        "{% for i in range(5000) %}{{ 'word ' * 99999 }}\n{% endfor %}",
+        "too costly",
+    ),
+}
+
+
+@pytest.mark.parametrize("case", BROKEN_TEMPLATES)
+def test_a_template_that_fails_to_load_or_runs_away_is_reported_once_and_slack_carries_on(
+    box: Sandbox, tmp_path: Path, case: str
+) -> None:
+    name, source, detail = BROKEN_TEMPLATES[case]
+    h, _templates = with_template(box, tmp_path, name, source)
+    page = h.declare("Aiko", "Search down", Severity=select("SEV2"))
+    h.poll()
+    h.edit("Ben", page, Status=select("Identified"))
+    h.poll()
+    h.retry_now()  # the failing page action is tried again: still one report
+    h.poll()
+    replies = h.replies_text(page)
+    problems = [r for r in replies if f"en/{name}" in r]
+    assert len(problems) == 1, replies
+    assert detail in problems[0]
+    assert any("*Status:* — → Identified" in r for r in replies)  # the thread carries on
+    assert h.child_pages(page) == []  # never a half-written page
+    results = check(check_env(h))
+    assert any(f"en/{name}" in r.detail and not r.ok for r in results)
+    h.close()

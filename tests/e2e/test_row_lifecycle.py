@@ -1,16 +1,20 @@
-"""End to end: what people do to rows on a bad day — log an incident after the fact, reopen
-it, duplicate it, trash and restore it, clear the links the worker owns — and what the
-worker then does (issue 11, items 2, 4, 6, 8, 10, 11, 17 and 19)."""
+"""End to end: what people do to rows on a bad day — log an incident after the fact, leave it
+untitled, reopen it, duplicate it, trash and restore it, clear the links the worker owns —
+and what the worker then does (issue 11, items 2, 4, 6, 8, 10, 11, 17 and 19)."""
 
 from __future__ import annotations
 
+import logging
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 import pytest
 
-from tests.e2e.harness import Harness, message_text, page_markdown, people, rich, select
+from tests.e2e.harness import Harness, message_text, page_markdown, people, rich, select, title
 from worker.plan import page_id_from_url
+from worker.reports import PollReport
+from worker.sandbox import Sandbox
 from worker.snapshot import parse_timestamp
 
 T0 = datetime.now(UTC)
@@ -33,6 +37,11 @@ def _trash(h: Harness, page: str, *, trashed: bool = True) -> None:
         client.pages.update(page_id=page, in_trash=trashed)
     finally:
         client.close()
+
+
+def _later(h: Harness, minutes: float) -> PollReport | None:
+    """A poll as if `minutes` had passed (backoffs and grace periods run out)."""
+    return h.runtime.poll(datetime.now(UTC) + timedelta(minutes=minutes))
 
 
 def _props(h: Harness, page: str) -> dict[str, Any]:
@@ -385,3 +394,124 @@ def test_after_losing_the_state_a_cleared_timeline_link_still_leads_to_a_postmor
     assert _url(props, "Timeline")
     assert _url(props, "Postmortem")
     assert h.child_pages(page).count("Checkout errors — Timeline") == 1
+
+
+# --- untitled rows ----------------------------------------------------------------------------
+
+
+def test_an_untitled_row_is_announced_untitled_once_the_grace_period_ends(
+    box: Sandbox, tmp_path: Path
+) -> None:
+    h = Harness(box, tmp_path, DECLARE_GRACE="1h")
+    h.declare("Aiko", "", Severity=select("SEV2"))
+    h.poll()
+    _later(h, 30)
+    assert h.top_level() == []  # still within DECLARE_GRACE: someone may be typing
+    _later(h, 61)
+    (parent,) = h.top_level()
+    assert parent["blocks"][0]["text"]["text"] == "SEV2 · Untitled incident"
+    h.close()
+
+
+def test_an_incident_announced_untitled_takes_its_title_later(box: Sandbox, tmp_path: Path) -> None:
+    h = Harness(box, tmp_path, DECLARE_GRACE="0s")
+    page = h.declare("Aiko", "", Severity=select("SEV2"))
+    h.poll()
+    (parent,) = h.top_level()
+    assert parent["blocks"][0]["text"]["text"] == "SEV2 · Untitled incident"
+    assert h.child_pages(page) == ["Untitled incident — Timeline"]
+    h.edit("Aiko", page, Name=title("Checkout down"))
+    h.poll()
+    assert any("— → Checkout down" in r for r in h.replies_text(page))
+    assert h.thread_of(page)[0]["blocks"][0]["text"]["text"] == "SEV2 · Checkout down"
+    h.close()
+
+
+def test_a_title_typed_within_the_grace_period_is_announced_with_it(
+    box: Sandbox, tmp_path: Path
+) -> None:
+    h = Harness(box, tmp_path, DECLARE_GRACE="1h")
+    page = h.declare("Aiko", "   ", Severity=select("SEV3"))
+    h.poll()
+    h.edit("Aiko", page, Name=title("Queue backlog"))
+    h.poll()
+    (parent,) = h.top_level()
+    assert parent["blocks"][0]["text"]["text"] == "SEV3 · Queue backlog"
+    assert h.replies_text(page) == []
+    h.close()
+
+
+def test_an_untitled_row_is_announced_even_when_other_rows_move_the_cursor_on(
+    box: Sandbox, tmp_path: Path
+) -> None:
+    h = Harness(box, tmp_path, DECLARE_GRACE="10m")
+    start = datetime.now(UTC)
+
+    def at(minutes: float) -> datetime:
+        moment = start + timedelta(minutes=minutes)
+        box.notion.state.clock = lambda: moment  # Notion's own clock, for edit times
+        return moment
+
+    at(0)
+    untitled = h.declare("Aiko", "", Severity=select("SEV2"))
+    h.runtime.poll(at(0.5))
+    h.declare("Aiko", "Other incident", Severity=select("SEV3"))
+    h.runtime.poll(at(3))
+    h.runtime.poll(at(3.5))
+    h.runtime.poll(at(15))  # the untitled row's grace ran out long ago
+    record = h.runtime.store.get_record(untitled)
+    assert record is not None
+    assert record.phase == "announced"
+    h.close()
+
+
+# --- a row moved to the trash mid-incident --------------------------------------------------
+
+
+def test_a_row_moved_to_the_trash_goes_quiet_and_comes_back_when_restored(
+    h: Harness, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Defined behaviour: Notion's queries leave trashed rows out, so the worker sends nothing
+    more for it (edits made just before the trash are not mirrored either), nothing fails,
+    the other incidents carry on; restored, it continues in the same thread."""
+    caplog.set_level(logging.WARNING)
+    page = h.declare("Aiko", "Checkout errors", Severity=select("SEV2"))
+    other = h.declare("Aiko", "Search slow", Severity=select("SEV3"))
+    h.poll()
+    h.poll()
+    h.edit("Ben", page, Status=select("Monitoring"))
+    _trash(h, page)
+    h.edit("Ben", other, Status=select("Identified"))
+    for minutes in (0, 5, 60):
+        report = _later(h, minutes)
+        assert report is not None
+        assert report.ok
+    assert h.replies_text(page) == []
+    assert [r for r in h.replies_text(other) if "→ Identified" in r] != []
+    assert [r for r in caplog.records if r.levelno >= logging.ERROR] == []
+
+    _trash(h, page, trashed=False)
+    h.edit("Ben", page, Status=select("Resolved"))
+    _later(h, 61)
+    _later(h, 62)
+    assert len(h.top_level()) == 3  # two parents and the resolution broadcast
+    assert any("→ Resolved" in r for r in h.replies_text(page))
+
+
+def test_writes_to_a_row_seen_in_the_trash_are_given_up_with_one_log_line(
+    h: Harness, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.WARNING)
+    page = h.declare("Aiko", "Checkout errors", Severity=select("SEV2"))
+    h.box.slack.archive_channel(h.channel)  # the announcement waits …
+    h.poll()
+    _trash(h, page)  # … and the row goes to the trash meanwhile
+    h.box.slack.unarchive_channel(h.channel)
+    for hours in (1, 2, 3, 4):
+        _later(h, 60 * hours)
+    pending = [a.key for a in h.runtime.store.actions_for(page) if a.state == "pending"]
+    assert pending == []
+    complaints = [
+        r for r in caplog.records if "archived" in r.getMessage() and page in r.getMessage()
+    ]
+    assert len(complaints) <= 1

@@ -16,7 +16,7 @@ from typing import Any
 
 import pytest
 
-from tests.e2e.harness import Harness, message_text, rich, select
+from tests.e2e.harness import Harness, check, check_env, check_line, message_text, rich, select
 from worker.sandbox import Sandbox
 from worker.store import outbox_table
 
@@ -216,3 +216,64 @@ def test_a_notice_whose_post_may_have_failed_is_found_again_not_posted_twice(h: 
     report = h.runtime.worker.effects.run_due(now)
     assert report.reconciled == 1
     assert len(_notices(h)) == 1
+
+
+# --- a broken property: logged once, everything else mirrored ---------------------------------
+
+SCHEMA_CHANGES = {
+    "renamed": {"Severity": {"name": "Sev"}},
+    "deleted": {"Severity": None},
+    "retyped": {"Severity": {"rich_text": {}}},
+}
+
+
+def _two_incidents_then_break_severity(h: Harness, change: str) -> tuple[str, str]:
+    first = h.declare("Aiko", "Checkout errors", Severity=select("SEV2"))
+    second = h.declare("Aiko", "Search slow", Severity=select("SEV3"))
+    h.poll()
+    h.poll()
+    _schema(h, SCHEMA_CHANGES[change])
+    h.edit("Ben", first, Status=select("Identified"))
+    h.edit("Chidi", second, **{"Status update": rich("Reindexing, 20 min to go")})
+    h.poll()
+    h.poll()
+    return first, second
+
+
+@pytest.mark.parametrize("change", SCHEMA_CHANGES)
+def test_a_broken_property_is_logged_and_everything_else_keeps_mirroring(
+    h: Harness, change: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.WARNING)
+    first, second = _two_incidents_then_break_severity(h, change)
+    assert any("*Status:* — → Identified" in r for r in h.replies_text(first))
+    assert any("Reindexing, 20 min to go" in r for r in h.replies_text(second))
+    warnings = [r.getMessage() for r in caplog.records if r.levelno >= logging.WARNING]
+    # Two broken rows, two polls: the row problem is logged once (its cause is the database,
+    # not the row), and what to do about it once, by the schema watch.
+    assert sum("'Severity'" in w for w in warnings) == 1, warnings
+    assert sum("no longer fits the settings" in w for w in warnings) == 1, warnings
+    results = check(check_env(h))
+    assert not check_line(results, "property “Severity”").ok
+
+
+def test_a_broken_property_is_not_announced_as_a_change(h: Harness) -> None:
+    page = h.declare(
+        "Aiko",
+        "Checkout errors",
+        Severity=select("SEV2"),
+        Impact=rich("30% of payments"),
+        **{"Customer comms": select("Internal only")},
+    )
+    h.poll()
+    h.poll()
+    _schema(h, {"Severity": {"name": "Sev"}, "Customer comms": None, "Impact": {"number": {}}})
+    h.edit("Ben", page, Status=select("Identified"))
+    h.poll()
+    h.poll()
+    # The broken database is said once in the channel (tests/e2e/test_schema_watch.py),
+    # not in the incident's thread.
+    (reply,) = h.replies_text(page)
+    assert "→ Identified" in reply
+    for name in ("Severity", "Customer comms", "Impact"):
+        assert name not in reply

@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import pytest
 
-from tests.e2e.harness import Harness, message_text, people, rich, select
+from tests.e2e.harness import Harness, message_text, page_markdown, people, rich, select
 from worker.sandbox import Sandbox, SandboxOptions
 from worker.sandbox.notion.limits import NotionLimits
 from worker.sandbox.ratelimit import RateLimit
@@ -270,3 +271,86 @@ def test_startup_rides_out_a_passing_outage(tmp_path: Path) -> None:
         h.runtime = h.start_worker()
         assert h.runtime.worker.bot_user_id  # started: it knows who it is
         h.close()
+
+
+def _schema(h: Harness, properties: dict[str, Any]) -> None:
+    """Change the data source as a person would in Notion."""
+    client = h.client("Aiko")
+    try:
+        client.data_sources.update(data_source_id=h.data_source_id, properties=properties)
+    finally:
+        client.close()
+
+
+def test_right_to_left_japanese_and_emoji_text_come_through(h: Harness) -> None:
+    arabic = "فشل الدفع في أوروبا 💳"
+    hebrew = "כשל בתשלומים באירופה 🔥 \u202bמוטמע\u202c"  # noqa: RUF001
+    japanese = "ロールバック完了 🙇‍♀️ 👩🏽‍💻 🇯🇵"
+    page = h.declare("Aiko", arabic, Severity=select("SEV2"), Impact=rich(hebrew))
+    h.poll()
+    h.edit("Ben", page, **{"Status update": rich(japanese)})
+    h.poll()
+    parent, update = h.thread_of(page)
+    assert parent["blocks"][0]["text"]["text"] == f"SEV2 · {arabic}"
+    assert hebrew in message_text(parent)
+    assert japanese in message_text(update)
+    record = h.runtime.store.get_record(page)
+    assert record is not None
+    assert record.timeline_page_id
+    assert japanese in page_markdown(h.box, record.timeline_page_id)
+    assert h.child_pages(page) == [f"{arabic} — Timeline"]
+
+
+EVIL = "<!channel> <!here> <!everyone> <@U0000000000> <!subteam^S0000|@oncall> @here &lt;!here&gt;"
+
+
+def test_injection_in_custom_mirrored_properties_pings_nobody(box: Sandbox, tmp_path: Path) -> None:
+    h = Harness(
+        box,
+        tmp_path,
+        MIRRORED_PROPERTIES="Name,Status,Severity,Commander,Impact,Customer comms,"
+        "Root cause,Runbook,Services",
+    )
+    _schema(
+        h,
+        {"Root cause": {"rich_text": {}}, "Runbook": {"url": {}}, "Services": {"multi_select": {}}},
+    )
+    ben = h.person("Ben")
+    page = h.declare(
+        "Aiko",
+        EVIL,
+        Severity=select(EVIL.replace(",", " ")),
+        Impact=rich(EVIL),
+        **{"Root cause": rich(EVIL), "Runbook": {"url": EVIL}},
+    )
+    h.poll()
+    h.edit(
+        "Ben",
+        page,
+        Commander=people(ben),
+        Services={"multi_select": [{"name": p} for p in EVIL.split()]},
+        **{"Root cause": rich(EVIL + " again"), "Status update": rich(EVIL)},
+    )
+    h.poll()
+    thread = h.thread_of(page)
+    # The parent, the changes, the status update, and a note naming the Severity that is
+    # not among SEVERITY_OPTIONS (quoting it, inert).
+    assert len(thread) == 4
+    everyone = {f"@{p.slack_id}" for p in box.workspace.people}
+    for message in thread:
+        ts = message["ts"]
+        pings = box.slack.pings(h.channel, ts) | box.slack.edit_pings(h.channel, ts)
+        assert pings <= everyone, message_text(message)
+    # What was typed reads as typed: "&lt;" stays the four characters someone wrote.
+    assert "&amp;lt;!here&amp;gt;" in message_text(thread[0])
+    record = h.runtime.store.get_record(page)
+    assert record is not None
+    assert record.timeline_page_id
+    mentioned = {
+        item["mention"]["user"]["id"]
+        for block in h.runtime.notion.read_tree(record.timeline_page_id)
+        for item in block.get(block["type"], {}).get("rich_text", [])
+        if item.get("type") == "mention" and "user" in item["mention"]
+    }
+    assert mentioned <= {ben.notion_id}  # only the person who made the change
+    h.close()
