@@ -11,8 +11,9 @@ from pathlib import Path
 import pytest
 
 from tests.e2e.harness import Harness, rich, select
+from worker.reports import PollReport
 from worker.sandbox import NotionLimits, Sandbox, WindowLimit
-from worker.tick import CURSOR_KEY, PollReport, Worker
+from worker.tick import CURSOR_KEY, Worker
 
 
 def _worker(h: Harness, now: datetime) -> Worker:
