@@ -124,11 +124,6 @@ def test_a_stop_lets_the_running_pass_finish_within_the_grace(
     assert [r for r in caplog.records if r.name == "worker.scheduler"] == []
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BackgroundScheduler.shutdown joins its thread, where DebugExecutor runs the pass: "
-    "the stop waits for the pass however long it takes, and the grace is never applied",
-)
 def test_a_stop_abandons_a_pass_still_running_after_the_grace(
     caplog: pytest.LogCaptureFixture,
 ) -> None:

@@ -269,6 +269,7 @@ def run_demo(locale: str = "en", out: TextIO = sys.stdout) -> int:
         finally:
             loop.stop()
             thread.join(5)
+            loop.wait_idle(30)  # the passes below must not run beside one still going
         # One last pass so the parent message shows the final state of the row, and the
         # postmortem is written.
         for _ in range(3):

@@ -69,7 +69,11 @@ class Loop:
         try:
             self.stopping.wait()
         finally:
-            self._scheduler.shutdown(wait=False)
+            # APScheduler's shutdown joins its thread, which is the one running the pass:
+            # shut down from another thread, so the grace below is what bounds the stop.
+            threading.Thread(
+                target=self._scheduler.shutdown, kwargs={"wait": False}, daemon=True
+            ).start()
             # Let a running pass finish its current step; whatever is still in flight
             # after the grace period is safe to abandon (the outbox retries it).
             if not self._idle.wait(grace_s):
@@ -77,3 +81,7 @@ class Loop:
 
     def stop(self) -> None:
         self.stopping.set()
+
+    def wait_idle(self, timeout_s: float) -> bool:
+        """True once no pass is running (a stop may return while one still is)."""
+        return self._idle.wait(timeout_s)

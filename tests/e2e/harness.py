@@ -122,6 +122,7 @@ class Harness:
         finally:
             loop.stop()
             thread.join(15)
+            loop.wait_idle(15)  # a test goes on with the store: no pass may still be using it
 
     def person(self, name: str) -> SandboxPerson:
         return self.box.workspace.person(name)
