@@ -152,6 +152,10 @@ class Effects:
         settings: Settings,
         words: Wording,
         *,
+        before_write: Callable[[str, float], None] | None = None,
+        may_act: Callable[[], bool] = lambda: True,
+        guard: Callable[[float], Any] | None = None,
+        bot_user_id: Callable[[], str | None] = lambda: None,
         should_stop: Callable[[], bool] = lambda: False,
     ) -> None:
         self.store = store
@@ -160,8 +164,15 @@ class Effects:
         self.settings = settings
         self.render = RenderContext(settings, words, slack.mention)
         self.should_stop = should_stop
-        self.bot_user_id: str | None = None
-        self.writer = PageWriter(notion, lambda: self.bot_user_id)
+        # Called with (page_id, now_s) just before the worker writes to a row, so that edits
+        # people made since the last poll are seen (and credited to them) before our own
+        # write makes Notion report the worker as the row's last editor.
+        self.before_write = before_write
+        # Replicas: whether this one may still act, and the condition a claim must meet.
+        self.may_act = may_act
+        self.guard = guard
+        # The worker's own Notion user (known once the runtime has started).
+        self.writer = PageWriter(notion, bot_user_id)
         self.pages = PageEffects(
             store, notion, settings, words, self.writer, self._write_row, self._enqueue
         )
@@ -182,13 +193,6 @@ class Effects:
             "post_notice": self._post_notice,
         }
         self._reported: set[tuple[str, str]] = set()
-        # Called with (page_id, now_s) just before the worker writes to a row, so that edits
-        # people made since the last poll are seen (and credited to them) before our own
-        # write makes Notion report the worker as the row's last editor.
-        self.before_write: Callable[[str, float], None] | None = None
-        # Replicas: whether this one may still act, and the condition a claim must meet.
-        self.may_act: Callable[[], bool] = lambda: True
-        self.guard: Callable[[float], Any] | None = None
 
     def channel(self, record: IncidentRecord) -> str:
         """The channel the incident's thread lives in (new incidents: the setting's)."""

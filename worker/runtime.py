@@ -58,6 +58,14 @@ def _wording(settings: Settings) -> Wording:
 
 
 @dataclass
+class Identity:
+    """Who the worker is in Notion: learnt when the runtime starts (`notion.me()`), asked by
+    what tells the worker's own edits from people's."""
+
+    notion_user_id: str | None = None
+
+
+@dataclass
 class Runtime:
     settings: Settings
     store: Store
@@ -68,6 +76,7 @@ class Runtime:
     lease: Lease
     metrics: Metrics
     health: Health
+    identity: Identity
     # Whether this replica last said it stands by (said once, and again when that changes).
     _said_standby: bool = field(default=False, init=False)
     # How the start sleeps before trying again (None: time.sleep, waking up when asked to
@@ -85,16 +94,39 @@ class Runtime:
         notion = NotionGateway.build(settings, metrics=metrics)
         slack = SlackGateway.build(settings, metrics=metrics)
         words = _wording(settings)
-        effects = Effects(store, notion, slack, settings, words, should_stop=should_stop)
-        worker = Worker(settings, notion, store, effects, should_stop=should_stop)
-        watch = SchemaWatch(settings, notion, store, interval_s=settings.schema_check_interval_s)
-        worker.after_rows = watch.after_rows
         lease = Lease(store, ttl_s=settings.lease_s)
-        effects.may_act = lease.keep
-        effects.guard = lambda now_s: fenced(f, now_s) if (f := lease.fence()) else None
+        identity = Identity()
+
+        # The worker builds its effects, handing them how to read a row again before a write.
+        def effects(before_write: Callable[[str, float], None]) -> Effects:
+            return Effects(
+                store,
+                notion,
+                slack,
+                settings,
+                words,
+                before_write=before_write,
+                may_act=lease.keep,
+                guard=lambda now_s: fenced(f, now_s) if (f := lease.fence()) else None,
+                bot_user_id=lambda: identity.notion_user_id,
+                should_stop=should_stop,
+            )
+
+        watch = SchemaWatch(settings, notion, store, interval_s=settings.schema_check_interval_s)
+        worker = Worker(
+            settings,
+            notion,
+            store,
+            effects,
+            bot_user_id=lambda: identity.notion_user_id,
+            after_rows=watch.after_rows,
+            should_stop=should_stop,
+        )
         metrics.watch_state(store, settings)
         health = Health.for_settings(settings)
-        return cls(settings, store, notion, slack, worker, should_stop, lease, metrics, health)
+        return cls(
+            settings, store, notion, slack, worker, should_stop, lease, metrics, health, identity
+        )
 
     def start(self, retries_s: tuple[float, ...] = (1.0, 3.0, 10.0, 20.0)) -> None:
         """Who we are on both sides, and the channel ready for reading our own posts back.
@@ -129,9 +161,7 @@ class Runtime:
             time.sleep(0.1)
 
     def _start(self) -> None:
-        bot = self.notion.me()
-        self.worker.bot_user_id = bot.id
-        self.worker.effects.bot_user_id = bot.id
+        self.identity.notion_user_id = self.notion.me().id
         self.notion.data_source_id()
         self.slack.auth()
         try:

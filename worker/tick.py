@@ -110,23 +110,26 @@ class Worker:
         settings: Settings,
         notion: NotionGateway,
         store: Store,
-        effects: Effects,
+        effects: Callable[[Callable[[str, float], None]], Effects],
         *,
-        bot_user_id: str | None = None,
+        bot_user_id: Callable[[], str | None] = lambda: None,
+        after_rows: Callable[[datetime, frozenset[str]], None] | None = None,
         should_stop: Callable[[], bool] = lambda: False,
     ) -> None:
+        """`effects` builds the effects given how to read a row again before writing to it
+        (this worker's `_refresh`); `bot_user_id` is the worker's own Notion user, known once
+        the runtime has started. `after_rows` is called with (now, the row problems this
+        poll met) once the rows are read, before the actions are carried out: the schema
+        watch (a notice goes out in the same pass)."""
         self.settings = settings
         self.notion = notion
         self.store = store
-        self.effects = effects
         self.bot_user_id = bot_user_id
+        self.after_rows = after_rows
         self.should_stop = should_stop
         self._logged_problems: set[str] = set()
         self._schema: tuple[float, DataSourceSchema] | None = None
-        effects.before_write = self._refresh
-        # Called with (now, the row problems this poll met) once the rows are read, before
-        # the actions are carried out: the schema watch (a notice goes out in the same pass).
-        self.after_rows: Callable[[datetime, frozenset[str]], None] | None = None
+        self.effects = effects(self._refresh)
 
     def poll(self, now: datetime) -> PollReport:
         """Read rows edited since the last poll, record what to do, then do it. While Notion
@@ -474,7 +477,7 @@ class Worker:
         if not diff(record.snapshot, incident, self.settings):
             return None
         editor = incident.last_edited_by
-        if editor is None or editor == self.bot_user_id:
+        if editor is None or editor == self.bot_user_id():
             return None  # our own write landed last: we cannot tell who changed it
         try:
             return self.notion.user(editor)
