@@ -110,7 +110,7 @@ class Worker:
         settings: Settings,
         notion: NotionGateway,
         store: Store,
-        effects: Callable[[Callable[[str, float], None]], Effects],
+        effects: Callable[[Callable[[str, datetime], None]], Effects],
         *,
         bot_user_id: Callable[[], str | None] = lambda: None,
         after_rows: Callable[[datetime, frozenset[str]], None] | None = None,
@@ -206,7 +206,7 @@ class Worker:
             first = not record.snapshot.status_update
             actions = [nudge_action(n, first_update=first) for n in nudges]
             actions += [self._nudge_entry(n, now) for n in nudges if record.timeline_page_id]
-            self.store.save_nudges(record.page_id, actions, remembered, now.timestamp())
+            self.store.save_nudges(record.page_id, actions, remembered, now)
             report.queued += len(nudges)
         if deliver:
             report.delivery = self.deliver(now)
@@ -220,7 +220,7 @@ class Worker:
                 record, record.snapshot, self.settings, actor=None, now=now, first_run=False
             )
             if plan.actions:
-                self.store.save_plan(plan, now.timestamp())
+                self.store.save_plan(plan, now)
 
     def _ingest(self, incident: Incident, *, now: datetime, first_run: bool) -> bool:
         """Plan one row; returns True when it was new or changed."""
@@ -246,7 +246,7 @@ class Worker:
             first_run=first_run,
             copied=record is None and self._is_copy(incident),
         )
-        self.store.save_plan(plan, now.timestamp())
+        self.store.save_plan(plan, now)
         if record is not None and record.snapshot.in_trash and not incident.in_trash:
             resumed = self.store.resume(incident.page_id, ROW_IN_TRASH)
             log.info(
@@ -342,7 +342,7 @@ class Worker:
             )
             self.store.save_plan(
                 replace(plan, record=replace(plan.record, first_seen_at=record.first_seen_at)),
-                now.timestamp(),
+                now,
             )
             return
         adopted = replace(record, phase="announced", last_update_at=history.last_update_at)
@@ -361,7 +361,6 @@ class Worker:
     def _save_adopted(
         self, record: IncidentRecord, memory: NagMemory | None, now: datetime
     ) -> None:
-        now_s = now.timestamp()
         page = record.page_id
         # Catch-up: it goes after what people change meanwhile (`store.is_background`).
         update = Action(f"update_parent:{page}:{record.seq}", page, UpdateParent(), background=True)
@@ -370,17 +369,17 @@ class Worker:
             # Its Timeline link was cleared meanwhile: found again by its title, or made.
             look = CreateTimeline(look_first=True)
             actions.append(Action(f"create_timeline:{page}", page, look))
-        self.store.save_plan(Plan(record, tuple(actions)), now_s)
+        self.store.save_plan(Plan(record, tuple(actions)), now)
         if memory is not None:
-            self.store.save_nudges(page, [], memory, now_s)
+            self.store.save_nudges(page, [], memory, now)
         seen = record.first_seen_at
         if seen is not None and (now - seen).total_seconds() > self.settings.poll_interval_s:
             # Read back late (Slack was down): take in what people changed meanwhile.
-            self._refresh_quietly(page, now_s)
+            self._refresh_quietly(page, now)
 
-    def _refresh_quietly(self, page_id: str, now_s: float) -> None:
+    def _refresh_quietly(self, page_id: str, now: datetime) -> None:
         try:
-            self._refresh(page_id, now_s)
+            self._refresh(page_id, now)
         except RowGoneError:
             return
         except ServiceError as exc:
@@ -459,14 +458,14 @@ class Worker:
         )
         return timeline_entry(nudge.page_id, f"nudge:{nudge.key}", now, text, None, kind="nudge")
 
-    def _refresh(self, page_id: str, now_s: float) -> None:
+    def _refresh(self, page_id: str, now: datetime) -> None:
         """Read one row again and take in any change people made since the last poll."""
         try:
             incident = self.notion.retrieve_incident(page_id)
         except RowError as exc:
             log.warning("could not re-read %s before writing to it: %s", page_id, exc)
             return
-        self._ingest(incident, now=datetime.fromtimestamp(now_s, UTC), first_run=False)
+        self._ingest(incident, now=now, first_run=False)
         if incident.in_trash:
             raise RowGoneError(page_id)
 
@@ -503,7 +502,7 @@ class Worker:
                 payload = ValueProblemReply(problem=problem)
                 actions.append(Action(key, incident.page_id, payload))
         if actions:
-            self.store.add_actions(actions, now.timestamp())
+            self.store.add_actions(actions, now)
 
     def _log_problems(self, incident: Incident) -> None:
         """A row that cannot be read whole: each distinct problem is logged once, not per row

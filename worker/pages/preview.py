@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import replace
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Literal
 
 from worker.config import Settings
@@ -34,10 +34,11 @@ def render_sample(kind: PageKind, settings: Settings, variant: SampleVariant) ->
     return templates.render(POSTMORTEM_TEMPLATE, context)
 
 
-def render_incident(kind: PageKind, settings: Settings, notion: NotionGateway, page_id: str) -> str:
-    """The page as the worker would create it now for this incident (nothing is written)."""
+def render_incident(
+    kind: PageKind, settings: Settings, notion: NotionGateway, page_id: str, now: datetime
+) -> str:
+    """The page as the worker would create it `now` for this incident (nothing is written)."""
     incident = notion.retrieve_incident(page_id)
-    now = datetime.now(UTC)
     if kind == "timeline":
         return render_timeline_page(incident, settings, now, slack_thread_url=incident.slack_thread)
     if incident.resolved_at is None:
