@@ -143,6 +143,12 @@ def backoff_s(attempts: int, *, permanent: bool) -> float:
     return float(min(600, 2 ** min(attempts, 9)))
 
 
+# Reads a row again (page_id, now) and takes in what people changed: the worker's refresh.
+BeforeWrite = Callable[[str, datetime], None]
+_Handler = Callable[[OutboxItem, IncidentRecord, datetime], dict[str, Any]]
+_ChannelHandler = Callable[[OutboxItem, datetime], dict[str, Any]]
+
+
 class Effects:
     def __init__(
         self,
@@ -152,7 +158,7 @@ class Effects:
         settings: Settings,
         words: Wording,
         *,
-        before_write: Callable[[str, datetime], None] | None = None,
+        before_write: BeforeWrite | None = None,
         may_act: Callable[[], bool] = lambda: True,
         guard: Callable[[datetime], Any] | None = None,
         bot_user_id: Callable[[], str | None] = lambda: None,
@@ -171,14 +177,12 @@ class Effects:
         # Replicas: whether this one may still act, and the condition a claim must meet.
         self.may_act = may_act
         self.guard = guard
-        # The worker's own Notion user (known once the runtime has started).
+        # `bot_user_id`: the worker's own Notion user (known once the runtime has started).
         self.writer = PageWriter(notion, bot_user_id)
         self.pages = PageEffects(
             store, notion, settings, words, self.writer, self._write_row, self._enqueue
         )
-        self._handlers: dict[
-            str, Callable[[OutboxItem, IncidentRecord, datetime], dict[str, Any]]
-        ] = {
+        self._handlers: dict[str, _Handler] = {
             "post_parent": self._post_parent,
             "post_reply": self._post_reply,
             "update_parent": self._update_parent,
@@ -191,7 +195,7 @@ class Effects:
             "postmortem_note": self.pages.postmortem_note,
         }
         # Actions that belong to the channel, not to one incident (no record to look up).
-        self._channel_handlers: dict[str, Callable[[OutboxItem, datetime], dict[str, Any]]] = {
+        self._channel_handlers: dict[str, _ChannelHandler] = {
             "post_notice": self._post_notice,
         }
         self._reported: set[tuple[str, str]] = set()

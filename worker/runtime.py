@@ -11,7 +11,7 @@ from datetime import datetime, timedelta
 from sqlalchemy.exc import SQLAlchemyError
 
 from worker.config import Settings
-from worker.effects import DeliveryReport, Effects
+from worker.effects import BeforeWrite, DeliveryReport, Effects
 from worker.errors import ServiceError, WorkerError
 from worker.health import Health
 from worker.lease import Lease, fenced
@@ -105,7 +105,7 @@ class Runtime:
         identity = Identity()
 
         # The worker builds its effects, handing them how to read a row again before a write.
-        def effects(before_write: Callable[[str, datetime], None]) -> Effects:
+        def effects(before_write: BeforeWrite) -> Effects:
             return Effects(
                 store,
                 notion,

@@ -12,7 +12,7 @@ from datetime import UTC, datetime, timedelta
 from worker.actions import Action, CreateTimeline, UpdateParent, ValueProblemReply
 from worker.config import Settings
 from worker.diff import diff
-from worker.effects import ROW_IN_TRASH, TIMELINE_IN_TRASH, DeliveryReport, Effects
+from worker.effects import ROW_IN_TRASH, TIMELINE_IN_TRASH, BeforeWrite, DeliveryReport, Effects
 from worker.errors import RowError, RowGoneError, ServiceError
 from worker.messages import human_duration
 from worker.nag import NagMemory, NagPolicy, Nudge, due_nudges, remember, state_from_record
@@ -110,7 +110,7 @@ class Worker:
         settings: Settings,
         notion: NotionGateway,
         store: Store,
-        effects: Callable[[Callable[[str, datetime], None]], Effects],
+        effects: Callable[[BeforeWrite], Effects],
         *,
         bot_user_id: Callable[[], str | None] = lambda: None,
         after_rows: Callable[[datetime, frozenset[str]], None] | None = None,
