@@ -128,7 +128,7 @@ def settle(h: Harness, *, max_polls: int = 20) -> int:
     """Poll until a poll changes nothing and nothing is left to do; returns the polls run."""
     for count in range(1, max_polls + 1):
         report = h.poll()
-        if report.changed == 0 and not h.runtime.store.due_actions(time.time()):
+        if report.changed == 0 and not h.runtime.store.due_actions(h.runtime.clock()):
             return count
     raise RuntimeError(f"the worker did not settle within {max_polls} polls")
 

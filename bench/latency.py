@@ -29,7 +29,7 @@ STATUSES = ("Identified", "Monitoring", "Investigating")
 
 
 def quiet(h: Harness) -> bool:
-    return not h.runtime.store.due_actions(time.time())
+    return not h.runtime.store.due_actions(h.runtime.clock())
 
 
 def announced(h: Harness, page: str) -> bool:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from worker.config import Settings
@@ -21,6 +21,11 @@ BEN = {
 }
 
 T0 = datetime(2026, 11, 28, 9, 0, tzinfo=UTC)
+
+
+def at(seconds: float) -> datetime:
+    """The moment `seconds` after T0: tests that count time in seconds start from there."""
+    return T0 + timedelta(seconds=seconds)
 
 
 def settings(**env: str) -> Settings:

@@ -12,7 +12,7 @@ from prometheus_client import generate_latest
 from prometheus_client.parser import text_string_to_metric_families
 
 from tests.e2e.harness import Harness, rich, select
-from tests.factories import T0, row, settings
+from tests.factories import T0, at, row, settings
 from worker.actions import Action, PostParent
 from worker.metrics import Metrics
 from worker.notion import response_hook
@@ -175,9 +175,9 @@ def test_the_store_is_read_at_scrape_time(tmp_path: Path) -> None:
             page_id = f"aaaaaaaa-aaaa-4aaa-8aaa-00000000000{n}"
             incident = parse_incident(row(page_id, status=status), conf)
             action = Action(f"parent:{page_id}", page_id, PostParent())
-            store.save_plan(Plan(IncidentRecord(page_id, incident, "announced"), [action]), 0.0)
-        first = store.due_actions(1.0)[0]
-        store.mark_done(first.id, None, 1.0)
+            store.save_plan(Plan(IncidentRecord(page_id, incident, "announced"), [action]), at(0.0))
+        first = store.due_actions(at(1.0))[0]
+        store.mark_done(first.id, None, at(1.0))
         metrics = Metrics(process_metrics=False)
         metrics.watch_state(store, conf)
         assert value(metrics, "incident_worker_open_incidents") == 2

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 import sqlalchemy as sa
 
-from tests.factories import T0, row, settings
+from tests.factories import T0, at, row, settings
 from worker.actions import (
     Action,
     AppendTimelineEntry,
@@ -78,8 +78,8 @@ def test_migrations_are_idempotent(store_url: str) -> None:
 def test_records_survive_a_reopen(store_url: str) -> None:
     store = Store.open(store_url)
     record = _record()
-    store.save_plan(Plan(record, (_action("k1"),)), 1.0)
-    store.set_thread(record.page_id, "1700000000.000100", "https://x/p1", 2.0)
+    store.save_plan(Plan(record, (_action("k1"),)), at(1.0))
+    store.set_thread(record.page_id, "1700000000.000100", "https://x/p1", at(2.0))
     store.set_meta("poll_cursor", T0.isoformat())
     store.close()
     again = Store.open(store_url)
@@ -89,17 +89,17 @@ def test_records_survive_a_reopen(store_url: str) -> None:
     assert loaded.thread_ts == "1700000000.000100"
     assert loaded.permalink == "https://x/p1"
     assert again.get_meta("poll_cursor") == T0.isoformat()
-    assert [a.key for a in again.due_actions(10.0)] == ["k1"]
+    assert [a.key for a in again.due_actions(at(10.0))] == ["k1"]
     again.close()
 
 
 def test_an_action_reads_back_as_it_was_planned(store_url: str) -> None:
     store = Store.open(store_url)
     actions = tuple(_action(kind, kind=kind) for kind in _PAYLOADS)
-    store.save_plan(Plan(_record(), actions), 1.0)
+    store.save_plan(Plan(_record(), actions), at(1.0))
     store.close()
     again = Store.open(store_url)
-    assert [(i.kind, i.payload) for i in again.due_actions(10.0)] == [
+    assert [(i.kind, i.payload) for i in again.due_actions(at(10.0))] == [
         (a.kind, a.payload) for a in actions
     ]
     again.close()
@@ -108,7 +108,7 @@ def test_an_action_reads_back_as_it_was_planned(store_url: str) -> None:
 def test_an_action_this_version_cannot_read_leaves_the_others_readable(store_url: str) -> None:
     """A newer version's kind (replicas upgraded one at a time), or a damaged row."""
     store = Store.open(store_url)
-    store.save_plan(Plan(_record(), (_action("k1"),)), 1.0)
+    store.save_plan(Plan(_record(), (_action("k1"),)), at(1.0))
     with store.transaction() as conn:
         conn.execute(
             outbox_table.insert().values(
@@ -123,7 +123,7 @@ def test_an_action_this_version_cannot_read_leaves_the_others_readable(store_url
                 background=False,
             )
         )
-    first, second = store.due_actions(10.0)
+    first, second = store.due_actions(at(10.0))
     assert first.payload == _PAYLOADS["post_reply"]
     assert second.payload == Unreadable(
         "post_carrier_pigeon", "no such action: 'post_carrier_pigeon'"
@@ -133,30 +133,30 @@ def test_an_action_this_version_cannot_read_leaves_the_others_readable(store_url
 
 def test_the_same_action_key_is_recorded_once(store_url: str) -> None:
     store = Store.open(store_url)
-    store.save_plan(Plan(_record(), (_action("k1"), _action("k1"))), 1.0)
-    store.add_actions([_action("k1")], 2.0)
-    assert len(store.due_actions(10.0)) == 1
+    store.save_plan(Plan(_record(), (_action("k1"), _action("k1"))), at(1.0))
+    store.add_actions([_action("k1")], at(2.0))
+    assert len(store.due_actions(at(10.0))) == 1
     store.close()
 
 
 def test_outbox_lifecycle_and_per_incident_order(store_url: str) -> None:
     store = Store.open(store_url)
     a, b = "aaaaaaaa-aaaa-4aaa-8aaa-aaaaaaaaaaaa", "bbbbbbbb-bbbb-4bbb-8bbb-bbbbbbbbbbbb"
-    store.save_plan(Plan(_record(a), (_action("a1", a), _action("a2", a))), 1.0)
-    store.save_plan(Plan(_record(b), (_action("b1", b),)), 1.0)
-    first = store.due_actions(10.0)[0]
-    store.mark_sending(first.id, 10.0)
-    store.mark_retry(first.id, "timeout", 100.0, unknown=True)
+    store.save_plan(Plan(_record(a), (_action("a1", a), _action("a2", a))), at(1.0))
+    store.save_plan(Plan(_record(b), (_action("b1", b),)), at(1.0))
+    first = store.due_actions(at(10.0))[0]
+    store.mark_sending(first.id, at(10.0))
+    store.mark_retry(first.id, "timeout", at(100.0), unknown=True)
     # a1 waits until 100: a2 must wait behind it; b's action is due.
-    assert [i.key for i in store.due_actions(50.0)] == ["b1"]
-    due = store.due_actions(100.0)
+    assert [i.key for i in store.due_actions(at(50.0))] == ["b1"]
+    due = store.due_actions(at(100.0))
     assert [i.key for i in due] == ["a1", "a2", "b1"]
     assert due[0].outcome_unknown
     assert due[0].attempts == 1
-    assert due[0].first_attempt_at == 10.0
-    store.mark_done(due[0].id, {"ts": "1.2"}, 101.0)
-    store.mark_failed(due[1].id, "broken", 101.0)
-    assert [i.key for i in store.due_actions(200.0)] == ["b1"]
+    assert due[0].first_attempt_at == at(10.0)
+    store.mark_done(due[0].id, {"ts": "1.2"}, at(101.0))
+    store.mark_failed(due[1].id, "broken", at(101.0))
+    assert [i.key for i in store.due_actions(at(200.0))] == ["b1"]
     assert store.action("a1").result == {"ts": "1.2"}  # type: ignore[union-attr]
     assert store.outbox_counts() == {"done": 1, "failed": 1, "pending": 1}
     store.close()
@@ -172,7 +172,7 @@ def test_two_writers_do_not_lock_each_other_out(store_url: str) -> None:
         try:
             for i in range(30):
                 page = f"{prefix}{i:07d}-aaaa-4aaa-8aaa-aaaaaaaaaaaa"
-                s.save_plan(Plan(_record(page), (_action(f"{prefix}-{i}", page),)), float(i))
+                s.save_plan(Plan(_record(page), (_action(f"{prefix}-{i}", page),)), at(i))
         except BaseException as exc:  # noqa: BLE001 - collected and asserted below
             errors.append(exc)
 
@@ -189,13 +189,13 @@ def test_two_writers_do_not_lock_each_other_out(store_url: str) -> None:
 
 def test_records_by_phase(store_url: str) -> None:
     store = Store.open(store_url)
-    store.update_record(_record(), 1.0)
+    store.update_record(_record(), at(1.0))
     waiting = IncidentRecord(
         page_id="cccccccc-cccc-4ccc-8ccc-cccccccccccc",
         snapshot=parse_incident(row("cccccccc-cccc-4ccc-8ccc-cccccccccccc"), S),
         last_update_at=T0 + timedelta(minutes=5),
     )
-    store.update_record(waiting, 1.0)
+    store.update_record(waiting, at(1.0))
     assert [r.phase for r in store.records()] == ["announced", "waiting"]
     assert [r.page_id for r in store.records("waiting")] == [waiting.page_id]
     assert store.records("waiting")[0].last_update_at == T0 + timedelta(minutes=5)
@@ -205,9 +205,9 @@ def test_records_by_phase(store_url: str) -> None:
 def test_the_channel_and_first_sight_are_kept(store_url: str) -> None:
     store = Store.open(store_url)
     record = _record()
-    store.save_plan(Plan(record), 1.0)
-    store.set_thread(record.page_id, "1700000000.000100", None, 2.0, channel="C0OLD")
-    store.update_record(replace_record(store, record.page_id), 3.0)
+    store.save_plan(Plan(record), at(1.0))
+    store.set_thread(record.page_id, "1700000000.000100", None, at(2.0), channel="C0OLD")
+    store.update_record(replace_record(store, record.page_id), at(3.0))
     loaded = store.get_record(record.page_id)
     assert loaded is not None
     assert loaded.channel == "C0OLD"
@@ -235,14 +235,14 @@ def test_parked_actions_wait_without_holding_up_the_rest_and_resume_in_order(
         _action("reply"),
         _action("entry", kind="timeline_entry"),
     )
-    store.save_plan(Plan(record, actions), 1.0)
+    store.save_plan(Plan(record, actions), at(1.0))
     paused = store.pause(record.page_id, frozenset({"write_props", "timeline_entry"}), "row")
     assert paused == 2
-    assert [a.key for a in store.due_actions(10.0)] == ["reply"]
+    assert [a.key for a in store.due_actions(at(10.0))] == ["reply"]
     assert [a.key for a in store.paused("ro")] == ["write", "entry"]
     assert store.resume(record.page_id, "another reason") == 0
     assert store.resume(record.page_id, "row") == 2
-    assert [a.key for a in store.due_actions(10.0)] == ["write", "reply", "entry"]
+    assert [a.key for a in store.due_actions(at(10.0))] == ["write", "reply", "entry"]
     store.close()
 
 
@@ -259,9 +259,9 @@ def test_what_is_background_work_is_remembered(store_url: str) -> None:
                 Action("catch-up", page, UpdateParent(), background=True),
             ),
         ),
-        1.0,
+        at(1.0),
     )
-    flags = {i.key: i.background for i in store.due_actions(10.0)}
+    flags = {i.key: i.background for i in store.due_actions(at(10.0))}
     assert flags == {"reply": False, "nudge": True, "entry": True, "catch-up": True}
     store.close()
 
@@ -289,13 +289,13 @@ def test_a_reader_does_not_hold_up_a_writer(store_url: str) -> None:
     through at once (on SQLite a write transaction would wait for the lock)."""
     store = Store.open(store_url)
     other = Store.open(store_url)
-    store.save_plan(Plan(_record()), 1.0)
+    store.save_plan(Plan(_record()), at(1.0))
     with store.reading() as conn:
         assert conn.execute(sa.text("SELECT count(*) FROM incidents")).scalar() == 1
         other.set_meta("poll_cursor", "c2")
-        other.add_actions([_action("k1")], 2.0)
+        other.add_actions([_action("k1")], at(2.0))
     assert store.get_meta("poll_cursor") == "c2"
-    assert [a.key for a in store.due_actions(10.0)] == ["k1"]
+    assert [a.key for a in store.due_actions(at(10.0))] == ["k1"]
     store.close()
     other.close()
 
@@ -303,9 +303,9 @@ def test_a_reader_does_not_hold_up_a_writer(store_url: str) -> None:
 def test_the_stored_view_of_a_row_changes_alone(store_url: str) -> None:
     store = Store.open(store_url)
     record = replace(_record(), thread_ts="1700000000.000100", seq=3)
-    store.update_record(record, 1.0)
+    store.update_record(record, at(1.0))
     renamed = parse_incident(row(record.page_id, title="Checkout slow"), S)
-    store.set_snapshot(record.page_id, renamed, 2.0)
+    store.set_snapshot(record.page_id, renamed, at(2.0))
     assert store.get_record(record.page_id) == replace(record, snapshot=renamed)
     store.close()
 
@@ -313,11 +313,11 @@ def test_the_stored_view_of_a_row_changes_alone(store_url: str) -> None:
 def test_the_timeline_and_postmortem_pages_are_remembered(store_url: str) -> None:
     store = Store.open(store_url)
     record = _record()
-    store.update_record(record, 1.0)
+    store.update_record(record, at(1.0))
     timeline = "dddddddd-dddd-4ddd-8ddd-dddddddddddd"
     postmortem = "eeeeeeee-eeee-4eee-8eee-eeeeeeeeeeee"
-    store.set_page(record.page_id, timeline=timeline, now_s=2.0)
-    store.set_page(record.page_id, postmortem=postmortem, now_s=3.0)  # the timeline stays
+    store.set_page(record.page_id, timeline=timeline, now=at(2.0))
+    store.set_page(record.page_id, postmortem=postmortem, now=at(3.0))  # the timeline stays
     loaded = store.get_record(record.page_id)
     assert loaded == replace(record, timeline_page_id=timeline, postmortem_page_id=postmortem)
     store.close()
@@ -326,14 +326,14 @@ def test_the_timeline_and_postmortem_pages_are_remembered(store_url: str) -> Non
 def test_nudges_and_what_the_schedule_remembers_are_saved_together(store_url: str) -> None:
     store = Store.open(store_url)
     page = "aaaaaaaa-aaaa-4aaa-8aaa-aaaaaaaaaaaa"
-    store.update_record(_record(page), 1.0)
+    store.update_record(_record(page), at(1.0))
     assert store.nag_memory(page) == NagMemory()  # nothing sent yet
     memory = NagMemory(silence_since=T0, nudges_since_update=1, last_nudge_at=T0)
     nudge = _action("nudge-1", page, kind="post_nudge")
-    store.save_nudges(page, [nudge], memory, 2.0)
-    store.save_nudges(page, [nudge], memory, 3.0)  # a pass repeated: the nudge once
+    store.save_nudges(page, [nudge], memory, at(2.0))
+    store.save_nudges(page, [nudge], memory, at(3.0))  # a pass repeated: the nudge once
     assert store.nag_memory(page) == memory
-    assert [(a.key, a.background) for a in store.due_actions(10.0)] == [("nudge-1", True)]
+    assert [(a.key, a.background) for a in store.due_actions(at(10.0))] == [("nudge-1", True)]
     store.close()
 
 
@@ -342,9 +342,9 @@ def test_records_of_a_phase_come_with_their_nudge_memory(store_url: str) -> None
     a, b, c = (f"{x * 8}-{x * 4}-4{x * 3}-8{x * 3}-{x * 12}" for x in "abc")
     memory = NagMemory(silence_since=T0, nudges_since_update=2, escalated=True)
     for page in (b, a):
-        store.update_record(_record(page), 1.0)
-    store.update_record(replace(_record(c), phase="resolved"), 1.0)
-    store.save_nudges(b, [], memory, 2.0)
+        store.update_record(_record(page), at(1.0))
+    store.update_record(replace(_record(c), phase="resolved"), at(1.0))
+    store.save_nudges(b, [], memory, at(2.0))
     assert [(r.page_id, m) for r, m in store.records_with_memory("announced")] == [
         (a, NagMemory()),
         (b, memory),
@@ -356,15 +356,15 @@ def test_records_of_a_phase_come_with_their_nudge_memory(store_url: str) -> None
 def test_an_incidents_actions_in_planning_order_whatever_their_state(store_url: str) -> None:
     store = Store.open(store_url)
     a, b = "aaaaaaaa-aaaa-4aaa-8aaa-aaaaaaaaaaaa", "bbbbbbbb-bbbb-4bbb-8bbb-bbbbbbbbbbbb"
-    store.save_plan(Plan(_record(a), (_action("a1", a), _action("a2", a))), 1.0)
-    store.save_plan(Plan(_record(b), (_action("b1", b),)), 1.0)
-    store.add_actions([_action("a3", a, kind="timeline_entry")], 2.0)
+    store.save_plan(Plan(_record(a), (_action("a1", a), _action("a2", a))), at(1.0))
+    store.save_plan(Plan(_record(b), (_action("b1", b),)), at(1.0))
+    store.add_actions([_action("a3", a, kind="timeline_entry")], at(2.0))
     first = store.actions_for(a)[0]
-    store.mark_done(first.id, {"ts": "1.1"}, 3.0)
+    store.mark_done(first.id, {"ts": "1.1"}, at(3.0))
     assert [(i.key, i.state, i.created_at) for i in store.actions_for(a)] == [
-        ("a1", "done", 1.0),
-        ("a2", "pending", 1.0),
-        ("a3", "pending", 2.0),
+        ("a1", "done", at(1.0)),
+        ("a2", "pending", at(1.0)),
+        ("a3", "pending", at(2.0)),
     ]
     assert store.actions_for("cccccccc-cccc-4ccc-8ccc-cccccccccccc") == []
     store.close()
@@ -372,24 +372,24 @@ def test_an_incidents_actions_in_planning_order_whatever_their_state(store_url: 
 
 def test_progress_of_a_long_action_is_kept_until_it_is_done(store_url: str) -> None:
     store = Store.open(store_url)
-    store.save_plan(Plan(_record(), (_action("page", kind="create_timeline"),)), 1.0)
-    item = store.due_actions(10.0)[0]
-    assert store.mark_sending(item.id, 10.0)
+    store.save_plan(Plan(_record(), (_action("page", kind="create_timeline"),)), at(1.0))
+    item = store.due_actions(at(10.0))[0]
+    assert store.mark_sending(item.id, at(10.0))
     store.mark_progress(item.id, {"page_id": "p1", "blocks_written": 100})
-    store.mark_retry(item.id, "timeout", 20.0, unknown=True)
-    (again,) = store.due_actions(20.0)
+    store.mark_retry(item.id, "timeout", at(20.0), unknown=True)
+    (again,) = store.due_actions(at(20.0))
     assert again.outcome_unknown
     assert again.result == {"page_id": "p1", "blocks_written": 100}
-    store.mark_done(again.id, {"page_id": "p1"}, 21.0)
+    store.mark_done(again.id, {"page_id": "p1"}, at(21.0))
     assert store.action("page").result == {"page_id": "p1"}  # type: ignore[union-attr]
     store.close()
 
 
 def test_a_claim_the_fence_refuses_sends_nothing(store_url: str) -> None:
     store = Store.open(store_url)
-    store.save_plan(Plan(_record(), (_action("k1"),)), 1.0)
-    item = store.due_actions(10.0)[0]
-    assert not store.mark_sending(item.id, 10.0, guard=sa.false())
+    store.save_plan(Plan(_record(), (_action("k1"),)), at(1.0))
+    item = store.due_actions(at(10.0))[0]
+    assert not store.mark_sending(item.id, at(10.0), guard=sa.false())
     unclaimed = store.action("k1")
     assert unclaimed is not None
     assert (unclaimed.state, unclaimed.first_attempt_at) == ("pending", None)
@@ -425,7 +425,7 @@ def _queued(spec: str) -> list[OutboxItem]:
                 payload=UpdateParent(),
                 state="pending",
                 attempts=0,
-                not_before=0.0,
+                not_before=T0,
                 first_attempt_at=None,
                 result=None,
                 error=None,

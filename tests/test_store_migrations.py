@@ -16,7 +16,7 @@ import sqlalchemy as sa
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
 
-from tests.factories import T0, row, settings
+from tests.factories import T0, at, row, settings
 from tests.postgres import throwaway_database
 from worker.actions import (
     Action,
@@ -310,7 +310,7 @@ def test_a_store_of_a_past_version_reaches_the_fresh_schema_with_its_rows(
     )
     assert store.nag_memory(PAGE) == MEMORY
     # What is still to send is classed as version 5 classed it: the reminder is background.
-    due = store.due_actions(10.0)
+    due = store.due_actions(at(10.0))
     assert [(i.key, i.background, i.payload) for i in due] == [
         ("reply", False, PAYLOADS["reply"]),
         ("nudge", True, PAYLOADS["nudge"]),
@@ -322,7 +322,9 @@ def test_a_store_of_a_past_version_reaches_the_fresh_schema_with_its_rows(
         lease = conn.execute(sa.text("SELECT holder, token FROM leader_lease")).all()
     assert [tuple(r) for r in lease] == [("host:1", 7) if created >= 2 else ("", 0)]
     # New rows go on from the old ones.
-    store.save_plan(Plan(replace(record, seq=4), (Action("new", PAGE, PAYLOADS["reply"]),)), 6.0)
+    store.save_plan(
+        Plan(replace(record, seq=4), (Action("new", PAGE, PAYLOADS["reply"]),)), at(6.0)
+    )
     new = store.action("new")
     assert new is not None
     assert new.id > max(i.id for i in due)

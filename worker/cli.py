@@ -12,7 +12,6 @@ import sys
 import threading
 from collections.abc import Callable, Sequence
 from dataclasses import replace
-from datetime import UTC, datetime
 from functools import partial
 from pathlib import Path
 from types import FrameType
@@ -28,6 +27,7 @@ from worker.pages.preview import as_blocks_json, render_incident, render_sample
 from worker.pages.samples import SAMPLE_VARIANTS
 from worker.runtime import Runtime, set_up
 from worker.sandbox import NotionLimits, Sandbox, SandboxOptions, WindowLimit
+from worker.scheduler import utc_now
 from worker.slack import SlackGateway
 from worker.store import Store
 from worker.web import ALL_INTERFACES, WebServer, create_app
@@ -154,7 +154,7 @@ def _run_worker(settings: Settings, *, skip_checks: bool, host: str, port: int |
     server = None
     try:
         if port is not None:
-            app = create_app(runtime.metrics, runtime.health)
+            app = create_app(runtime.metrics, runtime.health, clock=runtime.clock)
             server = WebServer(app, host=host, port=port).start()
         if not stopping.is_set():
             runtime.start()
@@ -182,7 +182,7 @@ def _cmd_once(args: argparse.Namespace) -> int:
     runtime = Runtime.build(settings)
     try:
         runtime.start()
-        now = datetime.now(UTC)
+        now = runtime.clock()
         report = runtime.poll(now)
         nags = runtime.nag(now) if report is not None else None
         if nags is not None:  # one pass: the background work too, all of it
@@ -248,12 +248,14 @@ def _cmd_render(args: argparse.Namespace) -> int:
             raise ConfigError.single("NOTION_TOKEN", "is needed to read an incident", "ntn_...")
         notion = NotionGateway.build(settings)
         try:
+            page_id = normalize_notion_id(args.incident)
             markdown = render_incident(
                 args.page,
                 settings,
                 notion,
-                normalize_notion_id(args.incident),
-                _store_opener(settings),
+                page_id,
+                open_store=_store_opener(settings),
+                now=utc_now(),
             )
         finally:
             notion.close()

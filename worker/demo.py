@@ -261,7 +261,7 @@ def run_demo(locale: str = "en", out: TextIO = sys.stdout) -> int:
         thread.start()
 
         def idle() -> bool:
-            return not runtime.store.due_actions(time.time())
+            return not runtime.store.due_actions(runtime.clock())
 
         story = Story(box, runtime.notion.data_source_id(), script, idle)
         try:
@@ -273,7 +273,7 @@ def run_demo(locale: str = "en", out: TextIO = sys.stdout) -> int:
         # One last pass so the parent message shows the final state of the row, and the
         # postmortem is written.
         for _ in range(3):
-            runtime.poll(datetime.now(UTC))
+            runtime.poll(runtime.clock())
         record = runtime.store.get_record(story.page_id)
         pages = _pages_markdown(runtime, record)
         runtime.close()

@@ -132,6 +132,12 @@ def backoff_s(attempts: int, *, permanent: bool) -> float:
     return float(min(600, 2 ** min(attempts, 9)))
 
 
+# Reads a row again (page_id, now) and takes in what people changed: the worker's refresh.
+BeforeWrite = Callable[[str, datetime], None]
+_Handler = Callable[[OutboxItem, IncidentRecord, datetime], dict[str, Any]]
+_ChannelHandler = Callable[[OutboxItem, datetime], dict[str, Any]]
+
+
 class Effects:
     def __init__(
         self,
@@ -141,6 +147,10 @@ class Effects:
         settings: Settings,
         words: Wording,
         *,
+        before_write: BeforeWrite | None = None,
+        may_act: Callable[[], bool] = lambda: True,
+        guard: Callable[[datetime], Any] | None = None,
+        bot_user_id: Callable[[], str | None] = lambda: None,
         should_stop: Callable[[], bool] = lambda: False,
     ) -> None:
         self.store = store
@@ -149,12 +159,19 @@ class Effects:
         self.settings = settings
         self.render = RenderContext(settings, words, slack.mention)
         self.should_stop = should_stop
-        self.bot_user_id: str | None = None
-        self.writer = PageWriter(notion, lambda: self.bot_user_id)
+        # Called with (page_id, now) just before the worker writes to a row, so that edits
+        # people made since the last poll are seen (and credited to them) before our own
+        # write makes Notion report the worker as the row's last editor.
+        self.before_write = before_write
+        # Replicas: whether this one may still act, and the condition a claim must meet.
+        self.may_act = may_act
+        self.guard = guard
+        # `bot_user_id`: the worker's own Notion user (known once the runtime has started).
+        self.writer = PageWriter(notion, bot_user_id)
         self.pages = PageEffects(
             store, notion, settings, words, self.writer, self._write_row, self._enqueue
         )
-        self._handlers: dict[str, Callable[[OutboxItem, IncidentRecord, float], dict[str, Any]]] = {
+        self._handlers: dict[str, _Handler] = {
             "post_parent": self._post_parent,
             "post_reply": self._post_reply,
             "update_parent": self._update_parent,
@@ -167,17 +184,10 @@ class Effects:
             "postmortem_note": self.pages.postmortem_note,
         }
         # Actions that belong to the channel, not to one incident (no record to look up).
-        self._channel_handlers: dict[str, Callable[[OutboxItem, float], dict[str, Any]]] = {
+        self._channel_handlers: dict[str, _ChannelHandler] = {
             "post_notice": self._post_notice,
         }
         self._reported: set[tuple[str, str]] = set()
-        # Called with (page_id, now_s) just before the worker writes to a row, so that edits
-        # people made since the last poll are seen (and credited to them) before our own
-        # write makes Notion report the worker as the row's last editor.
-        self.before_write: Callable[[str, float], None] | None = None
-        # Replicas: whether this one may still act, and the condition a claim must meet.
-        self.may_act: Callable[[], bool] = lambda: True
-        self.guard: Callable[[float], Any] | None = None
 
     def channel(self, record: IncidentRecord) -> str:
         """The channel the incident's thread lives in (new incidents: the setting's)."""
@@ -191,9 +201,8 @@ class Effects:
         (reminders, pages, catch-up: `store.is_background`) stops after
         `background_budget_s`, so that however much of it there is, the next poll — and the
         announcements it brings — never waits long; the rest is left for the next pass."""
-        now_s = now.timestamp()
         report = DeliveryReport()
-        due = self.store.due_actions(now_s)
+        due = self.store.due_actions(now)
         urgent, background = by_priority(due)
         later_updates = _later_parent_updates(due)
         stalled: set[tuple[str, str]] = set()
@@ -217,10 +226,10 @@ class Effects:
                 report.waiting += 1
                 continue
             if item.kind == "update_parent" and item.id in later_updates:
-                self.store.mark_done(item.id, {"superseded": True}, now_s)
+                self.store.mark_done(item.id, {"superseded": True}, now)
                 report.done += 1
                 continue
-            if not self._run_one(item, now_s, report):
+            if not self._run_one(item, now, report):
                 (waiting if self._waits_for_notion(item, False) else stalled).add(where)
         return report
 
@@ -231,52 +240,56 @@ class Effects:
             return True
         return item.kind in _ROW_WRITES and self.notion.hold.remaining_s() > 0
 
-    def _bound(self, item: OutboxItem) -> Callable[[float], dict[str, Any]] | None:
+    def _bound(self, item: OutboxItem) -> Callable[[datetime], dict[str, Any]] | None:
         """The handler of `item`, given what it acts on; None for an unknown kind or incident."""
         channel_handler = self._channel_handlers.get(item.kind)
         if channel_handler is not None:
-            return lambda now_s: channel_handler(item, now_s)
+            return lambda now: channel_handler(item, now)
         record = self.store.get_record(item.page_id)
         handler = self._handlers.get(item.kind)
         if record is None or handler is None:
             return None
-        return lambda now_s: handler(item, record, now_s)
+        return lambda now: handler(item, record, now)
 
-    def _run_one(self, item: OutboxItem, now_s: float, report: DeliveryReport) -> bool:
+    def _run_one(self, item: OutboxItem, now: datetime, report: DeliveryReport) -> bool:
         handler = self._bound(item)
         if handler is None:
-            self.store.mark_failed(item.id, f"unknown action {item.kind} or incident", now_s)
+            self.store.mark_failed(item.id, f"unknown action {item.kind} or incident", now)
             report.failed += 1
             return True
         try:
-            result = handler(now_s)
+            result = handler(now)
         except NotReadyError as exc:
-            self.store.mark_retry(item.id, str(exc), now_s + 5.0, unknown=item.outcome_unknown)
+            self.store.mark_retry(
+                item.id, str(exc), now + timedelta(seconds=5.0), unknown=item.outcome_unknown
+            )
             report.retried += 1
             return False
         except (RowGoneError, PageTrashedError) as exc:
-            self._parked(item.page_id, exc, now_s, report)
+            self._parked(item.page_id, exc, now, report)
             return True
         except LostLeadershipError:
             log.warning("%s not sent: another replica holds the lease now", item.key)
             return False
         except ServiceError as exc:
-            self._failed(item, exc, now_s, report)
+            self._failed(item, exc, now, report)
             return False
         except (TemplateError, BlockTooLargeError) as exc:
-            self._broken_content(item, exc, now_s, report)
+            self._broken_content(item, exc, now, report)
             return False
         except Exception as exc:
             # A bug or a surprise in one action must not stop the others: keep it, say so.
             log.exception("%s failed unexpectedly; it will be retried", item.key)
             wait_s = backoff_s(item.attempts + 1, permanent=True)
             error = f"{type(exc).__name__}: {exc}"
-            self.store.mark_retry(item.id, error, now_s + wait_s, unknown=self._claimed(item))
+            self.store.mark_retry(
+                item.id, error, now + timedelta(seconds=wait_s), unknown=self._claimed(item)
+            )
             report.retried += 1
             return False
         if result.get("reconciled"):
             report.reconciled += 1
-        self.store.mark_done(item.id, result, now_s)
+        self.store.mark_done(item.id, result, now)
         report.done += 1
         if item.attempts:
             log.info("%s done after %d failed attempts", item.key, item.attempts)
@@ -288,25 +301,25 @@ class Effects:
         current = self.store.action(item.key)
         return item.outcome_unknown or (current is not None and current.state == "sending")
 
-    def claim(self, item: OutboxItem, now_s: float) -> None:
+    def claim(self, item: OutboxItem, now: datetime) -> None:
         """Mark the action `sending` just before a call that must not be repeated; refused
         when this replica lost the lease in the meantime."""
-        guard = self.guard(now_s) if self.guard is not None else None
-        if not self.store.mark_sending(item.id, now_s, guard):
+        guard = self.guard(now) if self.guard is not None else None
+        if not self.store.mark_sending(item.id, now, guard):
             raise LostLeadershipError(item.key)
 
     def _parked(
         self,
         page_id: str,
         exc: RowGoneError | PageTrashedError,
-        now_s: float,
+        now: datetime,
         report: DeliveryReport,
     ) -> None:
         """Someone moved the row or the timeline page to the trash: park, don't fail."""
         if isinstance(exc, RowGoneError):
             self._pause_row_writes(page_id, report)
         else:
-            self._page_trashed(page_id, exc, now_s, report)
+            self._page_trashed(page_id, exc, now, report)
 
     def _pause_row_writes(self, page_id: str, report: DeliveryReport) -> None:
         """The row is in the trash: what is still to be written to or under it waits for it
@@ -321,7 +334,7 @@ class Effects:
         )
 
     def _page_trashed(
-        self, page_id: str, exc: PageTrashedError, now_s: float, report: DeliveryReport
+        self, page_id: str, exc: PageTrashedError, now: datetime, report: DeliveryReport
     ) -> None:
         """Someone moved the timeline page to the trash: its entries wait for it to be
         restored (the postmortem does not: it takes the timeline from the worker's own
@@ -331,30 +344,30 @@ class Effects:
         log.warning("incident %s: %s; %d entries wait for it", page_id, exc, paused)
         payload = PageTrashedReply(what=exc.what, page=exc.page_id)
         key = f"reply:{page_id}:trashed:{exc.what}:{exc.page_id}"
-        self._enqueue([Action(key, page_id, payload)], now_s)
+        self._enqueue([Action(key, page_id, payload)], now)
 
     def _failed(
-        self, item: OutboxItem, exc: ServiceError, now_s: float, report: DeliveryReport
+        self, item: OutboxItem, exc: ServiceError, now: datetime, report: DeliveryReport
     ) -> None:
         attempts = item.attempts + 1
         unknown = item.outcome_unknown or exc.outcome_unknown
         if exc.service == "notion" and exc.asked_to_wait:
             # Due again at once, in its place: the gateway sends nothing before the wait
             # Notion asked for is over (and said so once), and its lane's messages go ahead.
-            self.store.mark_retry(item.id, str(exc), now_s, unknown=unknown)
+            self.store.mark_retry(item.id, str(exc), now, unknown=unknown)
             report.waiting += 1
             log.debug("%s waits for Notion: %s", item.key, exc)
             return
-        if item.kind in _ROW_WRITES and not exc.retryable and self._row_in_trash(item, now_s):
+        if item.kind in _ROW_WRITES and not exc.retryable and self._row_in_trash(item, now):
             self._pause_row_writes(item.page_id, report)
             return
         if attempts >= MAX_ATTEMPTS and not exc.retryable and exc.code not in _SETTINGS_PROBLEMS:
             log.error("giving up on %s after %d attempts: %s", item.key, attempts, exc)
-            self.store.mark_failed(item.id, str(exc), now_s)
+            self.store.mark_failed(item.id, str(exc), now)
             report.failed += 1
             return
         wait_s = max(exc.retry_after_s or 0.0, backoff_s(attempts, permanent=not exc.retryable))
-        self.store.mark_retry(item.id, str(exc), now_s + wait_s, unknown=unknown)
+        self.store.mark_retry(item.id, str(exc), now + timedelta(seconds=wait_s), unknown=unknown)
         report.retried += 1
         # Reported once per incident and cause; the repeats go to the debug log.
         first_time = (item.page_id, exc.code) not in self._reported
@@ -365,14 +378,14 @@ class Effects:
         log.log(level, "%s will be retried in %.0fs: %s", item.key, wait_s, exc)
         if first_time and not exc.retryable and exc.service == "notion":
             # Slack works, Notion refuses: say so in the incident's thread, once.
-            self._enqueue([problem_reply(item.page_id, item.kind, str(exc))], now_s)
+            self._enqueue([problem_reply(item.page_id, item.kind, str(exc))], now)
 
-    def _row_in_trash(self, item: OutboxItem, now_s: float) -> bool:
+    def _row_in_trash(self, item: OutboxItem, now: datetime) -> bool:
         """After a Notion write failed for good: is it because the row went to the trash?"""
         if self.before_write is None:
             return False
         try:
-            self.before_write(item.page_id, now_s)
+            self.before_write(item.page_id, now)
         except RowGoneError:
             return True
         except ServiceError:
@@ -380,25 +393,27 @@ class Effects:
         return False
 
     def _broken_content(
-        self, item: OutboxItem, exc: Exception, now_s: float, report: DeliveryReport
+        self, item: OutboxItem, exc: Exception, now: datetime, report: DeliveryReport
     ) -> None:
         """A template or page content problem: nothing was sent. Say so once in the thread,
         then keep retrying patiently (fixing the template is enough)."""
         error = str(exc)
-        self.store.add_actions([problem_reply(item.page_id, item.kind, error)], now_s)
+        self.store.add_actions([problem_reply(item.page_id, item.kind, error)], now)
         wait_s = backoff_s(item.attempts + 1, permanent=True)
-        self.store.mark_retry(item.id, error, now_s + wait_s, unknown=item.outcome_unknown)
+        self.store.mark_retry(
+            item.id, error, now + timedelta(seconds=wait_s), unknown=item.outcome_unknown
+        )
         report.retried += 1
         log.error("%s: %s (retrying in %.0fs)", item.key, error, wait_s)
 
-    def _write_row(self, page_id: str, values: dict[str, str | None], now_s: float) -> None:
+    def _write_row(self, page_id: str, values: dict[str, str | None], now: datetime) -> None:
         """Write worker-owned properties, after taking in what people changed meanwhile."""
         if self.before_write is not None:
-            self.before_write(page_id, now_s)
+            self.before_write(page_id, now)
         values = self._unless_set(page_id, values)
         if values:
             self.notion.update_properties(page_id, property_values(self.settings, values))
-            self._remember_written(page_id, values, now_s)
+            self._remember_written(page_id, values, now)
 
     def _unless_set(self, page_id: str, values: dict[str, str | None]) -> dict[str, str | None]:
         """Without the times people filled in themselves since the write was planned: the
@@ -412,7 +427,7 @@ class Effects:
             if key not in FILLED_IF_EMPTY or getattr(record.snapshot, _field(key)) is None
         }
 
-    def _remember_written(self, page_id: str, values: dict[str, str | None], now_s: float) -> None:
+    def _remember_written(self, page_id: str, values: dict[str, str | None], now: datetime) -> None:
         """What the worker just wrote on the row is part of what it knows of the row: the
         parent message shows it at once, and the next poll does not take it for an edit."""
         record = self.store.get_record(page_id)
@@ -420,10 +435,10 @@ class Effects:
             return
         snapshot = with_written(record.snapshot, values)
         if snapshot != record.snapshot:
-            self.store.set_snapshot(page_id, snapshot, now_s)
+            self.store.set_snapshot(page_id, snapshot, now)
 
-    def _enqueue(self, actions: list[Action], now_s: float) -> None:
-        self.store.add_actions(actions, now_s)
+    def _enqueue(self, actions: list[Action], now: datetime) -> None:
+        self.store.add_actions(actions, now)
 
     # --- the actions ----------------------------------------------------------------------
 
@@ -434,7 +449,8 @@ class Effects:
         unknown), or if it may have been posted before the worker's memory was lost."""
         if not item.outcome_unknown and since_s is None:
             return None
-        oldest = (item.first_attempt_at or 0.0) - _RECONCILE_MARGIN_S
+        first = item.first_attempt_at.timestamp() if item.first_attempt_at else 0.0
+        oldest = first - _RECONCILE_MARGIN_S
         if since_s is not None:
             oldest = since_s if not item.outcome_unknown else min(oldest, since_s)
         found = self.slack.find_posted(channel, item.key, thread_ts=thread_ts, oldest_s=oldest)
@@ -443,7 +459,7 @@ class Effects:
         return found
 
     def _post_parent(
-        self, item: OutboxItem, record: IncidentRecord, now_s: float
+        self, item: OutboxItem, record: IncidentRecord, now: datetime
     ) -> dict[str, Any]:
         # A new incident goes to the channel of the setting, and stays there.
         channel = self.settings.slack_channel_id
@@ -456,20 +472,24 @@ class Effects:
             # Rendered before `sending`: its lookups may fail, and then nothing was sent.
             # The times link_thread is about to write, where the row has none yet.
             message = parent_message(_with_planned(record.snapshot, payload), self.render)
-            self.claim(item, now_s)
+            self.claim(item, now)
             facts = _facts(payload)
             posted = self._post_anyway(item, record, message, channel=channel, facts=facts)
             result = {**posted, "reconciled": False}
             ts = result["ts"]
-        self.store.set_thread(record.page_id, ts, None, now_s, channel=channel)
+        self.store.set_thread(record.page_id, ts, None, now, channel=channel)
         return result
 
-    def _post_reply(self, item: OutboxItem, record: IncidentRecord, now_s: float) -> dict[str, Any]:
+    def _post_reply(
+        self, item: OutboxItem, record: IncidentRecord, now: datetime
+    ) -> dict[str, Any]:
         payload = expect(item.payload, REPLY_TYPES)
         render = partial(reply_message, payload, record.snapshot, self.render)
-        return self._post_in_thread(item, payload, record, now_s, render)
+        return self._post_in_thread(item, payload, record, now, render)
 
-    def _post_nudge(self, item: OutboxItem, record: IncidentRecord, now_s: float) -> dict[str, Any]:
+    def _post_nudge(
+        self, item: OutboxItem, record: IncidentRecord, now: datetime
+    ) -> dict[str, Any]:
         payload = expect(item.payload, PostNudge)
         stale = _answered(payload, record, self.settings)
         if stale:
@@ -477,14 +497,14 @@ class Effects:
             log.info("%s not sent: %s", item.key, stale)
             return {"skipped": stale}
         render = partial(nudge_message, payload, record.snapshot, self.render)
-        return self._post_in_thread(item, payload, record, now_s, render)
+        return self._post_in_thread(item, payload, record, now, render)
 
     def _post_in_thread(
         self,
         item: OutboxItem,
         payload: Reply | PostNudge,
         record: IncidentRecord,
-        now_s: float,
+        now: datetime,
         render: Callable[[], SlackMessage],
     ) -> dict[str, Any]:
         thread_ts = _thread(record)
@@ -493,7 +513,7 @@ class Effects:
         if ts is not None:
             return {"ts": ts, "reconciled": True}
         message = render()
-        self.claim(item, now_s)
+        self.claim(item, now)
         broadcast = isinstance(payload, ChangesReply | PostNudge) and payload.broadcast
         return self._post_anyway(
             item,
@@ -556,17 +576,17 @@ class Effects:
         )
         return {"ts": ts, "skipped": f"refused by Slack: {refused[0]}"}
 
-    def _post_notice(self, item: OutboxItem, now_s: float) -> dict[str, Any]:
+    def _post_notice(self, item: OutboxItem, now: datetime) -> dict[str, Any]:
         channel = self.settings.slack_channel_id
         ts = self._reconcile(item, channel, None)
         if ts is not None:
             return {"ts": ts, "reconciled": True}
         message = notice_message(expect(item.payload, PostNotice), self.render)
-        self.claim(item, now_s)
+        self.claim(item, now)
         return {"ts": self.slack.post(channel, message, key=item.key)}
 
     def _update_parent(
-        self, item: OutboxItem, record: IncidentRecord, now_s: float
+        self, item: OutboxItem, record: IncidentRecord, now: datetime
     ) -> dict[str, Any]:
         thread_ts = _thread(record)
         message = parent_message(record.snapshot, self.render)
@@ -594,7 +614,7 @@ class Effects:
                 return {"plain": refused[0]}
             return {}
         # Said once per incident and cause in the thread; later updates may well go through.
-        self._enqueue([refused_reply(record.page_id, "parent", refused[0])], now_s)
+        self._enqueue([refused_reply(record.page_id, "parent", refused[0])], now)
         log.error(
             "%s: Slack refused the parent message (%s) and its plain version (%s); "
             "it keeps its last content, and the thread says so",
@@ -604,13 +624,13 @@ class Effects:
         return {"skipped": f"refused by Slack: {refused[0]}"}
 
     def _link_thread(
-        self, item: OutboxItem, record: IncidentRecord, now_s: float
+        self, item: OutboxItem, record: IncidentRecord, now: datetime
     ) -> dict[str, Any]:
         thread_ts = _thread(record)
         permalink = record.permalink
         if permalink is None:
             permalink = self.slack.permalink(self.channel(record), thread_ts)
-            self.store.set_thread(record.page_id, thread_ts, permalink, now_s)
+            self.store.set_thread(record.page_id, thread_ts, permalink, now)
         payload = expect(item.payload, LinkThread)
         values: dict[str, str | None] = {"slack_thread": permalink}
         if payload.declared_at:
@@ -623,23 +643,23 @@ class Effects:
         for key in payload.clear:
             if own.get(key) is None:
                 values[key] = None
-        self._write_row(record.page_id, values, now_s)
+        self._write_row(record.page_id, values, now)
         return {"permalink": permalink}
 
     def _write_props(
-        self, item: OutboxItem, record: IncidentRecord, now_s: float
+        self, item: OutboxItem, record: IncidentRecord, now: datetime
     ) -> dict[str, Any]:
         payload = expect(item.payload, WriteProps)
         dates = {key: time.isoformat() if time else None for key, time in payload.dates.items()}
         values: dict[str, str | None] = {**dates, **payload.links}
         if any(key in dates for key in FILLED_IF_EMPTY):
-            self._write_row(record.page_id, values, now_s)  # read the row again first
+            self._write_row(record.page_id, values, now)  # read the row again first
             values = {}
         # Times the worker empties (Resolved at, on a reopening), whoever set them.
         values.update({key: None for key in payload.clear})
         if values:
             self.notion.update_properties(record.page_id, property_values(self.settings, values))
-            self._remember_written(record.page_id, values, now_s)
+            self._remember_written(record.page_id, values, now)
         return {}
 
 

@@ -16,6 +16,7 @@ import socket
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import UTC, datetime
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
@@ -51,28 +52,30 @@ class Lease:
         holder: str | None = None,
         name: str = LEASE_NAME,
         monotonic: Callable[[], float] = time.monotonic,
-        wall: Callable[[], float] = time.time,
+        clock: Callable[[], datetime] = lambda: datetime.now(UTC),
     ) -> None:
         self.store = store
         self.ttl_s = ttl_s
         self.holder = holder or holder_id()
         self.name = name
         self._monotonic = monotonic
-        self._wall = wall
+        # Read only to renew the lease in the middle of a long pass (`keep`): the renewal
+        # must count from the moment it is made, not from the start of the pass.
+        self._clock = clock
         self._renew_after = 0.0
         self.token: int | None = None
         self._deadline = 0.0
 
-    def acquire(self, now_s: float) -> bool:
+    def acquire(self, now: datetime) -> bool:
         """Take or renew the lease; True when we are the leader until the next renewal."""
         started = self._monotonic()
         with self.store.transaction() as conn:
-            token = _take(conn, self.name, self.holder, now_s, self.ttl_s)
+            token = _take(conn, self.name, self.holder, now, self.ttl_s)
             dead = _dead_holder(conn, self.name) if token is None else None
             if dead is not None:
                 # A replica on this host that was killed (SIGKILL never releases): take
                 # over now instead of staying silent until its lease runs out.
-                token = _take(conn, self.name, self.holder, now_s, self.ttl_s, replacing=dead)
+                token = _take(conn, self.name, self.holder, now, self.ttl_s, replacing=dead)
         if token is None:
             self.token = None
             self._deadline = 0.0
@@ -88,7 +91,7 @@ class Lease:
             return False
         if self._monotonic() < self._renew_after:
             return True
-        return self.acquire(self._wall())
+        return self.acquire(self._clock())
 
     def valid(self) -> bool:
         """Still safe to act on our own clock (a paused process learns it lost the lease)."""
@@ -141,14 +144,14 @@ def _take(
     conn: Connection,
     name: str,
     holder: str,
-    now_s: float,
+    now: datetime,
     ttl_s: float,
     *,
     replacing: str | None = None,
 ) -> int | None:
     """One atomic statement: renew if ours, take if expired, else nothing (both dialects)."""
     table = lease_table
-    now_ms = int(now_s * 1000)
+    now_ms = _ms(now)
     exists = conn.execute(sa.select(table.c.name).where(table.c.name == name)).first()
     if exists is None:  # the migration creates the usual row; another name starts here
         try:
@@ -177,7 +180,12 @@ def _take(
     return int(row[0]) if row else None
 
 
-def fenced(fence: Fence, now_s: float) -> sa.ColumnElement[bool]:
+def _ms(moment: datetime) -> int:
+    """A moment as the lease row keeps it: Unix milliseconds."""
+    return int(moment.timestamp() * 1000)
+
+
+def fenced(fence: Fence, now: datetime) -> sa.ColumnElement[bool]:
     """A WHERE clause that holds only while `fence` is the live lease."""
     table = lease_table
     return sa.exists(
@@ -185,6 +193,6 @@ def fenced(fence: Fence, now_s: float) -> sa.ColumnElement[bool]:
             table.c.name == fence.name,
             table.c.holder == fence.holder,
             table.c.token == fence.token,
-            table.c.expires_at_ms > int(now_s * 1000),
+            table.c.expires_at_ms > _ms(now),
         )
     )

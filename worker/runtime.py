@@ -10,13 +10,13 @@ import logging
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from functools import partial
 
 from sqlalchemy.exc import SQLAlchemyError
 
 from worker.config import Settings
-from worker.effects import Effects
+from worker.effects import BeforeWrite, Effects
 from worker.errors import ServiceError, WorkerError
 from worker.health import Health
 from worker.lease import Lease, fenced
@@ -25,7 +25,7 @@ from worker.metrics import Metrics
 from worker.notion import NotionGateway
 from worker.provision import SetupResult, setup_incidents
 from worker.reports import DeliveryReport, NagReport, PollReport
-from worker.scheduler import Job, Loop
+from worker.scheduler import Job, Loop, utc_now
 from worker.schema_watch import SchemaWatch
 from worker.slack import SlackGateway
 from worker.store import Store, describe_open_error
@@ -89,6 +89,14 @@ def set_up(
 
 
 @dataclass
+class Identity:
+    """Who the worker is in Notion: learnt when the runtime starts (`notion.me()`), asked by
+    what tells the worker's own edits from people's."""
+
+    notion_user_id: str | None = None
+
+
+@dataclass
 class Runtime:
     settings: Settings
     store: Store
@@ -99,17 +107,25 @@ class Runtime:
     lease: Lease
     metrics: Metrics
     health: Health
+    identity: Identity
     # Whether this replica last said it stands by (said once, and again when that changes).
     _said_standby: bool = field(default=False, init=False)
     # How the start sleeps before trying again (None: time.sleep, waking up when asked to
     # stop); a test passes its fake clock's.
     sleep: Callable[[float], None] | None = None
+    # The clock the loop reads once per job (and the start, and a pass's later slices).
+    clock: Callable[[], datetime] = utc_now
     # The end of the last wait for Notion a poll summary told about (told once, not per poll).
     _said_wait: datetime | None = field(default=None, init=False)
 
     @classmethod
     def build(
-        cls, settings: Settings, *, should_stop: Callable[[], bool] = lambda: False
+        cls,
+        settings: Settings,
+        *,
+        should_stop: Callable[[], bool] = lambda: False,
+        sleep: Callable[[float], None] | None = None,
+        clock: Callable[[], datetime] = utc_now,
     ) -> Runtime:
         store = _open_store(settings)
         metrics = Metrics()
@@ -120,16 +136,50 @@ class Runtime:
             settings, on_response=metrics.slack_response, on_retry=partial(metrics.retry, "slack")
         )
         words = _wording(settings)
-        effects = Effects(store, notion, slack, settings, words, should_stop=should_stop)
-        worker = Worker(settings, notion, store, effects, should_stop=should_stop)
+        lease = Lease(store, ttl_s=settings.lease_s, clock=clock)
+        identity = Identity()
+
+        # The worker builds its effects, handing them how to read a row again before a write.
+        def effects(before_write: BeforeWrite) -> Effects:
+            return Effects(
+                store,
+                notion,
+                slack,
+                settings,
+                words,
+                before_write=before_write,
+                may_act=lease.keep,
+                guard=lambda now: fenced(f, now) if (f := lease.fence()) else None,
+                bot_user_id=lambda: identity.notion_user_id,
+                should_stop=should_stop,
+            )
+
         watch = SchemaWatch(settings, notion, store, interval_s=settings.schema_check_interval_s)
-        worker.after_rows = watch.after_rows
-        lease = Lease(store, ttl_s=settings.lease_s)
-        effects.may_act = lease.keep
-        effects.guard = lambda now_s: fenced(f, now_s) if (f := lease.fence()) else None
+        worker = Worker(
+            settings,
+            notion,
+            store,
+            effects,
+            bot_user_id=lambda: identity.notion_user_id,
+            after_rows=watch.after_rows,
+            should_stop=should_stop,
+        )
         metrics.watch_state(store, settings)
         health = Health.for_settings(settings)
-        return cls(settings, store, notion, slack, worker, should_stop, lease, metrics, health)
+        return cls(
+            settings,
+            store,
+            notion,
+            slack,
+            worker,
+            should_stop,
+            lease,
+            metrics,
+            health,
+            identity,
+            sleep=sleep,
+            clock=clock,
+        )
 
     def start(self, retries_s: tuple[float, ...] = (1.0, 3.0, 10.0, 20.0)) -> None:
         """Who we are on both sides, and the channel ready for reading our own posts back.
@@ -146,10 +196,11 @@ class Runtime:
                 if not exc.retryable or wait_s is None or self.stop_requested():
                     raise
                 log.warning("starting: %s; trying again in %.0fs", exc, wait_s)
-                wait = self.notion.waiting(datetime.now(UTC))
+                now = self.clock()
+                wait = self.notion.waiting(now)
                 if wait is not None:
                     # Not unhealthy: a restart would not make Notion's wait any shorter.
-                    self.health.poll_waited(datetime.now(UTC), wait.until, wait.reason)
+                    self.health.poll_waited(now, wait.until, wait.reason)
                 self._pause(wait_s)
             else:
                 return
@@ -164,9 +215,7 @@ class Runtime:
             time.sleep(0.1)
 
     def _start(self) -> None:
-        bot = self.notion.me()
-        self.worker.bot_user_id = bot.id
-        self.worker.effects.bot_user_id = bot.id
+        self.identity.notion_user_id = self.notion.me().id
         self.notion.data_source_id()
         self.slack.auth()
         try:
@@ -180,7 +229,7 @@ class Runtime:
         """Whether this replica may act now (it holds, or just took, the lease). Its role is
         logged when it starts and whenever it changes, never on every pass."""
         was_leader = self.lease.token is not None
-        leader = self.lease.acquire(now.timestamp())
+        leader = self.lease.acquire(now)
         if leader and not was_leader:
             log.info("leading as %s (fencing token %s)", self.lease.holder, self.lease.token)
         elif not leader and (was_leader or not self._said_standby):
@@ -266,7 +315,7 @@ class Runtime:
             left_s = until_s - time.monotonic()
             if left_s <= 0:
                 return
-            delivery = self.deliver(datetime.now(UTC), min(left_s, slice_s))
+            delivery = self.deliver(self.clock(), min(left_s, slice_s))
 
     def loop(self) -> Loop:
         """The poll and the nudge pass on one thread. The poll job announces what changed,
@@ -287,7 +336,8 @@ class Runtime:
             [
                 Job("poll", self.settings.poll_interval_s, poll_job),
                 Job("nag", self.settings.nag_interval_s, nag_job),
-            ]
+            ],
+            clock=self.clock,
         )
 
     def close(self) -> None:

@@ -15,6 +15,12 @@ from apscheduler.triggers.interval import IntervalTrigger
 log = logging.getLogger("worker.scheduler")
 
 
+def utc_now() -> datetime:
+    """The clock: read by the loop once per job, and by the CLI once per one-shot command;
+    everything else is passed `now` (or, for a pass's later slices, this same clock)."""
+    return datetime.now(UTC)
+
+
 @dataclass(frozen=True)
 class Job:
     name: str
@@ -31,7 +37,7 @@ class Loop:
 
     def __init__(self, jobs: list[Job], *, clock: Callable[[], datetime] | None = None) -> None:
         self.jobs = jobs
-        self.clock = clock or (lambda: datetime.now(UTC))
+        self.clock = clock or utc_now
         self.stopping = threading.Event()
         self._idle = threading.Event()
         self._idle.set()

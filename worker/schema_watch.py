@@ -15,7 +15,7 @@ import json
 import logging
 from collections.abc import Collection
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from worker.actions import Action, PostNotice
 from worker.check import schema_results
@@ -88,14 +88,13 @@ class SchemaWatch:
         self.notion = notion
         self.store = store
         self.interval_s = interval_s
-        self._next_s = 0.0  # the first poll looks
+        self._next: datetime | None = None  # the first poll looks
         self._row_problems: frozenset[str] = frozenset()
 
     def after_rows(self, now: datetime, row_problems: Collection[str]) -> None:
         """Look at the schema if it is time, or if the rows just read had a new problem."""
-        now_s = now.timestamp()
         fresh = not set(row_problems) <= self._row_problems
-        if now_s < self._next_s and not fresh:
+        if self._next is not None and now < self._next and not fresh:
             return
         try:
             schema = self.notion.schema()
@@ -104,7 +103,7 @@ class SchemaWatch:
             log.info("could not re-read the Incidents database's schema: %s", exc)
             return
         self._row_problems = frozenset(row_problems)
-        self._next_s = now_s + self.interval_s
+        self._next = now + timedelta(seconds=self.interval_s)
         self.say(schema_problems(schema, self.settings), now)
 
     def say(self, problems: tuple[str, ...], now: datetime) -> None:
@@ -113,7 +112,7 @@ class SchemaWatch:
             return
         # The action first: if the worker stops in between, the next look plans the same
         # key again (the outbox keeps one), and only then moves on.
-        self.store.add_actions([action], now.timestamp())
+        self.store.add_actions([action], now)
         self.store.set_meta(SAID_KEY, said.to_meta())
         if problems:
             log.warning(

@@ -5,8 +5,9 @@ from __future__ import annotations
 import http.client
 import logging
 import socket
+import time
 import urllib.error
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
@@ -238,11 +239,44 @@ class SlackIdentity:
 OnResponse = Callable[[str, int | None, str | None], None]
 
 
+@dataclass(frozen=True)
+class SlackPacing:
+    """The worker's own pace under Slack's rate limits: one for posts, one per paced method."""
+
+    posts: Pacer
+    methods: Mapping[str, Pacer]
+
+    @classmethod
+    def for_settings(
+        cls,
+        settings: Settings,
+        *,
+        clock: Callable[[], float] = time.monotonic,
+        sleep: Callable[[float], None] = time.sleep,
+    ) -> SlackPacing:
+        """The usual pacing; a test passes its own `sleep` to see the waits (or skip them)."""
+        return cls(
+            # chat.postMessage: about one message per second per channel, short bursts allowed.
+            posts=Pacer(settings.slack_posts_per_s, burst=POST_BURST, clock=clock, sleep=sleep),
+            methods={
+                method: Pacer(
+                    TIER_PER_MINUTE[tier] / 60.0, burst=TIER_BURST, clock=clock, sleep=sleep
+                )
+                for method, tier in METHOD_TIERS.items()
+            },
+        )
+
+
 class SlackGateway:
     """Every Slack call the worker makes."""
 
     def __init__(
-        self, client: WebClient, settings: Settings, *, on_response: OnResponse | None = None
+        self,
+        client: WebClient,
+        settings: Settings,
+        *,
+        on_response: OnResponse | None = None,
+        pacing: SlackPacing | None = None,
     ) -> None:
         self.client = client
         self.settings = settings
@@ -250,12 +284,7 @@ class SlackGateway:
         self.on_response = on_response
         self._slack_ids: dict[str, str | None] = {}
         self.requests = 0
-        # chat.postMessage: about one message per second per channel, short bursts allowed.
-        self._post_pace = Pacer(settings.slack_posts_per_s, burst=POST_BURST)
-        self._method_pace = {
-            method: Pacer(TIER_PER_MINUTE[tier] / 60.0, burst=TIER_BURST)
-            for method, tier in METHOD_TIERS.items()
-        }
+        self.pacing = pacing if pacing is not None else SlackPacing.for_settings(settings)
 
     @classmethod
     def build(
@@ -264,17 +293,18 @@ class SlackGateway:
         *,
         on_response: OnResponse | None = None,
         on_retry: Callable[[], None] | None = None,
+        pacing: SlackPacing | None = None,
     ) -> SlackGateway:
         """The gateway to `SLACK_BASE_URL`; `on_response` hears every call's outcome,
-        `on_retry` each call repeated in place."""
+        `on_retry` each call repeated in place; `pacing` replaces the usual pace."""
         client = build_client(settings, on_retry=on_retry)
-        return cls(client, settings, on_response=on_response)
+        return cls(client, settings, on_response=on_response, pacing=pacing)
 
     @contextmanager
     def _counted(self, method: str) -> Iterator[None]:
         """Pace the call to its method's tier, report it (and its failure) to `on_response`,
         translated to ServiceError."""
-        pace = self._method_pace.get(method) if self.settings.slack_tier_pacing else None
+        pace = self.pacing.methods.get(method) if self.settings.slack_tier_pacing else None
         if pace is not None:
             pace.wait()
         self.requests += 1
@@ -347,7 +377,7 @@ class SlackGateway:
             kwargs["thread_ts"] = thread_ts
             if broadcast:
                 kwargs["reply_broadcast"] = True
-        self._post_pace.wait()
+        self.pacing.posts.wait()
         data = self.call("chat.postMessage", lambda: self.client.chat_postMessage(**kwargs))
         return str(data["ts"])
 

@@ -12,7 +12,7 @@ from datetime import UTC, datetime, timedelta
 from worker.actions import Action, CreateTimeline, UpdateParent, ValueProblemReply
 from worker.config import Settings
 from worker.diff import diff
-from worker.effects import ROW_IN_TRASH, TIMELINE_IN_TRASH, Effects
+from worker.effects import ROW_IN_TRASH, TIMELINE_IN_TRASH, BeforeWrite, Effects
 from worker.errors import RowError, RowGoneError, ServiceError
 from worker.messages import human_duration
 from worker.nag import NagMemory, NagPolicy, Nudge, due_nudges, remember, state_from_record
@@ -71,23 +71,26 @@ class Worker:
         settings: Settings,
         notion: NotionGateway,
         store: Store,
-        effects: Effects,
+        effects: Callable[[BeforeWrite], Effects],
         *,
-        bot_user_id: str | None = None,
+        bot_user_id: Callable[[], str | None] = lambda: None,
+        after_rows: Callable[[datetime, frozenset[str]], None] | None = None,
         should_stop: Callable[[], bool] = lambda: False,
     ) -> None:
+        """`effects` builds the effects given how to read a row again before writing to it
+        (this worker's `_refresh`); `bot_user_id` is the worker's own Notion user, known once
+        the runtime has started. `after_rows` is called with (now, the row problems this
+        poll met) once the rows are read, before the actions are carried out: the schema
+        watch (a notice goes out in the same pass)."""
         self.settings = settings
         self.notion = notion
         self.store = store
-        self.effects = effects
         self.bot_user_id = bot_user_id
+        self.after_rows = after_rows
         self.should_stop = should_stop
         self._logged_problems: set[str] = set()
         self._schema: tuple[float, DataSourceSchema] | None = None
-        effects.before_write = self._refresh
-        # Called with (now, the row problems this poll met) once the rows are read, before
-        # the actions are carried out: the schema watch (a notice goes out in the same pass).
-        self.after_rows: Callable[[datetime, frozenset[str]], None] | None = None
+        self.effects = effects(self._refresh)
 
     def poll(self, now: datetime) -> PollReport:
         """Read rows edited since the last poll, record what to do, then do it. While Notion
@@ -164,7 +167,7 @@ class Worker:
             first = not record.snapshot.status_update
             actions = [nudge_action(n, first_update=first) for n in nudges]
             actions += [self._nudge_entry(n, now) for n in nudges if record.timeline_page_id]
-            self.store.save_nudges(record.page_id, actions, remembered, now.timestamp())
+            self.store.save_nudges(record.page_id, actions, remembered, now)
             report.queued += len(nudges)
         if deliver:
             report.delivery = self.deliver(now)
@@ -178,7 +181,7 @@ class Worker:
                 record, record.snapshot, self.settings, actor=None, now=now, first_run=False
             )
             if plan.actions:
-                self.store.save_plan(plan, now.timestamp())
+                self.store.save_plan(plan, now)
 
     def _ingest(self, incident: Incident, *, now: datetime, first_run: bool) -> bool:
         """Plan one row; returns True when it was new or changed."""
@@ -204,7 +207,7 @@ class Worker:
             first_run=first_run,
             copied=record is None and self._is_copy(incident),
         )
-        self.store.save_plan(plan, now.timestamp())
+        self.store.save_plan(plan, now)
         if record is not None and record.snapshot.in_trash and not incident.in_trash:
             resumed = self.store.resume(incident.page_id, ROW_IN_TRASH)
             log.info(
@@ -300,7 +303,7 @@ class Worker:
             )
             self.store.save_plan(
                 replace(plan, record=replace(plan.record, first_seen_at=record.first_seen_at)),
-                now.timestamp(),
+                now,
             )
             return
         adopted = replace(record, phase="announced", last_update_at=history.last_update_at)
@@ -319,7 +322,6 @@ class Worker:
     def _save_adopted(
         self, record: IncidentRecord, memory: NagMemory | None, now: datetime
     ) -> None:
-        now_s = now.timestamp()
         page = record.page_id
         # Catch-up: it goes after what people change meanwhile (`store.is_background`).
         update = Action(f"update_parent:{page}:{record.seq}", page, UpdateParent(), background=True)
@@ -328,17 +330,17 @@ class Worker:
             # Its Timeline link was cleared meanwhile: found again by its title, or made.
             look = CreateTimeline(look_first=True)
             actions.append(Action(f"create_timeline:{page}", page, look))
-        self.store.save_plan(Plan(record, tuple(actions)), now_s)
+        self.store.save_plan(Plan(record, tuple(actions)), now)
         if memory is not None:
-            self.store.save_nudges(page, [], memory, now_s)
+            self.store.save_nudges(page, [], memory, now)
         seen = record.first_seen_at
         if seen is not None and (now - seen).total_seconds() > self.settings.poll_interval_s:
             # Read back late (Slack was down): take in what people changed meanwhile.
-            self._refresh_quietly(page, now_s)
+            self._refresh_quietly(page, now)
 
-    def _refresh_quietly(self, page_id: str, now_s: float) -> None:
+    def _refresh_quietly(self, page_id: str, now: datetime) -> None:
         try:
-            self._refresh(page_id, now_s)
+            self._refresh(page_id, now)
         except RowGoneError:
             return
         except ServiceError as exc:
@@ -417,14 +419,14 @@ class Worker:
         )
         return timeline_entry(nudge.page_id, f"nudge:{nudge.key}", now, text, None, kind="nudge")
 
-    def _refresh(self, page_id: str, now_s: float) -> None:
+    def _refresh(self, page_id: str, now: datetime) -> None:
         """Read one row again and take in any change people made since the last poll."""
         try:
             incident = self.notion.retrieve_incident(page_id)
         except RowError as exc:
             log.warning("could not re-read %s before writing to it: %s", page_id, exc)
             return
-        self._ingest(incident, now=datetime.fromtimestamp(now_s, UTC), first_run=False)
+        self._ingest(incident, now=now, first_run=False)
         if incident.in_trash:
             raise RowGoneError(page_id)
 
@@ -435,7 +437,7 @@ class Worker:
         if not diff(record.snapshot, incident, self.settings):
             return None
         editor = incident.last_edited_by
-        if editor is None or editor == self.bot_user_id:
+        if editor is None or editor == self.bot_user_id():
             return None  # our own write landed last: we cannot tell who changed it
         try:
             return self.notion.user(editor)
@@ -461,7 +463,7 @@ class Worker:
                 payload = ValueProblemReply(problem=problem)
                 actions.append(Action(key, incident.page_id, payload))
         if actions:
-            self.store.add_actions(actions, now.timestamp())
+            self.store.add_actions(actions, now)
 
     def _log_problems(self, incident: Incident) -> None:
         """A row that cannot be read whole: each distinct problem is logged once, not per row

@@ -33,7 +33,7 @@ def _wait(condition: Callable[[], bool], timeout_s: float, what: str) -> None:
 def _settle(h: Harness) -> None:
     for _ in range(20):
         report = h.poll()
-        if report.changed == 0 and not h.runtime.store.due_actions(time.time()):
+        if report.changed == 0 and not h.runtime.store.due_actions(h.runtime.clock()):
             return
     raise AssertionError("the worker did not settle")
 
@@ -187,7 +187,7 @@ def test_background_work_left_by_a_poll_goes_out_before_the_next_poll_a_slice_at
     assert first is not None
     assert first.delivery.deferred  # its own slice ran out
     assert len(slices) >= 2
-    assert not h.runtime.store.due_actions(time.time())  # all done before the next poll
+    assert not h.runtime.store.due_actions(h.runtime.clock())  # all done before the next poll
     assert took_s < 5.0
     records = [h.runtime.store.get_record(page) for page in pages]
     assert all(r is not None and r.timeline_page_id for r in records)

@@ -217,8 +217,6 @@ def test_a_worker_starting_while_notion_asks_for_minutes_waits_them_out(
         NotionLimits(connection=WindowLimit(0, 0.0), workspace=WindowLimit(1_000, 300.0))
     )
     box.notion.use_up_budget()  # the workspace's other integrations spent it
-    runtime = Runtime.build(h.settings())
-    runtime.notion.hold.clock = ticks
     paused: list[float] = []
 
     def pause(seconds: float) -> None:
@@ -228,7 +226,8 @@ def test_a_worker_starting_while_notion_asks_for_minutes_waits_them_out(
         assert health.body["waiting_for_notion"]["reason"].startswith("the request limit shared")
         ticks.now += seconds
 
-    runtime.sleep = pause
+    runtime = Runtime.build(h.settings(), sleep=pause)
+    runtime.notion.hold.clock = ticks
     try:
         asked = _notion_requests(box)
         runtime.start()

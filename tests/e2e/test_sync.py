@@ -269,7 +269,7 @@ def test_startup_rides_out_a_passing_outage(tmp_path: Path) -> None:
         box.set_fault_rate(1.0)
         threading.Timer(1.5, box.set_fault_rate, args=(0.0,)).start()
         h.runtime = h.start_worker()
-        assert h.runtime.worker.bot_user_id  # started: it knows who it is
+        assert h.runtime.identity.notion_user_id  # started: it knows who it is
         h.close()
 
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 from worker.actions import (
@@ -57,8 +57,8 @@ POSTMORTEM_STATUSES = ("Draft", "In review", "Done")
 # Slack down or the channel archived, the page is created without the link.
 THREAD_WAIT_S = 120.0
 
-WriteRow = Callable[[str, dict[str, str | None], float], None]
-Enqueue = Callable[[list[Action], float], None]
+WriteRow = Callable[[str, dict[str, str | None], datetime], None]
+Enqueue = Callable[[list[Action], datetime], None]
 
 
 def _title(text: str) -> list[dict[str, Any]]:
@@ -98,10 +98,10 @@ class PageEffects:
     # --- timeline -----------------------------------------------------------------------
 
     def create_timeline(
-        self, item: OutboxItem, record: IncidentRecord, now_s: float
+        self, item: OutboxItem, record: IncidentRecord, now: datetime
     ) -> dict[str, Any]:
         progress: Progress = dict(item.result or {})
-        waited_s = now_s - item.created_at
+        waited_s = (now - item.created_at).total_seconds()
         if not progress and record.permalink is None and waited_s < THREAD_WAIT_S:
             raise NotReadyError(f"incident {record.page_id} has no Slack thread to link to yet")
         save = self._saver(item)
@@ -116,7 +116,6 @@ class PageEffects:
         if progress.get("found"):
             page_id = str(progress["page_id"])
         else:
-            now = datetime.fromtimestamp(now_s, UTC)
             markdown = render_timeline_page(
                 record.snapshot, self.settings, now, slack_thread_url=record.permalink
             )
@@ -129,15 +128,15 @@ class PageEffects:
                 find_existing=lambda: self.writer.find_child_page(page, title),
             )
         url = self._url(page_id, progress)
-        self.store.set_page(page, timeline=page_id, now_s=now_s)
-        self.write_row(page, {"timeline": url}, now_s)
-        self.enqueue([Action(f"update_parent:{page}:timeline", page, UpdateParent())], now_s)
+        self.store.set_page(page, timeline=page_id, now=now)
+        self.write_row(page, {"timeline": url}, now)
+        self.enqueue([Action(f"update_parent:{page}:timeline", page, UpdateParent())], now)
         return {**progress, "page_id": page_id, "url": url}
 
     def timeline_entry(
-        self, item: OutboxItem, record: IncidentRecord, now_s: float
+        self, item: OutboxItem, record: IncidentRecord, now: datetime
     ) -> dict[str, Any]:
-        del now_s
+        del now
         if record.timeline_page_id is None:
             raise NotReadyError(f"incident {record.page_id} has no timeline page yet")
         entry = _entry(expect(item.payload, AppendTimelineEntry))
@@ -201,7 +200,7 @@ class PageEffects:
         return "".join(entries)
 
     def create_postmortem(
-        self, item: OutboxItem, record: IncidentRecord, now_s: float
+        self, item: OutboxItem, record: IncidentRecord, now: datetime
     ) -> dict[str, Any]:
         progress: Progress = dict(item.result or {})
         if not progress and record.postmortem_page_id is not None:
@@ -211,7 +210,6 @@ class PageEffects:
                 "page_id": record.postmortem_page_id,
             }
         save = self._saver(item)
-        now = datetime.fromtimestamp(now_s, UTC)
         incident = _with_times(record.snapshot, expect(item.payload, CreatePostmortem))
         markdown = render_postmortem_page(
             incident,
@@ -236,24 +234,24 @@ class PageEffects:
         )
         url = self._url(page_id, progress)
         page = record.page_id
-        self.store.set_page(page, postmortem=page_id, now_s=now_s)
-        self.write_row(page, {"postmortem": url}, now_s)
+        self.store.set_page(page, postmortem=page_id, now=now)
+        self.write_row(page, {"postmortem": url}, now)
         due_at = due if self.settings.postmortem_database_id else None
         self.enqueue(
             [
                 Action(f"reply:{page}:postmortem", page, PostmortemReply(url=url, due=due_at)),
                 Action(f"update_parent:{page}:postmortem", page, UpdateParent()),
             ],
-            now_s,
+            now,
         )
         return {**progress, "page_id": page_id, "url": url}
 
     def postmortem_note(
-        self, item: OutboxItem, record: IncidentRecord, now_s: float
+        self, item: OutboxItem, record: IncidentRecord, now: datetime
     ) -> dict[str, Any]:
         """A line at the end of the postmortem: the incident was reopened, or resolved again
         (there is one postmortem per incident, whatever happens after it was made)."""
-        del now_s
+        del now
         if record.postmortem_page_id is None:
             raise NotReadyError(f"incident {record.page_id} has no postmortem page yet")
         payload = expect(item.payload, AppendPostmortemNote)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from collections.abc import Callable
 from dataclasses import replace
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Literal
 
 from worker.config import Settings
@@ -40,12 +40,13 @@ def render_incident(
     settings: Settings,
     notion: NotionGateway,
     page_id: str,
+    *,
     open_store: Callable[[], Store],
+    now: datetime,
 ) -> str:
-    """The page as the worker would create it now for this incident (nothing is written;
+    """The page as the worker would create it `now` for this incident (nothing is written;
     a postmortem reads the status updates the state store kept)."""
     incident = notion.retrieve_incident(page_id)
-    now = datetime.now(UTC)
     if kind == "timeline":
         return render_timeline_page(incident, settings, now, slack_thread_url=incident.slack_thread)
     if incident.resolved_at is None:

@@ -14,7 +14,7 @@ import time
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any, Literal
 
 import sqlalchemy as sa
@@ -140,6 +140,10 @@ def by_priority(items: Sequence[OutboxItem]) -> tuple[list[OutboxItem], list[Out
     return urgent, background
 
 
+# The columns' "no time" (an action due at once; a record not yet written).
+EPOCH = datetime.fromtimestamp(0, UTC)
+
+
 @dataclass(frozen=True)
 class OutboxItem:
     id: int
@@ -150,11 +154,11 @@ class OutboxItem:
     payload: Payload | Unreadable
     state: OutboxState
     attempts: int
-    not_before: float
-    first_attempt_at: float | None
+    not_before: datetime
+    first_attempt_at: datetime | None
     result: dict[str, Any] | None
     error: str | None
-    created_at: float = 0.0
+    created_at: datetime = EPOCH
     background: bool = False
 
     @property
@@ -213,6 +217,15 @@ def _use_wal(cursor: Any, tries: int = 50) -> None:
             time.sleep(0.05 + 0.05 * random.random())
         else:
             return
+
+
+def _seconds(moment: datetime) -> float:
+    """A moment as the store's columns keep it: Unix seconds."""
+    return moment.timestamp()
+
+
+def _moment(seconds: float) -> datetime:
+    return datetime.fromtimestamp(seconds, UTC)
 
 
 def _dt(text: str | None) -> datetime | None:
@@ -313,27 +326,27 @@ class Store:
                 conn.execute(sa.select(sa.func.count()).select_from(incidents_table)).scalar() or 0
             )
 
-    def save_plan(self, plan: Plan, now_s: float) -> None:
+    def save_plan(self, plan: Plan, now: datetime) -> None:
         """Store the new record and its actions in one transaction (actions before effects)."""
         with self.transaction() as conn:
-            self._upsert(conn, plan.record, now_s)
+            self._upsert(conn, plan.record, now)
             for action in plan.actions:
-                self._insert_action(conn, action, now_s)
+                self._insert_action(conn, action, now)
 
-    def update_record(self, record: IncidentRecord, now_s: float) -> None:
+    def update_record(self, record: IncidentRecord, now: datetime) -> None:
         with self.transaction() as conn:
-            self._upsert(conn, record, now_s)
+            self._upsert(conn, record, now)
 
-    def set_snapshot(self, page_id: str, snapshot: Incident, now_s: float) -> None:
+    def set_snapshot(self, page_id: str, snapshot: Incident, now: datetime) -> None:
         """Only the stored view of the row (the rest of the record is the poll's to change)."""
-        self._update_incident(page_id, {"snapshot": incident_to_json(snapshot)}, now_s)
+        self._update_incident(page_id, {"snapshot": incident_to_json(snapshot)}, now)
 
     def set_thread(
         self,
         page_id: str,
         thread_ts: str,
         permalink: str | None,
-        now_s: float,
+        now: datetime,
         *,
         channel: str | None = None,
     ) -> None:
@@ -342,7 +355,7 @@ class Store:
             values["permalink"] = permalink
         if channel is not None:
             values["channel"] = channel
-        self._update_incident(page_id, values, now_s)
+        self._update_incident(page_id, values, now)
 
     def record_by_thread(self, thread_ts: str) -> IncidentRecord | None:
         """The incident whose thread this is (a row carrying it may be a duplicate)."""
@@ -357,24 +370,24 @@ class Store:
         *,
         timeline: str | None = None,
         postmortem: str | None = None,
-        now_s: float,
+        now: datetime,
     ) -> None:
         values: dict[str, Any] = {}
         if timeline is not None:
             values["timeline_page_id"] = timeline
         if postmortem is not None:
             values["postmortem_page_id"] = postmortem
-        self._update_incident(page_id, values, now_s)
+        self._update_incident(page_id, values, now)
 
-    def _update_incident(self, page_id: str, values: dict[str, Any], now_s: float) -> None:
+    def _update_incident(self, page_id: str, values: dict[str, Any], now: datetime) -> None:
         with self.transaction() as conn:
             conn.execute(
                 incidents_table.update()
                 .where(incidents_table.c.page_id == page_id)
-                .values(updated_at=now_s, **values)
+                .values(updated_at=_seconds(now), **values)
             )
 
-    def _upsert(self, conn: Connection, record: IncidentRecord, now_s: float) -> None:
+    def _upsert(self, conn: Connection, record: IncidentRecord, now: datetime) -> None:
         values = {
             "phase": record.phase,
             "snapshot": incident_to_json(record.snapshot),
@@ -386,7 +399,7 @@ class Store:
             "postmortem_page_id": record.postmortem_page_id,
             "channel": record.channel,
             "first_seen_at": _iso(record.first_seen_at),
-            "updated_at": now_s,
+            "updated_at": _seconds(now),
         }
         table = incidents_table
         updated = conn.execute(
@@ -414,22 +427,22 @@ class Store:
         return memory_from_json(text)
 
     def save_nudges(
-        self, page_id: str, actions: Sequence[Action], memory: NagMemory, now_s: float
+        self, page_id: str, actions: Sequence[Action], memory: NagMemory, now: datetime
     ) -> None:
         """Record the nudges and what the schedule now remembers, in one transaction."""
         with self.transaction() as conn:
             for action in actions:
-                self._insert_action(conn, action, now_s)
+                self._insert_action(conn, action, now)
             conn.execute(
                 incidents_table.update()
                 .where(incidents_table.c.page_id == page_id)
-                .values(nag_memory=memory_to_json(memory), updated_at=now_s)
+                .values(nag_memory=memory_to_json(memory), updated_at=_seconds(now))
             )
 
     # --- outbox -------------------------------------------------------------------------
 
     @staticmethod
-    def _insert_action(conn: Connection, action: Action, now_s: float) -> None:
+    def _insert_action(conn: Connection, action: Action, now: datetime) -> None:
         exists = conn.execute(
             sa.select(outbox_table.c.id).where(outbox_table.c.key == action.key)
         ).first()
@@ -444,17 +457,17 @@ class Store:
                 state="pending",
                 attempts=0,
                 not_before=0.0,
-                created_at=now_s,
+                created_at=_seconds(now),
                 background=is_background(action),
             )
         )
 
-    def add_actions(self, actions: Sequence[Action], now_s: float) -> None:
+    def add_actions(self, actions: Sequence[Action], now: datetime) -> None:
         with self.transaction() as conn:
             for action in actions:
-                self._insert_action(conn, action, now_s)
+                self._insert_action(conn, action, now)
 
-    def due_actions(self, now_s: float) -> list[OutboxItem]:
+    def due_actions(self, now: datetime) -> list[OutboxItem]:
         """Actions still to carry out, oldest first (per incident order is by id)."""
         query = (
             sa.select(outbox_table)
@@ -471,7 +484,7 @@ class Store:
             where = (item.page_id, lane(item.kind))
             if where in blocked:
                 continue
-            if item.not_before > now_s:
+            if item.not_before > now:
                 blocked.add(where)
                 continue
             due.append(item)
@@ -488,7 +501,7 @@ class Store:
             return [_item(row._mapping) for row in conn.execute(query.order_by(outbox_table.c.id))]
 
     def mark_sending(
-        self, item_id: int, now_s: float, guard: sa.ColumnElement[bool] | None = None
+        self, item_id: int, now: datetime, guard: sa.ColumnElement[bool] | None = None
     ) -> bool:
         """Claim an action just before a non-repeatable call; False when `guard` (the
         replica's fencing condition) no longer holds and nothing may be sent."""
@@ -500,7 +513,7 @@ class Store:
                 .where(*conditions)
                 .values(
                     state="sending",
-                    first_attempt_at=sa.func.coalesce(table.c.first_attempt_at, now_s),
+                    first_attempt_at=sa.func.coalesce(table.c.first_attempt_at, _seconds(now)),
                 )
             ).rowcount
         return claimed == 1
@@ -509,22 +522,28 @@ class Store:
         """Save how far a multi-request action got (kept while it is still `sending`)."""
         self._set(item_id, result=json.dumps(progress, ensure_ascii=False))
 
-    def mark_done(self, item_id: int, result: dict[str, Any] | None, now_s: float) -> None:
-        self._set(item_id, state="done", result=json.dumps(result or {}), done_at=now_s, error=None)
+    def mark_done(self, item_id: int, result: dict[str, Any] | None, now: datetime) -> None:
+        self._set(
+            item_id,
+            state="done",
+            result=json.dumps(result or {}),
+            done_at=_seconds(now),
+            error=None,
+        )
 
-    def mark_retry(self, item_id: int, error: str, not_before_s: float, *, unknown: bool) -> None:
+    def mark_retry(self, item_id: int, error: str, not_before: datetime, *, unknown: bool) -> None:
         """Try again later; `unknown` keeps the 'sending' state so the retry reconciles first."""
         state: OutboxState = "sending" if unknown else "pending"
         self._set(
             item_id,
             state=state,
             error=error[:2000],
-            not_before=not_before_s,
+            not_before=_seconds(not_before),
             attempts=outbox_table.c.attempts + 1,
         )
 
-    def mark_failed(self, item_id: int, error: str, now_s: float) -> None:
-        self._set(item_id, state="failed", error=error[:2000], done_at=now_s)
+    def mark_failed(self, item_id: int, error: str, now: datetime) -> None:
+        self._set(item_id, state="failed", error=error[:2000], done_at=_seconds(now))
 
     def _set(self, item_id: int, **values: Any) -> None:
         with self.transaction() as conn:
@@ -602,10 +621,10 @@ def _item(row: Any) -> OutboxItem:
         payload=from_json(row["kind"], row["payload"]),
         state=row["state"],
         attempts=row["attempts"],
-        not_before=row["not_before"],
-        first_attempt_at=row["first_attempt_at"],
+        not_before=_moment(row["not_before"]),
+        first_attempt_at=_moment(first) if (first := row["first_attempt_at"]) is not None else None,
         result=json.loads(row["result"]) if row["result"] else None,
         error=row["error"],
-        created_at=row["created_at"],
+        created_at=_moment(row["created_at"]),
         background=bool(row["background"]),
     )
