@@ -30,7 +30,7 @@ def _recorded(h: Harness, page: str, now: datetime) -> None:
     plan = plan_row(
         store.get_record(page), incident, h.runtime.settings, actor=None, now=now, first_run=False
     )
-    store.save_plan(plan, now.timestamp())
+    store.save_plan(plan, now)
 
 
 def _effects(h: Harness, now: datetime) -> Effects:
@@ -89,7 +89,7 @@ def test_a_post_whose_answer_was_lost_is_found_in_slack_not_posted_again(h: Harn
     thread_ts = store.get_record(page).thread_ts  # type: ignore[union-attr]
     (parent,) = [a for a in store.actions_for(page) if a.kind == "post_parent"]
     # As if the worker died after Slack took the post, before it noted that it was done.
-    store.mark_sending(parent.id, now.timestamp())
+    store.mark_sending(parent.id, now)
     report = _effects(h, now).run_due(now)
     assert (report.reconciled, report.done) == (1, 1)
     assert len(h.top_level()) == 1

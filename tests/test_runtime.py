@@ -26,7 +26,7 @@ def _recorded(h: Harness, runtime: Runtime, page: str, now: datetime) -> None:
     incident = runtime.notion.retrieve_incident(page)
     record = runtime.store.get_record(page)
     plan = plan_row(record, incident, runtime.settings, actor=None, now=now, first_run=False)
-    runtime.store.save_plan(plan, now.timestamp())
+    runtime.store.save_plan(plan, now)
 
 
 def _said(caplog: pytest.LogCaptureFixture, needle: str) -> list[str]:
@@ -57,7 +57,7 @@ def test_build_makes_a_working_worker_from_the_settings_alone(box: Sandbox, tmp_
     runtime = Runtime.build(own)
     try:
         runtime.start()
-        assert runtime.worker.bot_user_id == box.workspace.notion_bot_id  # its edits: its own
+        assert runtime.identity.notion_user_id == box.workspace.notion_bot_id  # its edits: its own
         assert box.workspace.slack_bot_user_id in box.slack.members(box.workspace.slack_channel_id)
         assert [(job.name, job.interval_s) for job in runtime.loop().jobs] == [
             ("poll", 2.0),
