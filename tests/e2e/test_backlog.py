@@ -4,13 +4,13 @@ keeps a change people just made waiting — at Slack's real pace, on the real sc
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
 
 from tests.e2e.harness import Harness, message_text, people, select
+from tests.waiting import wait_until
 from worker import tick
 from worker.reports import DeliveryReport, PollReport
 from worker.sandbox import Sandbox
@@ -21,13 +21,6 @@ POLL_INTERVAL_S = 1.0
 # An edit is announced at the next poll: within a poll interval, plus a few seconds for the
 # poll itself and Slack's one-message-a-second pace in the channel.
 REPLY_WITHIN_S = POLL_INTERVAL_S + 3.0
-
-
-def _wait(condition: Callable[[], bool], timeout_s: float, what: str) -> None:
-    deadline = time.monotonic() + timeout_s
-    while not condition():
-        assert time.monotonic() < deadline, f"timed out waiting for {what}"
-        time.sleep(0.05)
 
 
 def _settle(h: Harness) -> None:
@@ -97,13 +90,28 @@ def test_an_edit_is_announced_within_a_poll_while_two_dozen_reminders_go_out(
     h.restart()
 
     with h.on_scheduler():
-        _wait(lambda: sum(_calls_for_a_commander(h, threads)) > 0, 15, "the first reminder")
+        wait_until(
+            "the first reminder",
+            lambda: sum(_calls_for_a_commander(h, threads)) > 0,
+            timeout_s=15,
+            every_s=0.05,
+        )
         h.edit("Ben", target, Status=select("Identified"))
         edited = time.monotonic()
-        _wait(lambda: len(_replies(h, target_thread)) > 0, 60, "the edit's reply")
+        wait_until(
+            "the edit's reply",
+            lambda: len(_replies(h, target_thread)) > 0,
+            timeout_s=60,
+            every_s=0.05,
+        )
         latency_s = time.monotonic() - edited
         reminded_by_then = sum(_calls_for_a_commander(h, threads))
-        _wait(lambda: sum(_calls_for_a_commander(h, threads)) >= REMINDED, 60, "every reminder")
+        wait_until(
+            "every reminder",
+            lambda: sum(_calls_for_a_commander(h, threads)) >= REMINDED,
+            timeout_s=60,
+            every_s=0.05,
+        )
         time.sleep(2 * POLL_INTERVAL_S)  # time enough for a duplicate to show, if any
 
     assert latency_s <= REPLY_WITHIN_S, (
@@ -137,13 +145,25 @@ def test_an_edit_is_announced_within_a_poll_while_open_incidents_are_caught_up_a
     every_call = 2 * (len(pages) + 1)
 
     with h.on_scheduler():
-        _wait(lambda: _catching_up(h) > before, 15, "the catch-up to start")
+        wait_until(
+            "the catch-up to start", lambda: _catching_up(h) > before, timeout_s=15, every_s=0.05
+        )
         h.edit("Ben", target, Status=select("Identified"))
         edited = time.monotonic()
-        _wait(lambda: len(_replies(h, target_thread)) > 0, 60, "the edit's reply")
+        wait_until(
+            "the edit's reply",
+            lambda: len(_replies(h, target_thread)) > 0,
+            timeout_s=60,
+            every_s=0.05,
+        )
         latency_s = time.monotonic() - edited
         caught_up_by_then = _catching_up(h) - before
-        _wait(lambda: _catching_up(h) - before >= every_call, 60, "the catch-up to end")
+        wait_until(
+            "the catch-up to end",
+            lambda: _catching_up(h) - before >= every_call,
+            timeout_s=60,
+            every_s=0.05,
+        )
 
     assert latency_s <= REPLY_WITHIN_S, (
         f"the reply took {latency_s:.1f}s; {caught_up_by_then} catch-up calls went first"
