@@ -17,6 +17,7 @@ import pytest
 
 from tests.e2e.harness import Harness, message_text, select
 from worker.effects import Effects
+from worker.errors import LostLeadershipError
 from worker.plan import plan_row
 from worker.sandbox import Sandbox
 from worker.snapshot import parse_timestamp
@@ -80,6 +81,23 @@ def test_each_action_is_carried_out_once_however_often_the_outbox_runs(h: Harnes
     assert len(h.thread_of(page)) == 1  # the parent, and no reply
     assert h.child_pages(page) == ["Checkout down — Timeline"]
     assert h.row(page)["properties"]["Slack thread"]["url"]  # the thread's link, written back
+
+
+def test_a_pass_that_outlives_its_lease_claims_nothing_more(h: Harness) -> None:
+    """A stop gives the lease up while a pass may still run (after the stop's grace): an
+    action that pass goes on to claim is refused, even between its check of the lease and
+    the claim, so a replica taking over never sees a double."""
+    page = h.declare("Aiko", "Checkout down", Severity=select("SEV2"))
+    now = datetime.now(UTC)
+    _recorded(h, page, now)
+    effects = _effects(h, now)  # the lease is held as the pass begins...
+    (item, *_) = h.runtime.store.due_actions(now)
+    h.runtime.lease.release()  # ...and given up by the stop while the pass goes on
+    with pytest.raises(LostLeadershipError):
+        effects.claim(item, now)
+    assert h.runtime.store.action(item.key).state == "pending"  # type: ignore[union-attr]
+    assert effects.run_due(now).done == 0
+    assert _slack_calls(h, "chat.postMessage") == 0
 
 
 def test_a_post_whose_answer_was_lost_is_found_in_slack_not_posted_again(h: Harness) -> None:

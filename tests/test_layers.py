@@ -70,3 +70,20 @@ def test_the_readme_module_map_shows_the_layers_in_order() -> None:
         if a > b
     ]
     assert out_of_order == []
+
+
+# What builds a gateway, a state store or a runtime: only the CLI and the runtime (and the
+# demo, which runs a runtime on the sandbox like `run` does).
+_BUILDERS = re.compile(r"\b(NotionGateway\.build|SlackGateway\.build|Store\.open|Runtime\.build)\(")
+_MAY_BUILD = {"worker/cli.py", "worker/runtime.py", "worker/demo.py"}
+
+
+def test_only_the_cli_and_the_runtime_build_gateways_and_stores() -> None:
+    root = Path(__file__).resolve().parents[1]
+    building = sorted(
+        f"{path.relative_to(root)}: {found.group(1)}"
+        for path in (root / "worker").rglob("*.py")
+        if str(path.relative_to(root)) not in _MAY_BUILD and "sandbox" not in path.parts
+        for found in _BUILDERS.finditer(path.read_text(encoding="utf-8"))
+    )
+    assert building == [], "pass what these modules use in from cli or runtime"

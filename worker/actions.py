@@ -712,8 +712,8 @@ _DECODERS: dict[str, Callable[[_Fields], Payload]] = {
 @dataclass(frozen=True)
 class Unreadable:
     """A stored payload this version cannot read: a kind it does not know (a newer
-    version's), or fields it cannot take. Its action is not carried out: one of an unknown
-    kind fails at once, one of a known kind is retried like any other error."""
+    version's), or fields it cannot take. Its action is not carried out: it fails at once,
+    with one log line, and holds up nothing."""
 
     kind: str
     error: str

@@ -249,6 +249,8 @@ class Checker:
     def store(self) -> CheckResult:
         try:
             store = self.open_store()
+        except WorkerError:
+            raise  # already says what is wrong (a store newer than this worker)
         except Exception as exc:
             detail = describe_open_error(exc, self.settings.database_url.reveal())
             raise WorkerError(f"cannot open DATABASE_URL ({detail})") from exc
@@ -263,7 +265,7 @@ class Checker:
         changed): they stay there until resolved; the app must keep access to it."""
         try:
             store = self.open_store()
-        except (SQLAlchemyError, OSError):
+        except (SQLAlchemyError, OSError, WorkerError):
             return []  # the state store check says what is wrong
         try:
             records = store.records("announced") + store.records("adopting")

@@ -27,7 +27,7 @@ from worker.pages.preview import as_blocks_json, render_incident, render_sample
 from worker.pages.samples import SAMPLE_VARIANTS
 from worker.runtime import Runtime, set_up
 from worker.sandbox import NotionLimits, Sandbox, SandboxOptions, WindowLimit
-from worker.scheduler import utc_now
+from worker.scheduler import Loop, utc_now
 from worker.slack import SlackGateway
 from worker.store import Store
 from worker.web import ALL_INTERFACES, WebServer, create_app
@@ -152,6 +152,7 @@ def _run_worker(settings: Settings, *, skip_checks: bool, host: str, port: int |
         _refuse_on_problems(settings, stopping)
     runtime = Runtime.build(settings, should_stop=stopping.is_set)
     server = None
+    loop: Loop | None = None
     try:
         if port is not None:
             app = create_app(runtime.metrics, runtime.health, clock=runtime.clock)
@@ -172,7 +173,11 @@ def _run_worker(settings: Settings, *, skip_checks: bool, host: str, port: int |
         runtime.health.stop()
         if server is not None:
             server.stop()
-        runtime.close()
+        if loop is None or loop.wait_idle(0):
+            runtime.close()
+        # else: a pass outlived the grace. It ends with the process; the lease is kept (its
+        # fencing token still guards the pass) and expires within LEASE_TTL, and the outbox
+        # retries what the pass left undone.
     return EXIT_OK
 
 

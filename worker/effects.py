@@ -28,6 +28,7 @@ from worker.actions import (
     PostParent,
     Reply,
     StatusUpdateReply,
+    Unreadable,
     WriteProps,
     expect,
 )
@@ -240,21 +241,27 @@ class Effects:
             return True
         return item.kind in _ROW_WRITES and self.notion.hold.remaining_s() > 0
 
-    def _bound(self, item: OutboxItem) -> Callable[[datetime], dict[str, Any]] | None:
-        """The handler of `item`, given what it acts on; None for an unknown kind or incident."""
+    def _bound(self, item: OutboxItem) -> Callable[[datetime], dict[str, Any]] | str:
+        """The handler of `item`, given what it acts on; or why there is none (an action
+        another version planned, an unknown kind or incident)."""
+        if isinstance(item.payload, Unreadable):
+            # Another version's action (a rollback): this one cannot carry it out, ever, and
+            # it must not hold up the incident's later messages.
+            log.warning("%s not carried out: %s", item.key, item.payload.error)
+            return f"unreadable: {item.payload.error}"
         channel_handler = self._channel_handlers.get(item.kind)
         if channel_handler is not None:
             return lambda now: channel_handler(item, now)
         record = self.store.get_record(item.page_id)
         handler = self._handlers.get(item.kind)
         if record is None or handler is None:
-            return None
+            return f"unknown action {item.kind} or incident"
         return lambda now: handler(item, record, now)
 
     def _run_one(self, item: OutboxItem, now: datetime, report: DeliveryReport) -> bool:
         handler = self._bound(item)
-        if handler is None:
-            self.store.mark_failed(item.id, f"unknown action {item.kind} or incident", now)
+        if isinstance(handler, str):
+            self.store.mark_failed(item.id, handler, now)
             report.failed += 1
             return True
         try:
@@ -304,7 +311,11 @@ class Effects:
     def claim(self, item: OutboxItem, now: datetime) -> None:
         """Mark the action `sending` just before a call that must not be repeated; refused
         when this replica lost the lease in the meantime."""
-        guard = self.guard(now) if self.guard is not None else None
+        guard = None
+        if self.guard is not None:
+            guard = self.guard(now)
+            if guard is None:  # fenced, but no lease held (given up, or never taken)
+                raise LostLeadershipError(item.key)
         if not self.store.mark_sending(item.id, now, guard):
             raise LostLeadershipError(item.key)
 

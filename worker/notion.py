@@ -571,6 +571,22 @@ class NotionGateway:
 
         return parse_page(self.call("pages.create", create, idempotent=False))
 
+    def create_database(
+        self, parent_page_id: str, title: str, emoji: str, properties: dict[str, Any]
+    ) -> str:
+        """Create a database (with its first data source) under a page; its id. Not retried
+        blindly: a repeat could create a second database."""
+        body = {
+            "parent": {"type": "page_id", "page_id": parent_page_id},
+            "title": [{"type": "text", "text": {"content": title}}],
+            "icon": {"type": "emoji", "emoji": emoji},
+            "initial_data_source": {"properties": properties},
+        }
+        created = self.call(
+            "databases.create", lambda: self.client.databases.create(**body), idempotent=False
+        )
+        return str(created["id"])
+
     def append_blocks(self, block_id: str, children: Sequence[Block]) -> list[str]:
         """Append blocks under a page or block (not idempotent, like `create_page`); the ids
         of the blocks created at the first level, in order."""

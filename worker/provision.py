@@ -93,17 +93,7 @@ def find_database(notion: NotionGateway, parent_page_id: str, title: str) -> str
 def _create_database(
     notion: NotionGateway, parent_page_id: str, title: str, emoji: str, schema: dict[str, Any]
 ) -> str:
-    body = {
-        "parent": {"type": "page_id", "page_id": parent_page_id},
-        "title": [{"type": "text", "text": {"content": title}}],
-        "icon": {"type": "emoji", "emoji": emoji},
-        "initial_data_source": {"properties": schema},
-    }
-    # Not retried blindly: a repeat could create a second database.
-    created = notion.call(
-        "databases.create", lambda: notion.client.databases.create(**body), idempotent=False
-    )
-    return str(created["id"])
+    return notion.create_database(parent_page_id, title, emoji, schema)
 
 
 def setup_incidents(

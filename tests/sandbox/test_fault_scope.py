@@ -4,11 +4,11 @@ be switched off and on while the sandbox runs; the request log never holds a tok
 from __future__ import annotations
 
 import json
-import time
 
 import httpx
 import pytest
 
+from tests.waiting import wait_until
 from worker.cli import build_parser
 from worker.sandbox import Sandbox, SandboxOptions
 from worker.sandbox.notion.limits import NotionLimits
@@ -56,9 +56,8 @@ def test_bot_scope_faults_only_the_worker() -> None:
             assert _slack_auth(box, ben.slack_token) == "200"
             assert _notion_me(box, box.workspace.notion_token) != "200"
             assert _slack_auth(box, box.workspace.slack_token) != "200"
-        deadline = time.monotonic() + 5
-        while len(box.notion_log.entries()) < 10 and time.monotonic() < deadline:
-            time.sleep(0.05)  # a slow fault is logged once its late answer is sent
+        # A slow fault is logged once its late answer is sent.
+        wait_until("every request logged", lambda: len(box.notion_log.entries()) >= 10, timeout_s=5)
         assert sum(1 for e in box.notion_log.entries() if e.get("fault")) == 5
         log = json.dumps(box.notion_log.entries() + box.slack_log.entries())
         for token in (ben.notion_token, ben.slack_token, box.workspace.notion_token):

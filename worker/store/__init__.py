@@ -56,6 +56,9 @@ incidents_table = sa.Table(
     sa.Column("timeline_page_id", sa.String(36)),
     sa.Column("postmortem_page_id", sa.String(36)),
     sa.Column("nag_memory", sa.Text),
+    # Unused, but a worker from before Alembic selects it: it goes in a later release, once
+    # no such worker can still be running during a deploy or be rolled back to.
+    sa.Column("problems_reported", sa.Text),
     sa.Column("updated_at", sa.Float, nullable=False),
     sa.Column("channel", sa.String(40)),
     sa.Column("first_seen_at", sa.String(40)),

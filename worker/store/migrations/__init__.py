@@ -1,8 +1,11 @@
 """State store schema: Alembic revisions, one per schema version, each stating its own DDL.
 
 Revision "N" is schema version N. A store made before Alembic kept its version in
-`worker_meta` (key `schema_version`); the first upgrade stamps the same revision and drops
-that key, so there is one record of the version: Alembic's `alembic_version` table.
+`worker_meta` (key `schema_version`); the first upgrade stamps the same revision. That key is
+kept in step with Alembic's `alembic_version` from then on: a worker from before Alembic
+(still running while a release migrates, or rolled back to) reads it and carries on instead
+of replaying its own first migrations. For the same reason no revision drops or renames
+what such a worker reads; that waits for a later release.
 """
 
 from __future__ import annotations
@@ -62,6 +65,7 @@ def upgrade(connection: Connection) -> int:
         )
     if current < head:
         command.upgrade(_config(connection), "head")
+    _keep_legacy_version(connection, head)
     return head
 
 
@@ -75,4 +79,15 @@ def _adopt(connection: Connection) -> None:
     if version is None:
         return
     MigrationContext.configure(connection).stamp(_script(), str(version))
-    connection.execute(meta.delete().where(meta.c.key == _LEGACY_KEY))
+
+
+def _keep_legacy_version(connection: Connection, version: int) -> None:
+    """The version where a worker from before Alembic looks for it."""
+    meta = sa.table("worker_meta", sa.column("key"), sa.column("value"))
+    stored = connection.execute(sa.select(meta.c.value).where(meta.c.key == _LEGACY_KEY)).scalar()
+    if stored is None:
+        connection.execute(meta.insert().values(key=_LEGACY_KEY, value=str(version)))
+    elif stored != str(version):
+        connection.execute(
+            meta.update().where(meta.c.key == _LEGACY_KEY).values(value=str(version))
+        )

@@ -1,4 +1,4 @@
-"""Schema version 7: outbox.background defaults to false in every store.
+"""Schema version 6: outbox.background defaults to false in every store.
 
 A store that version 5 added the column to has that default; one created at version 5 (the
 tables were then made from the current definitions) has none. From here on, all are alike."""
@@ -8,8 +8,8 @@ from __future__ import annotations
 import sqlalchemy as sa
 from alembic import op
 
-revision = "7"
-down_revision = "6"
+revision = "6"
+down_revision = "5"
 
 
 def upgrade() -> None:
