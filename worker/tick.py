@@ -43,6 +43,8 @@ _SCHEMA_TTL_S = 60.0
 # long (or a poll interval, if shorter), between polls: an edit made while hundreds of
 # such actions are due waits for one slice at most, never for all of them.
 BACKGROUND_SLICE_S = 2.0
+# How often a nag pass looks for outbox rows to prune (the retention is days long).
+PRUNE_EVERY = timedelta(hours=1)
 
 
 def background_slice_s(settings: Settings) -> float:
@@ -90,6 +92,7 @@ class Worker:
         self.should_stop = should_stop
         self._logged_problems: set[str] = set()
         self._schema: tuple[float, DataSourceSchema] | None = None
+        self._pruned_at: datetime | None = None
         self.effects = effects(self._refresh)
 
     def poll(self, now: datetime) -> PollReport:
@@ -119,16 +122,19 @@ class Worker:
         self.notion.server_clock.latest = None
         queried_at: datetime | None = None
         row_problems: set[str] = set()
-        for row in self.notion.changed_rows(since):
+        for rows in self.notion.changed_row_pages(since):
             queried_at = queried_at or self.notion.server_clock.latest
-            report.rows += 1
-            if isinstance(row, RowError):
-                report.row_errors += 1
-                log.error("skipping an unreadable row: %s", row)
-                continue
-            row_problems.update(row.problems)
-            if self._ingest(row, now=now, first_run=first_run):
-                report.changed += 1
+            # The page's records in one read (a poll re-reading a thousand rows makes ten).
+            known = self._records_of(rows)
+            for row in rows:
+                report.rows += 1
+                if isinstance(row, RowError):
+                    report.row_errors += 1
+                    log.error("skipping an unreadable row: %s", row)
+                    continue
+                row_problems.update(row.problems)
+                if self._ingest(row, now=now, first_run=first_run, known=known):
+                    report.changed += 1
         # Next time, read what was edited from this poll's query on, by Notion's clock (which
         # stamps edits with the minute they happened in; `_since` allows for that).
         queried_at = queried_at or self.notion.server_clock.latest or now
@@ -155,10 +161,14 @@ class Worker:
         report = NagReport()
         self._notice_trash(now)
         self._resume_timelines()
+        self._prune(now)
         policy = NagPolicy.from_settings(self.settings)
-        for record, memory in self.store.records_with_memory("announced"):
-            if record.snapshot.in_trash or not record.thread_ts:
-                continue
+        # Only what can owe a reminder (`_confirmed`: a postmortem's only with a database).
+        candidates = self.store.records_to_nag(
+            self.settings.resolved_statuses,
+            postmortems=self.settings.postmortem_database_id is not None,
+        )
+        for record, memory in candidates:
             state = state_from_record(record, memory)
             nudges = self._confirmed(due_nudges(state, policy, now), record)
             if not nudges:
@@ -173,6 +183,17 @@ class Worker:
             report.delivery = self.deliver(now)
         return report
 
+    def _prune(self, now: datetime) -> None:
+        """Done actions of resolved incidents go after OUTBOX_RETENTION, their keys stay
+        (worker/store says why nothing is sent twice); looked for once in a while."""
+        if self._pruned_at is not None and now - self._pruned_at < PRUNE_EVERY:
+            return
+        before = now - timedelta(seconds=self.settings.outbox_retention_s)
+        pruned = self.store.prune_outbox(before, self.settings.resolved_statuses)
+        self._pruned_at = now
+        if pruned:
+            log.info("outbox: %d done actions older than %s pruned", pruned, before.isoformat())
+
     def _declare_waiting(self, now: datetime) -> None:
         """Rows that waited for a title are announced once DECLARE_GRACE is over, even if
         nobody touches them again (time passing alone is not an edit Notion reports)."""
@@ -183,9 +204,27 @@ class Worker:
             if plan.actions:
                 self.store.save_plan(plan, now)
 
-    def _ingest(self, incident: Incident, *, now: datetime, first_run: bool) -> bool:
-        """Plan one row; returns True when it was new or changed."""
-        record = self.store.get_record(incident.page_id)
+    def _records_of(self, rows: list[Incident | RowError]) -> dict[str, IncidentRecord | None]:
+        """The stored record of each readable row (None: a row not seen before)."""
+        ids = [row.page_id for row in rows if not isinstance(row, RowError)]
+        found = self.store.records_of(ids)
+        return {page_id: found.get(page_id) for page_id in ids}
+
+    def _ingest(
+        self,
+        incident: Incident,
+        *,
+        now: datetime,
+        first_run: bool,
+        known: dict[str, IncidentRecord | None] | None = None,
+    ) -> bool:
+        """Plan one row; returns True when it was new or changed. `known`: records read
+        ahead; each is used once (a row met twice in a page is read again the second time,
+        after what the first one changed)."""
+        if known is not None and incident.page_id in known:
+            record = known.pop(incident.page_id)
+        else:
+            record = self.store.get_record(incident.page_id)
         if record is not None:
             incident = carry_unreadable(record.snapshot, self._options_removed(record, incident))
         self._log_problems(incident)
@@ -458,7 +497,7 @@ class Worker:
         for problem in incident.value_problems:
             digest = hashlib.sha256(problem.encode()).hexdigest()[:12]
             key = f"reply:{incident.page_id}:value:{digest}"
-            if self.store.action(key) is None:
+            if not self.store.was_planned(key):
                 log.warning("incident %s (%s): %s", incident.page_id, incident.title, problem)
                 payload = ValueProblemReply(problem=problem)
                 actions.append(Action(key, incident.page_id, payload))
