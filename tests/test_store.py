@@ -384,13 +384,13 @@ def test_the_nudge_pass_reads_only_what_can_owe_a_reminder_with_its_memory(
     memory = NagMemory(silence_since=T0, nudges_since_update=2, escalated=True)
     store.save_nudges(_page("c"), [], memory, at(2.0))
 
-    found = store.records_to_nag(RESOLVED, postmortems=False)
+    found = store.records_to_nag(at(10.0), RESOLVED, postmortems=False)
     assert [(r, m) for r, m in found] == [
         (records["open"], NagMemory()),
         (records["no status"], NagMemory()),
         (records["mitigated"], memory),
     ]
-    with_postmortems = store.records_to_nag(RESOLVED, postmortems=True)
+    with_postmortems = store.records_to_nag(at(10.0), RESOLVED, postmortems=True)
     assert [r.page_id for r, _m in with_postmortems] == [_page(x) for x in "abce"]
     store.close()
 
@@ -405,12 +405,43 @@ def test_the_selection_follows_the_snapshot_as_it_changes(store_url: str) -> Non
     store.set_snapshot(a.page_id, resolved, at(2.0))
     store.save_plan(Plan(replace(b, snapshot=replace(b.snapshot, in_trash=True))), at(2.0))
     assert store.count_open(RESOLVED) == 0
-    assert store.records_to_nag(RESOLVED, postmortems=True) == []
+    assert store.records_to_nag(at(10.0), RESOLVED, postmortems=True) == []
     # The settings decide what resolved means, at each read: nothing is stored about it.
     assert store.count_open(("Resolved",)) == 1
-    assert [r.page_id for r, _m in store.records_to_nag(("Resolved",), postmortems=False)] == [
-        a.page_id
-    ]
+    only_resolved = store.records_to_nag(at(10.0), ("Resolved",), postmortems=False)
+    assert [r.page_id for r, _m in only_resolved] == [a.page_id]
+    store.close()
+
+
+def test_the_nudge_pass_reads_an_incident_again_when_its_moment_comes_or_it_changes(
+    store_url: str,
+) -> None:
+    store = Store.open(store_url)
+    a, b, c = (_incident(_page(x)) for x in "abc")
+    for record in (a, b, c):
+        store.update_record(record, at(1.0))
+
+    def judged(seconds: float) -> list[str]:
+        return [r.page_id for r, _m in store.records_to_nag(at(seconds), RESOLVED, postmortems=False)]
+
+    assert judged(2.0) == [a.page_id, b.page_id, c.page_id]  # new: judged at the next pass
+    store.set_next_due({a.page_id: at(60.0), b.page_id: None})
+    store.save_nudges(c.page_id, [_action("n1", c.page_id, kind="post_nudge")], NagMemory(), at(2.0), next_due=at(30.0))
+    assert judged(10.0) == []
+    assert judged(30.0) == [c.page_id]
+    assert judged(60.0) == [a.page_id, c.page_id]  # b: nothing can come due as it stands
+    store.set_snapshot(b.page_id, replace(b.snapshot, severity="SEV1"), at(11.0))
+    assert judged(11.0) == [b.page_id]  # changed: judged afresh
+    store.set_next_due({b.page_id: None})
+    store.set_thread(b.page_id, "1700000000.000200", None, at(12.0))
+    store.save_plan(Plan(replace(a, seq=2)), at(12.0))
+    assert judged(12.0) == [a.page_id, b.page_id]
+    store.set_next_due({a.page_id: None, b.page_id: None})
+    store.save_nudges(c.page_id, [], NagMemory(), at(13.0))  # by default: judged next pass
+    assert judged(13.0) == [c.page_id]
+    store.set_next_due({})
+    store.judge_all_again()  # the policy changed
+    assert judged(13.0) == [a.page_id, b.page_id, c.page_id]
     store.close()
 
 

@@ -245,3 +245,21 @@ def test_what_was_pruned_for_a_resolved_incident_is_never_sent_again(h: Harness)
     after = h.replies_text(page)[len(before) :]
     assert not any("“P2”" in r for r in after), after
     assert h.runtime.store.actions_for(page)  # the edit itself is taken in as ever
+
+
+def test_reminders_are_judged_afresh_when_the_settings_change(box: Sandbox, tmp_path: Path) -> None:
+    """The nudge pass reads an incident again only when a reminder may be due, as judged
+    under the settings of the time: a restart with another cadence judges every one again."""
+    h = Harness(box, tmp_path, UPDATE_CADENCE="SEV2=60m", COMMANDER_GRACE="2h")
+    try:
+        h.declare("Aiko", "Checkout down", Severity=select("SEV2"))
+        now = datetime.now(UTC)
+        _poll(h, now)
+        soon = now + timedelta(minutes=11)
+        assert _worker(h, soon).nag_pass(soon, deliver=False).queued == 0  # next: at 60 min
+        h.env["UPDATE_CADENCE"] = "SEV2=10m"
+        h.restart()
+        later = now + timedelta(minutes=12)
+        assert _worker(h, later).nag_pass(later, deliver=False).queued == 1
+    finally:
+        h.close()

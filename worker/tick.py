@@ -15,7 +15,15 @@ from worker.diff import diff
 from worker.effects import ROW_IN_TRASH, TIMELINE_IN_TRASH, BeforeWrite, Effects
 from worker.errors import RowError, RowGoneError, ServiceError
 from worker.messages import human_duration
-from worker.nag import NagMemory, NagPolicy, Nudge, due_nudges, remember, state_from_record
+from worker.nag import (
+    NagMemory,
+    NagPolicy,
+    Nudge,
+    due_nudges,
+    next_due,
+    remember,
+    state_from_record,
+)
 from worker.notion import DataSourceSchema, NotionGateway
 from worker.pages.effects import postmortem_status
 from worker.plan import (
@@ -37,6 +45,7 @@ log = logging.getLogger("worker.tick")
 
 CURSOR_KEY = "poll_cursor"
 TRASH_CURSOR_KEY = "trash_cursor"
+NAG_POLICY_KEY = "nag_policy"
 # How long a schema read answers "was this option removed?" before it is read again.
 _SCHEMA_TTL_S = 60.0
 # Background work (reminders, pages, catch-up) is carried out in slices of at most this
@@ -163,25 +172,40 @@ class Worker:
         self._resume_timelines()
         self._prune(now)
         policy = NagPolicy.from_settings(self.settings)
-        # Only what can owe a reminder (`_confirmed`: a postmortem's only with a database).
-        candidates = self.store.records_to_nag(
-            self.settings.resolved_statuses,
-            postmortems=self.settings.postmortem_database_id is not None,
-        )
-        for record, memory in candidates:
+        # Only what can owe a reminder (`_confirmed`: a postmortem's only with a database)
+        # and only once one may be due (`next_due`, as judged with this very policy).
+        postmortems = self.settings.postmortem_database_id is not None
+        self._judged_with(policy, postmortems)
+        later: dict[str, datetime | None] = {}
+        for record, memory in self.store.records_to_nag(
+            now, self.settings.resolved_statuses, postmortems=postmortems
+        ):
             state = state_from_record(record, memory)
             nudges = self._confirmed(due_nudges(state, policy, now), record)
             if not nudges:
+                due = next_due(state, policy)
+                if due is None or due > now:
+                    later[record.page_id] = due
                 continue
             remembered = remember(state, nudges, now)
             first = not record.snapshot.status_update
             actions = [nudge_action(n, first_update=first) for n in nudges]
             actions += [self._nudge_entry(n, now) for n in nudges if record.timeline_page_id]
-            self.store.save_nudges(record.page_id, actions, remembered, now)
+            due = next_due(replace(state, memory=remembered), policy)
+            self.store.save_nudges(record.page_id, actions, remembered, now, next_due=due)
             report.queued += len(nudges)
+        self.store.set_next_due(later)
         if deliver:
             report.delivery = self.deliver(now)
         return report
+
+    def _judged_with(self, policy: NagPolicy, postmortems: bool) -> None:
+        """When reminders may next be due was judged under a policy: under another one (the
+        settings changed), every incident is judged afresh."""
+        digest = hashlib.sha256(repr((policy, postmortems)).encode()).hexdigest()[:16]
+        if self.store.get_meta(NAG_POLICY_KEY) != digest:  # read each pass: replicas differ
+            self.store.judge_all_again()
+            self.store.set_meta(NAG_POLICY_KEY, digest)
 
     def _prune(self, now: datetime) -> None:
         """Done actions of resolved incidents go after OUTBOX_RETENTION, their keys stay

@@ -5,9 +5,11 @@ before it is carried out and marked done after, which is what makes effects exac
 The schema's history is in `migrations/` (Alembic); opening a store brings it up to date.
 
 What a pass reads does not grow with history: an incident's Status and whether its row is
-in the trash are columns kept in step with its snapshot, so the nudge pass and /metrics
-select the open incidents by an index instead of decoding every incident ever seen; and the
-outbox is pruned (`prune_outbox`) under a rule that keeps exactly-once:
+in the trash are columns kept in step with its snapshot, so /metrics counts the open
+incidents by an index instead of decoding every incident ever seen; the nudge pass reads
+only the open ones (and resolved ones with a postmortem page) whose `nag_due_at` — when a
+reminder may next be due, which the pass itself writes and any change to the record resets
+— has come; and the outbox is pruned (`prune_outbox`) under a rule that keeps exactly-once:
 
 - Only `done` actions go, once they were done longer ago than the retention
   (OUTBOX_RETENTION), and only those of an incident that is over: resolved, with nothing of
@@ -81,12 +83,17 @@ incidents_table = sa.Table(
     sa.Column(
         "in_trash", sa.Boolean, nullable=False, default=False, server_default=sa.text("FALSE")
     ),
+    # When a reminder may next be due (nag.next_due, Unix seconds): the nudge pass reads only
+    # the incidents whose moment has come. 0: judge at the next pass (the record changed);
+    # NULL: nothing can come due until the record changes.
+    sa.Column("nag_due_at", sa.Float),
 )
+sa.Index("ix_incidents_open", incidents_table.c.in_trash, incidents_table.c.status)
 sa.Index(
-    "ix_incidents_open",
+    "ix_incidents_nag",
     incidents_table.c.phase,
     incidents_table.c.in_trash,
-    incidents_table.c.status,
+    incidents_table.c.nag_due_at,
 )
 
 outbox_table = sa.Table(
@@ -439,7 +446,7 @@ class Store:
             conn.execute(
                 incidents_table.update()
                 .where(incidents_table.c.page_id == page_id)
-                .values(updated_at=_seconds(now), **values)
+                .values(updated_at=_seconds(now), nag_due_at=0.0, **values)
             )
 
     def _upsert(self, conn: Connection, record: IncidentRecord, now: datetime) -> None:
@@ -455,6 +462,7 @@ class Store:
             "channel": record.channel,
             "first_seen_at": _iso(record.first_seen_at),
             "updated_at": _seconds(now),
+            "nag_due_at": 0.0,  # changed: its reminders are judged afresh
         }
         table = incidents_table
         updated = conn.execute(
@@ -464,13 +472,13 @@ class Store:
             conn.execute(table.insert().values(page_id=record.page_id, **values))
 
     def records_to_nag(
-        self, resolved_statuses: Collection[str], *, postmortems: bool
+        self, now: datetime, resolved_statuses: Collection[str], *, postmortems: bool
     ) -> list[tuple[IncidentRecord, NagMemory]]:
         """What the nudge pass looks at, with what the schedule remembers of each, in one
         query selected by indexed columns: the announced incidents with a thread, not in
         the trash and not resolved — and with `postmortems` (reminders about drafts are on),
-        the resolved ones with a postmortem page too. A resolved incident can owe nothing
-        else: every other reminder stops at resolution."""
+        the resolved ones with a postmortem page too (a resolved incident can owe nothing
+        else: every other reminder stops at resolution) — whose `nag_due_at` has come."""
         table = incidents_table
         wanted = _unresolved(resolved_statuses)
         if postmortems:
@@ -480,6 +488,7 @@ class Store:
             .where(
                 table.c.phase == "announced",
                 table.c.in_trash == sa.false(),
+                table.c.nag_due_at <= _seconds(now),
                 table.c.thread_ts.is_not(None),
                 wanted,
             )
@@ -497,17 +506,47 @@ class Store:
         return memory_from_json(text)
 
     def save_nudges(
-        self, page_id: str, actions: Sequence[Action], memory: NagMemory, now: datetime
+        self,
+        page_id: str,
+        actions: Sequence[Action],
+        memory: NagMemory,
+        now: datetime,
+        *,
+        next_due: datetime | None = EPOCH,
     ) -> None:
-        """Record the nudges and what the schedule now remembers, in one transaction."""
+        """Record the nudges, what the schedule now remembers and when a reminder may next
+        be due (by default: judge again at the next pass), in one transaction."""
         with self.transaction() as conn:
             for action in actions:
                 self._insert_action(conn, action, now)
             conn.execute(
                 incidents_table.update()
                 .where(incidents_table.c.page_id == page_id)
-                .values(nag_memory=memory_to_json(memory), updated_at=_seconds(now))
+                .values(
+                    nag_memory=memory_to_json(memory),
+                    nag_due_at=_due_seconds(next_due),
+                    updated_at=_seconds(now),
+                )
             )
+
+    def set_next_due(self, due: dict[str, datetime | None]) -> None:
+        """When a reminder may next be due, per incident (those the nudge pass judged and
+        found nothing due for yet), in one transaction."""
+        if not due:
+            return
+        table = incidents_table
+        update = (
+            table.update()
+            .where(table.c.page_id == sa.bindparam("page"))
+            .values(nag_due_at=sa.bindparam("due"))
+        )
+        with self.transaction() as conn:
+            conn.execute(update, [{"page": p, "due": _due_seconds(d)} for p, d in due.items()])
+
+    def judge_all_again(self) -> None:
+        """Every incident's reminders judged afresh at the next pass (the policy changed)."""
+        with self.transaction() as conn:
+            conn.execute(incidents_table.update().values(nag_due_at=0.0))
 
     # --- outbox -------------------------------------------------------------------------
 
@@ -697,6 +736,10 @@ def _snapshot_columns(snapshot: Incident) -> dict[str, Any]:
         "status": snapshot.status,
         "in_trash": snapshot.in_trash,
     }
+
+
+def _due_seconds(moment: datetime | None) -> float | None:
+    return _seconds(moment) if moment is not None else None
 
 
 def _unresolved(resolved_statuses: Collection[str]) -> sa.ColumnElement[bool]:

@@ -1,9 +1,10 @@
 """Schema version 8: what the nudge pass and /metrics select by, and the keys of pruned actions.
 
 Each incident's Status and whether its row is in the trash are columns (kept in step with the
-stored snapshot), indexed with the phase: the nudge pass and a /metrics scrape read the open
-incidents only, instead of decoding every incident ever announced. `outbox_pruned` keeps the
-key of each done action pruned from the outbox, so that no action is ever planned twice."""
+stored snapshot), and `nag_due_at` says when a reminder may next be due: the nudge pass and a
+/metrics scrape read what they need by index, instead of decoding every incident ever
+announced. `outbox_pruned` keeps the key of each done action pruned from the outbox, so that
+no action is ever planned twice."""
 
 from __future__ import annotations
 
@@ -24,9 +25,13 @@ def upgrade() -> None:
         "incidents",
         sa.Column("in_trash", sa.Boolean, nullable=False, server_default=sa.text("FALSE")),
     )
-    op.create_index("ix_incidents_open", "incidents", ["phase", "in_trash", "status"])
+    op.add_column("incidents", sa.Column("nag_due_at", sa.Float))
+    op.create_index("ix_incidents_open", "incidents", ["in_trash", "status"])
+    op.create_index("ix_incidents_nag", "incidents", ["phase", "in_trash", "nag_due_at"])
     op.create_table("outbox_pruned", sa.Column("key", sa.String(300), primary_key=True))
     _fill_from_snapshots()
+    # Every incident is judged at the next nudge pass, which then says when to look again.
+    op.execute(sa.table("incidents", sa.column("nag_due_at")).update().values(nag_due_at=0.0))
 
 
 def _fill_from_snapshots() -> None:
