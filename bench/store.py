@@ -144,6 +144,7 @@ class HistoryFigures:
     pruned: int
     first_pass: Sample
     nag: list[Sample]
+    everyone: Sample
     scrapes_ms: list[float]
 
 
@@ -218,13 +219,17 @@ def measure_history(database_url: str | None, open_count: int, resolved: int) ->
             queued.append(report.queued if report is not None else -1)
 
         nag = [timed(timer, nag_pass) for _ in range(HISTORY_PASSES)]
+        # The worst case: every open incident judged in one pass (as after a restart with
+        # other reminder settings, or the pass after an upgrade to schema version 8).
+        h.runtime.store.judge_all_again()
+        everyone = timed(timer, nag_pass)
         if set(queued) != {0}:
             raise RuntimeError(f"expected nag passes with nothing due, got {queued}")
         scrapes = [timed_scrape(h) for _ in range(SCRAPES)]
         text = generate_latest(h.runtime.metrics.registry).decode()
         if f"incident_worker_open_incidents {float(open_count)}" not in text:
             raise RuntimeError(f"/metrics does not count {open_count} open incidents")
-    return HistoryFigures(fill_s, pruned, first, nag, scrapes)
+    return HistoryFigures(fill_s, pruned, first, nag, everyone, scrapes)
 
 
 def _history_rows(backend: str, f: HistoryFigures, open_count: int, resolved: int) -> list[Row]:
@@ -235,7 +240,8 @@ def _history_rows(backend: str, f: HistoryFigures, open_count: int, resolved: in
     return [
         Row(
             name,
-            f"nudge pass (nothing due): store ms of pass ms, median of {HISTORY_PASSES}",
+            f"nudge pass, no reminder due (none of the incidents is read): store ms of pass "
+            f"ms, median of {HISTORY_PASSES}",
             _line(f.nag),
             goal,
             nag_ms <= HISTORY_GOAL_MS,
@@ -249,8 +255,16 @@ def _history_rows(backend: str, f: HistoryFigures, open_count: int, resolved: in
         ),
         Row(
             name,
-            "first nudge pass: prunes the resolved incidents' done actions (90 days old)",
-            f"{f.pruned:,} pruned in {f.first_pass.total_ms:.0f} ms",
+            "first nudge pass: prunes the resolved incidents' done actions (90 days old) and "
+            "judges every open incident",
+            f"{f.pruned:,} pruned; {_line([f.first_pass])}",
+            NO_GOAL.replace("issue 7", "issue 14"),
+        ),
+        Row(
+            name,
+            f"a nudge pass judging all {open_count:,} open incidents again (after a change "
+            "of reminder settings): store ms of pass ms",
+            _line([f.everyone]),
             NO_GOAL.replace("issue 7", "issue 14"),
         ),
     ]
