@@ -361,7 +361,7 @@ def _page(letter: str) -> str:
     return f"{x * 8}-{x * 4}-4{x * 3}-8{x * 3}-{x * 12}"
 
 
-RESOLVED = ("Resolved", "Closed")
+RESOLVED = ("Resolved",)
 
 
 def test_the_nudge_pass_reads_only_what_can_owe_a_reminder_with_its_memory(
@@ -373,7 +373,7 @@ def test_the_nudge_pass_reads_only_what_can_owe_a_reminder_with_its_memory(
         "no status": _incident(_page("b"), status=None),
         "mitigated": _incident(_page("c"), status="Monitoring"),
         "resolved": _incident(_page("d"), status="Resolved"),
-        "closed, postmortem": _incident(_page("e"), status="Closed", postmortem="pm-e"),
+        "closed, postmortem": _incident(_page("e"), status="Resolved", postmortem="pm-e"),
         "in the trash": _incident(_page("f"), in_trash=True),
         "no thread yet": _incident(_page("1"), thread=False),
         "waiting": _incident(_page("2"), phase="waiting"),
@@ -401,15 +401,15 @@ def test_the_selection_follows_the_snapshot_as_it_changes(store_url: str) -> Non
     store.update_record(a, at(1.0))
     store.update_record(b, at(1.0))
     assert store.count_open(RESOLVED) == 2
-    resolved = parse_incident(row(a.page_id, status="Closed"), S)
+    resolved = parse_incident(row(a.page_id, status="Resolved"), S)
     store.set_snapshot(a.page_id, resolved, at(2.0))
     store.save_plan(Plan(replace(b, snapshot=replace(b.snapshot, in_trash=True))), at(2.0))
     assert store.count_open(RESOLVED) == 0
     assert store.records_to_nag(at(10.0), RESOLVED, postmortems=True) == []
     # The settings decide what resolved means, at each read: nothing is stored about it.
-    assert store.count_open(("Resolved",)) == 1
-    only_resolved = store.records_to_nag(at(10.0), ("Resolved",), postmortems=False)
-    assert [r.page_id for r, _m in only_resolved] == [a.page_id]
+    assert store.count_open(("Monitoring",)) == 1
+    other_meaning = store.records_to_nag(at(10.0), ("Monitoring",), postmortems=False)
+    assert [r.page_id for r, _m in other_meaning] == [a.page_id]
     store.close()
 
 
@@ -422,11 +422,19 @@ def test_the_nudge_pass_reads_an_incident_again_when_its_moment_comes_or_it_chan
         store.update_record(record, at(1.0))
 
     def judged(seconds: float) -> list[str]:
-        return [r.page_id for r, _m in store.records_to_nag(at(seconds), RESOLVED, postmortems=False)]
+        return [
+            r.page_id for r, _m in store.records_to_nag(at(seconds), RESOLVED, postmortems=False)
+        ]
 
     assert judged(2.0) == [a.page_id, b.page_id, c.page_id]  # new: judged at the next pass
     store.set_next_due({a.page_id: at(60.0), b.page_id: None})
-    store.save_nudges(c.page_id, [_action("n1", c.page_id, kind="post_nudge")], NagMemory(), at(2.0), next_due=at(30.0))
+    store.save_nudges(
+        c.page_id,
+        [_action("n1", c.page_id, kind="post_nudge")],
+        NagMemory(),
+        at(2.0),
+        next_due=at(30.0),
+    )
     assert judged(10.0) == []
     assert judged(30.0) == [c.page_id]
     assert judged(60.0) == [a.page_id, c.page_id]  # b: nothing can come due as it stands
@@ -483,7 +491,7 @@ def test_done_actions_of_resolved_incidents_are_pruned_after_the_retention(
 ) -> None:
     store = Store.open(store_url)
     over, still_open = _incident(_page("a"), status="Resolved"), _incident(_page("b"))
-    busy, recent = _incident(_page("c"), status="Closed"), _incident(_page("d"), status="Closed")
+    busy, recent = _incident(_page("c"), status="Resolved"), _incident(_page("d"), status="Resolved")
     plans = [
         (over, ("over-1", "over-2")),
         (still_open, ("open-1",)),

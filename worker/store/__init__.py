@@ -359,7 +359,9 @@ class Store:
         """The records of these incidents, by page id, in one query (those it has)."""
         if not page_ids:
             return {}
-        query = sa.select(incidents_table).where(incidents_table.c.page_id.in_(sorted(set(page_ids))))
+        query = sa.select(incidents_table).where(
+            incidents_table.c.page_id.in_(sorted(set(page_ids)))
+        )
         with self.reading() as conn:
             return {row.page_id: _record(row._mapping) for row in conn.execute(query)}
 
