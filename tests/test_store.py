@@ -491,7 +491,10 @@ def test_done_actions_of_resolved_incidents_are_pruned_after_the_retention(
 ) -> None:
     store = Store.open(store_url)
     over, still_open = _incident(_page("a"), status="Resolved"), _incident(_page("b"))
-    busy, recent = _incident(_page("c"), status="Resolved"), _incident(_page("d"), status="Resolved")
+    busy, recent = (
+        _incident(_page("c"), status="Resolved"),
+        _incident(_page("d"), status="Resolved"),
+    )
     plans = [
         (over, ("over-1", "over-2")),
         (still_open, ("open-1",)),
