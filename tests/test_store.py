@@ -364,7 +364,7 @@ def _page(letter: str) -> str:
 RESOLVED = ("Resolved",)
 
 
-def test_the_nudge_pass_reads_only_what_can_owe_a_reminder_with_its_memory(
+def test_the_nudge_pass_reads_announced_incidents_with_a_thread_and_their_memory(
     store_url: str,
 ) -> None:
     store = Store.open(store_url)
@@ -373,7 +373,7 @@ def test_the_nudge_pass_reads_only_what_can_owe_a_reminder_with_its_memory(
         "no status": _incident(_page("b"), status=None),
         "mitigated": _incident(_page("c"), status="Monitoring"),
         "resolved": _incident(_page("d"), status="Resolved"),
-        "closed, postmortem": _incident(_page("e"), status="Resolved", postmortem="pm-e"),
+        "resolved, postmortem": _incident(_page("e"), status="Resolved", postmortem="pm-e"),
         "in the trash": _incident(_page("f"), in_trash=True),
         "no thread yet": _incident(_page("1"), thread=False),
         "waiting": _incident(_page("2"), phase="waiting"),
@@ -384,14 +384,14 @@ def test_the_nudge_pass_reads_only_what_can_owe_a_reminder_with_its_memory(
     memory = NagMemory(silence_since=T0, nudges_since_update=2, escalated=True)
     store.save_nudges(_page("c"), [], memory, at(2.0))
 
-    found = store.records_to_nag(at(10.0), RESOLVED, postmortems=False)
+    found = store.records_to_nag(at(10.0))
     assert [(r, m) for r, m in found] == [
         (records["open"], NagMemory()),
         (records["no status"], NagMemory()),
         (records["mitigated"], memory),
+        (records["resolved"], NagMemory()),  # judged once, by the pass (tests/test_tick.py)
+        (records["resolved, postmortem"], NagMemory()),
     ]
-    with_postmortems = store.records_to_nag(at(10.0), RESOLVED, postmortems=True)
-    assert [r.page_id for r, _m in with_postmortems] == [_page(x) for x in "abce"]
     store.close()
 
 
@@ -405,11 +405,9 @@ def test_the_selection_follows_the_snapshot_as_it_changes(store_url: str) -> Non
     store.set_snapshot(a.page_id, resolved, at(2.0))
     store.save_plan(Plan(replace(b, snapshot=replace(b.snapshot, in_trash=True))), at(2.0))
     assert store.count_open(RESOLVED) == 0
-    assert store.records_to_nag(at(10.0), RESOLVED, postmortems=True) == []
+    assert [r.page_id for r, _m in store.records_to_nag(at(10.0))] == [a.page_id]  # b: trash
     # The settings decide what resolved means, at each read: nothing is stored about it.
     assert store.count_open(("Monitoring",)) == 1
-    other_meaning = store.records_to_nag(at(10.0), ("Monitoring",), postmortems=False)
-    assert [r.page_id for r, _m in other_meaning] == [a.page_id]
     store.close()
 
 
@@ -422,9 +420,7 @@ def test_the_nudge_pass_reads_an_incident_again_when_its_moment_comes_or_it_chan
         store.update_record(record, at(1.0))
 
     def judged(seconds: float) -> list[str]:
-        return [
-            r.page_id for r, _m in store.records_to_nag(at(seconds), RESOLVED, postmortems=False)
-        ]
+        return [r.page_id for r, _m in store.records_to_nag(at(seconds))]
 
     assert judged(2.0) == [a.page_id, b.page_id, c.page_id]  # new: judged at the next pass
     store.set_next_due({a.page_id: at(60.0), b.page_id: None})

@@ -263,3 +263,25 @@ def test_reminders_are_judged_afresh_when_the_settings_change(box: Sandbox, tmp_
         assert _worker(h, later).nag_pass(later, deliver=False).queued == 1
     finally:
         h.close()
+
+
+def test_a_resolved_incident_is_read_by_the_nudge_pass_once_then_no_more(h: Harness) -> None:
+    """Without a Postmortems database nothing can be due for a resolved incident: however
+    long the history of them, the nudge pass does not read them again."""
+    page = h.declare("Aiko", "Checkout down", Severity=select("SEV2"))
+    still_open = h.declare("Aiko", "Search slow", Severity=select("SEV3"))
+    now = datetime.now(UTC)
+    _poll(h, now)
+    h.edit("Ben", page, Status=select("Resolved"))
+    for second in range(1, 6):
+        _poll(h, now + timedelta(seconds=second))
+    later = now + timedelta(minutes=1)
+    store = h.runtime.store
+    assert {r.page_id for r, _m in store.records_to_nag(later)} == {page, still_open}
+    _worker(h, later).nag_pass(later, deliver=False)
+    assert store.records_to_nag(later + timedelta(minutes=1)) == []
+    # The open one is read again once a reminder may be due (it has no commander: one is
+    # called for after COMMANDER_GRACE, 5 minutes), the resolved one never.
+    grace = now + timedelta(minutes=6)
+    assert [r.page_id for r, _m in store.records_to_nag(grace)] == [still_open]
+    assert [r.page_id for r, _m in store.records_to_nag(now + timedelta(days=365))] == [still_open]

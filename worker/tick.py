@@ -18,8 +18,10 @@ from worker.messages import human_duration
 from worker.nag import (
     NagMemory,
     NagPolicy,
+    NagState,
     Nudge,
     due_nudges,
+    is_resolved,
     next_due,
     remember,
     state_from_record,
@@ -54,6 +56,7 @@ _SCHEMA_TTL_S = 60.0
 BACKGROUND_SLICE_S = 2.0
 # How often a nag pass looks for outbox rows to prune (the retention is days long).
 PRUNE_EVERY = timedelta(hours=1)
+Due = datetime | None  # when a reminder may next be due; None: not until the incident changes
 
 
 def background_slice_s(settings: Settings) -> float:
@@ -172,18 +175,15 @@ class Worker:
         self._resume_timelines()
         self._prune(now)
         policy = NagPolicy.from_settings(self.settings)
-        # Only what can owe a reminder (`_confirmed`: a postmortem's only with a database)
-        # and only once one may be due (`next_due`, as judged with this very policy).
-        postmortems = self.settings.postmortem_database_id is not None
-        self._judged_with(policy, postmortems)
-        later: dict[str, datetime | None] = {}
-        for record, memory in self.store.records_to_nag(
-            now, self.settings.resolved_statuses, postmortems=postmortems
-        ):
+        # Only the incidents a reminder may be due for now (`_next_due`, as judged under
+        # this very policy).
+        self._judged_with(policy, self.settings.postmortem_database_id is not None)
+        later: dict[str, Due] = {}
+        for record, memory in self.store.records_to_nag(now):
             state = state_from_record(record, memory)
             nudges = self._confirmed(due_nudges(state, policy, now), record)
             if not nudges:
-                due = next_due(state, policy)
+                due = self._next_due(state, policy, record)
                 if due is None or due > now:
                     later[record.page_id] = due
                 continue
@@ -191,7 +191,7 @@ class Worker:
             first = not record.snapshot.status_update
             actions = [nudge_action(n, first_update=first) for n in nudges]
             actions += [self._nudge_entry(n, now) for n in nudges if record.timeline_page_id]
-            due = next_due(replace(state, memory=remembered), policy)
+            due = self._next_due(replace(state, memory=remembered), policy, record)
             self.store.save_nudges(record.page_id, actions, remembered, now, next_due=due)
             report.queued += len(nudges)
         self.store.set_next_due(later)
@@ -461,7 +461,7 @@ class Worker:
         if not any(n.kind == "postmortem_overdue" for n in nudges):
             return nudges
         keep = False
-        if self.settings.postmortem_database_id is not None and record.postmortem_page_id:
+        if self._postmortem_reminders(record) and record.postmortem_page_id:
             try:
                 status, _owners = postmortem_status(self.notion.page(record.postmortem_page_id))
             except ServiceError as exc:
@@ -471,6 +471,18 @@ class Worker:
                 status = None
             keep = status in self.settings.postmortem_draft_statuses
         return [n for n in nudges if n.kind != "postmortem_overdue" or keep]
+
+    def _postmortem_reminders(self, record: IncidentRecord) -> bool:
+        """Can this incident's postmortem be reminded of (`_confirmed`)?"""
+        return self.settings.postmortem_database_id is not None and bool(record.postmortem_page_id)
+
+    def _next_due(self, state: NagState, policy: NagPolicy, record: IncidentRecord) -> Due:
+        """`next_due`, knowing what `_confirmed` keeps: a resolved incident can owe nothing
+        but a postmortem reminder, so one without such a reminder is never read again (until
+        it changes): a long history of resolved incidents costs the nudge pass nothing."""
+        if is_resolved(state, policy) and not self._postmortem_reminders(record):
+            return None
+        return next_due(state, policy)
 
     def _nudge_entry(self, nudge: Nudge, now: datetime) -> Action:
         words = self.effects.render.words

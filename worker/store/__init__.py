@@ -7,9 +7,10 @@ The schema's history is in `migrations/` (Alembic); opening a store brings it up
 What a pass reads does not grow with history: an incident's Status and whether its row is
 in the trash are columns kept in step with its snapshot, so /metrics counts the open
 incidents by an index instead of decoding every incident ever seen; the nudge pass reads
-only the open ones (and resolved ones with a postmortem page) whose `nag_due_at` — when a
-reminder may next be due, which the pass itself writes and any change to the record resets
-— has come; and the outbox is pruned (`prune_outbox`) under a rule that keeps exactly-once:
+only the incidents whose `nag_due_at` — when a reminder may next be due, which the pass
+itself writes (NULL: never, as for a resolved incident without a postmortem to remind of)
+and any change to the record resets — has come; and the outbox is pruned (`prune_outbox`)
+under a rule that keeps exactly-once:
 
 - Only `done` actions go, once they were done longer ago than the retention
   (OUTBOX_RETENTION), and only those of an incident that is over: resolved, with nothing of
@@ -473,18 +474,12 @@ class Store:
         if not updated:
             conn.execute(table.insert().values(page_id=record.page_id, **values))
 
-    def records_to_nag(
-        self, now: datetime, resolved_statuses: Collection[str], *, postmortems: bool
-    ) -> list[tuple[IncidentRecord, NagMemory]]:
+    def records_to_nag(self, now: datetime) -> list[tuple[IncidentRecord, NagMemory]]:
         """What the nudge pass looks at, with what the schedule remembers of each, in one
-        query selected by indexed columns: the announced incidents with a thread, not in
-        the trash and not resolved — and with `postmortems` (reminders about drafts are on),
-        the resolved ones with a postmortem page too (a resolved incident can owe nothing
-        else: every other reminder stops at resolution) — whose `nag_due_at` has come."""
+        query by an index: the announced incidents with a thread, not in the trash, whose
+        `nag_due_at` has come (the pass sets it to NULL for those that can owe nothing, such
+        as a resolved incident without a postmortem to remind of)."""
         table = incidents_table
-        wanted = _unresolved(resolved_statuses)
-        if postmortems:
-            wanted = sa.or_(wanted, table.c.postmortem_page_id.is_not(None))
         query = (
             sa.select(table)
             .where(
@@ -492,7 +487,6 @@ class Store:
                 table.c.in_trash == sa.false(),
                 table.c.nag_due_at <= _seconds(now),
                 table.c.thread_ts.is_not(None),
-                wanted,
             )
             .order_by(table.c.page_id)
         )
