@@ -209,7 +209,8 @@ def measure_history(database_url: str | None, open_count: int, resolved: int) ->
         fill_s = time.perf_counter() - started
         before = h.runtime.store.outbox_counts().get("done", 0)
         timer = StoreTimer(h.runtime.store)
-        # The first pass prunes what was done for the resolved incidents (once an hour).
+        # The first pass prunes what was done for the resolved incidents (the pass looks once
+        # an hour) and judges every incident, as the first pass after the upgrade does.
         first = timed(timer, lambda: h.runtime.nag(datetime.now(UTC)))
         pruned = before - h.runtime.store.outbox_counts().get("done", 0)
         queued: list[int] = []
@@ -219,8 +220,8 @@ def measure_history(database_url: str | None, open_count: int, resolved: int) ->
             queued.append(report.queued if report is not None else -1)
 
         nag = [timed(timer, nag_pass) for _ in range(HISTORY_PASSES)]
-        # The worst case: every open incident judged in one pass (as after a restart with
-        # other reminder settings, or the pass after an upgrade to schema version 8).
+        # The worst case: every incident judged in one pass (as after a restart with other
+        # reminder settings); a resolved one is then never read again.
         h.runtime.store.judge_all_again()
         everyone = timed(timer, nag_pass)
         if set(queued) != {0}:
@@ -255,15 +256,15 @@ def _history_rows(backend: str, f: HistoryFigures, open_count: int, resolved: in
         ),
         Row(
             name,
-            "first nudge pass: prunes the resolved incidents' done actions (90 days old) and "
-            "judges every open incident",
+            "first nudge pass (as after the upgrade to schema version 8): prunes the resolved "
+            "incidents' done actions (90 days old), judges every incident once",
             f"{f.pruned:,} pruned; {_line([f.first_pass])}",
             NO_GOAL.replace("issue 7", "issue 14"),
         ),
         Row(
             name,
-            f"a nudge pass judging all {open_count:,} open incidents again (after a change "
-            "of reminder settings): store ms of pass ms",
+            f"a nudge pass judging all {open_count + resolved:,} incidents again (after a "
+            "change of reminder settings): store ms of pass ms",
             _line([f.everyone]),
             NO_GOAL.replace("issue 7", "issue 14"),
         ),
