@@ -95,6 +95,8 @@ def test_defaults() -> None:
     assert s.properties["status_update"] == "Status update"
     assert s.notion_database_id == "01234567-89ab-cdef-0123-456789abcdef"
     assert s.slack_base_url == "https://slack.com/api/"
+    assert s.outbox_retention_s == 30 * 86400.0
+    assert settings(OUTBOX_RETENTION="7d").outbox_retention_s == 7 * 86400.0
 
 
 @pytest.mark.parametrize(
@@ -377,6 +379,7 @@ MALFORMED = [
     ("POSTMORTEM_REMINDER_AFTER", "-1d"),
     ("QUIET_HOURS", "22-08"),
     ("WORKING_HOURS", "9:00-25:00"),
+    ("OUTBOX_RETENTION", "30"),
 ]
 
 

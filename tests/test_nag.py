@@ -9,6 +9,9 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 import pytest
+from hypothesis import given
+from hypothesis import settings as hypothesis_settings
+from hypothesis import strategies as st
 
 from tests import factories
 from worker.config import parse_quiet_hours, parse_time_window
@@ -25,6 +28,7 @@ from worker.nag import (
     is_quiet,
     memory_from_json,
     memory_to_json,
+    next_due,
     next_update_due,
     overdue_period,
     remember,
@@ -1332,3 +1336,137 @@ def test_naive_times_are_refused() -> None:
     naive = datetime(2026, 3, 2, 10, 15)  # noqa: DTZ001 - the point of the test
     with pytest.raises(ValueError, match="no time zone"):
         due_nudges(incident(), DEFAULT, naive)
+
+
+# --- when to look again (the nudge pass reads only incidents whose moment has come) --------
+
+_MINUTE = st.integers(min_value=-3 * 24 * 60, max_value=8 * 24 * 60)
+_MOMENT = _MINUTE.map(lambda m: T0 + timedelta(minutes=m))
+_MAYBE_MOMENT = st.none() | _MOMENT
+_PEOPLE = st.sampled_from([(), (AIKO,), (AIKO, BEN)])
+
+
+@st.composite
+def _states(draw: st.DrawFn) -> NagState:
+    last_update_at = draw(_MOMENT)
+    memory = NagMemory(
+        # The same silence (its counters count) or an older one (they read as zero).
+        silence_since=last_update_at if draw(st.booleans()) else draw(_MAYBE_MOMENT),
+        nudges_since_update=draw(st.integers(0, 3)),
+        last_nudge_at=draw(_MAYBE_MOMENT),
+        escalated=draw(st.booleans()),
+        commander_nudged=draw(st.booleans()),
+        commander_nudged_at=draw(_MAYBE_MOMENT),
+        commander_escalated=draw(st.booleans()),
+        severity_nudged=draw(st.booleans()),
+        last_postmortem_reminder_at=draw(_MAYBE_MOMENT),
+    )
+    return NagState(
+        page_id=PAGE,
+        severity=draw(st.sampled_from([None, "SEV1", "SEV2", "SEV3", "SEV4"])),
+        status=draw(st.sampled_from([None, "Investigating", "Monitoring", "Resolved"])),
+        declared_at=draw(_MOMENT),
+        last_update_at=last_update_at,
+        commander=draw(_PEOPLE),
+        scribe=draw(_PEOPLE),
+        resolved_at=draw(_MAYBE_MOMENT),
+        postmortem_status=draw(st.sampled_from([None, "Draft", "Done"])),
+        postmortem_owner=draw(_PEOPLE),
+        memory=memory,
+    )
+
+
+_POLICIES = st.builds(
+    NagPolicy,
+    quiet_hours=st.sampled_from([None, (time(22), time(8)), (time(0), time(0))]),
+    working_hours=st.sampled_from([(time(9), time(18)), (time(22), time(6))]),
+    timezone=st.sampled_from(
+        [ZoneInfo("UTC"), TOKYO, NEW_YORK, AUCKLAND, ZoneInfo("America/Sao_Paulo")]
+    ),
+    commander_grace_s=st.sampled_from([60.0, 300.0, 7200.0]),
+    severity_grace_s=st.sampled_from([60.0, 300.0]),
+    postmortem_reminder_after_s=st.sampled_from([3600.0, 3 * 86400.0]),
+    escalate_after_nudges=st.integers(1, 3),
+)
+
+
+@given(_states(), _POLICIES, _MOMENT)
+@hypothesis_settings(max_examples=500, deadline=None)
+def test_no_reminder_is_ever_due_before_next_due(
+    state: NagState, policy: NagPolicy, now: datetime
+) -> None:
+    due = next_due(state, policy)
+    if due_nudges(state, policy, now):
+        assert due is not None
+        assert due <= now
+
+
+def _lazily(
+    state: NagState, policy: NagPolicy, ticks: list[datetime]
+) -> list[tuple[datetime, NudgeKind]]:
+    """`simulate`, judging the incident only once `next_due` has come, as the worker does."""
+    log: list[tuple[datetime, NudgeKind]] = []
+    judge_at: datetime | None = ticks[0]
+    for now in ticks:
+        if judge_at is None or now < judge_at:
+            continue
+        nudges = due_nudges(state, policy, now)
+        log += [(now, nudge.kind) for nudge in nudges]
+        state = replace(state, memory=remember(state, nudges, now))
+        due = next_due(state, policy)
+        if due is None or due > now:
+            judge_at = due
+    return log
+
+
+@given(_states(), _POLICIES)
+@hypothesis_settings(max_examples=60, deadline=None)
+def test_judging_an_incident_only_at_next_due_sends_the_same_reminders_at_the_same_ticks(
+    state: NagState, policy: NagPolicy
+) -> None:
+    ticks = every_minute(T0, T0 + timedelta(days=5))[::7]
+    assert _lazily(state, policy, ticks) == simulate(state, policy, ticks)
+
+
+@pytest.mark.parametrize(
+    ("state", "policy", "due"),
+    [
+        pytest.param(incident("SEV1"), DEFAULT, mins(15), id="the first overdue update"),
+        pytest.param(
+            incident("SEV1", memory=sent(1, last_at=16)),
+            DEFAULT,
+            mins(30),
+            id="nudged in the first period: the next period",
+        ),
+        pytest.param(
+            incident("SEV1", memory=sent(1, last_at=14)),
+            DEFAULT,
+            mins(15),
+            id="a nudge before the update was due counts for nothing",
+        ),
+        pytest.param(incident("SEV4"), DEFAULT, None, id="no cadence, all assigned: never"),
+        pytest.param(
+            incident("SEV4", commander=()), DEFAULT, mins(5), id="no commander: after the grace"
+        ),
+        pytest.param(incident("SEV1", "Resolved"), DEFAULT, None, id="resolved, no date: never"),
+        pytest.param(
+            incident("SEV1", "Resolved", resolved_at=mins(0)),
+            DEFAULT,
+            mins(3 * 24 * 60),
+            id="resolved: the postmortem reminder",
+        ),
+        pytest.param(
+            incident(
+                "SEV1",
+                "Resolved",
+                resolved_at=mins(0),
+                memory=NagMemory(last_postmortem_reminder_at=mins(4 * 24 * 60)),
+            ),
+            NagPolicy(timezone=TOKYO),
+            datetime(2026, 3, 6, 15, 0, tzinfo=UTC),  # midnight in Tokyo after the reminder
+            id="reminded: the next local day",
+        ),
+    ],
+)
+def test_next_due(state: NagState, policy: NagPolicy, due: datetime | None) -> None:
+    assert next_due(state, policy) == due

@@ -24,7 +24,7 @@ from worker.actions import (
 )
 from worker.nag import NagMemory
 from worker.plan import Plan
-from worker.record import IncidentRecord
+from worker.record import IncidentRecord, Phase
 from worker.snapshot import parse_incident
 from worker.store import (
     SCHEMA_VERSION,
@@ -337,20 +337,213 @@ def test_nudges_and_what_the_schedule_remembers_are_saved_together(store_url: st
     store.close()
 
 
-def test_records_of_a_phase_come_with_their_nudge_memory(store_url: str) -> None:
+def _incident(
+    page: str,
+    *,
+    status: str | None = "Investigating",
+    phase: Phase = "announced",
+    thread: bool = True,
+    in_trash: bool = False,
+    postmortem: str | None = None,
+) -> IncidentRecord:
+    snapshot = replace(parse_incident(row(page, status=status), S), in_trash=in_trash)
+    return IncidentRecord(
+        page_id=page,
+        snapshot=snapshot,
+        phase=phase,
+        thread_ts="1700000000.000100" if thread else None,
+        postmortem_page_id=postmortem,
+    )
+
+
+def _page(letter: str) -> str:
+    x = letter
+    return f"{x * 8}-{x * 4}-4{x * 3}-8{x * 3}-{x * 12}"
+
+
+RESOLVED = ("Resolved",)
+
+
+def test_the_nudge_pass_reads_announced_incidents_with_a_thread_and_their_memory(
+    store_url: str,
+) -> None:
     store = Store.open(store_url)
-    a, b, c = (f"{x * 8}-{x * 4}-4{x * 3}-8{x * 3}-{x * 12}" for x in "abc")
+    records = {
+        "open": _incident(_page("a")),
+        "no status": _incident(_page("b"), status=None),
+        "mitigated": _incident(_page("c"), status="Monitoring"),
+        "resolved": _incident(_page("d"), status="Resolved"),
+        "resolved, postmortem": _incident(_page("e"), status="Resolved", postmortem="pm-e"),
+        "in the trash": _incident(_page("f"), in_trash=True),
+        "no thread yet": _incident(_page("1"), thread=False),
+        "waiting": _incident(_page("2"), phase="waiting"),
+        "adopting": _incident(_page("3"), phase="adopting"),
+    }
+    for record in records.values():
+        store.update_record(record, at(1.0))
     memory = NagMemory(silence_since=T0, nudges_since_update=2, escalated=True)
-    for page in (b, a):
-        store.update_record(_record(page), at(1.0))
-    store.update_record(replace(_record(c), phase="resolved"), at(1.0))
-    store.save_nudges(b, [], memory, at(2.0))
-    assert [(r.page_id, m) for r, m in store.records_with_memory("announced")] == [
-        (a, NagMemory()),
-        (b, memory),
+    store.save_nudges(_page("c"), [], memory, at(2.0))
+
+    found = store.records_to_nag(at(10.0))
+    assert [(r, m) for r, m in found] == [
+        (records["open"], NagMemory()),
+        (records["no status"], NagMemory()),
+        (records["mitigated"], memory),
+        (records["resolved"], NagMemory()),  # judged once, by the pass (tests/test_tick.py)
+        (records["resolved, postmortem"], NagMemory()),
     ]
-    assert [r.page_id for r, _m in store.records_with_memory("resolved")] == [c]
     store.close()
+
+
+def test_the_selection_follows_the_snapshot_as_it_changes(store_url: str) -> None:
+    store = Store.open(store_url)
+    a, b = _incident(_page("a")), _incident(_page("b"))
+    store.update_record(a, at(1.0))
+    store.update_record(b, at(1.0))
+    assert store.count_open(RESOLVED) == 2
+    resolved = parse_incident(row(a.page_id, status="Resolved"), S)
+    store.set_snapshot(a.page_id, resolved, at(2.0))
+    store.save_plan(Plan(replace(b, snapshot=replace(b.snapshot, in_trash=True))), at(2.0))
+    assert store.count_open(RESOLVED) == 0
+    assert [r.page_id for r, _m in store.records_to_nag(at(10.0))] == [a.page_id]  # b: trash
+    # The settings decide what resolved means, at each read: nothing is stored about it.
+    assert store.count_open(("Monitoring",)) == 1
+    store.close()
+
+
+def test_the_nudge_pass_reads_an_incident_again_when_its_moment_comes_or_it_changes(
+    store_url: str,
+) -> None:
+    store = Store.open(store_url)
+    a, b, c = (_incident(_page(x)) for x in "abc")
+    for record in (a, b, c):
+        store.update_record(record, at(1.0))
+
+    def judged(seconds: float) -> list[str]:
+        return [r.page_id for r, _m in store.records_to_nag(at(seconds))]
+
+    assert judged(2.0) == [a.page_id, b.page_id, c.page_id]  # new: judged at the next pass
+    store.set_next_due({a.page_id: at(60.0), b.page_id: None})
+    store.save_nudges(
+        c.page_id,
+        [_action("n1", c.page_id, kind="post_nudge")],
+        NagMemory(),
+        at(2.0),
+        next_due=at(30.0),
+    )
+    assert judged(10.0) == []
+    assert judged(30.0) == [c.page_id]
+    assert judged(60.0) == [a.page_id, c.page_id]  # b: nothing can come due as it stands
+    store.set_snapshot(b.page_id, replace(b.snapshot, severity="SEV1"), at(11.0))
+    assert judged(11.0) == [b.page_id]  # changed: judged afresh
+    store.set_next_due({b.page_id: None})
+    store.set_thread(b.page_id, "1700000000.000200", None, at(12.0))
+    store.save_plan(Plan(replace(a, seq=2)), at(12.0))
+    assert judged(12.0) == [a.page_id, b.page_id]
+    store.set_next_due({a.page_id: None, b.page_id: None})
+    store.save_nudges(c.page_id, [], NagMemory(), at(13.0))  # by default: judged next pass
+    assert judged(13.0) == [c.page_id]
+    store.set_next_due({})
+    store.judge_all_again()  # the policy changed
+    assert judged(13.0) == [a.page_id, b.page_id, c.page_id]
+    store.close()
+
+
+def test_open_incidents_are_counted_in_every_phase(store_url: str) -> None:
+    store = Store.open(store_url)
+    for record in (
+        _incident(_page("a"), phase="waiting", thread=False),
+        _incident(_page("b"), phase="adopted", status="Resolved"),
+        _incident(_page("c"), phase="adopting"),
+        _incident(_page("d"), status=None),
+        _incident(_page("e"), in_trash=True),
+    ):
+        store.update_record(record, at(1.0))
+    assert store.count_open(RESOLVED) == 3
+    store.close()
+
+
+def test_the_records_of_a_page_of_rows_are_read_together(store_url: str) -> None:
+    store = Store.open(store_url)
+    a, b = _incident(_page("a")), _incident(_page("b"), status="Resolved")
+    store.update_record(a, at(1.0))
+    store.update_record(b, at(1.0))
+    assert store.records_of([b.page_id, _page("c"), a.page_id, b.page_id]) == {
+        a.page_id: a,
+        b.page_id: b,
+    }
+    assert store.records_of([]) == {}
+    store.close()
+
+
+def _done(store: Store, key: str, when: float) -> None:
+    item = store.action(key)
+    assert item is not None
+    store.mark_done(item.id, {"ts": "1.1"}, at(when))
+
+
+def test_done_actions_of_resolved_incidents_are_pruned_after_the_retention(
+    store_url: str,
+) -> None:
+    store = Store.open(store_url)
+    over, still_open = _incident(_page("a"), status="Resolved"), _incident(_page("b"))
+    busy, recent = (
+        _incident(_page("c"), status="Resolved"),
+        _incident(_page("d"), status="Resolved"),
+    )
+    plans = [
+        (over, ("over-1", "over-2")),
+        (still_open, ("open-1",)),
+        (busy, ("busy-1", "busy-2")),
+        (recent, ("recent-1",)),
+    ]
+    for record, keys in plans:
+        store.save_plan(Plan(record, tuple(_action(k, record.page_id) for k in keys)), at(1.0))
+    for key in ("over-1", "over-2", "open-1", "busy-1"):
+        _done(store, key, 2.0)
+    _done(store, "recent-1", 60.0)
+    channel_notice = _action("notice-1", "channel")
+    store.add_actions([channel_notice], at(1.0))
+    _done(store, "notice-1", 2.0)
+
+    assert store.prune_outbox(at(50.0), RESOLVED) == 2
+
+    kept = [[i.key for i in store.actions_for(record.page_id)] for record, _keys in plans]
+    assert kept == [
+        [],  # resolved, everything done before the cut-off
+        ["open-1"],  # an open incident's outbox is its record: all of it stays
+        ["busy-1", "busy-2"],  # something still to do: nothing of it goes
+        ["recent-1"],  # done after the cut-off
+    ]
+    assert store.action("notice-1") is not None  # not an incident's
+    assert store.outbox_counts() == {"done": 4, "pending": 1}
+    assert store.prune_outbox(at(50.0), RESOLVED) == 0
+    _done(store, "busy-2", 3.0)
+    assert store.prune_outbox(at(50.0), RESOLVED) == 2
+    store.close()
+
+
+def test_a_pruned_action_is_never_planned_or_sent_again(store_url: str) -> None:
+    store = Store.open(store_url)
+    record = _incident(_page("a"), status="Resolved")
+    store.save_plan(Plan(record, (_action("reply-1", record.page_id),)), at(1.0))
+    _done(store, "reply-1", 2.0)
+    assert store.prune_outbox(at(50.0), RESOLVED) == 1
+    store.close()
+    again = Store.open(store_url)  # the keys outlive the process too
+
+    # The same effect planned again (a row re-read, a reminder or a problem met again).
+    again.save_plan(Plan(record, (_action("reply-1", record.page_id),)), at(60.0))
+    again.add_actions([_action("reply-1", record.page_id)], at(61.0))
+    again.save_nudges(record.page_id, [_action("reply-1", record.page_id)], NagMemory(), at(62.0))
+    assert again.due_actions(at(100.0)) == []
+    assert again.action("reply-1") is None
+    assert again.was_planned("reply-1")
+    # New effects of the same incident are planned as ever.
+    assert not again.was_planned("reply-2")
+    again.add_actions([_action("reply-2", record.page_id)], at(63.0))
+    assert [i.key for i in again.due_actions(at(100.0))] == ["reply-2"]
+    again.close()
 
 
 def test_an_incidents_actions_in_planning_order_whatever_their_state(store_url: str) -> None:

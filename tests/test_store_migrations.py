@@ -310,6 +310,10 @@ def test_a_store_of_a_past_version_reaches_the_fresh_schema_with_its_rows(
         ("C0OLD", T0) if created >= 4 else (None, None)
     )
     assert store.nag_memory(PAGE) == MEMORY
+    # What version 8 selects open incidents by was read from the stored snapshot.
+    assert (store.count_open(("Resolved",)), store.count_open(("Investigating",))) == (1, 0)
+    nag = store.records_to_nag(at(10.0))
+    assert [(r.page_id, m) for r, m in nag] == [(PAGE, MEMORY)]
     # What is still to send is classed as version 5 classed it: the reminder is background.
     due = store.due_actions(at(10.0))
     assert [(i.key, i.background, i.payload) for i in due] == [

@@ -9,6 +9,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
+from sqlalchemy import event
 
 from tests.e2e.harness import Harness, rich, select
 from worker.reports import PollReport
@@ -188,3 +189,99 @@ def test_a_row_moved_to_the_trash_is_told_in_its_thread_by_the_nag_pass(h: Harne
     again = later + timedelta(minutes=1)
     _worker(h, again).nag_pass(again)
     assert len(h.replies_text(page)) == 1  # said once
+
+
+def test_a_poll_reading_rows_again_reads_their_records_a_page_at_a_time(h: Harness) -> None:
+    """A poll that re-reads unchanged rows (as after a bulk change) makes as many store reads
+    for six rows as for two: one per page of rows, not one per row."""
+    reads: list[str] = []
+
+    def count(_conn: object, _cursor: object, statement: str, *_rest: object) -> None:
+        if "FROM incidents" in statement:
+            reads.append(statement)
+
+    def settle() -> None:
+        for _ in range(10):  # until the worker's own write-backs are taken in
+            report = h.poll()
+            if report.changed == 0 and report.delivery.done == 0:
+                return
+        raise AssertionError("the worker did not settle")
+
+    def reread(rows: int) -> int:
+        back = datetime.now(UTC) - timedelta(hours=1)
+        h.runtime.store.set_meta(CURSOR_KEY, back.isoformat())
+        reads.clear()
+        report = h.poll()
+        assert (report.rows, report.changed) == (rows, 0)
+        return len(reads)
+
+    event.listen(h.runtime.store.engine, "before_cursor_execute", count)
+    for n in range(2):
+        h.declare("Aiko", f"Incident {n}", Severity=select("SEV3"))
+    settle()
+    two = reread(2)
+    for n in range(2, 6):
+        h.declare("Aiko", f"Incident {n}", Severity=select("SEV3"))
+    settle()
+    assert reread(6) == two
+
+
+def test_what_was_pruned_for_a_resolved_incident_is_never_sent_again(h: Harness) -> None:
+    page = h.declare("Aiko", "Checkout down", Severity=select("SEV2"))
+    now = datetime.now(UTC)
+    _poll(h, now)
+    h.edit("Ben", page, Severity=select("P2"), Status=select("Resolved"))  # P2: not an option
+    for second in range(1, 6):
+        _poll(h, now + timedelta(seconds=second))
+    before = h.replies_text(page)
+    assert len([r for r in before if "“P2”" in r]) == 1, before
+    assert all(i.state == "done" for i in h.runtime.store.actions_for(page))
+
+    later = now + timedelta(days=31)  # past OUTBOX_RETENTION (30 days)
+    _worker(h, later).nag_pass(later)
+    assert h.runtime.store.actions_for(page) == []
+    h.edit("Ben", page, Impact=rich("EU card payments"))  # read again, still “P2”
+    _poll(h, later + timedelta(minutes=1))
+    after = h.replies_text(page)[len(before) :]
+    assert not any("“P2”" in r for r in after), after
+    assert h.runtime.store.actions_for(page)  # the edit itself is taken in as ever
+
+
+def test_reminders_are_judged_afresh_when_the_settings_change(box: Sandbox, tmp_path: Path) -> None:
+    """The nudge pass reads an incident again only when a reminder may be due, as judged
+    under the settings of the time: a restart with another cadence judges every one again."""
+    h = Harness(box, tmp_path, UPDATE_CADENCE="SEV2=60m", COMMANDER_GRACE="2h")
+    try:
+        h.declare("Aiko", "Checkout down", Severity=select("SEV2"))
+        now = datetime.now(UTC)
+        _poll(h, now)
+        soon = now + timedelta(minutes=11)
+        assert _worker(h, soon).nag_pass(soon, deliver=False).queued == 0  # next: at 60 min
+        h.env["UPDATE_CADENCE"] = "SEV2=10m"
+        h.restart()
+        later = now + timedelta(minutes=12)
+        assert _worker(h, later).nag_pass(later, deliver=False).queued == 1
+    finally:
+        h.close()
+
+
+def test_a_resolved_incident_is_read_by_the_nudge_pass_once_then_no_more(h: Harness) -> None:
+    """Without a Postmortems database nothing can be due for a resolved incident: however
+    long the history of them, the nudge pass does not read them again."""
+    page = h.declare("Aiko", "Checkout down", Severity=select("SEV2"))
+    still_open = h.declare("Aiko", "Search slow", Severity=select("SEV3"))
+    now = datetime.now(UTC)
+    _poll(h, now)
+    h.edit("Ben", page, Status=select("Resolved"))
+    for second in range(1, 6):
+        _poll(h, now + timedelta(seconds=second))
+    later = now + timedelta(minutes=1)
+    store = h.runtime.store
+    assert {r.page_id for r, _m in store.records_to_nag(later)} == {page, still_open}
+    _worker(h, later).nag_pass(later, deliver=False)
+    assert store.records_to_nag(later + timedelta(minutes=1)) == []
+    # The open one is read again once a reminder may be due (it has no commander: one is
+    # called for after COMMANDER_GRACE, 5 minutes), the resolved one never.
+    grace = now + timedelta(minutes=6)
+    assert [r.page_id for r, _m in store.records_to_nag(grace)] == [still_open]
+    assert [r.page_id for r, _m in store.records_to_nag(now + timedelta(days=365))] == [still_open]

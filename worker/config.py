@@ -155,6 +155,9 @@ class Settings:
     schema_check_interval_s: float = 300.0
     # How long a replica's leadership lasts without renewal (None: 3 polls + 10 s, ≥ 30 s).
     lease_ttl_s: float | None = None
+    # Done actions of resolved incidents are pruned from the outbox this long after (their
+    # keys stay: see worker/store).
+    outbox_retention_s: float = 30 * 86400.0
     notion_requests_per_s: float = 3.0
     slack_posts_per_s: float = 1.0
     slack_tier_pacing: bool = True
@@ -457,6 +460,9 @@ def _read_runtime(r: _Reader) -> dict[str, Any]:
             "SCHEMA_CHECK_INTERVAL", 300.0, _positive_duration, "5m"
         ),
         "lease_ttl_s": r.convert("LEASE_TTL", None, _positive_duration, "60s"),
+        "outbox_retention_s": r.convert(
+            "OUTBOX_RETENTION", 30 * 86400.0, _positive_duration, "30d"
+        ),
     }
 
 

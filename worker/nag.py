@@ -339,13 +339,17 @@ def _call(
     )
 
 
+def _no_commander_due(state: NagState, policy: NagPolicy, memory: NagMemory) -> datetime | None:
+    if state.commander or memory.commander_nudged or is_resolved(state, policy):
+        return None
+    return _utc(state.declared_at) + _span(policy.commander_grace_s)
+
+
 def _no_commander(
     state: NagState, policy: NagPolicy, memory: NagMemory, now: datetime
 ) -> Nudge | None:
-    if state.commander or memory.commander_nudged or is_resolved(state, policy):
-        return None
-    due_at = _utc(state.declared_at) + _span(policy.commander_grace_s)
-    if _utc(now) < due_at or _silenced(state, policy, now):
+    due_at = _no_commander_due(state, policy, memory)
+    if due_at is None or _utc(now) < due_at or _silenced(state, policy, now):
         return None
     scribe = _people(state.scribe)
     return _call(
@@ -353,11 +357,9 @@ def _no_commander(
     )
 
 
-def _commander_escalation(
-    state: NagState, policy: NagPolicy, memory: NagMemory, now: datetime
-) -> Nudge | None:
-    """Once, when a call for a commander went unanswered for another grace period (counted
-    from when the call went out, so a worker that was down does not send both at once)."""
+def _commander_escalation_due(
+    state: NagState, policy: NagPolicy, memory: NagMemory
+) -> datetime | None:
     if state.commander or not memory.commander_nudged or memory.commander_escalated:
         return None
     if is_resolved(state, policy):
@@ -366,20 +368,33 @@ def _commander_escalation(
     due_at = _utc(state.declared_at) + 2 * grace
     if memory.commander_nudged_at is not None:
         due_at = max(due_at, _utc(memory.commander_nudged_at) + grace)
-    if _utc(now) < due_at or _silenced(state, policy, now):
+    return due_at
+
+
+def _commander_escalation(
+    state: NagState, policy: NagPolicy, memory: NagMemory, now: datetime
+) -> Nudge | None:
+    """Once, when a call for a commander went unanswered for another grace period (counted
+    from when the call went out, so a worker that was down does not send both at once)."""
+    due_at = _commander_escalation_due(state, policy, memory)
+    if due_at is None or _utc(now) < due_at or _silenced(state, policy, now):
         return None
     return _call(
         state, policy, "commander_escalation", due_at=due_at, now=now, people=(), group=True
     )
 
 
+def _no_severity_due(state: NagState, policy: NagPolicy, memory: NagMemory) -> datetime | None:
+    if state.severity is not None or memory.severity_nudged or is_resolved(state, policy):
+        return None
+    return _utc(state.declared_at) + _span(policy.severity_grace_s)
+
+
 def _no_severity(
     state: NagState, policy: NagPolicy, memory: NagMemory, now: datetime, *, group_called: bool
 ) -> Nudge | None:
-    if state.severity is not None or memory.severity_nudged or is_resolved(state, policy):
-        return None
-    due_at = _utc(state.declared_at) + _span(policy.severity_grace_s)
-    if _utc(now) < due_at:
+    due_at = _no_severity_due(state, policy, memory)
+    if due_at is None or _utc(now) < due_at:
         return None  # never silenced: without a severity, nobody knows it can wait
     assigned = _people(state.commander, state.scribe)
     group = not assigned and not group_called
@@ -423,6 +438,51 @@ def _postmortem_due(state: NagState, policy: NagPolicy) -> datetime | None:
     if status is not None and status not in policy.postmortem_draft_statuses:
         return None
     return _utc(state.resolved_at) + _span(policy.postmortem_reminder_after_s)
+
+
+def _update_overdue_due(state: NagState, policy: NagPolicy, memory: NagMemory) -> datetime | None:
+    """The start of the first overdue period no nudge went out in (`_update_overdue`)."""
+    cadence = cadence_s(state, policy)
+    if cadence is None:
+        return None
+    step = _span(cadence)
+    due_at = _utc(state.last_update_at) + step
+    last = memory.last_nudge_at
+    if last is None or _utc(last) < due_at:
+        return due_at
+    return due_at + ((_utc(last) - due_at) // step + 1) * step
+
+
+def _postmortem_reminder_due(
+    state: NagState, policy: NagPolicy, memory: NagMemory
+) -> datetime | None:
+    """When the draft is overdue, or the local day after the last reminder begins."""
+    due_at = _postmortem_due(state, policy)
+    last = memory.last_postmortem_reminder_at
+    if due_at is None or last is None:
+        return due_at
+    next_day = datetime.combine(local_date(last, policy) + timedelta(days=1), time(0))
+    return max(due_at, _utc(next_day.replace(tzinfo=policy.timezone)))
+
+
+def next_due(state: NagState, policy: NagPolicy) -> datetime | None:
+    """The earliest moment a reminder may be due for this state and memory, as long as
+    neither changes: `due_nudges` returns nothing before it. Quiet and working hours only
+    put reminders off, so they are left out (at worst the incident is looked at again for
+    nothing). None: nothing can come due until the incident or its memory changes."""
+    memory = current_memory(state)
+    found = [
+        due
+        for due in (
+            _no_commander_due(state, policy, memory),
+            _commander_escalation_due(state, policy, memory),
+            _no_severity_due(state, policy, memory),
+            _update_overdue_due(state, policy, memory),
+            _postmortem_reminder_due(state, policy, memory),
+        )
+        if due is not None
+    ]
+    return min(found) if found else None
 
 
 def _postmortem_overdue(

@@ -458,6 +458,14 @@ class NotionGateway:
     ) -> Iterator[Incident | RowError]:
         """Rows edited on or after `since` (all rows when None), oldest edit first; with
         `in_trash`, the rows in the trash instead (moving a row there is an edit)."""
+        for rows in self.changed_row_pages(since, in_trash=in_trash):
+            yield from rows
+
+    def changed_row_pages(
+        self, since: datetime | None, *, in_trash: bool = False
+    ) -> Iterator[list[Incident | RowError]]:
+        """`changed_rows`, one page of Notion's answer at a time (up to 100 rows, each page
+        read when the previous one is done with)."""
         ds_id = self.data_source_id()
         body: dict[str, Any] = {
             "sorts": [{"timestamp": "last_edited_time", "direction": "ascending"}],
@@ -475,8 +483,7 @@ class NotionGateway:
         while True:
             page_body = dict(body, start_cursor=cursor) if cursor else body
             result = self._query_page(ds_id, page_body)
-            for raw in result.get("results") or []:
-                yield self._parse(raw)
+            yield [self._parse(raw) for raw in result.get("results") or []]
             cursor = result.get("next_cursor")
             if not result.get("has_more") or not cursor:
                 return

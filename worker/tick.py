@@ -15,7 +15,17 @@ from worker.diff import diff
 from worker.effects import ROW_IN_TRASH, TIMELINE_IN_TRASH, BeforeWrite, Effects
 from worker.errors import RowError, RowGoneError, ServiceError
 from worker.messages import human_duration
-from worker.nag import NagMemory, NagPolicy, Nudge, due_nudges, remember, state_from_record
+from worker.nag import (
+    NagMemory,
+    NagPolicy,
+    NagState,
+    Nudge,
+    due_nudges,
+    is_resolved,
+    next_due,
+    remember,
+    state_from_record,
+)
 from worker.notion import DataSourceSchema, NotionGateway
 from worker.pages.effects import postmortem_status
 from worker.plan import (
@@ -37,12 +47,16 @@ log = logging.getLogger("worker.tick")
 
 CURSOR_KEY = "poll_cursor"
 TRASH_CURSOR_KEY = "trash_cursor"
+NAG_POLICY_KEY = "nag_policy"
 # How long a schema read answers "was this option removed?" before it is read again.
 _SCHEMA_TTL_S = 60.0
 # Background work (reminders, pages, catch-up) is carried out in slices of at most this
 # long (or a poll interval, if shorter), between polls: an edit made while hundreds of
 # such actions are due waits for one slice at most, never for all of them.
 BACKGROUND_SLICE_S = 2.0
+# How often a nag pass looks for outbox rows to prune (the retention is days long).
+PRUNE_EVERY = timedelta(hours=1)
+Due = datetime | None  # when a reminder may next be due; None: not until the incident changes
 
 
 def background_slice_s(settings: Settings) -> float:
@@ -90,6 +104,7 @@ class Worker:
         self.should_stop = should_stop
         self._logged_problems: set[str] = set()
         self._schema: tuple[float, DataSourceSchema] | None = None
+        self._pruned_at: datetime | None = None
         self.effects = effects(self._refresh)
 
     def poll(self, now: datetime) -> PollReport:
@@ -119,16 +134,19 @@ class Worker:
         self.notion.server_clock.latest = None
         queried_at: datetime | None = None
         row_problems: set[str] = set()
-        for row in self.notion.changed_rows(since):
+        for rows in self.notion.changed_row_pages(since):
             queried_at = queried_at or self.notion.server_clock.latest
-            report.rows += 1
-            if isinstance(row, RowError):
-                report.row_errors += 1
-                log.error("skipping an unreadable row: %s", row)
-                continue
-            row_problems.update(row.problems)
-            if self._ingest(row, now=now, first_run=first_run):
-                report.changed += 1
+            # The page's records in one read (a poll re-reading a thousand rows makes ten).
+            known = self._records_of(rows)
+            for row in rows:
+                report.rows += 1
+                if isinstance(row, RowError):
+                    report.row_errors += 1
+                    log.error("skipping an unreadable row: %s", row)
+                    continue
+                row_problems.update(row.problems)
+                if self._ingest(row, now=now, first_run=first_run, known=known):
+                    report.changed += 1
         # Next time, read what was edited from this poll's query on, by Notion's clock (which
         # stamps edits with the minute they happened in; `_since` allows for that).
         queried_at = queried_at or self.notion.server_clock.latest or now
@@ -155,23 +173,50 @@ class Worker:
         report = NagReport()
         self._notice_trash(now)
         self._resume_timelines()
+        self._prune(now)
         policy = NagPolicy.from_settings(self.settings)
-        for record, memory in self.store.records_with_memory("announced"):
-            if record.snapshot.in_trash or not record.thread_ts:
-                continue
+        # Only the incidents a reminder may be due for now (`_next_due`, as judged under
+        # this very policy).
+        self._judged_with(policy, self.settings.postmortem_database_id is not None)
+        later: dict[str, Due] = {}
+        for record, memory in self.store.records_to_nag(now):
             state = state_from_record(record, memory)
             nudges = self._confirmed(due_nudges(state, policy, now), record)
             if not nudges:
+                due = self._next_due(state, policy, record)
+                if due is None or due > now:
+                    later[record.page_id] = due
                 continue
             remembered = remember(state, nudges, now)
             first = not record.snapshot.status_update
             actions = [nudge_action(n, first_update=first) for n in nudges]
             actions += [self._nudge_entry(n, now) for n in nudges if record.timeline_page_id]
-            self.store.save_nudges(record.page_id, actions, remembered, now)
+            due = self._next_due(replace(state, memory=remembered), policy, record)
+            self.store.save_nudges(record.page_id, actions, remembered, now, next_due=due)
             report.queued += len(nudges)
+        self.store.set_next_due(later)
         if deliver:
             report.delivery = self.deliver(now)
         return report
+
+    def _judged_with(self, policy: NagPolicy, postmortems: bool) -> None:
+        """When reminders may next be due was judged under a policy: under another one (the
+        settings changed), every incident is judged afresh."""
+        digest = hashlib.sha256(repr((policy, postmortems)).encode()).hexdigest()[:16]
+        if self.store.get_meta(NAG_POLICY_KEY) != digest:  # read each pass: replicas differ
+            self.store.judge_all_again()
+            self.store.set_meta(NAG_POLICY_KEY, digest)
+
+    def _prune(self, now: datetime) -> None:
+        """Done actions of resolved incidents go after OUTBOX_RETENTION, their keys stay
+        (worker/store says why nothing is sent twice); looked for once in a while."""
+        if self._pruned_at is not None and now - self._pruned_at < PRUNE_EVERY:
+            return
+        before = now - timedelta(seconds=self.settings.outbox_retention_s)
+        pruned = self.store.prune_outbox(before, self.settings.resolved_statuses)
+        self._pruned_at = now
+        if pruned:
+            log.info("outbox: %d done actions older than %s pruned", pruned, before.isoformat())
 
     def _declare_waiting(self, now: datetime) -> None:
         """Rows that waited for a title are announced once DECLARE_GRACE is over, even if
@@ -183,9 +228,27 @@ class Worker:
             if plan.actions:
                 self.store.save_plan(plan, now)
 
-    def _ingest(self, incident: Incident, *, now: datetime, first_run: bool) -> bool:
-        """Plan one row; returns True when it was new or changed."""
-        record = self.store.get_record(incident.page_id)
+    def _records_of(self, rows: list[Incident | RowError]) -> dict[str, IncidentRecord | None]:
+        """The stored record of each readable row (None: a row not seen before)."""
+        ids = [row.page_id for row in rows if not isinstance(row, RowError)]
+        found = self.store.records_of(ids)
+        return {page_id: found.get(page_id) for page_id in ids}
+
+    def _ingest(
+        self,
+        incident: Incident,
+        *,
+        now: datetime,
+        first_run: bool,
+        known: dict[str, IncidentRecord | None] | None = None,
+    ) -> bool:
+        """Plan one row; returns True when it was new or changed. `known`: records read
+        ahead; each is used once (a row met twice in a page is read again the second time,
+        after what the first one changed)."""
+        if known is not None and incident.page_id in known:
+            record = known.pop(incident.page_id)
+        else:
+            record = self.store.get_record(incident.page_id)
         if record is not None:
             incident = carry_unreadable(record.snapshot, self._options_removed(record, incident))
         self._log_problems(incident)
@@ -398,7 +461,7 @@ class Worker:
         if not any(n.kind == "postmortem_overdue" for n in nudges):
             return nudges
         keep = False
-        if self.settings.postmortem_database_id is not None and record.postmortem_page_id:
+        if self._postmortem_reminders(record) and record.postmortem_page_id:
             try:
                 status, _owners = postmortem_status(self.notion.page(record.postmortem_page_id))
             except ServiceError as exc:
@@ -408,6 +471,18 @@ class Worker:
                 status = None
             keep = status in self.settings.postmortem_draft_statuses
         return [n for n in nudges if n.kind != "postmortem_overdue" or keep]
+
+    def _postmortem_reminders(self, record: IncidentRecord) -> bool:
+        """Can this incident's postmortem be reminded of (`_confirmed`)?"""
+        return self.settings.postmortem_database_id is not None and bool(record.postmortem_page_id)
+
+    def _next_due(self, state: NagState, policy: NagPolicy, record: IncidentRecord) -> Due:
+        """`next_due`, knowing what `_confirmed` keeps: a resolved incident can owe nothing
+        but a postmortem reminder, so one without such a reminder is never read again (until
+        it changes): a long history of resolved incidents costs the nudge pass nothing."""
+        if is_resolved(state, policy) and not self._postmortem_reminders(record):
+            return None
+        return next_due(state, policy)
 
     def _nudge_entry(self, nudge: Nudge, now: datetime) -> Action:
         words = self.effects.render.words
@@ -458,7 +533,7 @@ class Worker:
         for problem in incident.value_problems:
             digest = hashlib.sha256(problem.encode()).hexdigest()[:12]
             key = f"reply:{incident.page_id}:value:{digest}"
-            if self.store.action(key) is None:
+            if not self.store.was_planned(key):
                 log.warning("incident %s (%s): %s", incident.page_id, incident.title, problem)
                 payload = ValueProblemReply(problem=problem)
                 actions.append(Action(key, incident.page_id, payload))

@@ -3,6 +3,25 @@
 SQLite by default; PostgreSQL is only a different URL. Every action is recorded here
 before it is carried out and marked done after, which is what makes effects exactly-once.
 The schema's history is in `migrations/` (Alembic); opening a store brings it up to date.
+
+What a pass reads does not grow with history: an incident's Status and whether its row is
+in the trash are columns kept in step with its snapshot, so /metrics counts the open
+incidents by an index instead of decoding every incident ever seen; the nudge pass reads
+only the incidents whose `nag_due_at` — when a reminder may next be due, which the pass
+itself writes (NULL: never, as for a resolved incident without a postmortem to remind of)
+and any change to the record resets — has come; and the outbox is pruned (`prune_outbox`)
+under a rule that keeps exactly-once:
+
+- Only `done` actions go, once they were done longer ago than the retention
+  (OUTBOX_RETENTION), and only those of an incident that is over: resolved, with nothing of
+  its own still to carry out (pending, sending or parked). An open incident keeps every row:
+  its outbox is the record its postmortem and a trashed timeline are rebuilt from.
+  Reconciliation (an outcome unknown after a lost answer) is for `sending` actions, which
+  are never pruned.
+- The key of every pruned action stays, in `outbox_pruned`: a key already planned is never
+  planned again (`_insert_action` looks in both tables), so an action pruned is never
+  planned or sent a second time — whatever plans its key again (a row re-read, a reminder
+  due again, a problem met again), however long after.
 """
 
 from __future__ import annotations
@@ -11,7 +30,7 @@ import json
 import random
 import sqlite3
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Collection, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -62,6 +81,23 @@ incidents_table = sa.Table(
     sa.Column("updated_at", sa.Float, nullable=False),
     sa.Column("channel", sa.String(40)),
     sa.Column("first_seen_at", sa.String(40)),
+    # The snapshot's Status and trash flag (`_snapshot_columns`): what is still open is
+    # selected by these, never by decoding every snapshot.
+    sa.Column("status", sa.Text),
+    sa.Column(
+        "in_trash", sa.Boolean, nullable=False, default=False, server_default=sa.text("FALSE")
+    ),
+    # When a reminder may next be due (nag.next_due, Unix seconds): the nudge pass reads only
+    # the incidents whose moment has come. 0: judge at the next pass (the record changed);
+    # NULL: nothing can come due until the record changes.
+    sa.Column("nag_due_at", sa.Float),
+)
+sa.Index("ix_incidents_open", incidents_table.c.in_trash, incidents_table.c.status)
+sa.Index(
+    "ix_incidents_nag",
+    incidents_table.c.phase,
+    incidents_table.c.in_trash,
+    incidents_table.c.nag_due_at,
 )
 
 outbox_table = sa.Table(
@@ -85,6 +121,13 @@ outbox_table = sa.Table(
     sa.Column(
         "background", sa.Boolean, nullable=False, default=False, server_default=sa.text("FALSE")
     ),
+)
+
+# The key of each done action pruned from the outbox: never planned again (`prune_outbox`).
+pruned_table = sa.Table(
+    "outbox_pruned",
+    metadata,
+    sa.Column("key", sa.String(300), primary_key=True),
 )
 
 # One row per lease (replicas: only the holder acts; `token` is the fencing token).
@@ -316,6 +359,16 @@ class Store:
             ).first()
         return _record(row._mapping) if row else None
 
+    def records_of(self, page_ids: Collection[str]) -> dict[str, IncidentRecord]:
+        """The records of these incidents, by page id, in one query (those it has)."""
+        if not page_ids:
+            return {}
+        query = sa.select(incidents_table).where(
+            incidents_table.c.page_id.in_(sorted(set(page_ids)))
+        )
+        with self.reading() as conn:
+            return {row.page_id: _record(row._mapping) for row in conn.execute(query)}
+
     def records(self, phase: Phase | None = None) -> list[IncidentRecord]:
         query = sa.select(incidents_table).order_by(incidents_table.c.page_id)
         if phase is not None:
@@ -328,6 +381,18 @@ class Store:
             return int(
                 conn.execute(sa.select(sa.func.count()).select_from(incidents_table)).scalar() or 0
             )
+
+    def count_open(self, resolved_statuses: Collection[str]) -> int:
+        """Incidents neither resolved (a Status among `resolved_statuses`) nor in the trash, in
+        any phase; counted from the indexed columns, no snapshot read."""
+        table = incidents_table
+        query = (
+            sa.select(sa.func.count())
+            .select_from(table)
+            .where(table.c.in_trash == sa.false(), _unresolved(resolved_statuses))
+        )
+        with self.reading() as conn:
+            return int(conn.execute(query).scalar() or 0)
 
     def save_plan(self, plan: Plan, now: datetime) -> None:
         """Store the new record and its actions in one transaction (actions before effects)."""
@@ -342,7 +407,7 @@ class Store:
 
     def set_snapshot(self, page_id: str, snapshot: Incident, now: datetime) -> None:
         """Only the stored view of the row (the rest of the record is the poll's to change)."""
-        self._update_incident(page_id, {"snapshot": incident_to_json(snapshot)}, now)
+        self._update_incident(page_id, _snapshot_columns(snapshot), now)
 
     def set_thread(
         self,
@@ -387,13 +452,13 @@ class Store:
             conn.execute(
                 incidents_table.update()
                 .where(incidents_table.c.page_id == page_id)
-                .values(updated_at=_seconds(now), **values)
+                .values(updated_at=_seconds(now), nag_due_at=0.0, **values)
             )
 
     def _upsert(self, conn: Connection, record: IncidentRecord, now: datetime) -> None:
         values = {
             "phase": record.phase,
-            "snapshot": incident_to_json(record.snapshot),
+            **_snapshot_columns(record.snapshot),
             "thread_ts": record.thread_ts,
             "permalink": record.permalink,
             "seq": record.seq,
@@ -403,6 +468,7 @@ class Store:
             "channel": record.channel,
             "first_seen_at": _iso(record.first_seen_at),
             "updated_at": _seconds(now),
+            "nag_due_at": 0.0,  # changed: its reminders are judged afresh
         }
         table = incidents_table
         updated = conn.execute(
@@ -411,12 +477,21 @@ class Store:
         if not updated:
             conn.execute(table.insert().values(page_id=record.page_id, **values))
 
-    def records_with_memory(self, phase: Phase) -> list[tuple[IncidentRecord, NagMemory]]:
-        """Each record of a phase with what the nudge schedule remembers (one query)."""
+    def records_to_nag(self, now: datetime) -> list[tuple[IncidentRecord, NagMemory]]:
+        """What the nudge pass looks at, with what the schedule remembers of each, in one
+        query by an index: the announced incidents with a thread, not in the trash, whose
+        `nag_due_at` has come (the pass sets it to NULL for those that can owe nothing, such
+        as a resolved incident without a postmortem to remind of)."""
+        table = incidents_table
         query = (
-            sa.select(incidents_table)
-            .where(incidents_table.c.phase == phase)
-            .order_by(incidents_table.c.page_id)
+            sa.select(table)
+            .where(
+                table.c.phase == "announced",
+                table.c.in_trash == sa.false(),
+                table.c.nag_due_at <= _seconds(now),
+                table.c.thread_ts.is_not(None),
+            )
+            .order_by(table.c.page_id)
         )
         with self.reading() as conn:
             rows = [row._mapping for row in conn.execute(query)]
@@ -430,26 +505,53 @@ class Store:
         return memory_from_json(text)
 
     def save_nudges(
-        self, page_id: str, actions: Sequence[Action], memory: NagMemory, now: datetime
+        self,
+        page_id: str,
+        actions: Sequence[Action],
+        memory: NagMemory,
+        now: datetime,
+        *,
+        next_due: datetime | None = EPOCH,
     ) -> None:
-        """Record the nudges and what the schedule now remembers, in one transaction."""
+        """Record the nudges, what the schedule now remembers and when a reminder may next
+        be due (by default: judge again at the next pass), in one transaction."""
         with self.transaction() as conn:
             for action in actions:
                 self._insert_action(conn, action, now)
             conn.execute(
                 incidents_table.update()
                 .where(incidents_table.c.page_id == page_id)
-                .values(nag_memory=memory_to_json(memory), updated_at=_seconds(now))
+                .values(
+                    nag_memory=memory_to_json(memory),
+                    nag_due_at=_due_seconds(next_due),
+                    updated_at=_seconds(now),
+                )
             )
+
+    def set_next_due(self, due: dict[str, datetime | None]) -> None:
+        """When a reminder may next be due, per incident (those the nudge pass judged and
+        found nothing due for yet), in one transaction."""
+        if not due:
+            return
+        table = incidents_table
+        update = (
+            table.update()
+            .where(table.c.page_id == sa.bindparam("page"))
+            .values(nag_due_at=sa.bindparam("due"))
+        )
+        with self.transaction() as conn:
+            conn.execute(update, [{"page": p, "due": _due_seconds(d)} for p, d in due.items()])
+
+    def judge_all_again(self) -> None:
+        """Every incident's reminders judged afresh at the next pass (the policy changed)."""
+        with self.transaction() as conn:
+            conn.execute(incidents_table.update().values(nag_due_at=0.0))
 
     # --- outbox -------------------------------------------------------------------------
 
     @staticmethod
     def _insert_action(conn: Connection, action: Action, now: datetime) -> None:
-        exists = conn.execute(
-            sa.select(outbox_table.c.id).where(outbox_table.c.key == action.key)
-        ).first()
-        if exists:
+        if _known_key(conn, action.key):
             return  # the same effect was already planned: never twice
         conn.execute(
             outbox_table.insert().values(
@@ -464,6 +566,11 @@ class Store:
                 background=is_background(action),
             )
         )
+
+    def was_planned(self, key: str) -> bool:
+        """Was an action of this key ever planned (in the outbox, or pruned from it)?"""
+        with self.reading() as conn:
+            return _known_key(conn, key)
 
     def add_actions(self, actions: Sequence[Action], now: datetime) -> None:
         with self.transaction() as conn:
@@ -593,10 +700,58 @@ class Store:
         with self.reading() as conn:
             return [_item(row._mapping) for row in conn.execute(query.order_by(table.c.id))]
 
+    def prune_outbox(self, before: datetime, resolved_statuses: Collection[str]) -> int:
+        """Delete the done actions of incidents that are over, done before `before`, keeping
+        their keys (the rule is in the module's docstring). Returns how many went."""
+        table, incidents = outbox_table, incidents_table
+        over = sa.select(incidents.c.page_id).where(
+            incidents.c.status.in_(sorted(resolved_statuses))
+        )
+        waiting = table.alias("waiting")
+        busy = sa.select(waiting.c.page_id).where(
+            waiting.c.state.in_(("pending", "sending", "paused"))
+        )
+        prunable = sa.and_(
+            table.c.state == "done",
+            table.c.done_at < _seconds(before),
+            table.c.page_id.in_(over),
+            table.c.page_id.not_in(busy),
+        )
+        with self.transaction() as conn:
+            keys = sa.select(table.c.key).where(prunable)
+            conn.execute(pruned_table.insert().from_select(["key"], keys))
+            return int(conn.execute(table.delete().where(prunable)).rowcount)
+
     def outbox_counts(self) -> dict[str, int]:
         query = sa.select(outbox_table.c.state, sa.func.count()).group_by(outbox_table.c.state)
         with self.reading() as conn:
             return {str(state): int(count) for state, count in conn.execute(query)}
+
+
+def _snapshot_columns(snapshot: Incident) -> dict[str, Any]:
+    """The stored snapshot and the columns kept in step with it."""
+    return {
+        "snapshot": incident_to_json(snapshot),
+        "status": snapshot.status,
+        "in_trash": snapshot.in_trash,
+    }
+
+
+def _due_seconds(moment: datetime | None) -> float | None:
+    return _seconds(moment) if moment is not None else None
+
+
+def _unresolved(resolved_statuses: Collection[str]) -> sa.ColumnElement[bool]:
+    status = incidents_table.c.status
+    return sa.or_(status.is_(None), status.not_in(sorted(resolved_statuses)))
+
+
+def _known_key(conn: Connection, key: str) -> bool:
+    """Was an action of this key ever planned (still in the outbox, or pruned from it)?"""
+    for column in (outbox_table.c.key, pruned_table.c.key):
+        if conn.execute(sa.select(column).where(column == key)).first():
+            return True
+    return False
 
 
 def _record(row: Any) -> IncidentRecord:
