@@ -90,7 +90,9 @@ incidents_table = sa.Table(
     # When a reminder may next be due (nag.next_due, Unix seconds): the nudge pass reads only
     # the incidents whose moment has come. 0: judge at the next pass (the record changed);
     # NULL: nothing can come due until the record changes.
-    sa.Column("nag_due_at", sa.Float),
+    # 0 unless the nudge pass said otherwise: a row a worker from before version 7 inserts
+    # (a deploy's overlap) is judged at the next pass.
+    sa.Column("nag_due_at", sa.Float, server_default=sa.text("0")),
 )
 sa.Index("ix_incidents_open", incidents_table.c.in_trash, incidents_table.c.status)
 sa.Index(

@@ -1,4 +1,4 @@
-"""Schema version 8: what the nudge pass and /metrics select by, and the keys of pruned actions.
+"""Schema version 7: what the nudge pass and /metrics select by, and the keys of pruned actions.
 
 Each incident's Status and whether its row is in the trash are columns (kept in step with the
 stored snapshot), and `nag_due_at` says when a reminder may next be due: the nudge pass and a
@@ -13,8 +13,8 @@ import json
 import sqlalchemy as sa
 from alembic import op
 
-revision = "8"
-down_revision = "7"
+revision = "7"
+down_revision = "6"
 
 _BATCH = 500
 
@@ -25,7 +25,9 @@ def upgrade() -> None:
         "incidents",
         sa.Column("in_trash", sa.Boolean, nullable=False, server_default=sa.text("FALSE")),
     )
-    op.add_column("incidents", sa.Column("nag_due_at", sa.Float))
+    # A row the previous release inserts meanwhile (it knows no such column) is judged at the
+    # next pass.
+    op.add_column("incidents", sa.Column("nag_due_at", sa.Float, server_default=sa.text("0")))
     op.create_index("ix_incidents_open", "incidents", ["in_trash", "status"])
     op.create_index("ix_incidents_nag", "incidents", ["phase", "in_trash", "nag_due_at"])
     op.create_table("outbox_pruned", sa.Column("key", sa.String(300), primary_key=True))
