@@ -256,7 +256,7 @@ def _history_rows(backend: str, f: HistoryFigures, open_count: int, resolved: in
         ),
         Row(
             name,
-            "first nudge pass (as after the upgrade to schema version 8): prunes the resolved "
+            "first nudge pass (as after the upgrade to schema version 7): prunes the resolved "
             "incidents' done actions (90 days old), judges every incident once",
             f"{f.pruned:,} pruned; {_line([f.first_pass])}",
             NO_GOAL.replace("issue 7", "issue 14"),
