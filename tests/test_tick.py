@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 from sqlalchemy import event
 
-from tests.e2e.harness import Harness, rich, select
+from tests.e2e.harness import Harness, people, rich, select
 from worker.reports import PollReport
 from worker.sandbox import NotionLimits, Sandbox, WindowLimit
 from worker.tick import CURSOR_KEY, Worker
@@ -285,3 +285,43 @@ def test_a_resolved_incident_is_read_by_the_nudge_pass_once_then_no_more(h: Harn
     grace = now + timedelta(minutes=6)
     assert [r.page_id for r, _m in store.records_to_nag(grace)] == [still_open]
     assert [r.page_id for r, _m in store.records_to_nag(now + timedelta(days=365))] == [still_open]
+
+
+def test_a_finished_postmortem_is_read_once_not_on_every_pass(
+    box: Sandbox, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Once its reminder is due, a postmortem's page is read to see whether it is still a
+    draft; found finished, the incident owes nothing more and is not looked at again (a long
+    history of finished postmortems costs the nudge pass nothing, in Notion requests too)."""
+    h = Harness(box, tmp_path, with_postmortems=True)
+    page = h.declare(
+        "Aiko", "Checkout down", Severity=select("SEV2"), Commander=people(h.person("Ben"))
+    )
+    start = datetime.now(UTC)
+    h.runtime.poll(start)
+    h.edit("Ben", page, Status=select("Resolved"))
+    for second in range(1, 7):
+        h.runtime.poll(start + timedelta(seconds=second))
+    record = h.runtime.store.get_record(page)
+    assert record is not None
+    assert record.postmortem_page_id
+    h.edit("Ben", record.postmortem_page_id, Status=select("Done"))
+    later = (start + timedelta(days=5)).replace(hour=10, minute=0)  # working hours
+    while later.weekday() >= 5:
+        later += timedelta(days=1)
+    reads: list[str] = []
+    read_page = h.runtime.notion.page
+
+    def counted(page_id: str) -> object:
+        reads.append(page_id)
+        return read_page(page_id)
+
+    monkeypatch.setattr(h.runtime.notion, "page", counted)
+    for minute in range(5):
+        h.runtime.nag(later + timedelta(minutes=minute))
+    assert reads.count(record.postmortem_page_id) == 1
+    assert h.runtime.store.records_to_nag(later + timedelta(days=30)) == []
+    assert not any(
+        "postmortem" in r.lower() and "overdue" in r.lower() for r in h.replies_text(page)
+    )
+    h.close()

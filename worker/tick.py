@@ -181,9 +181,11 @@ class Worker:
         later: dict[str, Due] = {}
         for record, memory in self.store.records_to_nag(now):
             state = state_from_record(record, memory)
-            nudges = self._confirmed(due_nudges(state, policy, now), record)
+            nudges, finished = self._confirmed(due_nudges(state, policy, now), record)
             if not nudges:
-                due = self._next_due(state, policy, record)
+                # A finished postmortem owes nothing more: not read again (nor its page asked
+                # for) until the incident changes.
+                due = None if finished else self._next_due(state, policy, record)
                 if due is None or due > now:
                     later[record.page_id] = due
                 continue
@@ -455,12 +457,14 @@ class Worker:
                 resumed = self.store.resume(page_id, TIMELINE_IN_TRASH)
                 log.info("incident %s: timeline page restored; %d entries resume", page_id, resumed)
 
-    def _confirmed(self, nudges: list[Nudge], record: IncidentRecord) -> list[Nudge]:
+    def _confirmed(self, nudges: list[Nudge], record: IncidentRecord) -> tuple[list[Nudge], bool]:
         """Postmortem reminders only where the postmortem lives in a Postmortems database
-        and its Status there is still a draft (read only when a reminder is otherwise due)."""
+        and its Status there is still a draft (read only when a reminder is otherwise due);
+        and whether it was read and found finished."""
         if not any(n.kind == "postmortem_overdue" for n in nudges):
-            return nudges
+            return nudges, False
         keep = False
+        status: str | None = None
         if self._postmortem_reminders(record) and record.postmortem_page_id:
             try:
                 status, _owners = postmortem_status(self.notion.page(record.postmortem_page_id))
@@ -470,7 +474,8 @@ class Worker:
                 )
                 status = None
             keep = status in self.settings.postmortem_draft_statuses
-        return [n for n in nudges if n.kind != "postmortem_overdue" or keep]
+        finished = status is not None and not keep
+        return [n for n in nudges if n.kind != "postmortem_overdue" or keep], finished
 
     def _postmortem_reminders(self, record: IncidentRecord) -> bool:
         """Can this incident's postmortem be reminded of (`_confirmed`)?"""
