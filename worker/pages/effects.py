@@ -140,19 +140,13 @@ class PageEffects:
         if record.timeline_page_id is None:
             raise NotReadyError(f"incident {record.page_id} has no timeline page yet")
         entry = _entry(expect(item.payload, AppendTimelineEntry))
-        declared = record.snapshot.declared_at or record.snapshot.created_time
-        markdown = timeline_entry_markdown(entry, self.settings, day_of=declared)
-        progress: Progress = dict(item.result or {})
         timeline = record.timeline_page_id
         try:
-            ids = self.writer.append_all(
-                timeline, markdown_to_blocks(markdown), progress, self._saver(item), "entry"
-            )
+            return self._append_entry(item, record, entry, timeline, "entry")
         except ServiceError as exc:
             if not exc.retryable and self.in_trash(timeline):
                 raise PageTrashedError(timeline, "timeline") from exc
             raise
-        return {**progress, "ids": ids}
 
     def in_trash(self, page_id: str) -> bool:
         """Whether someone moved one of the worker's pages to Notion's trash."""
@@ -260,19 +254,25 @@ class PageEffects:
             kind="note",
             text=self.words.phrase(f"postmortem_{payload.kind}", status=payload.status),
         )
-        declared = record.snapshot.declared_at or record.snapshot.created_time
-        markdown = timeline_entry_markdown(entry, self.settings, day_of=declared)
-        progress: Progress = dict(item.result or {})
         page = record.postmortem_page_id
         try:
-            ids = self.writer.append_all(
-                page, markdown_to_blocks(markdown), progress, self._saver(item), "note"
-            )
+            return self._append_entry(item, record, entry, page, "note")
         except ServiceError as exc:
             if not exc.retryable and self.in_trash(page):
                 # Someone threw the postmortem away: a note about it helps nobody.
                 return {"skipped": "the postmortem page is in the trash"}
             raise
+
+    def _append_entry(
+        self, item: OutboxItem, record: IncidentRecord, entry: TimelineEntry, page: str, what: str
+    ) -> dict[str, Any]:
+        """One entry appended to a page (exactly once: progress is kept as it goes)."""
+        declared = record.snapshot.declared_at or record.snapshot.created_time
+        markdown = timeline_entry_markdown(entry, self.settings, day_of=declared)
+        progress: Progress = dict(item.result or {})
+        ids = self.writer.append_all(
+            page, markdown_to_blocks(markdown), progress, self._saver(item), what
+        )
         return {**progress, "ids": ids}
 
     def _postmortem_home(
