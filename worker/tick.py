@@ -123,6 +123,7 @@ class Worker:
                 raise
             report.read_deferred = True
             self._declare_waiting(now)
+        report.delivered = deliver
         if deliver:
             report.delivery = self.deliver(now)  # threads to read back after a lost state too
         report.notion_wait = self.notion.waiting(now)
