@@ -403,3 +403,25 @@ def test_page_writes_are_not_sent_again_after_an_unknown_outcome(write: str) -> 
         send()
     assert caught.value.outcome_unknown
     assert len(notion.sent) == 1
+
+
+def test_a_polls_idea_of_notions_time_is_its_own_threads() -> None:
+    """The poll moves its cursor to Notion's time of its own query: an answer the Notion
+    delivery lane gets meanwhile, a moment later, must not move it (edits would be skipped)."""
+    import threading
+
+    import httpx
+
+    from worker.notion import ServerClock
+
+    clock = ServerClock()
+    clock.latest = None
+    clock.observe(httpx.Response(200, headers={"date": "Wed, 02 Dec 2026 12:00:00 GMT"}))
+    lane = threading.Thread(
+        target=clock.observe,
+        args=(httpx.Response(200, headers={"date": "Wed, 02 Dec 2026 12:00:07 GMT"}),),
+    )
+    lane.start()
+    lane.join()
+    assert clock.latest is not None
+    assert clock.latest.isoformat() == "2026-12-02T12:00:00+00:00"

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import logging
+import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
@@ -71,10 +72,22 @@ _WAIT_REASONS = {
 
 
 class ServerClock:
-    """Notion's own time, from the `Date` header of its answers (our clock may be off)."""
+    """Notion's own time, from the `Date` header of its answers (our clock may be off).
+
+    `latest` is the thread's own: a poll reads the time of its own query, never that of an
+    answer the Notion delivery lane got meanwhile (its cursor would skip edits)."""
 
     def __init__(self) -> None:
-        self.latest: datetime | None = None
+        self._local = threading.local()
+
+    @property
+    def latest(self) -> datetime | None:
+        latest: datetime | None = getattr(self._local, "latest", None)
+        return latest
+
+    @latest.setter
+    def latest(self, value: datetime | None) -> None:
+        self._local.latest = value
 
     def observe(self, response: httpx.Response) -> None:
         value = response.headers.get("date")

@@ -7,6 +7,7 @@ import threading
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from typing import Protocol
 
 from apscheduler.executors.debug import DebugExecutor
 from apscheduler.schedulers.background import BackgroundScheduler
@@ -28,6 +29,16 @@ class Job:
     run: Callable[[datetime], object]
 
 
+class Alongside(Protocol):
+    """Threads that run beside the jobs, started and stopped with them (the delivery lanes)."""
+
+    def start(self) -> None: ...
+
+    def stop(self, grace_s: float) -> bool: ...
+
+    def wait_idle(self, timeout_s: float) -> bool: ...
+
+
 class Loop:
     """Runs jobs in APScheduler's own daemon thread, so a stop never waits on a slow call.
 
@@ -35,8 +46,15 @@ class Loop:
     reads the clock once and passes `now` down.
     """
 
-    def __init__(self, jobs: list[Job], *, clock: Callable[[], datetime] | None = None) -> None:
+    def __init__(
+        self,
+        jobs: list[Job],
+        *,
+        clock: Callable[[], datetime] | None = None,
+        alongside: Alongside | None = None,
+    ) -> None:
         self.jobs = jobs
+        self.alongside = alongside
         self.clock = clock or utc_now
         self.stopping = threading.Event()
         self._idle = threading.Event()
@@ -71,10 +89,14 @@ class Loop:
                 name=job.name,
                 next_run_time=first,
             )
+        if self.alongside is not None:
+            self.alongside.start()
         self._scheduler.start()
         try:
             self.stopping.wait()
         finally:
+            if self.alongside is not None and not self.alongside.stop(grace_s):
+                log.warning("stopping while an action is in flight; the outbox retries it")
             # APScheduler's shutdown joins its thread, which is the one running the pass:
             # shut down from another thread, so the grace below is what bounds the stop.
             threading.Thread(
@@ -89,5 +111,7 @@ class Loop:
         self.stopping.set()
 
     def wait_idle(self, timeout_s: float) -> bool:
-        """True once no pass is running (a stop may return while one still is)."""
-        return self._idle.wait(timeout_s)
+        """True once no pass (and no action beside them) is running (a stop may return
+        while one still is)."""
+        beside = self.alongside.wait_idle(timeout_s) if self.alongside is not None else True
+        return self._idle.wait(timeout_s) and beside

@@ -29,6 +29,7 @@ from __future__ import annotations
 import json
 import random
 import sqlite3
+import threading
 import time
 from collections.abc import Collection, Iterator, Sequence
 from contextlib import contextmanager
@@ -299,6 +300,11 @@ class Store:
 
     def __init__(self, engine: Engine) -> None:
         self.engine = engine
+        # Held around every read-modify-write of an incident's record in this process: the
+        # poll (and a row read again before a write) writes the whole record it read, while
+        # the delivery lanes set a thread, a page or what the worker wrote on the row, each
+        # in a thread of its own. Every record update of the store takes it too.
+        self.lock = threading.RLock()
 
     @classmethod
     def open(cls, raw_url: str) -> Store:
@@ -398,13 +404,13 @@ class Store:
 
     def save_plan(self, plan: Plan, now: datetime) -> None:
         """Store the new record and its actions in one transaction (actions before effects)."""
-        with self.transaction() as conn:
+        with self.lock, self.transaction() as conn:
             self._upsert(conn, plan.record, now)
             for action in plan.actions:
                 self._insert_action(conn, action, now)
 
     def update_record(self, record: IncidentRecord, now: datetime) -> None:
-        with self.transaction() as conn:
+        with self.lock, self.transaction() as conn:
             self._upsert(conn, record, now)
 
     def set_snapshot(self, page_id: str, snapshot: Incident, now: datetime) -> None:
@@ -450,7 +456,7 @@ class Store:
         self._update_incident(page_id, values, now)
 
     def _update_incident(self, page_id: str, values: dict[str, Any], now: datetime) -> None:
-        with self.transaction() as conn:
+        with self.lock, self.transaction() as conn:
             conn.execute(
                 incidents_table.update()
                 .where(incidents_table.c.page_id == page_id)
@@ -601,6 +607,17 @@ class Store:
                 continue
             due.append(item)
         return due
+
+    def pending_actions(self) -> list[OutboxItem]:
+        """Every action still to carry out, due or not, in id (planning) order: what the
+        delivery lanes choose from (worker/outbox_order.py)."""
+        query = (
+            sa.select(outbox_table)
+            .where(outbox_table.c.state.in_(("pending", "sending")))
+            .order_by(outbox_table.c.id)
+        )
+        with self.reading() as conn:
+            return [_item(row._mapping) for row in conn.execute(query)]
 
     def action(self, key: str) -> OutboxItem | None:
         with self.reading() as conn:
