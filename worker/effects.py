@@ -663,7 +663,7 @@ class Effects:
     def _link_thread(
         self, item: OutboxItem, record: IncidentRecord, now: datetime
     ) -> dict[str, Any]:
-        _thread(record)
+        _thread(record)  # NotReadyError while the parent is not posted yet
         permalink = self.thread_link(record, now)
         payload = expect(item.payload, LinkThread)
         # Another row's pages, copied along with the row (Notion's Duplicate): not this
