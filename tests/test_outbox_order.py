@@ -102,12 +102,16 @@ def test_what_people_changed_goes_before_announcements_which_go_before_backgroun
         _item(4, "live", "post_reply"),  # a change to an announced incident
         _item(5, "live", "update_parent"),
         _item(6, "bg", "update_parent", background=True),  # catch-up after a lost state
+        _item(7, "n1", "timeline_entry"),  # the reminder's timeline entry
+        _item(8, "old", "create_timeline"),  # an announced incident's page and thread link
     ]
     assert _kinds(ready(items, T0)) == [
         "live:post_reply",
         "new:post_parent",
+        "old:create_timeline",
         "n1:post_nudge",
         "bg:update_parent",
+        "n1:timeline_entry",
     ]
 
 

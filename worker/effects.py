@@ -264,6 +264,8 @@ class Effects:
         superseded = superseded_updates(items)
         queue = [i for i in ready(items, now(), busy=busy()) if service(i.kind) == lane_service]
         stalled: set[tuple[str, str]] = set()
+        parked: set[str] = set()
+        retried = 0
         while queue:
             if self.should_stop() or interrupted():
                 report.deferred = True
@@ -274,7 +276,7 @@ class Effects:
                 break
             item = queue.pop(self._next(queue))
             where = (item.page_id, lane(item.kind))
-            if where in stalled:
+            if where in stalled or item.page_id in parked:
                 continue
             if lane_service == "notion" and self.notion.hold.remaining_s() > 0:
                 report.waiting += 1 + len(queue)
@@ -291,6 +293,11 @@ class Effects:
                     stalled.add(where)
             finally:
                 running(None)
+            if lane_service == "notion" and report.retried > retried:
+                # Possibly parked (the row went to the trash): its incident's other writes in
+                # this round's list may be parked too; they are looked at again next round.
+                parked.add(item.page_id)
+            retried = report.retried
         return report
 
     def _next(self, queue: list[OutboxItem]) -> int:

@@ -39,9 +39,10 @@ NOTION_KINDS = frozenset(
 # Messages that may go ahead of an earlier Notion write of their lane (they show nothing
 # the worker writes to Notion; the parent message does, so it waits).
 AHEAD_OF_NOTION = frozenset({"post_reply", "post_nudge"})
-# An incident's announcement: after people's changes to announced incidents, before the
-# background (in a burst of new incidents, an edit to a live one is not kept waiting).
-_ANNOUNCING = frozenset({"post_parent", "link_thread"})
+# An incident's announcement and its write-back (the thread link goes on the row with the
+# timeline page): after people's changes to announced incidents, before the background (in
+# a burst of new incidents, an edit to a live one is not kept waiting).
+_ANNOUNCING = frozenset({"post_parent", "link_thread", "create_timeline"})
 
 
 def service(kind: str) -> Service:
@@ -52,9 +53,9 @@ def service(kind: str) -> Service:
 
 def tier(item: OutboxItem, urgent: bool) -> int:
     """0: people's change to an announced incident; 1: an announcement; 2: background."""
-    if not urgent:
-        return 2
-    return 1 if item.kind in _ANNOUNCING else 0
+    if item.kind in _ANNOUNCING:
+        return 1
+    return 0 if urgent else 2
 
 
 def ready(

@@ -40,6 +40,12 @@ def _thread_ts(h: Harness, page: str) -> str:
     return record.thread_ts
 
 
+def _changes(h: Harness, page: str) -> list[dict[str, object]]:
+    """The replies in an incident's thread that announce a change ("old → new")."""
+    thread = h.box.slack.thread(h.channel, _thread_ts(h, page))
+    return [m for m in thread[1:] if "→" in message_text(m)]
+
+
 def _drained(h: Harness) -> bool:
     return not h.runtime.store.pending_actions()
 
@@ -74,6 +80,7 @@ def test_a_burst_keeps_both_services_busy_and_a_live_incident_is_not_kept_waitin
         h.edit("Ben", live, Status=select("Identified"))
         wait_until("every announcement", lambda: len(_parents(h)) == BURST + 1, timeout_s=30)
         h.edit("Ben", live, Status=select("Monitoring"))
+        wait_until("the second edit's reply", lambda: len(_changes(h, live)) == 2, timeout_s=20)
         wait_until("all the work", lambda: _drained(h), timeout_s=60, every_s=0.1)
 
     parents = _parents(h)
@@ -86,8 +93,7 @@ def test_a_burst_keeps_both_services_busy_and_a_live_incident_is_not_kept_waitin
     assert len(pages_made) == BURST  # one timeline page each, never two
     assert min(pages_made) < last_announced, "Notion sat idle while Slack posted the burst"
 
-    live_thread = h.box.slack.thread(h.channel, _thread_ts(h, live))
-    replies = [m for m in live_thread[1:] if "→" in message_text(m)]
+    replies = _changes(h, live)
     assert [("Investigating → Identified" in message_text(m)) for m in replies] == [True, False]
     assert "Identified → Monitoring" in message_text(replies[1])
     assert float(replies[0]["ts"]) < last_announced, "the edit waited for the burst"
