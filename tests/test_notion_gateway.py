@@ -403,3 +403,50 @@ def test_page_writes_are_not_sent_again_after_an_unknown_outcome(write: str) -> 
         send()
     assert caught.value.outcome_unknown
     assert len(notion.sent) == 1
+
+
+# --- several Incidents databases: one connection, one pace, one wait --------------------------
+
+
+def _database(title: str, source: str) -> Response:
+    plain = [{"type": "text", "plain_text": title, "text": {"content": title}}] if title else []
+    return Response(
+        200, json={"object": "database", "title": plain, "data_sources": [{"id": source}]}
+    )
+
+
+def test_each_database_has_its_gateway_sharing_the_connection_pace_and_waits() -> None:
+    payments = "11111111-1111-4111-8111-111111111111"
+    platform = "22222222-2222-4222-8222-222222222222"
+    several = settings(NOTION_INCIDENTS_DATABASE_ID=f"{payments},{platform}")
+    notion = _Scripted(_database("Payments incidents", "ds-pay"), _database("", "ds-plat"))
+    root = notion.gateway
+    first, second = (root.for_database(several.for_database(d)) for d in several.incident_databases)
+
+    assert (first.data_source_id(), second.data_source_id()) == ("ds-pay", "ds-plat")
+    assert (first.database_title(payments), second.database_title(platform)) == (
+        "Payments incidents",
+        "",
+    )
+    assert len(notion.sent) == 2  # each database read once, whichever gateway asks
+    assert first.hold is second.hold is root.hold  # a wait Notion asks for holds every one
+    assert first.pacer is second.pacer is root.pacer  # one integration, one pace
+    first.close()  # a database's gateway leaves the shared connection open
+    assert not root.client.client.is_closed
+    root.close()
+    assert root.client.client.is_closed
+
+
+def test_each_thread_reads_notions_time_from_its_own_answers() -> None:
+    import threading
+
+    from worker.notion import ServerClock
+
+    clock = ServerClock()
+    clock.observe(Response(200, headers={"date": "Sat, 28 Nov 2026 09:00:00 GMT"}))
+    seen: list[object] = []
+    other = threading.Thread(target=lambda: seen.append(clock.latest))
+    other.start()
+    other.join()
+    assert seen == [None]  # another database's loop has read nothing yet
+    assert clock.latest == T0

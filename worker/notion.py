@@ -9,8 +9,10 @@ keep their place in the outbox, and Slack work goes on meanwhile.
 
 from __future__ import annotations
 
+import copy
 import json
 import logging
+import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
@@ -71,10 +73,22 @@ _WAIT_REASONS = {
 
 
 class ServerClock:
-    """Notion's own time, from the `Date` header of its answers (our clock may be off)."""
+    """Notion's own time, from the `Date` header of its answers (our clock may be off).
+
+    Each thread reads the time of the answers to its own requests: a poll's cursor is the
+    time of its own query, whatever another database's loop asks meanwhile."""
 
     def __init__(self) -> None:
-        self.latest: datetime | None = None
+        self._local = threading.local()
+
+    @property
+    def latest(self) -> datetime | None:
+        latest: datetime | None = getattr(self._local, "latest", None)
+        return latest
+
+    @latest.setter
+    def latest(self, value: datetime | None) -> None:
+        self._local.latest = value
 
     def observe(self, response: httpx.Response) -> None:
         value = response.headers.get("date")
@@ -321,7 +335,18 @@ class NotionGateway:
         self.on_retry = on_retry
         self.server_clock = server_clock or ServerClock()
         self._sources: dict[str, str] = {}
+        self._titles: dict[str, str] = {}
         self._users: dict[str, Person] = {}
+        self._owns_client = True
+
+    def for_database(self, settings: Settings) -> NotionGateway:
+        """The gateway as one Incidents database's worker uses it (`settings` of that
+        database): the same connection, pace, wait Notion asked for and caches as this one,
+        so that every database's calls together keep to one integration's rate."""
+        sibling = copy.copy(self)
+        sibling.settings = settings
+        sibling._owns_client = False  # closed with this one
+        return sibling
 
     @classmethod
     def build(
@@ -350,7 +375,8 @@ class NotionGateway:
         )
 
     def close(self) -> None:
-        self.client.close()
+        if self._owns_client:
+            self.client.close()
 
     # --- the one place calls go through -------------------------------------------------
 
@@ -545,8 +571,15 @@ class NotionGateway:
                 raise ServiceError(
                     "notion", "databases.retrieve", f"database {database_id} has no data source"
                 )
+            title = "".join(t.get("plain_text", "") for t in database.get("title") or [])
+            self._titles[database_id] = title.strip()
             cached = self._sources[database_id] = str(sources[0]["id"])
         return cached
+
+    def database_title(self, database_id: str) -> str:
+        """The database's title as its data source was discovered ("" if it has none)."""
+        self.data_source_of(database_id)
+        return self._titles.get(database_id, "")
 
     # --- pages and blocks, parsed (worker/pages/parse.py) ---------------------------------
 
