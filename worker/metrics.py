@@ -166,12 +166,13 @@ class Metrics:
             PlatformCollector(registry=r)
             GCCollector(registry=r)
 
-    def for_database(self, name: str) -> Metrics:
+    def for_database(self, name: str, *, zero: bool = True) -> Metrics:
         """The view one database's runtime reports through: the same registry, its series
-        labelled `database=name` (only when the registry is per database)."""
+        labelled `database=name` (only when the registry is per database); with `zero`,
+        each of them shows at 0 from now on."""
         view = copy.copy(self)
         view.database = name
-        if self.per_database:
+        if self.per_database and zero:
             view._zero_known_series()
         return view
 

@@ -1,9 +1,14 @@
-"""Scheduler: APScheduler 3 runs the poll (and later passes) on an interval until stopped."""
+"""Scheduler: APScheduler 3 runs the poll (and later passes) on an interval until stopped.
+
+One `Loop` runs its jobs one at a time in a thread of its own; `Loops` runs several side by
+side (one per Incidents database, so that one database's pass never delays another's poll)
+and stops them together."""
 
 from __future__ import annotations
 
 import logging
 import threading
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -62,6 +67,18 @@ class Loop:
         return run
 
     def run_until_stopped(self, grace_s: float = 1.5) -> None:
+        self.start()
+        try:
+            self.stopping.wait()
+        finally:
+            self.shut_down()
+            # Let a running pass finish its current step; whatever is still in flight
+            # after the grace period is safe to abandon (the outbox retries it).
+            if not self._idle.wait(grace_s):
+                log.warning("stopping while a pass is still running; it will resume next start")
+
+    def start(self) -> None:
+        """Every job at once, then on its interval, in the loop's own thread."""
         first = self.clock()
         for job in self.jobs:
             self._scheduler.add_job(
@@ -72,18 +89,15 @@ class Loop:
                 next_run_time=first,
             )
         self._scheduler.start()
-        try:
-            self.stopping.wait()
-        finally:
-            # APScheduler's shutdown joins its thread, which is the one running the pass:
-            # shut down from another thread, so the grace below is what bounds the stop.
-            threading.Thread(
-                target=self._scheduler.shutdown, kwargs={"wait": False}, daemon=True
-            ).start()
-            # Let a running pass finish its current step; whatever is still in flight
-            # after the grace period is safe to abandon (the outbox retries it).
-            if not self._idle.wait(grace_s):
-                log.warning("stopping while a pass is still running; it will resume next start")
+
+    def shut_down(self) -> None:
+        """No job starts any more; a running pass goes on (`wait_idle` waits for it)."""
+        self.stopping.set()
+        # APScheduler's shutdown joins its thread, which is the one running the pass: shut
+        # down from another thread, so the caller's grace is what bounds the stop.
+        threading.Thread(
+            target=self._scheduler.shutdown, kwargs={"wait": False}, daemon=True
+        ).start()
 
     def stop(self) -> None:
         self.stopping.set()
@@ -91,3 +105,35 @@ class Loop:
     def wait_idle(self, timeout_s: float) -> bool:
         """True once no pass is running (a stop may return while one still is)."""
         return self._idle.wait(timeout_s)
+
+
+class Loops:
+    """Several loops side by side, each in its thread, started and stopped together: one per
+    Incidents database, so that however long one database's pass takes, the others poll on
+    time. (Their gateways' pacing is shared, so together they keep to one pace.)"""
+
+    def __init__(self, loops: list[Loop]) -> None:
+        self.loops = loops
+        self.stopping = threading.Event()
+
+    @property
+    def jobs(self) -> list[Job]:
+        return [job for loop in self.loops for job in loop.jobs]
+
+    def run_until_stopped(self, grace_s: float = 1.5) -> None:
+        for loop in self.loops:
+            loop.start()
+        try:
+            self.stopping.wait()
+        finally:
+            for loop in self.loops:
+                loop.shut_down()
+            if not self.wait_idle(grace_s):
+                log.warning("stopping while a pass is still running; it will resume next start")
+
+    def stop(self) -> None:
+        self.stopping.set()
+
+    def wait_idle(self, timeout_s: float) -> bool:
+        deadline = time.monotonic() + timeout_s
+        return all(loop.wait_idle(max(0.0, deadline - time.monotonic())) for loop in self.loops)

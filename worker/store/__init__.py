@@ -244,13 +244,15 @@ def engine_url(raw: str) -> URL:
     return url
 
 
-def create_engine(raw_url: str) -> Engine:
+def create_engine(raw_url: str, *, connections: int = 2) -> Engine:
+    """`connections`: how many threads use the store at once (PostgreSQL's pool; two more
+    may be opened for a moment)."""
     url = engine_url(raw_url)
     if url.get_backend_name() == "sqlite":
         engine = sa.create_engine(url, connect_args={"timeout": 10})
         _sqlite_transactions(engine)
         return engine
-    return sa.create_engine(url, pool_size=2, max_overflow=2, pool_pre_ping=True)
+    return sa.create_engine(url, pool_size=connections, max_overflow=2, pool_pre_ping=True)
 
 
 def _sqlite_transactions(engine: Engine) -> None:
@@ -368,8 +370,8 @@ class Store:
         return self.scope.database_id if self.scope is not None else None
 
     @classmethod
-    def open(cls, raw_url: str) -> Store:
-        store = cls(create_engine(raw_url))
+    def open(cls, raw_url: str, *, connections: int = 2) -> Store:
+        store = cls(create_engine(raw_url, connections=connections))
         store.migrate()
         return store
 
