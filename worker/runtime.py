@@ -371,12 +371,15 @@ class Runtime:
             holder[0] if holder else "unknown",
         )
 
-    def _held_by(self) -> str | None:
-        """A standby database's word on who acts on it, for /healthz (several databases)."""
+    def _held_by(self, now: datetime) -> str | None:
+        """A standby database's word on who acts on it, for /healthz (several databases):
+        the replica holding its lease, or why this one leaves it to the others."""
         if self.name is None:
             return None
-        why = self.replicas.why_not(self.lease) if self.replicas else None
-        return self.lease.other_holder or why
+        holder = self.lease.current_holder()
+        if holder is not None and holder[0] and holder[2] > now.timestamp() * 1000:
+            return holder[0]
+        return self.replicas.why_not(self.lease) if self.replicas else None
 
     def poll(self, now: datetime) -> PollReport | None:
         """One poll, if this replica leads; None when another replica does. Either way
@@ -394,7 +397,7 @@ class Runtime:
             self.health.poll_waited(now, wait.until, wait.reason)
         else:
             notion_wait = (wait.until, wait.reason) if wait is not None else None
-            held_by = self._held_by() if report is None else None
+            held_by = self._held_by(now) if report is None else None
             self.health.poll_succeeded(
                 now, leader=report is not None, notion_wait=notion_wait, held_by=held_by
             )
