@@ -351,8 +351,12 @@ class Runtime:
         return leader
 
     def _of(self) -> str:
-        """ " <name>" in what is said about one of several databases; "" with one."""
+        """What follows a word about one of several databases (" <name>"); "" with one."""
         return f" {self.name}" if self.name is not None else ""
+
+    def _about(self) -> str:
+        """What a line about one of several databases starts with ("<name>: "); "" with one."""
+        return f"{self.name}: " if self.name is not None else ""
 
     def _say_standby(self, was_leader: bool) -> None:
         level = logging.WARNING if was_leader else logging.INFO
@@ -413,7 +417,7 @@ class Runtime:
         if wait is not None and said is not None and abs(wait.until - said) < _SAME_WAIT:
             level = logging.DEBUG if report.ok else level  # the same wait, told already
         self._said_wait = wait.until if wait is not None else None
-        log.log(level, "%s%s", f"{self.name}: " if self.name is not None else "", report.summary())
+        log.log(level, "%s%s", self._about(), report.summary())
         return report
 
     def nag(self, now: datetime, *, deliver: bool = True) -> NagReport | None:
@@ -434,7 +438,7 @@ class Runtime:
         if report.queued:
             log.info(
                 "%snudges: %d queued, %d delivered",
-                f"{self.name}: " if self.name is not None else "",
+                self._about(),
                 report.queued,
                 report.delivery.done,
             )

@@ -154,6 +154,23 @@ def test_check_reports_each_database_and_each_channel(dbs: Databases) -> None:
     assert "••• → Connections" in failed.detail  # what to do about it
 
 
+def test_once_passes_over_every_database_and_says_how_each_went(
+    dbs: Databases, tmp_path: Path
+) -> None:
+    from tests.test_cli import cli
+
+    dbs.close()  # `once` alone, as from a one-off dyno
+    dbs.runtimes = None
+    dbs.declare(PLATFORM, "Aiko", "Deploys stuck", Severity=select("SEV3"))
+    result = cli(tmp_path, "once", **dbs.env)
+    assert result.returncode == 0, result.stderr
+    lines = result.stdout.splitlines()
+    assert [line.split(":")[0] for line in lines] == ["Incidents", "Platform incidents"]
+    assert all(": poll:" in line for line in lines)
+    assert len(dbs.top_level(PLATFORM)) == 1
+    assert dbs.top_level(INCIDENTS) == []
+
+
 # --- replicas on one PostgreSQL ------------------------------------------------------------------
 
 
