@@ -149,6 +149,12 @@ def test_outbox_lifecycle_and_per_incident_order(store_url: str) -> None:
     store.mark_retry(first.id, "timeout", at(100.0), unknown=True)
     # a1 waits until 100: a2 must wait behind it; b's action is due.
     assert [i.key for i in store.due_actions(at(50.0))] == ["b1"]
+    # The delivery lanes see every action still to do, due or not, in planning order.
+    assert [(i.key, i.not_before <= at(1.0)) for i in store.pending_actions()] == [
+        ("a1", False),  # waits until 100
+        ("a2", True),
+        ("b1", True),
+    ]
     due = store.due_actions(at(100.0))
     assert [i.key for i in due] == ["a1", "a2", "b1"]
     assert due[0].outcome_unknown

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Collection, Mapping
 from dataclasses import replace
 from datetime import datetime, timedelta
 from functools import partial
@@ -53,6 +53,14 @@ from worker.messages import (
     reply_message,
 )
 from worker.notion import NotionGateway, property_values
+from worker.outbox_order import (
+    AHEAD_OF_NOTION,
+    NOTION_KINDS,
+    Service,
+    ready,
+    service,
+    superseded_updates,
+)
 from worker.pages.effects import PageEffects
 from worker.pages.limits import BlockTooLargeError
 from worker.pages.writer import PageWriter
@@ -107,20 +115,7 @@ _REFUSED_CONTENT = frozenset(
     }
 )
 # Actions that write to the incident's row or under it in Notion.
-_ROW_WRITES = frozenset(
-    {
-        "link_thread",
-        "write_props",
-        "create_timeline",
-        "timeline_entry",
-        "create_postmortem",
-        "postmortem_note",
-    }
-)
-# Messages in the thread that may go ahead of a Notion write waiting for Notion's rate limit
-# (their lane's other actions keep their order): they show nothing the worker writes to
-# Notion. The parent message waits, since it shows what the write puts on the row.
-_AHEAD_OF_NOTION = frozenset({"post_reply", "post_nudge"})
+_ROW_WRITES = NOTION_KINDS
 # Why actions are parked (store.pause): until the row, or the timeline page, is restored.
 ROW_IN_TRASH = "paused: the row is in the trash"
 TIMELINE_IN_TRASH = "paused: the timeline page is in the trash"
@@ -205,7 +200,7 @@ class Effects:
         report = DeliveryReport()
         due = self.store.due_actions(now)
         urgent, background = by_priority(due)
-        later_updates = _later_parent_updates(due)
+        later_updates = superseded_updates(due)
         stalled: set[tuple[str, str]] = set()
         # Lanes whose next action waits for Notion's rate limit: only messages go ahead.
         waiting: set[tuple[str, str]] = set()
@@ -234,10 +229,67 @@ class Effects:
                 (waiting if self._waits_for_notion(item, False) else stalled).add(where)
         return report
 
+    def run_ready(
+        self,
+        lane_service: Service,
+        now: Callable[[], datetime],
+        *,
+        busy: Callable[[], Collection[int]] = frozenset,
+        interrupted: Callable[[], bool] = lambda: False,
+        running: Callable[[int | None], None] = lambda _id: None,
+    ) -> DeliveryReport:
+        """One round of a delivery lane (worker/lanes.py): the actions of `lane_service`
+        whose turn it is (`outbox_order.ready`), best first, until they are done or
+        `interrupted()` says new work came (then the caller asks again, so that what people
+        just changed goes next). `busy()`: ids the other lane is carrying out; `running` is
+        told which id this lane carries out (None when it is done with it). `deferred` in
+        the report: something of this lane was not done this round."""
+        report = DeliveryReport()
+        items = self.store.pending_actions()
+        superseded = superseded_updates(items)
+        queue = [i for i in ready(items, now(), busy=busy()) if service(i.kind) == lane_service]
+        stalled: set[tuple[str, str]] = set()
+        while queue:
+            if self.should_stop() or interrupted():
+                report.deferred = True
+                break
+            if not self.may_act():
+                log.warning("another replica holds the lease now; this one stops acting")
+                report.deferred = True
+                break
+            item = queue.pop(self._next(queue))
+            where = (item.page_id, lane(item.kind))
+            if where in stalled:
+                continue
+            if lane_service == "notion" and self.notion.hold.remaining_s() > 0:
+                report.waiting += 1 + len(queue)
+                report.deferred = True
+                break  # Notion asked to wait: nothing of this lane goes before it is over
+            at = now()
+            if item.id in superseded:
+                self.store.mark_done(item.id, {"superseded": True}, at)
+                report.done += 1
+                continue
+            running(item.id)
+            try:
+                if not self._run_one(item, at, report):
+                    stalled.add(where)
+            finally:
+                running(None)
+        return report
+
+    def _next(self, queue: list[OutboxItem]) -> int:
+        """Which of the lane's queue goes next: the first whose pace lets it go now (a
+        parent update waiting for chat.update's pace does not hold up a post); else the
+        first to be let go."""
+        waits = [self.slack.pace_wait_s(item.kind) for item in queue]
+        best = min(waits)
+        return next(n for n, wait in enumerate(waits) if wait <= best + 0.05)
+
     def _waits_for_notion(self, item: OutboxItem, lane_waits: bool) -> bool:
         """Whether `item` is left for after Notion's wait: it writes to Notion and Notion
         asked to wait, or its lane waits and it may not go ahead of that."""
-        if lane_waits and item.kind not in _AHEAD_OF_NOTION:
+        if lane_waits and item.kind not in AHEAD_OF_NOTION:
             return True
         return item.kind in _ROW_WRITES and self.notion.hold.remaining_s() > 0
 
@@ -441,12 +493,13 @@ class Effects:
     def _remember_written(self, page_id: str, values: dict[str, str | None], now: datetime) -> None:
         """What the worker just wrote on the row is part of what it knows of the row: the
         parent message shows it at once, and the next poll does not take it for an edit."""
-        record = self.store.get_record(page_id)
-        if record is None:
-            return
-        snapshot = with_written(record.snapshot, values)
-        if snapshot != record.snapshot:
-            self.store.set_snapshot(page_id, snapshot, now)
+        with self.store.lock:  # the poll may be writing the whole record meanwhile
+            record = self.store.get_record(page_id)
+            if record is None:
+                return
+            snapshot = with_written(record.snapshot, values)
+            if snapshot != record.snapshot:
+                self.store.set_snapshot(page_id, snapshot, now)
 
     def _enqueue(self, actions: list[Action], now: datetime) -> None:
         self.store.add_actions(actions, now)
@@ -769,16 +822,3 @@ def _thread(record: IncidentRecord) -> str:
     if not record.thread_ts:
         raise NotReadyError(f"incident {record.page_id} has no Slack thread yet")
     return record.thread_ts
-
-
-def _later_parent_updates(items: list[OutboxItem]) -> set[int]:
-    """Parent updates followed by another one for the same incident: only the last counts."""
-    last: dict[str, int] = {}
-    for item in items:
-        if item.kind == "update_parent":
-            last[item.page_id] = item.id
-    return {
-        item.id
-        for item in items
-        if item.kind == "update_parent" and last.get(item.page_id) != item.id
-    }

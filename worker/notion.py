@@ -75,8 +75,9 @@ _WAIT_REASONS = {
 class ServerClock:
     """Notion's own time, from the `Date` header of its answers (our clock may be off).
 
-    Each thread reads the time of the answers to its own requests: a poll's cursor is the
-    time of its own query, whatever another database's loop asks meanwhile."""
+    `latest` is the thread's own: a poll reads the time of its own query, never that of an
+    answer the Notion delivery lane, or another database's loop, got meanwhile (its cursor
+    would skip edits)."""
 
     def __init__(self) -> None:
         self._local = threading.local()

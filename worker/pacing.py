@@ -36,6 +36,18 @@ class Pacer:
         self._sent: deque[float] = deque()  # when each of the last `_cap` requests goes
         self.requests = 0
 
+    def delay_s(self) -> float:
+        """How long a request sent now would wait (nothing is spent by asking)."""
+        with self._lock:
+            now = self._clock()
+            tokens = min(self.burst, self._tokens + (now - self._stamp) * self.rate_per_s) - 1.0
+            delay = -tokens / self.rate_per_s if tokens < 0 else 0.0
+            if self._cap > 0 and self._sent:
+                delay = max(delay, self._sent[-1] - now)
+                if len(self._sent) >= self._cap:
+                    delay = max(delay, self._sent[0] + self._window_s - now)
+            return delay
+
     def wait(self, _request: object = None) -> None:
         with self._lock:
             now = self._clock()

@@ -38,6 +38,8 @@ class PollReport:
     notion_requests: int = 0
     duration_s: float = 0.0
     delivery: DeliveryReport = field(default_factory=DeliveryReport)
+    # False on the scheduler: the poll only recorded what to do; the delivery lanes do it.
+    delivered: bool = True
     # Notion asked to wait: the rows were not (all) read; they are once the wait is over.
     read_deferred: bool = False
     # Until when Notion asked to wait, at the end of the poll (None: it did not).
@@ -49,9 +51,14 @@ class PollReport:
 
     def summary(self) -> str:
         d = self.delivery
+        actions = (
+            f"{d.done} actions done, {d.retried} to retry, {d.failed} failed, "
+            if self.delivered
+            else ""
+        )
         text = (
-            f"poll: {self.rows} rows read, {self.changed} changed, {d.done} actions done, "
-            f"{d.retried} to retry, {d.failed} failed, {self.row_errors} unreadable rows, "
+            f"poll: {self.rows} rows read, {self.changed} changed, {actions}"
+            f"{self.row_errors} unreadable rows, "
             f"{self.notion_requests} Notion requests, {self.duration_s:.2f}s"
         )
         wait = self.notion_wait

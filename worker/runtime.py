@@ -25,6 +25,7 @@ from worker.config import IncidentDatabase, Settings
 from worker.effects import BeforeWrite, Effects
 from worker.errors import ServiceError, WorkerError
 from worker.health import Health
+from worker.lanes import Lanes
 from worker.lease import Lease, fenced, lease_name
 from worker.messages import Wording
 from worker.metrics import Metrics
@@ -385,12 +386,13 @@ class Runtime:
             return holder[0]
         return self.replicas.why_not(self.lease) if self.replicas else None
 
-    def poll(self, now: datetime) -> PollReport | None:
+    def poll(self, now: datetime, *, deliver: bool = True) -> PollReport | None:
         """One poll, if this replica leads; None when another replica does. Either way
-        /healthz and /metrics learn how it went."""
+        /healthz and /metrics learn how it went. Without `deliver` the poll only records
+        what to do (on the scheduler, the delivery lanes do it)."""
         self.health.poll_started(now)
         try:
-            report = self._poll(now)
+            report = self._poll(now, deliver=deliver)
         except Exception as exc:
             self.metrics.poll_failed()
             self.health.poll_failed(now, exc)
@@ -407,10 +409,10 @@ class Runtime:
             )
         return report
 
-    def _poll(self, now: datetime) -> PollReport | None:
+    def _poll(self, now: datetime, *, deliver: bool) -> PollReport | None:
         if not self.lead(now):
             return None
-        report = self.worker.poll(now)
+        report = self.worker.poll(now, deliver=deliver)
         level = logging.INFO if report.ok else logging.WARNING
         wait = report.notion_wait
         said = self._said_wait
@@ -454,10 +456,9 @@ class Runtime:
         return report
 
     def between_polls(self, delivery: DeliveryReport | None, *, until_s: float) -> None:
-        """Background work a pass left over (reminders, pages, catch-up after a state loss)
-        goes out a slice at a time until `until_s` (monotonic), when the next poll is due:
-        so the poll never waits for it, and whatever people change meanwhile is announced
-        at that poll, ahead of the rest."""
+        """Without the lanes (`run --once`): background work a pass left over (reminders,
+        pages, catch-up after a lost state) goes out a slice at a time until `until_s`
+        (monotonic)."""
         slice_s = background_slice_s(self.settings)
         while delivery is not None and delivery.deferred and not self.stop_requested():
             left_s = until_s - time.monotonic()
@@ -465,20 +466,44 @@ class Runtime:
                 return
             delivery = self.deliver(self.clock(), min(left_s, slice_s))
 
+    def catch_up(self, now: datetime, *, until_s: float) -> None:
+        """Threads to read back after a lost state, a slice at a time until `until_s`
+        (monotonic), when the next poll is due: the poll never waits for them."""
+        slice_s = background_slice_s(self.settings)
+        while not self.stop_requested() and self.lease.keep():
+            left_s = until_s - time.monotonic()
+            if left_s <= 0 or not self.worker.adopt_pending(now, budget_s=min(left_s, slice_s)):
+                return
+            now = self.clock()
+
+    def lanes(self) -> Lanes:
+        """The outbox carried out in two threads, Slack's and Notion's, each at its pace."""
+        return Lanes(
+            self.worker.effects,
+            clock=self.clock,
+            may_act=self.lease.keep,
+            on_report=self.metrics.observe_delivery,
+        )
+
     def loop(self) -> Loop:
-        """The poll and the nudge pass on one thread. The poll job announces what changed,
-        then spends what is left of its interval on background work; the nudge pass only
-        queues reminders (the poll job sends them). So an edit is announced at the next poll,
-        however many reminders, pages or catch-up updates are waiting."""
+        """The poll and the nudge pass on the scheduler's thread, the outbox in the delivery
+        lanes. The poll records what changed and wakes the lanes, which carry out what people
+        just changed first, then announcements, then background work (reminders, pages,
+        catch-up); the nudge pass only queues reminders. So an edit is announced at the next
+        poll, however many reminders, pages or catch-up updates are waiting."""
+        lanes = self.lanes()
 
         def poll_job(now: datetime) -> None:
             started = time.monotonic()
-            report = self.poll(now)
+            report = self.poll(now, deliver=False)
             if report is not None:
-                self.between_polls(report.delivery, until_s=started + self.settings.poll_interval_s)
+                lanes.wake()
+                self.catch_up(now, until_s=started + self.settings.poll_interval_s)
+                lanes.wake()
 
         def nag_job(now: datetime) -> None:
-            self.nag(now, deliver=False)
+            if self.nag(now, deliver=False) is not None:
+                lanes.wake()
 
         return Loop(
             [
@@ -486,6 +511,7 @@ class Runtime:
                 Job(f"nag{self._of()}", self.settings.nag_interval_s, nag_job),
             ],
             clock=self.clock,
+            alongside=lanes,
         )
 
     def close(self) -> None:

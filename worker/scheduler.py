@@ -12,6 +12,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from typing import Protocol
 
 from apscheduler.executors.debug import DebugExecutor
 from apscheduler.schedulers.background import BackgroundScheduler
@@ -33,6 +34,16 @@ class Job:
     run: Callable[[datetime], object]
 
 
+class Alongside(Protocol):
+    """Threads that run beside the jobs, started and stopped with them (the delivery lanes)."""
+
+    def start(self) -> None: ...
+
+    def stop(self, grace_s: float) -> bool: ...
+
+    def wait_idle(self, timeout_s: float) -> bool: ...
+
+
 class Loop:
     """Runs jobs in APScheduler's own daemon thread, so a stop never waits on a slow call.
 
@@ -40,8 +51,15 @@ class Loop:
     reads the clock once and passes `now` down.
     """
 
-    def __init__(self, jobs: list[Job], *, clock: Callable[[], datetime] | None = None) -> None:
+    def __init__(
+        self,
+        jobs: list[Job],
+        *,
+        clock: Callable[[], datetime] | None = None,
+        alongside: Alongside | None = None,
+    ) -> None:
         self.jobs = jobs
+        self.alongside = alongside
         self.clock = clock or utc_now
         self.stopping = threading.Event()
         self._idle = threading.Event()
@@ -71,14 +89,15 @@ class Loop:
         try:
             self.stopping.wait()
         finally:
-            self.shut_down()
+            self.shut_down(grace_s)
             # Let a running pass finish its current step; whatever is still in flight
             # after the grace period is safe to abandon (the outbox retries it).
             if not self._idle.wait(grace_s):
                 log.warning("stopping while a pass is still running; it will resume next start")
 
     def start(self) -> None:
-        """Every job at once, then on its interval, in the loop's own thread."""
+        """Every job at once, then on its interval, in the loop's own thread; the threads
+        beside them (the delivery lanes) too."""
         first = self.clock()
         for job in self.jobs:
             self._scheduler.add_job(
@@ -88,11 +107,16 @@ class Loop:
                 name=job.name,
                 next_run_time=first,
             )
+        if self.alongside is not None:
+            self.alongside.start()
         self._scheduler.start()
 
-    def shut_down(self) -> None:
-        """No job starts any more; a running pass goes on (`wait_idle` waits for it)."""
+    def shut_down(self, grace_s: float) -> None:
+        """No job starts any more, and the threads beside them stop (an action they carry
+        out has `grace_s` to finish); a running pass goes on (`wait_idle` waits for it)."""
         self.stopping.set()
+        if self.alongside is not None and not self.alongside.stop(grace_s):
+            log.warning("stopping while an action is in flight; the outbox retries it")
         # APScheduler's shutdown joins its thread, which is the one running the pass: shut
         # down from another thread, so the caller's grace is what bounds the stop.
         threading.Thread(
@@ -103,8 +127,10 @@ class Loop:
         self.stopping.set()
 
     def wait_idle(self, timeout_s: float) -> bool:
-        """True once no pass is running (a stop may return while one still is)."""
-        return self._idle.wait(timeout_s)
+        """True once no pass (and no action beside them) is running (a stop may return
+        while one still is)."""
+        beside = self.alongside.wait_idle(timeout_s) if self.alongside is not None else True
+        return self._idle.wait(timeout_s) and beside
 
 
 class Loops:
@@ -126,9 +152,10 @@ class Loops:
         try:
             self.stopping.wait()
         finally:
+            deadline = time.monotonic() + grace_s
             for loop in self.loops:
-                loop.shut_down()
-            if not self.wait_idle(grace_s):
+                loop.shut_down(max(0.0, deadline - time.monotonic()))
+            if not self.wait_idle(max(0.0, deadline - time.monotonic())):
                 log.warning("stopping while a pass is still running; it will resume next start")
 
     def stop(self) -> None:

@@ -381,6 +381,16 @@ class SlackGateway:
         data = self.call("chat.postMessage", lambda: self.client.chat_postMessage(**kwargs))
         return str(data["ts"])
 
+    def pace_wait_s(self, kind: str) -> float:
+        """How long the call an outbox action of `kind` makes first would wait for the
+        worker's pace now: a post for the message pace, a parent update for chat.update's
+        (the delivery lane sends first what may go at once)."""
+        if kind == "update_parent":
+            tiered = self.settings.slack_tier_pacing
+            pace = self.pacing.methods.get("chat.update") if tiered else None
+            return pace.delay_s() if pace is not None else 0.0
+        return self.pacing.posts.delay_s()
+
     def update(self, channel: str, ts: str, message: SlackMessage) -> None:
         self.call(
             "chat.update",

@@ -8,6 +8,7 @@ import time
 from collections.abc import Callable
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 from worker.actions import Action, CreateTimeline, UpdateParent, ValueProblemReply
 from worker.config import Settings
@@ -108,10 +109,11 @@ class Worker:
         self._pruned_at: datetime | None = None
         self.effects = effects(self._refresh)
 
-    def poll(self, now: datetime) -> PollReport:
-        """Read rows edited since the last poll, record what to do, then do it. While Notion
-        asks to wait, the read is left for after the wait (the cursor stays where it was, so
-        nothing is missed) and the rest is done all the same."""
+    def poll(self, now: datetime, *, deliver: bool = True) -> PollReport:
+        """Read rows edited since the last poll, record what to do, then (with `deliver`)
+        do it; on the scheduler the delivery lanes do it instead (worker/lanes.py). While
+        Notion asks to wait, the read is left for after the wait (the cursor stays where it
+        was, so nothing is missed) and the rest is done all the same."""
         started = time.monotonic()
         before = self.notion.pacer.requests if self.notion.pacer else 0
         report = PollReport()
@@ -122,7 +124,9 @@ class Worker:
                 raise
             report.read_deferred = True
             self._declare_waiting(now)
-        report.delivery = self.deliver(now)  # threads to read back after a lost state too
+        report.delivered = deliver
+        if deliver:
+            report.delivery = self.deliver(now)  # threads to read back after a lost state too
         report.notion_wait = self.notion.waiting(now)
         report.notion_requests = (self.notion.pacer.requests if self.notion.pacer else 0) - before
         report.duration_s = time.monotonic() - started
@@ -171,6 +175,11 @@ class Worker:
         report.deferred |= adopting
         return report
 
+    def adopt_pending(self, now: datetime, *, budget_s: float) -> bool:
+        """Threads to read back after a lost state, for `budget_s` (at least one); True when
+        some are left for later."""
+        return self._adopt_pending(now, budget_s=budget_s)
+
     def nag_pass(self, now: datetime, *, deliver: bool = True) -> NagReport:
         """Queue the reminders due now (keyed, so never twice); with `deliver`, send a
         first slice of them (the rest goes out between polls)."""
@@ -182,6 +191,13 @@ class Worker:
         # Only the incidents a reminder may be due for now (`_next_due`, as judged under
         # this very policy).
         self._judged_with(policy, self.settings.postmortem_database_id is not None)
+        with self.store.lock:  # a lane's change to a record meanwhile must not be lost
+            self._queue_nudges(policy, now, report)
+        if deliver:
+            report.delivery = self.deliver(now)
+        return report
+
+    def _queue_nudges(self, policy: NagPolicy, now: datetime, report: NagReport) -> None:
         later: dict[str, Due] = {}
         for record, memory in self.store.records_to_nag(now):
             state = state_from_record(record, memory)
@@ -201,9 +217,6 @@ class Worker:
             self.store.save_nudges(record.page_id, actions, remembered, now, next_due=due)
             report.queued += len(nudges)
         self.store.set_next_due(later)
-        if deliver:
-            report.delivery = self.deliver(now)
-        return report
 
     def _judged_with(self, policy: NagPolicy, postmortems: bool) -> None:
         """When reminders may next be due was judged under a policy: under another one (the
@@ -270,13 +283,26 @@ class Worker:
         ahead; each is used once (a row met twice in a page is read again the second time,
         after what the first one changed)."""
         if known is not None and incident.page_id in known:
-            record = known.pop(incident.page_id)
-        else:
-            record = self.store.get_record(incident.page_id)
+            ahead = known.pop(incident.page_id)
+            if ahead is not None and self._seen(ahead, incident, now) == ahead.snapshot:
+                return False  # seen again in the overlap window: nothing to do or write
+        # The delivery lanes change records too (a thread posted, a page made, a link
+        # written): the record is read again, and written, under the store's lock.
+        with self.store.lock:
+            return self._ingest_locked(incident, now=now, first_run=first_run)
+
+    def _seen(self, record: IncidentRecord | None, incident: Incident, now: datetime) -> Incident:
+        """The row as the worker takes it in: what cannot be read keeps its last known value;
+        problems logged and said once."""
         if record is not None:
             incident = carry_unreadable(record.snapshot, self._options_removed(record, incident))
         self._log_problems(incident)
         self._report_value_problems(incident, record, now)
+        return incident
+
+    def _ingest_locked(self, incident: Incident, *, now: datetime, first_run: bool) -> bool:
+        record = self.store.get_record(incident.page_id)
+        incident = self._seen(record, incident, now)
         if record is not None and record.snapshot == incident:
             return False  # seen again in the overlap window: nothing to do, nothing to write
         if record is not None and record.phase == "adopting":
@@ -368,16 +394,28 @@ class Worker:
         is (a duplicate row carries another's link), when its last status update came and
         which reminders were sent — so nothing is announced twice or reminded too early."""
         thread_ts = record.thread_ts or ""  # adopting records have one
+        failure: ServiceError | None = None
         try:
             messages = self.effects.slack.thread_history(self.effects.channel(record), thread_ts)
         except ServiceError as exc:
             if exc.retryable:
                 log.warning("incident %s: its thread cannot be read yet: %s", record.page_id, exc)
                 return
-            if exc.code != "thread_not_found":
-                self._adopt_blind(record, now, exc)
-                return
+            failure = None if exc.code == "thread_not_found" else exc
             messages = []
+        # Read (over the network) without the lock; taken in under it, if still to be.
+        with self.store.lock:
+            fresh = self.store.get_record(record.page_id)
+            if fresh is None or fresh.phase != "adopting":
+                return
+            if failure is not None:
+                self._adopt_blind(fresh, now, failure)
+            else:
+                self._adopt_thread(fresh, messages, now)
+
+    def _adopt_thread(
+        self, record: IncidentRecord, messages: list[dict[str, Any]], now: datetime
+    ) -> None:
         history = read_history(record.page_id, messages, declared_at=declared_time(record, now))
         if not messages or history.owner != record.page_id:
             # The thread is gone, or it is not this incident's: another one's (the row is a

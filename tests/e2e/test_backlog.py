@@ -4,15 +4,14 @@ keeps a change people just made waiting — at Slack's real pace, on the real sc
 from __future__ import annotations
 
 import time
-from datetime import UTC, datetime
+from datetime import datetime
 from pathlib import Path
 
 import pytest
 
 from tests.e2e.harness import Harness, message_text, people, select
 from tests.waiting import wait_until
-from worker import tick
-from worker.reports import DeliveryReport, PollReport
+from worker.reports import PollReport
 from worker.sandbox import Sandbox
 from worker.sandbox.ratelimit import RateLimit
 
@@ -173,47 +172,31 @@ def test_an_edit_is_announced_within_a_poll_while_open_incidents_are_caught_up_a
     h.close()
 
 
-def test_background_work_left_by_a_poll_goes_out_before_the_next_poll_a_slice_at_a_time(
+def test_a_poll_only_records_and_the_lanes_do_the_work_before_the_next_poll(
     box: Sandbox, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """A poll announces what people did, then runs out of its slice for page work; the rest
-    goes out a slice at a time for what is left of the poll interval (not at the next poll),
-    and a poll with nothing left over returns at once."""
-    monkeypatch.setattr(tick, "BACKGROUND_SLICE_S", 0.05)
-    # Page work at 20 Notion requests a second: more than a slice, less than an interval.
+    """On the scheduler a poll records what people did and returns; the delivery lanes
+    announce it and make the pages at once, not at the next poll (5 s away)."""
     h = Harness(box, tmp_path, POLL_INTERVAL="5s", NOTION_REQUESTS_PER_SECOND="20")
     pages = [h.declare("Aiko", f"Shard {i} degraded", Severity=select("SEV3")) for i in range(3)]
-    first_passes: list[PollReport | None] = []
-    slices: list[DeliveryReport | None] = []
-    real_poll, real_deliver = h.runtime.poll, h.runtime.deliver
+    polls: list[tuple[bool, int]] = []
+    real_poll = h.runtime.poll
 
-    def poll(now: datetime) -> PollReport | None:
-        first_passes.append(real_poll(now))
-        return first_passes[-1]
-
-    def deliver(now: datetime, budget_s: float | None = None) -> DeliveryReport | None:
-        assert len(h.top_level()) == 3  # all announced first
-        slices.append(real_deliver(now, budget_s))
-        return slices[-1]
+    def poll(now: datetime, *, deliver: bool = True) -> PollReport | None:
+        report = real_poll(now, deliver=deliver)
+        polls.append((deliver, report.delivery.done if report else -1))
+        return report
 
     monkeypatch.setattr(h.runtime, "poll", poll)
-    monkeypatch.setattr(h.runtime, "deliver", deliver)
-    poll_job = next(job for job in h.runtime.loop().jobs if job.name == "poll")
-    started = time.monotonic()
-    poll_job.run(datetime.now(UTC))
-    took_s = time.monotonic() - started
 
-    (first,) = first_passes
-    assert first is not None
-    assert first.delivery.deferred  # its own slice ran out
-    assert len(slices) >= 2
-    assert not h.runtime.store.due_actions(h.runtime.clock())  # all done before the next poll
-    assert took_s < 5.0
-    records = [h.runtime.store.get_record(page) for page in pages]
-    assert all(r is not None and r.timeline_page_id for r in records)
-    slices.clear()
-    started = time.monotonic()
-    poll_job.run(datetime.now(UTC))
-    assert slices == []
-    assert time.monotonic() - started < 1.0  # nothing left over: back to the schedule
+    def pages_made() -> bool:
+        records = [h.runtime.store.get_record(page) for page in pages]
+        return all(r is not None and r.timeline_page_id for r in records)
+
+    with h.on_scheduler():
+        wait_until("every timeline page", pages_made, timeout_s=4.5, every_s=0.05)
+        wait_until("all the work", lambda: not h.runtime.store.pending_actions(), timeout_s=4)
+    assert polls[0] == (False, 0)  # the poll itself carried out nothing
+    assert len(polls) == 1  # all of it done before the next poll
+    assert len(h.top_level()) == 3
     h.close()

@@ -12,6 +12,7 @@ import asyncio
 import json
 import random
 import threading
+import time
 import uuid
 from collections.abc import Awaitable, Callable, MutableMapping
 from dataclasses import dataclass
@@ -357,6 +358,7 @@ class RequestLogMiddleware:
                 "method": scope["method"],
                 "path": path,
                 "status": status[0] if status else None,
+                "at": round(time.time(), 6),  # when it was answered (Unix seconds)
             }
             fault = scope.get("state", {}).get("fault")
             if fault:

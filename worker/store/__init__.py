@@ -35,6 +35,7 @@ import copy
 import json
 import random
 import sqlite3
+import threading
 import time
 from collections.abc import Collection, Iterator, Sequence
 from contextlib import contextmanager
@@ -342,6 +343,11 @@ class Store:
 
     def __init__(self, engine: Engine) -> None:
         self.engine = engine
+        # Held around every read-modify-write of an incident's record in this process: the
+        # poll (and a row read again before a write) writes the whole record it read, while
+        # the delivery lanes set a thread, a page or what the worker wrote on the row, each
+        # in a thread of its own. Every record update of the store takes it too.
+        self.lock = threading.RLock()
         self.scope: Scope | None = None
 
     def for_database(self, database_id: str, *, first: bool) -> Store:
@@ -349,6 +355,9 @@ class Store:
         database, which owns the rows from before several were told apart)."""
         view = copy.copy(self)
         view.scope = Scope(database_id, first)
+        # Its own: one database's records are never another's, so its writes need not wait
+        # for another database's pass.
+        view.lock = threading.RLock()
         return view
 
     def _owns(self, column: sa.ColumnElement[Any]) -> sa.ColumnElement[bool]:
@@ -506,13 +515,13 @@ class Store:
 
     def save_plan(self, plan: Plan, now: datetime) -> None:
         """Store the new record and its actions in one transaction (actions before effects)."""
-        with self.transaction() as conn:
+        with self.lock, self.transaction() as conn:
             self._upsert(conn, plan.record, now)
             for action in plan.actions:
                 self._insert_action(conn, action, now)
 
     def update_record(self, record: IncidentRecord, now: datetime) -> None:
-        with self.transaction() as conn:
+        with self.lock, self.transaction() as conn:
             self._upsert(conn, record, now)
 
     def set_snapshot(self, page_id: str, snapshot: Incident, now: datetime) -> None:
@@ -560,7 +569,7 @@ class Store:
         self._update_incident(page_id, values, now)
 
     def _update_incident(self, page_id: str, values: dict[str, Any], now: datetime) -> None:
-        with self.transaction() as conn:
+        with self.lock, self.transaction() as conn:
             conn.execute(
                 incidents_table.update()
                 .where(incidents_table.c.page_id == page_id, self._incidents())
@@ -722,6 +731,17 @@ class Store:
                 continue
             due.append(item)
         return due
+
+    def pending_actions(self) -> list[OutboxItem]:
+        """Every action still to carry out, due or not, in id (planning) order: what the
+        delivery lanes choose from (worker/outbox_order.py)."""
+        query = (
+            sa.select(outbox_table)
+            .where(outbox_table.c.state.in_(("pending", "sending")), self._outbox())
+            .order_by(outbox_table.c.id)
+        )
+        with self.reading() as conn:
+            return [_item(row._mapping) for row in conn.execute(query)]
 
     def action(self, key: str) -> OutboxItem | None:
         with self.reading() as conn:
