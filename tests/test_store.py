@@ -619,6 +619,7 @@ def test_each_database_sees_only_its_own_incidents_outbox_and_meta(store_url: st
     assert platform.record_by_thread("1700000000.000100") == theirs
     assert [i.key for i in payments.due_actions(at(10.0))] == ["reply-a", "notice-a"]
     assert [i.key for i in platform.due_actions(at(10.0))] == ["reply-b", "notice-b"]
+    assert [i.key for i in platform.pending_actions()] == ["reply-b", "notice-b"]  # the lanes'
     assert (payments.count_open(RESOLVED), payments.count_incidents()) == (1, 1)
     assert platform.outbox_counts() == {"pending": 2}
     assert store.outbox_counts() == {"pending": 4}  # the store itself sees everything
