@@ -85,7 +85,12 @@ CALLS = (
         "timeline entries, the rest of long pages",
         _WRITES,
     ),
-    Call("Slack", "auth.test", "auth_test", "who the bot is; its scopes"),
+    Call(
+        "Slack",
+        "auth.test",
+        "auth_test",
+        "who the bot is; its scopes; the workspace URL thread links are built from",
+    ),
     Call(
         "Slack",
         "chat.postMessage",
@@ -106,7 +111,7 @@ CALLS = (
         "Slack",
         "chat.getPermalink",
         "chat_getPermalink",
-        "the thread link",
+        "the thread link, only when `auth.test` gives no workspace URL",
         "the `?thread_ts=` form of a reply's link is unverified",
     ),
     Call("Slack", "conversations.info", "conversations_info", "check: the channel"),

@@ -18,6 +18,7 @@ import burst
 import idle
 import latency
 import memory
+import request_costs
 import store
 from common import Row, machine_facts, markdown_table, progress
 
@@ -28,6 +29,7 @@ BENCHMARKS: dict[str, Callable[..., list[Row]]] = {
     "memory": memory.run,
     "store": store.run,
     "burst": burst.run,
+    "costs": request_costs.run,
 }
 
 

@@ -427,7 +427,17 @@ STRATEGIES: dict[type[Any], st.SearchStrategy[Any]] = {
         mention_group=st.none() | texts,
         broadcast=st.booleans(),
     ),
-    CreateTimeline: st.builds(CreateTimeline, look_first=st.booleans()),
+    CreateTimeline: st.builds(
+        CreateTimeline,
+        look_first=st.booleans(),
+        link=st.none()
+        | st.builds(
+            LinkThread,
+            declared_at=st.none() | times,
+            next_update_due=st.none() | times,
+            clear=text_tuples,
+        ),
+    ),
     AppendTimelineEntry: st.builds(
         AppendTimelineEntry,
         at=times,
@@ -477,3 +487,16 @@ def test_every_payload_class_has_a_strategy() -> None:
 def test_any_payload_reads_back_as_it_was_written(payload: Payload) -> None:
     assert decode(payload.action_kind, encode(payload)) == payload
     assert from_json(payload.action_kind, to_json(payload)) == payload
+
+
+def test_a_thread_link_writes_what_it_knows_and_clears_only_links_not_the_incidents_own() -> None:
+    link = LinkThread(declared_at=DECLARED, next_update_due=DUE, clear=("timeline", "postmortem"))
+    thread = "https://x.slack.com/archives/C1/p1700000000000100"
+    assert link.values(thread, {"timeline": "its-own-page", "postmortem": None}) == {
+        "slack_thread": thread,
+        "declared_at": DECLARED.isoformat(),
+        "next_update_due": DUE.isoformat(),
+        "postmortem": None,  # another row's, copied along
+    }
+    # No thread yet: the dates alone; nothing to clear, nothing else.
+    assert LinkThread(next_update_due=DUE).values(None, {}) == {"next_update_due": DUE.isoformat()}

@@ -126,9 +126,9 @@ def test_an_incident_whose_post_fails_waits_and_the_others_go_on(h: Harness) -> 
     assert _states(h, flaky)["post_parent"] == "pending"
     assert ["Search slow" in message_text(m) for m in h.top_level()] == [True]
     assert h.row(fine)["properties"]["Slack thread"]["url"]
-    # Its link to the thread waits behind it, untried; nothing is given up.
+    # Its timeline page and links wait for its thread (to link to it); nothing is given up.
     assert h.row(flaky)["properties"]["Slack thread"]["url"] is None
-    assert _states(h, flaky)["link_thread"] == "pending"
+    assert _states(h, flaky)["create_timeline"] == "pending"
 
     h.box.slack.refuse_content("FLAKY", None)
     later_now = now + timedelta(minutes=5)  # its backoff is over
@@ -221,7 +221,7 @@ def test_writes_to_a_row_in_the_trash_wait_for_it_and_the_thread_goes_on(h: Harn
     report = _effects(h, now).run_due(now)
     assert report.failed == 0
     assert len(h.top_level()) == 1  # announced all the same
-    assert _states(h, page)["link_thread"] == "paused"  # until the row is restored
+    assert _states(h, page)["create_timeline"] == "paused"  # until the row is restored
 
 
 def test_background_work_stops_at_its_budget_after_all_the_urgent_work(h: Harness) -> None:

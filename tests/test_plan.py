@@ -14,6 +14,7 @@ from worker.actions import (
     AppendPostmortemNote,
     AppendTimelineEntry,
     ChangesReply,
+    CreateTimeline,
     LinksRestoredReply,
     LinkThread,
     PostParent,
@@ -78,15 +79,15 @@ def _announced(**fields: Any) -> IncidentRecord:
 @pytest.mark.parametrize(
     ("first_run", "fields", "phase", "kinds"),
     [
-        (False, {}, "announced", ["post_parent", "link_thread"]),
-        (True, {}, "announced", ["post_parent", "link_thread"]),
+        (False, {}, "announced", ["post_parent"]),
+        (True, {}, "announced", ["post_parent"]),
         (True, {"status": "Resolved"}, "adopted", []),
         # Logged after the fact: declared and resolved at once, the resolution announced.
         (
             False,
             {"status": "Resolved"},
             "announced",
-            ["post_parent", "link_thread", "write_props", "post_reply", "update_parent"],
+            ["post_parent", "write_props", "post_reply", "update_parent"],
         ),
         (False, {"title": ""}, "waiting", []),
         # Announced before a lost state: its thread is read back before anything is done.
@@ -120,27 +121,49 @@ def test_declaration_keys_are_per_incident_forever() -> None:
     page = plan.record.page_id
     assert [a.key for a in plan.actions] == [
         f"post_parent:{page}",
-        f"link_thread:{page}",
         f"create_timeline:{page}",
         f"timeline:{page}:declared",
     ]
-    assert plan.actions[1].payload == LinkThread(
-        # Created in the minute T0 (as Notion rounds it), first seen a minute later.
-        declared_at=T0 + timedelta(seconds=59, microseconds=999_000),
-        next_update_due=NOW + timedelta(minutes=30),
+    # The thread's link and the dates go on the row with the timeline page's link.
+    assert plan.actions[1].payload == CreateTimeline(
+        link=LinkThread(
+            # Created in the minute T0 (as Notion rounds it), first seen a minute later.
+            declared_at=T0 + timedelta(seconds=59, microseconds=999_000),
+            next_update_due=NOW + timedelta(minutes=30),
+        )
     )
 
 
 def test_declared_at_set_by_people_is_kept() -> None:
     plan = _plan(None, declared_at=T0 - timedelta(hours=1))
-    assert _payload(plan.actions[1], LinkThread).declared_at is None
+    link = _payload(plan.actions[1], CreateTimeline).link
+    assert link is not None
+    assert link.declared_at is None
+
+
+def test_an_incident_with_its_timeline_page_already_has_its_thread_linked_on_its_own() -> None:
+    waiting = replace(_plan(None, title="").record, timeline_page_id="timeline-page")
+    plan = _plan(waiting, title="DB down")
+    assert _kinds(plan) == ["post_parent", "link_thread"]
+    assert _pages(plan) == [("timeline_entry", "declared")]
+    assert _payload(plan.actions[1], LinkThread).next_update_due == NOW + timedelta(minutes=30)
+
+
+def test_an_incident_declared_resolved_shows_and_writes_no_update_as_due() -> None:
+    plan = _plan(None, status="Resolved")
+    parent = _payload(plan.actions[0], PostParent)
+    create = _payload(plan.actions[1], CreateTimeline)
+    assert parent.next_update_due is None
+    assert create.link is not None
+    assert create.link.next_update_due is None
+    assert create.link.declared_at is not None
 
 
 def test_an_untitled_row_is_declared_after_the_grace_period() -> None:
     waiting = _plan(None, title="").record
     later = NOW + timedelta(minutes=5)
     plan = plan_row(waiting, _incident(title=""), S, actor=None, now=later, first_run=False)
-    assert _kinds(plan) == ["post_parent", "link_thread"]
+    assert _kinds(plan) == ["post_parent"]
 
 
 @pytest.mark.parametrize("title", ["", "   ", "\n\t"])
@@ -170,13 +193,13 @@ def test_an_untitled_row_waits_for_the_grace_period_then_is_announced_as_untitle
 def test_a_titled_waiting_row_is_declared() -> None:
     waiting = _plan(None, title="").record
     plan = _plan(waiting, title="DB down")
-    assert _kinds(plan) == ["post_parent", "link_thread"]
+    assert _kinds(plan) == ["post_parent"]
 
 
 def test_an_adopted_resolved_incident_is_declared_when_reopened() -> None:
     adopted = _plan(None, first_run=True, status="Resolved").record
     assert _kinds(_plan(adopted, status="Resolved", impact="edit")) == []
-    assert _kinds(_plan(adopted, status="Investigating")) == ["post_parent", "link_thread"]
+    assert _kinds(_plan(adopted, status="Investigating")) == ["post_parent"]
 
 
 def test_nothing_changed_means_nothing_to_do() -> None:
@@ -374,8 +397,9 @@ def test_a_copied_row_is_a_new_incident_that_replaces_the_copied_links() -> None
     assert plan.record.thread_ts is None
     assert plan.record.timeline_page_id is None
     assert plan.record.snapshot.slack_thread is None  # not shown in its parent message
-    link = next(a for a in plan.actions if a.kind == "link_thread")
-    assert _payload(link, LinkThread).clear == ("timeline",)
+    create = _payload(next(a for a in plan.actions if a.kind == "create_timeline"), CreateTimeline)
+    assert create.link is not None
+    assert create.link.clear == ("timeline",)
 
 
 def test_a_reopening_restarts_the_clock_is_broadcast_and_clears_resolved_at() -> None:

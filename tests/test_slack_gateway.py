@@ -19,6 +19,7 @@ from tests.factories import settings
 from tests.sandbox.slack_reference import SlackHarness, catalog_tier, serve_slack
 from worker.errors import ServiceError
 from worker.messages import SlackMessage
+from worker.plan import thread_ts_from_permalink
 from worker.sandbox.server import ServedApp
 from worker.sandbox.slack.pings import message_pings
 from worker.slack import METHOD_TIERS, SlackGateway, SlackPacing
@@ -230,3 +231,29 @@ def test_a_person_named_like_a_mention_is_shown_as_text() -> None:
     shown = gateway.mention(EVIL_PERSON)
     assert _control_free(shown)
     assert gateway.requests == 0  # no email: no lookup
+
+
+AUTH = {"url": "https://acme.slack.com/", "team": "Acme", "user_id": "U0BOT", "bot_id": "B0BOT"}
+GOT_PERMALINK = {"permalink": "https://acme.slack.com/archives/C0INCIDENTS/p1700000000000100"}
+
+
+@pytest.mark.parametrize(
+    ("auth", "calls"),
+    [
+        # auth.test, asked once (the runtime asks it when it starts): no call per thread.
+        (AUTH, {"auth.test": 1}),
+        # No workspace URL to build it from, or an organisation's (Enterprise Grid): asked.
+        ({**AUTH, "url": ""}, {"auth.test": 1, "chat.getPermalink": 2}),
+        ({**AUTH, "is_enterprise_install": True}, {"auth.test": 1, "chat.getPermalink": 2}),
+    ],
+)
+def test_a_threads_link_is_built_from_the_workspace_url_and_asked_for_only_without_one(
+    slack: tuple[SlackGateway, ScriptedSlack], auth: dict[str, Any], calls: dict[str, int]
+) -> None:
+    gateway, fake = slack
+    fake.script["auth.test"] = [(200, {"ok": True, **auth}, {})]
+    fake.script["chat.getPermalink"] = [(200, {"ok": True, **GOT_PERMALINK}, {})] * 2
+    links = [gateway.thread_link("C0INCIDENTS", "1700000000.000100") for _ in range(2)]
+    assert links == [GOT_PERMALINK["permalink"]] * 2
+    assert thread_ts_from_permalink(links[0]) == "1700000000.000100"
+    assert fake.calls == calls

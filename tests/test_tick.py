@@ -52,7 +52,7 @@ def test_a_poll_reports_the_rows_it_read_and_what_it_did(h: Harness) -> None:
     assert (report.rows, report.changed, report.row_errors) == (2, 2, 0)
     assert report.ok
     done = report.delivery.done
-    assert done >= 6  # per incident: its parent, its link on the row, its timeline page
+    assert done >= 6  # per incident: its parent, its timeline page and links, its first entry
     assert report.notion_requests >= 1 + 2 * 2  # the query; per row: its link, its page
     assert report.summary().startswith(
         f"poll: 2 rows read, 2 changed, {done} actions done, 0 to retry, 0 failed, "

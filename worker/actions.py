@@ -20,12 +20,12 @@ from worker.snapshot import Person, Value
 
 ActionKind = Literal[
     "post_parent",  # the thread's parent message (once per incident, ever)
-    "link_thread",  # write the thread's permalink (and Declared at) back to the row
+    "link_thread",  # write the thread's permalink (and the dates) on the row, on its own
     "post_reply",  # a reply in the thread
     "update_parent",  # re-render the parent message to the current state (idempotent)
     "write_props",  # fill worker-owned date properties (idempotent)
     "post_nudge",  # a reminder in the thread (overdue update, escalation, no commander)
-    "create_timeline",  # the timeline page, once per incident (pages lane)
+    "create_timeline",  # the timeline page, once per incident, then its link (pages lane)
     "timeline_entry",  # one entry appended to the timeline page (pages lane)
     "create_postmortem",  # the postmortem page, once per incident, on resolution (pages lane)
     "postmortem_note",  # a line appended to the postmortem page: reopened, resolved again
@@ -127,6 +127,11 @@ class _Fields:
             unknown=fields.flag("unknown"),
         )
 
+    def opt_fields(self, key: str) -> _Fields | None:
+        """A nested object, read field by field; None when absent or null."""
+        value = self.data.get(key)
+        return None if value is None else _Fields(value, f"{self.where}.{key}")
+
     def mapping(self, key: str) -> Mapping[str, Any]:
         value = self.data.get(key, {})
         if not isinstance(value, Mapping):
@@ -225,12 +230,34 @@ class PostParent:
 class LinkThread:
     """Write the thread's permalink on the row, with Declared at (None where people set it)
     and Next update due. `clear`: the links ('timeline', 'postmortem') that are another
-    row's, copied along by Notion's Duplicate."""
+    row's, copied along by Notion's Duplicate.
+
+    A declared incident's link rides in its `CreateTimeline` (one write for both links);
+    this action writes it on its own: for an incident that has its timeline page already,
+    and where the page was made before the thread existed."""
 
     action_kind: ClassVar[ActionKind] = "link_thread"
     declared_at: datetime | None = None
     next_update_due: datetime | None = None
     clear: tuple[str, ...] = ()
+
+    def values(
+        self, permalink: str | None, own_pages: Mapping[str, str | None]
+    ) -> dict[str, str | None]:
+        """The row's properties this writes, by logical name (dates in ISO): the thread's
+        link (once there is one), the dates, and an empty value for each link in `clear`
+        the incident has no page of its own for (`own_pages`: 'timeline' → page id)."""
+        values: dict[str, str | None] = {}
+        if permalink:
+            values["slack_thread"] = permalink
+        if self.declared_at:
+            values["declared_at"] = self.declared_at.isoformat()
+        if self.next_update_due:
+            values["next_update_due"] = self.next_update_due.isoformat()
+        for key in self.clear:
+            if own_pages.get(key) is None:
+                values[key] = None
+        return values
 
     def encode(self) -> dict[str, Any]:
         data: dict[str, Any] = {
@@ -337,17 +364,28 @@ class PostNudge:
 @dataclass(frozen=True)
 class CreateTimeline:
     """The incident's timeline page; `look_first`: it may exist already (made before the
-    worker lost its memory), so it is looked for by its title first."""
+    worker lost its memory), so it is looked for by its title first. `link`: the thread's
+    link and the dates of a declared incident, written on the row in the same request as
+    the page's link (None: the page's link alone, as earlier versions planned it beside a
+    `link_thread` of its own)."""
 
     action_kind: ClassVar[ActionKind] = "create_timeline"
     look_first: bool = False
+    link: LinkThread | None = None
 
     def encode(self) -> dict[str, Any]:
-        return {"look_first": True} if self.look_first else {}
+        data: dict[str, Any] = {"look_first": True} if self.look_first else {}
+        if self.link is not None:
+            data["link"] = self.link.encode()
+        return data
 
     @classmethod
     def decode(cls, fields: _Fields) -> CreateTimeline:
-        return cls(look_first=fields.flag("look_first"))
+        link = fields.opt_fields("link")  # absent in what earlier versions planned
+        return cls(
+            look_first=fields.flag("look_first"),
+            link=None if link is None else LinkThread.decode(link),
+        )
 
 
 @dataclass(frozen=True)

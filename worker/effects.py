@@ -165,7 +165,14 @@ class Effects:
         # `bot_user_id`: the worker's own Notion user (known once the runtime has started).
         self.writer = PageWriter(notion, bot_user_id)
         self.pages = PageEffects(
-            store, notion, settings, words, self.writer, self._write_row, self._enqueue
+            store,
+            notion,
+            settings,
+            words,
+            self.writer,
+            self._write_row,
+            self._enqueue,
+            self.thread_link,
         )
         self._handlers: dict[str, _Handler] = {
             "post_parent": self._post_parent,
@@ -188,6 +195,14 @@ class Effects:
     def channel(self, record: IncidentRecord) -> str:
         """The channel the incident's thread lives in (new incidents: the setting's)."""
         return thread_channel(record, self.settings.slack_channel_id)
+
+    def thread_link(self, record: IncidentRecord, now: datetime) -> str | None:
+        """The permalink of the incident's thread (None while it has none), remembered."""
+        if record.permalink is not None or record.thread_ts is None:
+            return record.permalink
+        permalink = self.slack.thread_link(self.channel(record), record.thread_ts)
+        self.store.set_thread(record.page_id, record.thread_ts, permalink, now)
+        return permalink
 
     def run_due(self, now: datetime, *, background_budget_s: float | None = None) -> DeliveryReport:
         """Carry out the due actions, urgent ones first; an incident that fails waits, the
@@ -534,15 +549,26 @@ class Effects:
         result: dict[str, Any] = {"ts": ts, "reconciled": True}
         if ts is None:
             # Rendered before `sending`: its lookups may fail, and then nothing was sent.
-            # The times link_thread is about to write, where the row has none yet.
+            # The times about to be written on the row, where the row has none yet.
             message = parent_message(_with_planned(record.snapshot, payload), self.render)
             self.claim(item, now)
             facts = _facts(payload)
             posted = self._post_anyway(item, record, message, channel=channel, facts=facts)
             result = {**posted, "reconciled": False}
             ts = result["ts"]
-        self.store.set_thread(record.page_id, ts, None, now, channel=channel)
+        self.store.set_thread(
+            record.page_id, ts, self._built_link(channel, ts), now, channel=channel
+        )
         return result
+
+    def _built_link(self, channel: str, ts: str) -> str | None:
+        """The thread's permalink, for the page and the row; None when it cannot be had now
+        (then it is asked for again when it is needed): the parent is posted all the same."""
+        try:
+            return self.slack.thread_link(channel, ts)
+        except ServiceError as exc:
+            log.warning("the link to thread %s is not known yet: %s", ts, exc)
+            return None
 
     def _post_reply(
         self, item: OutboxItem, record: IncidentRecord, now: datetime
@@ -690,24 +716,13 @@ class Effects:
     def _link_thread(
         self, item: OutboxItem, record: IncidentRecord, now: datetime
     ) -> dict[str, Any]:
-        thread_ts = _thread(record)
-        permalink = record.permalink
-        if permalink is None:
-            permalink = self.slack.permalink(self.channel(record), thread_ts)
-            self.store.set_thread(record.page_id, thread_ts, permalink, now)
+        _thread(record)  # NotReadyError while the parent is not posted yet
+        permalink = self.thread_link(record, now)
         payload = expect(item.payload, LinkThread)
-        values: dict[str, str | None] = {"slack_thread": permalink}
-        if payload.declared_at:
-            values["declared_at"] = payload.declared_at.isoformat()
-        if payload.next_update_due:
-            values["next_update_due"] = payload.next_update_due.isoformat()
         # Another row's pages, copied along with the row (Notion's Duplicate): not this
         # incident's. Its own replace them when they are created.
         own = {"timeline": record.timeline_page_id, "postmortem": record.postmortem_page_id}
-        for key in payload.clear:
-            if own.get(key) is None:
-                values[key] = None
-        self._write_row(record.page_id, values, now)
+        self._write_row(record.page_id, payload.values(permalink, own), now)
         return {"permalink": permalink}
 
     def _write_props(
@@ -758,7 +773,12 @@ def with_written(snapshot: Incident, values: Mapping[str, Any]) -> Incident:
 def _as_read(prop: IncidentProperty, value: Any) -> Any:
     """A value as the worker writes it (an ISO date) → as the row parser reads it back."""
     if prop.reading == "date":
-        return datetime.fromisoformat(value) if value else None
+        if not value:
+            return None
+        # Notion keeps a time to the millisecond ("2026-07-04T10:30:00.000+02:00"): so the
+        # next poll, reading it back, sees no change.
+        moment = datetime.fromisoformat(value)
+        return moment.replace(microsecond=moment.microsecond // 1000 * 1000)
     return value
 
 
@@ -771,7 +791,7 @@ def _field(key: str) -> str:
 
 
 def _with_planned(snapshot: Incident, parent: PostParent) -> Incident:
-    """The times `post_parent` shows before `link_thread` writes them on the row, where the
+    """The times `post_parent` shows before they are written on the row, where the
     row has none yet."""
     return replace(
         snapshot,

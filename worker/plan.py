@@ -19,6 +19,7 @@ from worker.actions import (
     CreateTimeline,
     LinksRestoredReply,
     LinkThread,
+    Payload,
     PostNotice,
     PostNudge,
     PostParent,
@@ -144,6 +145,11 @@ def _declare(
 ) -> Plan:
     """Announce the incident: its parent message, the links and dates on the row, a timeline.
 
+    Three Notion requests and two Slack ones: the parent message is posted (its permalink
+    is built, not asked for); the timeline page is created with its first entry; then one
+    write puts the thread's link, the dates and the page's link on the row (after reading
+    the row again, as before every write); the parent is updated to link the page.
+
     `look_first`: the worker may have announced it before and lost its memory of that (a
     first run over the database, a row whose thread link was cleared), so the parent post
     looks for its own earlier message in the channel before posting. `clear`: worker-owned
@@ -164,14 +170,15 @@ def _declare(
         next_update_due=due,
         clear=clear,
     )
-    actions: tuple[Action, ...] = (
-        # The parent shows from the start the times `link_thread` then writes on the row.
-        Action(f"post_parent:{page}", page, parent),
-        Action(f"link_thread:{page}", page, link),
-    )
+    # The parent shows from the start the times then written on the row.
+    actions: tuple[Action, ...] = (Action(f"post_parent:{page}", page, parent),)
     if record.timeline_page_id is None:
-        create = CreateTimeline(look_first=look_first)
+        # The links and dates go on the row with the page's link, in one write.
+        create = CreateTimeline(look_first=look_first, link=link)
         actions += (Action(f"create_timeline:{page}", page, create),)
+    else:
+        actions += (Action(f"link_thread:{page}", page, link),)
+    # Goes in the page-create request when the page is made for it (pages/effects).
     entry = timeline_entry(page, "declared", declared_at, "", None, kind="declared")
     return Plan(announced, (*actions, entry))
 
@@ -291,13 +298,17 @@ def _declare_row(
     declared = _declare(opened, settings, now, look_first=look_first, clear=clear)
     resolved = _plan_changes(declared.record, new, settings, actor=None, now=now)
     # The parent and the row show no update as due: the incident is already over.
-    first = [
-        replace(a, payload=replace(a.payload, next_update_due=None))
-        if isinstance(a.payload, PostParent | LinkThread)
-        else a
-        for a in declared.actions
-    ]
+    first = [replace(a, payload=_none_due(a.payload)) for a in declared.actions]
     return Plan(resolved.record, (*first, *resolved.actions))
+
+
+def _none_due(payload: Payload) -> Payload:
+    """The payload without a Next update due to show or write."""
+    if isinstance(payload, PostParent | LinkThread):
+        return replace(payload, next_update_due=None)
+    if isinstance(payload, CreateTimeline) and payload.link is not None:
+        return replace(payload, link=replace(payload.link, next_update_due=None))
+    return payload
 
 
 def _as_open(incident: Incident) -> Incident:

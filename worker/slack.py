@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import http.client
 import logging
+import re
 import socket
 import time
 import urllib.error
@@ -223,6 +224,10 @@ def _header_text(value: object) -> str:
     return value if isinstance(value, str) else ""
 
 
+# A message's ts: seconds, a dot, six digits.
+_TS = re.compile(r"\d{10}\.\d{6}")
+
+
 @dataclass(frozen=True)
 class SlackIdentity:
     user_id: str
@@ -232,6 +237,17 @@ class SlackIdentity:
     # The token's scopes, from the X-OAuth-Scopes header Slack sends with every answer
     # (None when the header is missing).
     scopes: frozenset[str] | None = None
+    # Installed on an Enterprise Grid organisation: `url` is the organisation's, not the
+    # workspace's a channel lives in.
+    enterprise_install: bool = False
+
+    def message_link(self, channel: str, ts: str) -> str | None:
+        """The permalink of a top-level message, as chat.getPermalink gives it
+        ('https://x.slack.com/archives/C1/p1712345678123456'): the workspace URL, the channel
+        and the ts without its dot. None when it cannot be built (no workspace URL)."""
+        if not self.url or self.enterprise_install or not _TS.fullmatch(ts):
+            return None
+        return f"{self.url.rstrip('/')}/archives/{channel}/p{ts.replace('.', '')}"
 
 
 # One Slack Web API call: its method, HTTP status (None: no answer) and Slack's error code
@@ -283,6 +299,8 @@ class SlackGateway:
         # Hears every call's outcome (the runtime counts them for /metrics).
         self.on_response = on_response
         self._slack_ids: dict[str, str | None] = {}
+        # Who the token is, from the last auth.test (the runtime asks it when it starts).
+        self.identity: SlackIdentity | None = None
         self.requests = 0
         self.pacing = pacing if pacing is not None else SlackPacing.for_settings(settings)
 
@@ -332,13 +350,15 @@ class SlackGateway:
         scopes = None
         if isinstance(header, str):
             scopes = frozenset(s.strip() for s in header.split(",") if s.strip())
-        return SlackIdentity(
+        self.identity = SlackIdentity(
             user_id=str(data.get("user_id", "")),
             bot_id=str(data.get("bot_id", "")),
             team=str(data.get("team", "")),
             url=str(data.get("url", "")),
             scopes=scopes,
+            enterprise_install=data.get("is_enterprise_install") is True,
         )
+        return self.identity
 
     def join(self, channel: str) -> None:
         self.call("conversations.join", lambda: self.client.conversations_join(channel=channel))
@@ -398,6 +418,13 @@ class SlackGateway:
                 channel=channel, ts=ts, text=message.text, blocks=message.blocks or None
             ),
         )
+
+    def thread_link(self, channel: str, ts: str) -> str:
+        """The permalink of the thread whose parent message is `ts`, with no request: built
+        from auth.test's workspace URL (auth.test is asked once if it was not yet).
+        chat.getPermalink is asked only when auth.test gives no URL to build it from."""
+        identity = self.identity if self.identity is not None else self.auth()
+        return identity.message_link(channel, ts) or self.permalink(channel, ts)
 
     def permalink(self, channel: str, ts: str) -> str:
         data = self.call(

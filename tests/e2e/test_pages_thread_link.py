@@ -51,3 +51,13 @@ def test_without_a_thread_for_long_the_timeline_page_is_created_without_the_link
     assert "## Entries" in markdown
     assert LINK_LINE not in markdown
     assert h.top_level() == []
+    row = h.row(page)["properties"]
+    assert row["Timeline"]["url"]
+    assert row["Declared at"]["date"]  # written with the page's link …
+    assert row["Slack thread"]["url"] is None
+    h.box.slack.unarchive_channel(h.channel)
+    later = started + timedelta(hours=2)  # the announcement's backoff is over
+    _poll_at(h, later)
+    _poll_at(h, later + timedelta(seconds=1))
+    assert len(h.top_level()) == 1
+    assert h.row(page)["properties"]["Slack thread"]["url"]  # … the thread's once it exists

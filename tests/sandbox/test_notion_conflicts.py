@@ -212,3 +212,27 @@ def test_conflicts_are_forced_over_http_too(notion_sandbox: NotionSandbox) -> No
     _conflict(
         lambda: notion_sandbox.client().pages.update(row, properties={"title": _text("Renamed")})
     )
+
+
+def test_forced_refusals_answer_400_and_save_nothing(notion_sandbox: NotionSandbox) -> None:
+    """A test hook beside `force_conflicts`: Notion refusing a request for good (400
+    `validation_error`, as it refuses content it does not take), nothing saved."""
+    parent = notion_sandbox.workspace.parent_page_id
+    bot = notion_sandbox.client()
+    notion_sandbox.emulator.force_refusals("pages.create", target=parent)
+
+    def create(name: str) -> Any:
+        return bot.pages.create(parent={"page_id": parent}, properties={"title": _text(name)})
+
+    with pytest.raises(APIResponseError) as refused:
+        create("Refused")
+    assert refused.value.status == 400
+    assert refused.value.code == "validation_error"
+    create("Then fine")
+    titles = [
+        b["child_page"]["title"]
+        for b in bot.blocks.children.list(parent)["results"]
+        if b["type"] == "child_page"
+    ]
+    assert "Refused" not in titles
+    assert "Then fine" in titles

@@ -372,6 +372,19 @@ def test_permalinks_point_at_the_message_and_at_the_thread_for_replies(
     )
 
 
+def test_a_permalink_is_the_workspace_url_of_auth_test_the_channel_and_the_ts(
+    slack: SlackHarness,
+) -> None:
+    """As in the reference (auth.test: "url": "https://subarachnoid.slack.com/";
+    chat.getPermalink: "https://ghostbusters.slack.com/archives/C1H9RESGA/p135854651500008"):
+    the worker builds its threads' links this way instead of asking for each."""
+    ts = slack.post("parent")["ts"]
+    url = slack.bot.auth_test()["url"]
+    assert url == f"https://{slack.workspace.slack_team_domain}.slack.com/"
+    permalink = slack.bot.chat_getPermalink(channel=slack.channel, message_ts=ts)["permalink"]
+    assert permalink == f"{url}archives/{slack.channel}/p{ts.replace('.', '')}"
+
+
 def test_metadata_shows_only_when_asked_for(slack: SlackHarness) -> None:
     metadata = {"event_type": "incident_declared", "event_payload": {"page": "abc", "sev": 2}}
     posted = slack.post("SEV2", metadata=metadata)

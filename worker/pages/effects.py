@@ -7,6 +7,7 @@ in as many requests as Notion's limits need, resumably.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
@@ -18,15 +19,23 @@ from worker.actions import (
     AppendTimelineEntry,
     CreatePostmortem,
     CreateTimeline,
+    LinkThread,
     PostmortemReply,
     StatusUpdateReply,
     UpdateParent,
     expect,
 )
 from worker.config import Settings
-from worker.errors import NotReadyError, PageTrashedError, ServiceError
+from worker.errors import (
+    NotReadyError,
+    PageTrashedError,
+    RowGoneError,
+    ServiceError,
+    TemplateError,
+)
 from worker.messages import Wording
 from worker.notion import NotionGateway
+from worker.pages.blocks import Block
 from worker.pages.context import (
     StatusUpdate,
     TimelineEntry,
@@ -34,6 +43,7 @@ from worker.pages.context import (
     render_timeline_page,
     timeline_entry_markdown,
 )
+from worker.pages.limits import BlockTooLargeError
 from worker.pages.parse import NotionPage
 from worker.pages.to_blocks import markdown_to_blocks
 from worker.pages.to_markdown import blocks_to_markdown
@@ -59,6 +69,10 @@ THREAD_WAIT_S = 120.0
 
 WriteRow = Callable[[str, dict[str, str | None], datetime], None]
 Enqueue = Callable[[list[Action], datetime], None]
+# The permalink of the incident's thread; None while there is no thread yet.
+ThreadLink = Callable[[IncidentRecord, datetime], str | None]
+
+log = logging.getLogger("worker.pages")
 
 
 def _title(text: str) -> list[dict[str, Any]]:
@@ -72,6 +86,21 @@ def postmortem_owner(commanders: Sequence[Person]) -> list[dict[str, str]]:
 
 
 @dataclass
+class _Attempt:
+    """One attempt at an incident's timeline page: what it knows, and how far it got."""
+
+    record: IncidentRecord
+    payload: CreateTimeline
+    permalink: str | None  # the thread's, None when there is none yet
+    progress: Progress
+    save: Callable[[Progress], None]
+    now: datetime
+
+    def __str__(self) -> str:
+        return self.record.page_id
+
+
+@dataclass
 class PageEffects:
     store: Store
     notion: NotionGateway
@@ -80,6 +109,7 @@ class PageEffects:
     writer: PageWriter
     write_row: WriteRow
     enqueue: Enqueue
+    thread_link: ThreadLink
 
     def _saver(self, item: OutboxItem) -> Callable[[Progress], None]:
         return lambda progress: self.store.mark_progress(item.id, progress)
@@ -100,43 +130,140 @@ class PageEffects:
     def create_timeline(
         self, item: OutboxItem, record: IncidentRecord, now: datetime
     ) -> dict[str, Any]:
+        """The timeline page, the entries waiting for it (the declared one) in the request
+        that creates it; then one write of the row: the page's link and, for a declared
+        incident (`CreateTimeline.link`), the thread's link and the dates.
+
+        If the page cannot be made (a broken template, Notion refusing it), the thread's
+        link and the dates are written at once on their own, so the row never waits for the
+        page for more than one attempt; the page's link follows when the page is made."""
         progress: Progress = dict(item.result or {})
+        permalink = self.thread_link(record, now)
         waited_s = (now - item.created_at).total_seconds()
-        if not progress and record.permalink is None and waited_s < THREAD_WAIT_S:
+        if not progress and permalink is None and waited_s < THREAD_WAIT_S:
             raise NotReadyError(f"incident {record.page_id} has no Slack thread to link to yet")
-        save = self._saver(item)
-        title = progress.setdefault("title", self._page_title(record, "timeline"))
+        payload = expect(item.payload, CreateTimeline)
+        job = _Attempt(record, payload, permalink, progress, self._saver(item), now)
+        try:
+            page_id = self._timeline_page(job)
+            url = self._url(page_id, progress)
+        except (TemplateError, BlockTooLargeError, ServiceError) as exc:
+            self._page_failed(job, exc)
+            raise
         page = record.page_id
-        # Made before the worker's memory was lost (its link cleared meanwhile): found again.
-        look_first = expect(item.payload, CreateTimeline).look_first
-        found = self.writer.find_child_page(page, title) if look_first else None
-        if found is not None and "page_id" not in progress:
-            progress.update(page_id=found, found=True)
-            save(progress)
-        if progress.get("found"):
-            page_id = str(progress["page_id"])
-        else:
-            markdown = render_timeline_page(
-                record.snapshot, self.settings, now, slack_thread_url=record.permalink
-            )
-            page_id = self.writer.create(
-                parent={"type": "page_id", "page_id": page},
-                properties={"title": _title(title)},
-                blocks=markdown_to_blocks(markdown),
-                progress=progress,
-                save=save,
-                find_existing=lambda: self.writer.find_child_page(page, title),
-            )
-        url = self._url(page_id, progress)
         self.store.set_page(page, timeline=page_id, now=now)
-        self.write_row(page, {"timeline": url}, now)
+        self._write_links(job, {"timeline": url})
         self.enqueue([Action(f"update_parent:{page}:timeline", page, UpdateParent())], now)
         return {**progress, "page_id": page_id, "url": url}
+
+    def _timeline_page(self, job: _Attempt) -> str:
+        """The page's id: found again (made before the worker's memory was lost, its link
+        cleared meanwhile), or created with the entries waiting for it."""
+        record, progress = job.record, job.progress
+        title = progress.setdefault("title", self._page_title(record, "timeline"))
+        page = record.page_id
+        if job.payload.look_first and "page_id" not in progress:
+            found = self.writer.find_child_page(page, title)
+            if found is not None:
+                # Made by an earlier worker, maybe with some of the entries: those it has
+                # already are not added again.
+                entries = self._page_entries(job)
+                there = self.writer.already_there(found, [blocks for _, blocks in entries])
+                kept = [key for (key, _), yes in zip(entries, there, strict=True) if yes]
+                progress.update(page_id=found, found=True, entries=kept)
+                job.save(progress)
+        if progress.get("found"):
+            return str(progress["page_id"])
+        markdown = render_timeline_page(
+            record.snapshot, self.settings, job.now, slack_thread_url=job.permalink
+        )
+        entries = self._page_entries(job)
+        if "page_id" not in progress:
+            # Saved with the create request's "uncertain" mark: what the page is made with.
+            progress["entries"] = [key for key, _ in entries]
+        return self.writer.create(
+            parent={"type": "page_id", "page_id": page},
+            properties={"title": _title(title)},
+            blocks=markdown_to_blocks(markdown) + [b for _, blocks in entries for b in blocks],
+            progress=progress,
+            save=job.save,
+            find_existing=lambda: self.writer.find_child_page(page, title),
+        )
+
+    def _page_entries(self, job: _Attempt) -> list[tuple[str, list[Block]]]:
+        """The timeline entries that go in the page as it is made — those planned and
+        waiting for it, in their order — by action key, as blocks. Once a create request
+        went out, the same ones again (a retry sends what the first try sent)."""
+        progress = job.progress
+        if progress.get("bare"):
+            return []
+        waiting = [
+            (a.key, a.payload)
+            for a in self.store.actions_for(job.record.page_id)
+            if a.state == "pending" and isinstance(a.payload, AppendTimelineEntry)
+        ]
+        if "page_id" in progress or progress.get("uncertain") == "create":
+            sent = set(progress.get("entries", ()))
+            waiting = [(key, entry) for key, entry in waiting if key in sent]
+        day_of = _day_of(job.record.snapshot, job.payload.link)
+        try:
+            return [
+                (key, markdown_to_blocks(self._entry_markdown(_entry(entry), day_of)))
+                for key, entry in waiting
+            ]
+        except TemplateError as exc:
+            # The page is made without them; each entry then reports its own trouble.
+            log.warning("incident %s: its timeline page goes without entries: %s", job, exc)
+            return []
+
+    def _page_failed(self, job: _Attempt, exc: Exception) -> None:
+        """The page could not be made this time: the thread's link and the dates go on the
+        row now, on their own. If Notion refused a page carrying entries, the next attempt
+        makes it without them (they are appended after it, each on its own)."""
+        if isinstance(exc, ServiceError) and exc.asked_to_wait:
+            return  # nothing was tried: the page goes as soon as Notion's wait is over
+        try:
+            # (Raises RowGoneError when the row is in the trash: then all of it waits.)
+            self._write_links(job, {})
+        except ServiceError as failed:
+            log.warning("incident %s: its thread's link waits too: %s", job, failed)
+        progress = job.progress
+        refused = isinstance(exc, ServiceError) and not exc.retryable
+        if refused and "page_id" not in progress and progress.get("entries"):
+            progress.update(bare=True, entries=[])
+            job.save(progress)
+
+    def _write_links(self, job: _Attempt, page_links: dict[str, str | None]) -> None:
+        """One write of the row: `page_links` and, unless written already, what the
+        declaration puts on it (the thread's link, the dates, another row's links cleared)."""
+        record, link, progress = job.record, job.payload.link, job.progress
+        values = dict(page_links)
+        if link is not None and not progress.get("linked"):
+            own = {"timeline": record.timeline_page_id, "postmortem": record.postmortem_page_id}
+            values = {**link.values(job.permalink, own), **page_links}
+        if not values:
+            return
+        self.write_row(record.page_id, values, job.now)
+        if link is None or progress.get("linked"):
+            return
+        progress["linked"] = True
+        job.save(progress)
+        if job.permalink is None:
+            # No thread yet (Slack down, the channel archived): its link follows it.
+            page = record.page_id
+            self.enqueue([Action(f"link_thread:{page}", page, LinkThread())], job.now)
 
     def timeline_entry(
         self, item: OutboxItem, record: IncidentRecord, now: datetime
     ) -> dict[str, Any]:
         del now
+        create = self.store.action(f"create_timeline:{record.page_id}")
+        made = _made_with(create, item.key)
+        if made is not None:
+            return {"skipped": "written with the page", "page_id": made}
+        if create is not None and create.state == "paused":
+            # Its page waits for the row to be restored from the trash: so does the entry.
+            raise RowGoneError(record.page_id)
         if record.timeline_page_id is None:
             raise NotReadyError(f"incident {record.page_id} has no timeline page yet")
         entry = _entry(expect(item.payload, AppendTimelineEntry))
@@ -267,13 +394,15 @@ class PageEffects:
         self, item: OutboxItem, record: IncidentRecord, entry: TimelineEntry, page: str, what: str
     ) -> dict[str, Any]:
         """One entry appended to a page (exactly once: progress is kept as it goes)."""
-        declared = record.snapshot.declared_at or record.snapshot.created_time
-        markdown = timeline_entry_markdown(entry, self.settings, day_of=declared)
+        markdown = self._entry_markdown(entry, _day_of(record.snapshot, None))
         progress: Progress = dict(item.result or {})
         ids = self.writer.append_all(
             page, markdown_to_blocks(markdown), progress, self._saver(item), what
         )
         return {**progress, "ids": ids}
+
+    def _entry_markdown(self, entry: TimelineEntry, day_of: datetime) -> str:
+        return timeline_entry_markdown(entry, self.settings, day_of=day_of)
 
     def _postmortem_home(
         self, record: IncidentRecord, title: str, due: datetime
@@ -315,6 +444,21 @@ class PageEffects:
             if bot is None or row.created_by == bot:
                 return row.id
         return None
+
+
+def _made_with(create: OutboxItem | None, entry_key: str) -> str | None:
+    """The timeline page's id if the entry `entry_key` is in it since `create` made it (it
+    went in the create request, or the page was found again with it)."""
+    made = create.result if create is not None else None
+    if not made or not made.get("page_id") or entry_key not in made.get("entries", ()):
+        return None
+    return str(made["page_id"])
+
+
+def _day_of(incident: Incident, link: LinkThread | None) -> datetime:
+    """When the incident was declared (its entries on another day show their date)."""
+    planned = link.declared_at if link is not None else None
+    return incident.declared_at or planned or incident.created_time
 
 
 def _entry(payload: AppendTimelineEntry) -> TimelineEntry:

@@ -41,6 +41,15 @@ def same_blocks(existing: Sequence[ChildBlock], wanted: Sequence[Block]) -> bool
     )
 
 
+def contains_blocks(existing: Sequence[ChildBlock], wanted: Sequence[Block]) -> bool:
+    """`wanted` is somewhere among `existing`, one after another."""
+    size = len(wanted)
+    return size > 0 and any(
+        same_blocks(existing[start : start + size], wanted)
+        for start in range(len(existing) - size + 1)
+    )
+
+
 class PageWriter:
     def __init__(self, notion: NotionGateway, bot_user_id: Callable[[], str | None]) -> None:
         self.notion = notion
@@ -113,6 +122,14 @@ class PageWriter:
         if children and same_blocks(tail, children):
             return [block.id for block in tail]
         return None
+
+    def already_there(self, parent_id: str, runs: Sequence[Sequence[Block]]) -> list[bool]:
+        """For each run of blocks, whether `parent_id` has it among its children already (a
+        page found again, made by an earlier worker, may have been made with them)."""
+        if not runs:
+            return []
+        existing = list(self.notion.child_blocks(parent_id))
+        return [contains_blocks(existing, run) for run in runs]
 
     # --- creating -----------------------------------------------------------------------
 

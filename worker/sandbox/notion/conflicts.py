@@ -7,7 +7,8 @@ inside it, a page created under it) or to a data source (a row created in it) is
 when another user wrote to the same page or data source less than `window_s` seconds before
 (monotonic time, so a test's Notion clock does not matter; 0 turns it off). One writer
 never collides with itself, and reads never collide. `force` makes the next requests of one
-operation answer 409 whatever the timing: deterministic conflicts for tests.
+operation answer 409 whatever the timing: deterministic conflicts for tests (or another
+error a test names, such as a 400 refusal).
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from worker.sandbox.notion.errors import conflict_error
+from worker.sandbox.notion.errors import NotionError, conflict_error
 from worker.sandbox.notion.ids import parse_id
 from worker.sandbox.notion.records import Json
 from worker.sandbox.notion.store import State, parent_ref
@@ -78,6 +79,7 @@ def _enclosing_page(state: State, block_id: str) -> str:
 class _Forced:
     remaining: int
     target: str | None
+    error: Callable[[], NotionError]
 
 
 class Conflicts:
@@ -98,19 +100,26 @@ class Conflicts:
             if clock is not None:
                 self.clock = clock
 
-    def force(self, operation: str, count: int, target: str | None) -> None:
+    def force(
+        self,
+        operation: str,
+        count: int,
+        target: str | None,
+        error: Callable[[], NotionError] = conflict_error,
+    ) -> None:
         """The next `count` requests of `operation` (to `target` only, when given) answer
-        409; they are carried out no more than a real conflict is."""
+        `error` (409 unless told); they are carried out no more than a real conflict is."""
         if count < 1:
             raise ValueError(f"count must be 1 or more, got {count}")
         with self._lock:
-            self._forced.setdefault(operation, []).append(_Forced(count, target))
+            self._forced.setdefault(operation, []).append(_Forced(count, target, error))
 
     def check(self, operation: str, target: str | None, user_id: str) -> None:
-        """Raise 409 when this request collides (or a test forced it to)."""
+        """Raise 409 when this request collides (or the error a test forced)."""
         with self._lock:
-            if self._take_forced(operation, target):
-                raise conflict_error()
+            forced = self._take_forced(operation, target)
+            if forced is not None:
+                raise forced()
             if operation not in WRITES or target is None or self.window_s <= 0:
                 return
             last = self._last.get(target)
@@ -123,11 +132,11 @@ class Conflicts:
             with self._lock:
                 self._last[target] = (user_id, self.clock())
 
-    def _take_forced(self, operation: str, target: str | None) -> bool:
+    def _take_forced(self, operation: str, target: str | None) -> Callable[[], NotionError] | None:
         for forced in self._forced.get(operation, []):
             if forced.target is None or forced.target == target:
                 forced.remaining -= 1
                 if forced.remaining == 0:
                     self._forced[operation].remove(forced)
-                return True
-        return False
+                return forced.error
+        return None

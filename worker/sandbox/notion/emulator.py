@@ -9,6 +9,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from worker.sandbox.notion.conflicts import Conflicts
+from worker.sandbox.notion.errors import validation_error
 from worker.sandbox.notion.limits import NotionLimiter, NotionLimits
 from worker.sandbox.notion.pages import add_row
 from worker.sandbox.notion.properties import ValueParser
@@ -19,6 +20,12 @@ from worker.sandbox.notion.schema import find_property, status_config
 from worker.sandbox.notion.store import State
 from worker.sandbox.notion.users import Actor, Directory
 from worker.sandbox.workspace import Workspace
+
+# What a forced refusal says (one of Notion's own validation messages).
+REFUSAL_MESSAGE = (
+    "body failed validation: body.children[0].paragraph.rich_text[0].text.content.length "
+    "should be ≤ `2000`, instead was `2001`."
+)
 
 PARENT_PAGE_TITLE = "Incident response"
 
@@ -115,10 +122,21 @@ class NotionEmulator:
         "blocks.children.append", ... as notion-client names them) answer 409
         `conflict_error` and are not carried out; with `target`, only those that write to
         that page (a block inside it, a page created under it) or data source (a row)."""
-        if operation not in OPERATIONS:
-            known = ", ".join(sorted(OPERATIONS))
-            raise KeyError(f"no Notion operation {operation!r}; the operations are {known}")
+        _check_operation(operation)
         self.conflicts.force(operation, count, target)
+
+    def force_refusals(
+        self,
+        operation: str,
+        count: int = 1,
+        target: str | None = None,
+        message: str = REFUSAL_MESSAGE,
+    ) -> None:
+        """The next `count` requests of `operation` answer 400 `validation_error` (Notion
+        refusing what they carry, as it does content it does not take) and are not carried
+        out; `target` as for `force_conflicts`."""
+        _check_operation(operation)
+        self.conflicts.force(operation, count, target, lambda: validation_error(message))
 
     def set_conflict_window(
         self, window_s: float, clock: Callable[[], float] | None = None
@@ -177,3 +195,9 @@ class NotionEmulator:
     def load(self, data: dict[str, Any]) -> None:
         with self.lock:
             self.state.load(data)
+
+
+def _check_operation(operation: str) -> None:
+    if operation not in OPERATIONS:
+        known = ", ".join(sorted(OPERATIONS))
+        raise KeyError(f"no Notion operation {operation!r}; the operations are {known}")
