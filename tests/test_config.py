@@ -485,3 +485,108 @@ def test_a_misplaced_token_is_never_echoed_by_a_setting_problem() -> None:
     with pytest.raises(ConfigError) as caught:
         Settings.from_env({"NOTION_TOKEN": SLACK_TOKEN, "SLACK_BOT_TOKEN": NOTION_TOKEN})
     assert _leaks(str(caught.value) + repr(caught.value.problems)) == []
+
+
+# --- several Incidents databases --------------------------------------------------------
+
+PAYMENTS = "11111111111111111111111111111111"
+PLATFORM = "22222222222222222222222222222222"
+SECURITY = "33333333333333333333333333333333"
+
+
+def _dashed(compact: str) -> str:
+    return normalize_notion_id(compact)
+
+
+def test_one_database_is_the_one_of_the_setting_with_its_channel() -> None:
+    one = settings()
+    assert not one.several_databases
+    assert [(d.id, d.channel) for d in one.incident_databases] == [
+        (one.notion_database_id, "C0INCIDENTS")
+    ]
+
+
+def test_several_databases_each_go_to_their_route_or_to_the_incidents_channel() -> None:
+    several = settings(
+        NOTION_INCIDENTS_DATABASE_ID=f"{PAYMENTS}, {PLATFORM},{SECURITY}",
+        INCIDENT_ROUTES=f"{PLATFORM}=C0PLATFORM,https://www.notion.so/x/{SECURITY}?v=1=C0SECURITY",
+    )
+    assert several.several_databases
+    assert [(d.id, d.channel) for d in several.incident_databases] == [
+        (_dashed(PAYMENTS), "C0INCIDENTS"),  # not routed: SLACK_CHANNEL_ID
+        (_dashed(PLATFORM), "C0PLATFORM"),
+        (_dashed(SECURITY), "C0SECURITY"),
+    ]
+    assert several.notion_database_id == _dashed(PAYMENTS)  # the first, where `setup` looks
+
+
+def test_a_route_for_a_database_not_listed_says_what_to_do() -> None:
+    with pytest.raises(ConfigError) as caught:
+        settings(
+            NOTION_INCIDENTS_DATABASE_ID=PAYMENTS,
+            INCIDENT_ROUTES=f"{PLATFORM}=C0PLATFORM",
+        )
+    (problem,) = caught.value.problems
+    assert problem.variable == "INCIDENT_ROUTES"
+    assert problem.problem == (
+        f"routes {_dashed(PLATFORM)}, which NOTION_INCIDENTS_DATABASE_ID does not list; add it "
+        f"there (NOTION_INCIDENTS_DATABASE_ID={_dashed(PAYMENTS)},{_dashed(PLATFORM)}) or remove "
+        "its route"
+    )
+
+
+@pytest.mark.parametrize(
+    ("variable", "value", "said"),
+    [
+        ("INCIDENT_ROUTES", f"{PLATFORM}:C0PLATFORM", "should look like <database id>=<channel"),
+        ("INCIDENT_ROUTES", f"{PLATFORM}=#platform", "should be a channel id (C…), not a name"),
+        ("INCIDENT_ROUTES", f"{PLATFORM}=C0PLATFORM,{PLATFORM}=C0OTHER", "routes"),
+        ("NOTION_INCIDENTS_DATABASE_ID", f"{PAYMENTS},{PAYMENTS}", "more than once"),
+        ("NOTION_INCIDENTS_DATABASE_ID", f"{PAYMENTS},nope", "'nope' is not a Notion id"),
+    ],
+)
+def test_malformed_database_lists_and_routes_are_refused(
+    variable: str, value: str, said: str
+) -> None:
+    env = {"NOTION_INCIDENTS_DATABASE_ID": f"{PAYMENTS},{PLATFORM}", variable: value}
+    with pytest.raises(ConfigError) as caught:
+        settings(**env)
+    assert [p.variable for p in caught.value.problems] == [variable]
+    assert said in caught.value.problems[0].problem
+
+
+def test_with_every_database_routed_the_incidents_channel_may_be_left_out() -> None:
+    routed = settings(
+        NOTION_INCIDENTS_DATABASE_ID=f"{PAYMENTS},{PLATFORM}",
+        INCIDENT_ROUTES=f"{PAYMENTS}=C0PAYMENTS,{PLATFORM}=C0PLATFORM",
+        SLACK_CHANNEL_ID="",
+    )
+    assert [d.channel for d in routed.incident_databases] == ["C0PAYMENTS", "C0PLATFORM"]
+    with pytest.raises(ConfigError) as caught:  # one without a route needs the channel
+        settings(
+            NOTION_INCIDENTS_DATABASE_ID=f"{PAYMENTS},{PLATFORM}",
+            INCIDENT_ROUTES=f"{PAYMENTS}=C0PAYMENTS",
+            SLACK_CHANNEL_ID="",
+        )
+    assert [p.variable for p in caught.value.problems] == ["SLACK_CHANNEL_ID"]
+
+
+def test_a_database_sees_the_settings_with_its_own_id_and_channel() -> None:
+    several = settings(
+        NOTION_INCIDENTS_DATABASE_ID=f"{PAYMENTS},{PLATFORM}",
+        INCIDENT_ROUTES=f"{PLATFORM}=C0PLATFORM",
+        POSTMORTEM_DATABASE_ID=SECURITY,
+    )
+    payments, platform = (several.for_database(d) for d in several.incident_databases)
+    assert (payments.notion_database_id, payments.slack_channel_id) == (
+        _dashed(PAYMENTS),
+        "C0INCIDENTS",
+    )
+    assert (platform.notion_database_id, platform.slack_channel_id) == (
+        _dashed(PLATFORM),
+        "C0PLATFORM",
+    )
+    assert not platform.several_databases  # each database's worker sees one database
+    # The Postmortems database's relation points at one Incidents database: the first.
+    assert payments.postmortem_database_id == _dashed(SECURITY)
+    assert platform.postmortem_database_id is None

@@ -8,7 +8,7 @@ import pytest
 
 from tests.factories import T0, settings
 from worker.errors import ServiceError
-from worker.health import Health, default_max_age_s
+from worker.health import DatabasesHealth, Health, default_max_age_s
 
 
 def health() -> Health:
@@ -191,4 +191,57 @@ def test_a_loop_that_stopped_while_waiting_is_unavailable() -> None:
     assert check.reason == (
         "the last poll (it waited for Notion's rate limit) was 76 s ago "
         "(2026-11-28T09:00:15+00:00), more than 75 s"
+    )
+
+
+# --- several databases ---------------------------------------------------------------------
+
+
+def test_several_databases_answer_each_for_itself() -> None:
+    payments, platform = health(), health()
+    payments.poll_succeeded(T0)
+    platform.poll_succeeded(T0, leader=False, held_by="host-2:41:ab12cd")
+    both = DatabasesHealth(lambda: [("Payments", payments), ("Platform", platform)])
+    check = both.check(T0 + timedelta(seconds=1))
+    assert check.ok
+    assert check.body == {
+        "status": "ok",
+        "databases": {
+            "Payments": {
+                "status": "ok",
+                "role": "leader",
+                "last_successful_poll": "2026-11-28T09:00:00+00:00",
+                "max_age_s": 75.0,
+                "age_s": 1.0,
+            },
+            "Platform": {  # another replica acts on it
+                "status": "ok",
+                "role": "standby",
+                "last_successful_poll": "2026-11-28T09:00:00+00:00",
+                "max_age_s": 75.0,
+                "age_s": 1.0,
+                "held_by": "host-2:41:ab12cd",
+            },
+        },
+    }
+
+
+def test_one_failing_database_is_degraded_and_none_healthy_is_unavailable() -> None:
+    payments, platform = health(), health()
+    payments.poll_succeeded(T0)
+    platform.poll_failed(T0, RuntimeError("object_not_found"))
+    both = DatabasesHealth(lambda: [("Payments", payments), ("Platform", platform)])
+    degraded = both.check(T0 + timedelta(seconds=1))
+    assert degraded.ok  # a restart would not bring the Platform database back
+    assert degraded.body["status"] == "degraded"
+    assert degraded.body["reason"] == (
+        "Platform: no successful poll yet: polls failing since 2026-11-28T09:00:00+00:00: "
+        "RuntimeError: object_not_found"
+    )
+    stuck = both.check(T0 + timedelta(seconds=120))  # no poll since: the loop is stuck
+    assert not stuck.ok
+    assert stuck.body["status"] == "unavailable"
+    both.stop()
+    assert both.check(T0).reason == (
+        "Payments: the worker is stopping; Platform: the worker is stopping"
     )

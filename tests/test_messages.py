@@ -213,6 +213,13 @@ def test_a_schema_notice_lists_each_problem_inertly_within_one_section(locale: s
     assert "$problems" not in text
 
 
+def test_with_several_databases_a_notice_names_its_database_first() -> None:
+    message = notice_message(PostNotice("schema_fits", database="Payments <ops>"), _ctx())
+    (block,) = message.blocks
+    assert block["text"]["text"].startswith("*Payments &lt;ops&gt;*\n")
+    assert "fits the worker's settings again" in block["text"]["text"]
+
+
 def test_a_fits_again_notice_has_no_list() -> None:
     message = notice_message(PostNotice("schema_fits"), _ctx())
     assert "fits the worker's settings again" in message.text

@@ -197,6 +197,56 @@ def test_a_scrape_still_answers_when_the_store_does_not(tmp_path: Path) -> None:
     assert value(metrics, "incident_worker_polls_total", outcome="ok") == 0
 
 
+def test_with_several_databases_each_ones_series_carry_its_name(tmp_path: Path) -> None:
+    conf = settings(
+        NOTION_INCIDENTS_DATABASE_ID=(
+            "11111111111111111111111111111111,22222222222222222222222222222222"
+        )
+    )
+    metrics = Metrics(process_metrics=False, per_database=True)
+    payments, platform = metrics.for_database("Payments"), metrics.for_database("Platform")
+    payments.observe_poll(PollReport(rows=2, changed=1), T0)
+    platform.observe_poll(None, T0)  # another replica holds Platform
+    platform.nag_failed()
+    payments.notion_response(200)  # requests are the app's: one pace for every database
+    assert value(metrics, "incident_worker_polls_total", outcome="ok", database="Payments") == 1
+    assert value(metrics, "incident_worker_rows_total", result="changed", database="Payments") == 1
+    assert value(metrics, "incident_worker_leader", database="Payments") == 1
+    assert value(metrics, "incident_worker_leader", database="Platform") == 0
+    assert (
+        value(metrics, "incident_worker_nag_passes_total", outcome="failed", database="Platform")
+        == 1
+    )
+    # Every known series of each database shows from the start, at 0.
+    assert ("incident_worker_polls_total", (("database", "Platform"), ("outcome", "failed"))) in (
+        samples(metrics)
+    )
+    assert value(metrics, "incident_worker_notion_requests_total", status="200") == 1
+
+    store = Store.open(f"sqlite:///{tmp_path}/state.db")
+    try:
+        views = {
+            "Payments": store.for_database("11111111-1111-4111-8111-111111111111", first=True),
+            "Platform": store.for_database("22222222-2222-4222-8222-222222222222", first=False),
+        }
+        for n, (name, view) in enumerate(views.items()):
+            page_id = f"aaaaaaaa-aaaa-4aaa-8aaa-00000000000{n}"
+            incident = parse_incident(row(page_id, status="Investigating"), conf)
+            action = Action(f"parent:{page_id}", page_id, PostParent())
+            view.save_plan(Plan(IncidentRecord(page_id, incident, "announced"), [action]), T0)
+            assert name in views
+        metrics.watch_states(lambda: list(views.items()), conf)
+        for name in views:
+            assert value(metrics, "incident_worker_open_incidents", database=name) == 1
+            assert (
+                value(metrics, "incident_worker_outbox_actions", state="pending", database=name)
+                == 1
+            )
+        assert value(metrics, "incident_worker_state_store_up") == 1
+    finally:
+        store.close()
+
+
 def test_metrics_after_a_poll_against_the_sandbox(h: Harness) -> None:
     metrics = h.runtime.metrics
     h.declare("Aiko", "Checkout API returning 500s", Severity=select("SEV2"))

@@ -425,3 +425,35 @@ def test_a_polls_idea_of_notions_time_is_its_own_threads() -> None:
     lane.join()
     assert clock.latest is not None
     assert clock.latest.isoformat() == "2026-12-02T12:00:00+00:00"
+
+
+# --- several Incidents databases: one connection, one pace, one wait --------------------------
+
+
+def _database(title: str, source: str) -> Response:
+    plain = [{"type": "text", "plain_text": title, "text": {"content": title}}] if title else []
+    return Response(
+        200, json={"object": "database", "title": plain, "data_sources": [{"id": source}]}
+    )
+
+
+def test_each_database_has_its_gateway_sharing_the_connection_pace_and_waits() -> None:
+    payments = "11111111-1111-4111-8111-111111111111"
+    platform = "22222222-2222-4222-8222-222222222222"
+    several = settings(NOTION_INCIDENTS_DATABASE_ID=f"{payments},{platform}")
+    notion = _Scripted(_database("Payments incidents", "ds-pay"), _database("", "ds-plat"))
+    root = notion.gateway
+    first, second = (root.for_database(several.for_database(d)) for d in several.incident_databases)
+
+    assert (first.data_source_id(), second.data_source_id()) == ("ds-pay", "ds-plat")
+    assert (first.database_title(payments), second.database_title(platform)) == (
+        "Payments incidents",
+        "",
+    )
+    assert len(notion.sent) == 2  # each database read once, whichever gateway asks
+    assert first.hold is second.hold is root.hold  # a wait Notion asks for holds every one
+    assert first.pacer is second.pacer is root.pacer  # one integration, one pace
+    first.close()  # a database's gateway leaves the shared connection open
+    assert not root.client.client.is_closed
+    root.close()
+    assert root.client.client.is_closed

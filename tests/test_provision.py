@@ -147,3 +147,15 @@ def test_a_parent_page_not_shared_says_how_to_share_it(box: Sandbox, notion: Not
     assert "••• → Connections" in str(caught.value)
     box.notion.share(parent, shared=True)
     assert _databases(notion, parent) == []  # nothing was made meanwhile
+
+
+def test_a_database_set_up_beside_those_followed_joins_them_last() -> None:
+    from worker.provision import SetupResult
+
+    new = SetupResult("cccccccc-cccc-4ccc-8ccc-cccccccccccc", created=True)
+    assert new.env_lines(["aaaa", "bbbb"]) == (
+        "NOTION_INCIDENTS_DATABASE_ID=aaaa,bbbb,cccccccc-cccc-4ccc-8ccc-cccccccccccc\n"
+    )
+    assert new.env_lines([new.database_id, "bbbb"]) == (  # already followed: as it is
+        f"NOTION_INCIDENTS_DATABASE_ID={new.database_id},bbbb\n"
+    )

@@ -13,7 +13,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from tests.waiting import wait_until
-from worker.scheduler import Job, Loop
+from worker.scheduler import Job, Loop, Loops
 
 
 class Clock:
@@ -147,3 +147,31 @@ def test_a_stop_abandons_a_pass_still_running_after_the_grace(
         assert "stopping while a pass is still running" in record.getMessage()
     finally:
         release.set()
+
+
+def test_side_by_side_loops_never_wait_for_each_other() -> None:
+    """One loop per Incidents database: however long one database's pass takes, the
+    other's polls go on."""
+    release = threading.Event()
+    slow_runs: list[datetime] = []
+    fast_runs: list[datetime] = []
+
+    def slow(now: datetime) -> None:
+        slow_runs.append(now)
+        release.wait(5)
+
+    loops = Loops(
+        [Loop([Job("poll A", 0.05, slow)]), Loop([Job("poll B", 0.05, fast_runs.append)])]
+    )
+    assert [job.name for job in loops.jobs] == ["poll A", "poll B"]
+    thread = threading.Thread(target=loops.run_until_stopped, args=(0.5,), daemon=True)
+    thread.start()
+    try:
+        wait_until("polls of B while A's first pass runs", lambda: len(fast_runs) >= 3)
+        assert len(slow_runs) == 1
+    finally:
+        release.set()
+        loops.stop()
+        thread.join(5)
+    assert not thread.is_alive()
+    assert loops.wait_idle(5)

@@ -60,3 +60,16 @@ def test_schema_problems_are_failures_then_warnings() -> None:
     assert [p.split(":")[0] for p in problems] == ["property “Impact”", "property “Status”"]
     assert "'Closed'" in problems[1]
     assert schema_problems(schema(), settings()) == ()
+
+
+def test_with_several_databases_each_notice_says_which_and_is_its_own() -> None:
+    """Two databases broken the same way, at the same episode, are two notices (a key
+    planned once is never planned again: the second would never be said)."""
+    _said, payments = next_notice(Said(), BROKEN, "Payments")
+    _said, platform = next_notice(Said(), BROKEN, "Platform")
+    _said, only = next_notice(Said(), BROKEN)
+    assert payments is not None
+    assert platform is not None
+    assert only is not None
+    assert payments.payload == PostNotice("schema_broken", BROKEN, database="Payments")
+    assert len({payments.key, platform.key, only.key}) == 3

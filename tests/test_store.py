@@ -595,6 +595,80 @@ def test_a_claim_the_fence_refuses_sends_nothing(store_url: str) -> None:
     store.close()
 
 
+# --- several Incidents databases in one store ----------------------------------------------
+
+PAYMENTS = "11111111-1111-4111-8111-111111111111"
+PLATFORM = "22222222-2222-4222-8222-222222222222"
+
+
+def test_each_database_sees_only_its_own_incidents_outbox_and_meta(store_url: str) -> None:
+    store = Store.open(store_url)
+    payments = store.for_database(PAYMENTS, first=True)
+    platform = store.for_database(PLATFORM, first=False)
+    mine, theirs = _incident(_page("a")), _incident(_page("b"))
+    payments.save_plan(Plan(mine, (_action("reply-a", mine.page_id),)), at(1.0))
+    platform.save_plan(Plan(theirs, (_action("reply-b", theirs.page_id),)), at(1.0))
+    # Notices about the database itself (no incident's) belong to a database too.
+    payments.add_actions([_action("notice-a", "channel")], at(1.0))
+    platform.add_actions([_action("notice-b", "channel")], at(1.0))
+
+    assert [r.page_id for r in payments.records()] == [mine.page_id]
+    assert platform.get_record(mine.page_id) is None
+    assert list(platform.records_of([mine.page_id, theirs.page_id])) == [theirs.page_id]
+    assert [r.page_id for r, _m in platform.records_to_nag(at(10.0))] == [theirs.page_id]
+    assert platform.record_by_thread("1700000000.000100") == theirs
+    assert [i.key for i in payments.due_actions(at(10.0))] == ["reply-a", "notice-a"]
+    assert [i.key for i in platform.due_actions(at(10.0))] == ["reply-b", "notice-b"]
+    assert [i.key for i in platform.pending_actions()] == ["reply-b", "notice-b"]  # the lanes'
+    assert (payments.count_open(RESOLVED), payments.count_incidents()) == (1, 1)
+    assert platform.outbox_counts() == {"pending": 2}
+    assert store.outbox_counts() == {"pending": 4}  # the store itself sees everything
+    # One database's writes by page id never touch another's incident.
+    payments.set_next_due({theirs.page_id: None})
+    assert [r.page_id for r, _m in platform.records_to_nag(at(10.0))] == [theirs.page_id]
+    platform.judge_all_again()
+    # A poll cursor (and every other meta key) per database; the first keeps the old names.
+    payments.set_meta("poll_cursor", "p1")
+    platform.set_meta("poll_cursor", "q1")
+    assert (payments.get_meta("poll_cursor"), platform.get_meta("poll_cursor")) == ("p1", "q1")
+    assert store.get_meta("poll_cursor") == "p1"
+    store.close()
+
+
+def test_an_incidents_database_is_where_it_was_first_seen(store_url: str) -> None:
+    store = Store.open(store_url)
+    payments = store.for_database(PAYMENTS, first=True)
+    platform = store.for_database(PLATFORM, first=False)
+    moved = _incident(_page("a"))
+    payments.save_plan(Plan(moved, ()), at(1.0))
+    # The row moved to the Platform database: its poll finds the incident is Payments'.
+    assert platform.elsewhere([moved.page_id, _page("b")]) == {moved.page_id}
+    assert payments.elsewhere([moved.page_id]) == set()
+    with pytest.raises(sa.exc.IntegrityError):
+        platform.save_plan(Plan(replace(moved, seq=9), ()), at(2.0))
+    assert payments.get_record(moved.page_id) == moved
+    store.close()
+
+
+def test_rows_from_before_several_databases_are_the_first_databases(store_url: str) -> None:
+    store = Store.open(store_url)
+    old = _incident(_page("a"))
+    store.save_plan(Plan(old, (_action("reply-a", old.page_id),)), at(1.0))  # unmarked
+    store.set_meta("poll_cursor", "c0")
+    payments = store.for_database(PAYMENTS, first=True)
+    platform = store.for_database(PLATFORM, first=False)
+    assert (len(payments.records()), len(platform.records())) == (1, 0)
+    assert [i.key for i in payments.due_actions(at(10.0))] == ["reply-a"]
+    assert payments.get_meta("poll_cursor") == "c0"
+    assert platform.claim_unmarked() == 0  # only the first database claims them
+    assert payments.claim_unmarked() == 2
+    # Marked, they stay Payments' even when it is no longer listed first.
+    later = store.for_database(PAYMENTS, first=False)
+    assert [r.page_id for r in later.records()] == [old.page_id]
+    assert [i.key for i in later.due_actions(at(10.0))] == ["reply-a"]
+    store.close()
+
+
 def test_every_public_method_of_the_store_is_in_this_suite() -> None:
     source = Path(__file__).read_text("utf-8")
     public = [name for name in vars(Store) if not name.startswith("_")]

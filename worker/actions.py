@@ -462,16 +462,24 @@ class PostNotice:
     action_kind: ClassVar[ActionKind] = "post_notice"
     type: str
     problems: tuple[str, ...] = ()
+    # Which Incidents database it is about, when the worker follows several ("": the one).
+    database: str = ""
 
     def encode(self) -> dict[str, Any]:
         data: dict[str, Any] = {"type": self.type}
         if self.problems:
             data["problems"] = list(self.problems)
+        if self.database:
+            data["database"] = self.database
         return data
 
     @classmethod
     def decode(cls, fields: _Fields) -> PostNotice:
-        return cls(type=fields.text("type"), problems=fields.texts("problems"))
+        return cls(
+            type=fields.text("type"),
+            problems=fields.texts("problems"),
+            database=fields.text("database", ""),
+        )
 
 
 # --- replies in the thread (kind post_reply, told apart by their "type") ------------------

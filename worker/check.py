@@ -1,15 +1,19 @@
-"""Check: is everything in place? One line per check, each problem with how to fix it."""
+"""Check: is everything in place? One line per check, each problem with how to fix it.
+
+With several Incidents databases, each is checked (readable, its schema, its open
+incidents) and each channel they post to; those lines end with the database's name."""
 
 from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
+from functools import partial
 from typing import Any
 
 from sqlalchemy.exc import SQLAlchemyError
 
-from worker.config import Settings
+from worker.config import IncidentDatabase, Settings
 from worker.errors import ConfigError, ServiceError, WorkerError
 from worker.messages import Wording
 from worker.notion import DataSourceSchema, NotionGateway
@@ -231,20 +235,58 @@ class Checker:
         results = _guard("state store", self.store)
         notion_ok = _guard("Notion token", self.notion_token)
         results += notion_ok
+        databases = self.settings.incident_databases
+        each = [self.for_database(d, first=i == 0) for i, d in enumerate(databases)]
         if all(r.ok for r in notion_ok):
-            database = _guard("Incidents database", self.database)
-            results += database
-            if all(r.ok for r in database):
-                results += _guard("database schema", self.schema)
+            for checker in each:
+                database = _guard("Incidents database", checker.database)
+                if all(r.ok for r in database):
+                    database += _guard("database schema", checker.schema)
+                results += self._of(checker, database)
             if self.settings.postmortem_database_id is not None:
                 results += _guard("Postmortems database", self.postmortems)
         slack_ok = _guard("Slack token", self.slack_token)
         results += slack_ok
         if all(r.ok for r in slack_ok):
-            results += _guard("Slack channel", self.channel)
-        results += _guard("open incidents", self.threads_elsewhere)
+            for channel in dict.fromkeys(d.channel for d in databases):
+                checked = _guard("Slack channel", partial(self.channel, channel))
+                routed = [c for c in each if c.settings.slack_channel_id == channel]
+                results += self._of(routed, checked)
+        for checker in each:
+            results += self._of(checker, _guard("open incidents", checker.threads_elsewhere))
         results += _guard("templates", self.templates)
         return results
+
+    def for_database(self, database: IncidentDatabase, *, first: bool) -> Checker:
+        """The checks of one Incidents database: its settings, its gateway, its part of
+        the state store."""
+
+        def open_store() -> Store:
+            return self.open_store().for_database(database.id, first=first)
+
+        settings = self.settings.for_database(database)
+        checker = Checker(settings, self.notion.for_database(settings), self.slack, open_store)
+        checker._scopes = self._scopes
+        return checker
+
+    def _of(
+        self, checkers: Checker | list[Checker], results: list[CheckResult]
+    ) -> list[CheckResult]:
+        """With several databases, each line says which database(s) it is about."""
+        if not self.settings.several_databases:
+            return results
+        named = [checkers] if isinstance(checkers, Checker) else checkers
+        which = ", ".join(c.database_name() for c in named)
+        return [replace(r, name=f"{r.name} ({which})") for r in results]
+
+    def database_name(self) -> str:
+        """The database's title, as `database` read it (its id if it has none, or if it
+        could not be read)."""
+        database_id = self.settings.notion_database_id
+        try:
+            return self.notion.database_title(database_id) or database_id
+        except ServiceError:
+            return database_id
 
     def store(self) -> CheckResult:
         try:
@@ -324,8 +366,8 @@ class Checker:
             )
         return CheckResult("Slack token", True, who)
 
-    def channel(self) -> CheckResult:
-        channel = self.settings.slack_channel_id
+    def channel(self, channel: str | None = None) -> CheckResult:
+        channel = channel or self.settings.slack_channel_id
         try:
             info = self.slack.channel_info(channel)
         except ServiceError as exc:

@@ -12,6 +12,7 @@ import sys
 import threading
 from collections.abc import Callable, Sequence
 from dataclasses import replace
+from datetime import datetime
 from functools import partial
 from pathlib import Path
 from types import FrameType
@@ -25,9 +26,11 @@ from worker.errors import ConfigError, WorkerError
 from worker.notion import NotionGateway
 from worker.pages.preview import as_blocks_json, render_incident, render_sample
 from worker.pages.samples import SAMPLE_VARIANTS
+from worker.reports import NagReport, PollReport
 from worker.runtime import Runtime, set_up
+from worker.runtimes import Runtimes
 from worker.sandbox import NotionLimits, Sandbox, SandboxOptions, WindowLimit
-from worker.scheduler import Loop, utc_now
+from worker.scheduler import Loop, Loops, utc_now
 from worker.slack import SlackGateway
 from worker.store import Store
 from worker.web import ALL_INTERFACES, WebServer, create_app
@@ -150,9 +153,9 @@ def _run_worker(settings: Settings, *, skip_checks: bool, host: str, port: int |
     _on_stop_signals(stopping.set)
     if not skip_checks:
         _refuse_on_problems(settings, stopping)
-    runtime = Runtime.build(settings, should_stop=stopping.is_set)
+    runtime = Runtimes.build(settings, should_stop=stopping.is_set)
     server = None
-    loop: Loop | None = None
+    loop: Loop | Loops | None = None
     try:
         if port is not None:
             app = create_app(runtime.metrics, runtime.health, clock=runtime.clock)
@@ -184,24 +187,43 @@ def _run_worker(settings: Settings, *, skip_checks: bool, host: str, port: int |
 def _cmd_once(args: argparse.Namespace) -> int:
     del args
     settings = _load_settings()
-    runtime = Runtime.build(settings)
+    # One pass over every database whose lease is free: not a replica's share of them.
+    runtimes = Runtimes.build(settings, greedy=True)
     try:
-        runtime.start()
-        now = runtime.clock()
-        report = runtime.poll(now)
-        nags = runtime.nag(now) if report is not None else None
-        if nags is not None:  # one pass: the background work too, all of it
-            runtime.between_polls(nags.delivery, until_s=math.inf)
-        holder = runtime.lease.current_holder()
+        runtimes.start()
+        now = runtimes.clock()
+        passes = [_one_pass(runtime, now) for runtime in runtimes.runtimes]
     finally:
-        runtime.close()
+        runtimes.close()
+    if len(passes) == 1 and passes[0][1] is None:
+        raise WorkerError(f"not polling: {passes[0][0]} and is running the worker")
+    ok = True
+    for said, report, nags in passes:
+        if report is None:
+            print(f"not polled: {said}")
+            ok = False
+            continue
+        print(f"{said}{report.summary()}")
+        ok = ok and report.ok
+        if nags is not None and nags.queued:
+            print(f"{said}nudges: {nags.queued} queued, {nags.delivery.done} delivered")
+    return EXIT_OK if ok else EXIT_FAILED
+
+
+def _one_pass(runtime: Runtime, now: datetime) -> tuple[str, PollReport | None, NagReport | None]:
+    """`once` for one database: a poll and a nudge pass, the background work too, all of it.
+    First what to say before its report ("<name>: " with several databases), or who holds
+    its lease instead."""
+    report = runtime.poll(now)
+    nags = runtime.nag(now) if report is not None else None
+    if nags is not None:
+        runtime.between_polls(nags.delivery, until_s=math.inf)
+    name = f"{runtime.name}: " if runtime.name is not None else ""
     if report is None:
+        holder = runtime.lease.current_holder()
         who = holder[0] if holder else "another replica"
-        raise WorkerError(f"not polling: {who} holds the lease and is running the worker")
-    print(report.summary())
-    if nags is not None and nags.queued:
-        print(f"nudges: {nags.queued} queued, {nags.delivery.done} delivered")
-    return EXIT_OK if report.ok else EXIT_FAILED
+        return f"{name}{who} holds the lease", None, None
+    return name, report, nags
 
 
 def _cmd_migrate(args: argparse.Namespace) -> int:
@@ -240,7 +262,15 @@ def _cmd_setup(args: argparse.Namespace) -> int:
             "(run with --force to create another). Put this line in .env:\n",
             file=sys.stderr,
         )
-    print(result.env_lines(), end="")
+    listed = [database.id for database in settings.databases]
+    if listed and result.database_id not in listed:
+        print(
+            f"NOTION_INCIDENTS_DATABASE_ID already lists {len(listed)} database(s); this one "
+            "joins them (its incidents go to SLACK_CHANNEL_ID, or give it a channel of its "
+            f"own: INCIDENT_ROUTES={result.database_id}=C…):\n",
+            file=sys.stderr,
+        )
+    print(result.env_lines(listed), end="")
     return EXIT_OK
 
 

@@ -6,7 +6,7 @@ import re
 import site
 import sys
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import time
 from pathlib import Path
 from typing import Any, Literal
@@ -120,6 +120,15 @@ class PropertyNames:
 
 
 @dataclass(frozen=True)
+class IncidentDatabase:
+    """One Incidents database the worker follows, and the channel its new incidents go to
+    (INCIDENT_ROUTES, else SLACK_CHANNEL_ID)."""
+
+    id: str
+    channel: str
+
+
+@dataclass(frozen=True)
 class Settings:
     notion_token: Secret = field(repr=False)
     notion_database_id: str
@@ -178,6 +187,31 @@ class Settings:
     quiet_hours: tuple[time, time] | None = None
     quiet_severities: tuple[str, ...] = ("SEV3", "SEV4")
     working_hours: tuple[time, time] = (time(9), time(18))
+    # Every Incidents database (NOTION_INCIDENTS_DATABASE_ID may list several), each with its
+    # channel; empty: the one of `notion_database_id`, to `slack_channel_id`.
+    databases: tuple[IncidentDatabase, ...] = ()
+
+    @property
+    def incident_databases(self) -> tuple[IncidentDatabase, ...]:
+        return self.databases or (IncidentDatabase(self.notion_database_id, self.slack_channel_id),)
+
+    @property
+    def several_databases(self) -> bool:
+        return len(self.incident_databases) > 1
+
+    def for_database(self, database: IncidentDatabase) -> Settings:
+        """The settings as one database's worker sees them: its id, and its channel where new
+        incidents go. The Postmortems database belongs to the first database (its *Incident*
+        relation can point at one data source only): the others' postmortems are child pages
+        of their rows."""
+        first = self.incident_databases[0].id
+        return replace(
+            self,
+            notion_database_id=database.id,
+            slack_channel_id=database.channel,
+            databases=(database,),
+            postmortem_database_id=self.postmortem_database_id if database.id == first else None,
+        )
 
     @property
     def lease_s(self) -> float:
@@ -370,6 +404,8 @@ def _token(r: _Reader, name: str, prefixes: tuple[str, ...], what: str, report: 
 
 
 def _read_all(r: _Reader, require_workspace: bool) -> dict[str, Any]:
+    ids: tuple[str, ...] = r.convert("NOTION_INCIDENTS_DATABASE_ID", (), _notion_ids, "<32 hex>")
+    routes: dict[str, str] = r.convert("INCIDENT_ROUTES", {}, _routes, _ROUTES_EXAMPLE)
     values: dict[str, Any] = {
         "notion_token": _token(
             r, "NOTION_TOKEN", ("ntn_", "secret_"), "a Notion integration token", require_workspace
@@ -377,11 +413,15 @@ def _read_all(r: _Reader, require_workspace: bool) -> dict[str, Any]:
         "slack_bot_token": _token(
             r, "SLACK_BOT_TOKEN", ("xoxb-",), "a Slack bot token", require_workspace
         ),
-        "notion_database_id": r.convert("NOTION_INCIDENTS_DATABASE_ID", "", _notion_id, "<32 hex>"),
+        "notion_database_id": ids[0] if ids else "",
         "slack_channel_id": r.raw("SLACK_CHANNEL_ID") or "",
     }
     if require_workspace:
-        _require_workspace(r)
+        _require_workspace(r, every_database_routed=bool(ids) and set(ids) <= set(routes))
+    values["databases"] = _databases(r, ids, routes, values["slack_channel_id"])
+    if not values["slack_channel_id"] and values["databases"]:
+        # Every database has a channel of its own: the first one's stands for "the channel".
+        values["slack_channel_id"] = values["databases"][0].channel
     values.update(_read_runtime(r))
     values.update(_read_schema(r))
     values.update(_read_nudges(r))
@@ -414,13 +454,15 @@ def _require_durable_store(r: _Reader) -> None:
         )
 
 
-def _require_workspace(r: _Reader) -> None:
+def _require_workspace(r: _Reader, *, every_database_routed: bool = False) -> None:
     for name, example, what in _REQUIRED:
+        if name == "SLACK_CHANNEL_ID" and every_database_routed:
+            continue  # INCIDENT_ROUTES gives every database its channel
         r.required(name, example, what)
     channel = r.raw("SLACK_CHANNEL_ID")
     if _placeholder(r, "SLACK_CHANNEL_ID", True):
         return
-    if channel and not re.fullmatch(r"[CG][A-Z0-9]{6,}", channel):
+    if channel and not _CHANNEL_ID.fullmatch(channel):
         r.problems.append(
             SettingProblem(
                 "SLACK_CHANNEL_ID",
@@ -428,6 +470,63 @@ def _require_workspace(r: _Reader) -> None:
                 "C0123456789",
             )
         )
+
+
+_CHANNEL_ID = re.compile(r"[CG][A-Z0-9]{6,}")
+_ROUTES_EXAMPLE = '"<database id>=C0123456789,<database id>=C0987654321"'
+
+
+def _notion_ids(value: str) -> tuple[str, ...]:
+    """NOTION_INCIDENTS_DATABASE_ID: one database, or several separated by commas."""
+    ids = tuple(_notion_id(part) for part in _csv(value))
+    if not ids:
+        raise ValueError("names no database")
+    twice = sorted({i for i in ids if ids.count(i) > 1})
+    if twice:
+        raise ValueError(f"lists {', '.join(twice)} more than once")
+    return ids
+
+
+def _routes(value: str) -> dict[str, str]:
+    """INCIDENT_ROUTES: "<database id>=<channel id>,…" → {database id: channel id}."""
+    routes: dict[str, str] = {}
+    for part in _csv(value):
+        # A database may be given as its URL, whose query string can hold an "=" too.
+        database, sep, channel = part.rpartition("=")
+        if not sep or not database.strip():
+            raise ValueError(f"{part!r} should look like <database id>=<channel id>")
+        database_id = _notion_id(database.strip())
+        channel = channel.strip()
+        if not _CHANNEL_ID.fullmatch(channel):
+            raise ValueError(
+                f"{channel!r} should be a channel id (C…), not a name; copy it from the "
+                "channel's details"
+            )
+        if database_id in routes:
+            raise ValueError(f"routes {database_id} twice")
+        routes[database_id] = channel
+    return routes
+
+
+def _databases(
+    r: _Reader, ids: tuple[str, ...], routes: Mapping[str, str], default_channel: str
+) -> tuple[IncidentDatabase, ...]:
+    """Each database with its channel: its route, else SLACK_CHANNEL_ID. A route for a
+    database that is not listed would silently never be used: it is a problem."""
+    unknown = [database for database in routes if database not in ids]
+    if unknown and ids:
+        one = len(unknown) == 1
+        listed = ",".join([*ids, *unknown])
+        r.problems.append(
+            SettingProblem(
+                "INCIDENT_ROUTES",
+                f"routes {', '.join(unknown)}, which NOTION_INCIDENTS_DATABASE_ID does not list; "
+                f"add {'it' if one else 'them'} there (NOTION_INCIDENTS_DATABASE_ID={listed}) "
+                f"or remove {'its route' if one else 'their routes'}",
+                _ROUTES_EXAMPLE,
+            )
+        )
+    return tuple(IncidentDatabase(i, routes.get(i, default_channel)) for i in ids)
 
 
 def _read_runtime(r: _Reader) -> dict[str, Any]:

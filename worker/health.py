@@ -1,15 +1,17 @@
 """Health: whether this process's polls are recent enough, and if not, why (for /healthz).
 
 Plain data and the time passed in: the runtime reports each poll, the web app asks `check(now)`.
+With several Incidents databases each has its own `Health`, and `DatabasesHealth` answers
+for them all.
 """
 
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Any, Literal, Protocol
 
 from worker.errors import WorkerError
 
@@ -42,6 +44,9 @@ class _PollState:
     last_waited: datetime | None = None
     waiting_until: datetime | None = None
     waiting_reason: str | None = None
+    # Standing by (several databases): who holds the database's lease, or why this
+    # replica leaves it to the others.
+    held_by: str | None = None
 
 
 class Health:
@@ -97,8 +102,10 @@ class Health:
         *,
         leader: bool = True,
         notion_wait: tuple[datetime, str] | None = None,
+        held_by: str | None = None,
     ) -> None:
-        """Rows read; `notion_wait` (until, why) when Notion asked to wait meanwhile."""
+        """Rows read; `notion_wait` (until, why) when Notion asked to wait meanwhile;
+        `held_by`: a standby's word on who acts instead."""
         until, why = notion_wait if notion_wait is not None else (None, None)
         self._update(
             last_success=now,
@@ -108,6 +115,7 @@ class Health:
             last_error=None,
             waiting_until=until,
             waiting_reason=why,
+            held_by=None if leader else held_by,
         )
 
     def poll_waited(self, now: datetime, until: datetime, reason: str) -> None:
@@ -146,6 +154,8 @@ class Health:
         }
         if state.last_success is not None:
             body["age_s"] = round((now - state.last_success).total_seconds(), 1)
+        if state.role == "standby" and state.held_by is not None:
+            body["held_by"] = state.held_by
         if state.failing_since is not None:
             body["failing_since"] = _iso(state.failing_since)
             body["last_error"] = state.last_error
@@ -185,6 +195,45 @@ class Health:
         for secret in self._secrets:
             line = line.replace(secret, "***")
         return line if len(line) <= 300 else line[:299] + "…"
+
+
+class HealthSource(Protocol):
+    """What /healthz asks: a `Health`, or `DatabasesHealth` for several databases."""
+
+    def check(self, now: datetime) -> HealthCheck: ...
+
+    def stop(self) -> None: ...
+
+
+class DatabasesHealth:
+    """/healthz of a worker following several databases: each database's polls as its own
+    `Health` says (one another replica holds shows as standby, with who holds it).
+
+    200 while at least one database is healthy: then the loop works, and a restart would not
+    mend one database's trouble (access lost, a deleted database) but only interrupt the
+    others, so the answer says "degraded" and which database, why. 503 when none is (the
+    loop is stuck, or every database fails) or the worker is stopping."""
+
+    def __init__(self, databases: Callable[[], Sequence[tuple[str, Health]]]) -> None:
+        self.databases = databases
+
+    def check(self, now: datetime) -> HealthCheck:
+        checks = {name: health.check(now) for name, health in self.databases()}
+        failing = {name: check for name, check in checks.items() if not check.ok}
+        ok = len(failing) < len(checks)  # stopping, every database says so
+        status = "unavailable" if not ok else "degraded" if failing else "ok"
+        body: dict[str, Any] = {
+            "status": status,
+            "databases": {name: check.body for name, check in checks.items()},
+        }
+        reason = "; ".join(f"{name}: {check.reason}" for name, check in failing.items())
+        if reason:
+            body["reason"] = reason
+        return HealthCheck(ok, reason or "ok", body)
+
+    def stop(self) -> None:
+        for _name, health in self.databases():
+            health.stop()
 
 
 def _last_sign_of_life(state: _PollState) -> tuple[datetime | None, str]:

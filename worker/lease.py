@@ -6,6 +6,11 @@ replica takes over within that time when the leader dies. The token grows by one
 change of holder: side effects are claimed in the database only while the token is still
 ours (`fence`), and a leader that was paused past its lease stops before acting (a local
 monotonic deadline), so two overlapping replicas never both send the same message.
+
+Each Incidents database has a lease of its own: the first configured one keeps the name
+`worker` (so a replica of a release that knew one database, and a replica of this one,
+still exclude each other on it), another is `worker:<database id>`. How replicas share
+the leases between them is worker/replicas.py.
 """
 
 from __future__ import annotations
@@ -25,6 +30,13 @@ from sqlalchemy.exc import IntegrityError
 from worker.store import Store, lease_table
 
 LEASE_NAME = "worker"
+
+
+def lease_name(database_id: str, *, first: bool) -> str:
+    """The lease of an Incidents database (`first`: the first configured one)."""
+    return LEASE_NAME if first else f"{LEASE_NAME}:{database_id}"
+
+
 # Stop acting a little before the lease really ends: clocks and pauses are not exact.
 _SAFETY_S = 2.0
 
@@ -65,22 +77,27 @@ class Lease:
         self._renew_after = 0.0
         self.token: int | None = None
         self._deadline = 0.0
+        # Who held the lease when we last failed to take it ("" when we hold it).
+        self.other_holder = ""
 
     def acquire(self, now: datetime) -> bool:
         """Take or renew the lease; True when we are the leader until the next renewal."""
         started = self._monotonic()
+        other = ""
         with self.store.transaction() as conn:
             token = _take(conn, self.name, self.holder, now, self.ttl_s)
-            dead = _dead_holder(conn, self.name) if token is None else None
-            if dead is not None:
+            other = _holder_of(conn, self.name) if token is None else ""
+            if other and dead_here(other):
                 # A replica on this host that was killed (SIGKILL never releases): take
                 # over now instead of staying silent until its lease runs out.
-                token = _take(conn, self.name, self.holder, now, self.ttl_s, replacing=dead)
+                token = _take(conn, self.name, self.holder, now, self.ttl_s, replacing=other)
         if token is None:
             self.token = None
             self._deadline = 0.0
+            self.other_holder = other
             return False
         self.token = token
+        self.other_holder = ""
         self._deadline = started + self.ttl_s - _SAFETY_S
         self._renew_after = started + self.ttl_s / 3
         return True
@@ -124,20 +141,24 @@ class Lease:
         return (str(row[0]), int(row[1]), int(row[2])) if row else None
 
 
-def _dead_holder(conn: Connection, name: str) -> str | None:
-    """The holder, if it ran on this host and its process is gone (only then can we know)."""
+def _holder_of(conn: Connection, name: str) -> str:
     row = conn.execute(sa.select(lease_table.c.holder).where(lease_table.c.name == name)).first()
-    holder = str(row[0]) if row else ""
+    return str(row[0]) if row else ""
+
+
+def dead_here(holder: str) -> bool:
+    """Whether `holder` (a `holder_id`) ran on this host and its process is gone (only then
+    can we know that it is dead before its lease runs out)."""
     parts = holder.split(":")
     if len(parts) != 3 or parts[0] != socket.gethostname() or not parts[1].isdigit():
-        return None
+        return False
     try:
         os.kill(int(parts[1]), 0)
     except ProcessLookupError:
-        return holder
+        return True
     except PermissionError:
-        return None  # alive, and someone else's
-    return None
+        return False  # alive, and someone else's
+    return False
 
 
 def _take(

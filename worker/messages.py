@@ -560,7 +560,9 @@ def notice_message(payload: PostNotice, ctx: RenderContext) -> SlackMessage:
     Incidents database no longer fits the settings): its wording, then the problems, each
     on its line, cut so that the whole fits one section."""
     phrase = f"notice_{payload.type}"
-    frame = ctx.words.phrase(phrase, problems="")
+    # With several databases, which one: its name first, on a line of its own.
+    heading = f"*{escape(payload.database)}*\n" if payload.database else ""
+    frame = heading + ctx.words.phrase(phrase, problems="")
     lines = "\n".join(f"• {escape(p)}" for p in payload.problems)
     problems = cut(lines, SECTION_MAX - utf16_len(frame) - 2) if lines else ""
-    return _one_section(ctx.words.phrase(phrase, problems=problems))
+    return _one_section(heading + ctx.words.phrase(phrase, problems=problems))

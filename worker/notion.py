@@ -9,6 +9,7 @@ keep their place in the outbox, and Slack work goes on meanwhile.
 
 from __future__ import annotations
 
+import copy
 import json
 import logging
 import threading
@@ -75,7 +76,8 @@ class ServerClock:
     """Notion's own time, from the `Date` header of its answers (our clock may be off).
 
     `latest` is the thread's own: a poll reads the time of its own query, never that of an
-    answer the Notion delivery lane got meanwhile (its cursor would skip edits)."""
+    answer the Notion delivery lane, or another database's loop, got meanwhile (its cursor
+    would skip edits)."""
 
     def __init__(self) -> None:
         self._local = threading.local()
@@ -334,7 +336,18 @@ class NotionGateway:
         self.on_retry = on_retry
         self.server_clock = server_clock or ServerClock()
         self._sources: dict[str, str] = {}
+        self._titles: dict[str, str] = {}
         self._users: dict[str, Person] = {}
+        self._owns_client = True
+
+    def for_database(self, settings: Settings) -> NotionGateway:
+        """The gateway as one Incidents database's worker uses it (`settings` of that
+        database): the same connection, pace, wait Notion asked for and caches as this one,
+        so that every database's calls together keep to one integration's rate."""
+        sibling = copy.copy(self)
+        sibling.settings = settings
+        sibling._owns_client = False  # closed with this one
+        return sibling
 
     @classmethod
     def build(
@@ -363,7 +376,8 @@ class NotionGateway:
         )
 
     def close(self) -> None:
-        self.client.close()
+        if self._owns_client:
+            self.client.close()
 
     # --- the one place calls go through -------------------------------------------------
 
@@ -558,8 +572,15 @@ class NotionGateway:
                 raise ServiceError(
                     "notion", "databases.retrieve", f"database {database_id} has no data source"
                 )
+            title = "".join(t.get("plain_text", "") for t in database.get("title") or [])
+            self._titles[database_id] = title.strip()
             cached = self._sources[database_id] = str(sources[0]["id"])
         return cached
+
+    def database_title(self, database_id: str) -> str:
+        """The database's title as its data source was discovered ("" if it has none)."""
+        self.data_source_of(database_id)
+        return self._titles.get(database_id, "")
 
     # --- pages and blocks, parsed (worker/pages/parse.py) ---------------------------------
 

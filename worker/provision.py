@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -67,8 +68,11 @@ class SetupResult:
     created: bool
     postmortem_database_id: str | None = None
 
-    def env_lines(self) -> str:
-        lines = f"NOTION_INCIDENTS_DATABASE_ID={self.database_id}\n"
+    def env_lines(self, listed: Sequence[str] = ()) -> str:
+        """The lines for `.env`; `listed`: the Incidents databases the settings already
+        follow, which this one joins (after them: the first one stays first)."""
+        databases = [*listed, self.database_id] if self.database_id not in listed else listed
+        lines = f"NOTION_INCIDENTS_DATABASE_ID={','.join(databases or [self.database_id])}\n"
         if self.postmortem_database_id:
             lines += f"POSTMORTEM_DATABASE_ID={self.postmortem_database_id}\n"
         return lines

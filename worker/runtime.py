@@ -2,6 +2,12 @@
 
 Gateways and the state store are built here, and by the CLI for its one-shot commands
 (`check`, `render`, `migrate`); every other module is handed what it uses.
+
+A `Runtime` is one Incidents database's worker: its view of the state store, its lease,
+worker, effects and schema watch, its /healthz. What a process has once whatever the number
+of databases — the store, one Notion and one Slack gateway (one pace each), the wording, the
+metrics registry, who the worker is — is `Shared`. worker/runtimes.py composes one Runtime
+per database when there are several.
 """
 
 from __future__ import annotations
@@ -15,16 +21,17 @@ from functools import partial
 
 from sqlalchemy.exc import SQLAlchemyError
 
-from worker.config import Settings
+from worker.config import IncidentDatabase, Settings
 from worker.effects import BeforeWrite, Effects
 from worker.errors import ServiceError, WorkerError
 from worker.health import Health
 from worker.lanes import Lanes
-from worker.lease import Lease, fenced
+from worker.lease import Lease, fenced, lease_name
 from worker.messages import Wording
 from worker.metrics import Metrics
 from worker.notion import NotionGateway
 from worker.provision import SetupResult, setup_incidents
+from worker.replicas import Replicas
 from worker.reports import DeliveryReport, NagReport, PollReport
 from worker.scheduler import Job, Loop, utc_now
 from worker.schema_watch import SchemaWatch
@@ -42,7 +49,8 @@ _SAME_WAIT = timedelta(seconds=2)
 def _open_store(settings: Settings) -> Store:
     raw_url = settings.database_url.reveal()
     try:
-        return Store.open(raw_url)
+        # A thread per database's loop (and /metrics) may read the store at once.
+        return Store.open(raw_url, connections=1 + len(settings.incident_databases))
     except (SQLAlchemyError, OSError) as exc:
         detail = describe_open_error(exc, raw_url)
         hint = (
@@ -98,6 +106,38 @@ class Identity:
 
 
 @dataclass
+class Shared:
+    """What every database's runtime in one process shares: the state store (each database
+    sees its own part), the gateways, so that all databases together keep to one Notion
+    and one Slack pace per app, the wording, the metrics registry and the worker's
+    identity."""
+
+    settings: Settings
+    store: Store
+    notion: NotionGateway
+    slack: SlackGateway
+    words: Wording
+    metrics: Metrics
+    identity: Identity
+
+    @classmethod
+    def build(cls, settings: Settings) -> Shared:
+        store = _open_store(settings)
+        metrics = Metrics(per_database=settings.several_databases)
+        notion = NotionGateway.build(
+            settings, on_response=metrics.notion_response, on_retry=partial(metrics.retry, "notion")
+        )
+        slack = SlackGateway.build(
+            settings, on_response=metrics.slack_response, on_retry=partial(metrics.retry, "slack")
+        )
+        return cls(settings, store, notion, slack, _wording(settings), metrics, Identity())
+
+    def close(self) -> None:
+        self.notion.close()
+        self.store.close()
+
+
+@dataclass
 class Runtime:
     settings: Settings
     store: Store
@@ -118,6 +158,15 @@ class Runtime:
     clock: Callable[[], datetime] = utc_now
     # The end of the last wait for Notion a poll summary told about (told once, not per poll).
     _said_wait: datetime | None = field(default=None, init=False)
+    # The database's name, said in logs, /healthz and /metrics, when the worker follows
+    # several (None: it follows one, and says nothing more than before there could be more).
+    name: str | None = None
+    # How this replica shares the databases with others (None: one database, one lease).
+    replicas: Replicas | None = None
+    watch: SchemaWatch | None = None
+    # What this runtime shares with the other databases' (closed by `close` if it owns it).
+    shared: Shared | None = None
+    owns_shared: bool = True
 
     @classmethod
     def build(
@@ -128,17 +177,61 @@ class Runtime:
         sleep: Callable[[float], None] | None = None,
         clock: Callable[[], datetime] = utc_now,
     ) -> Runtime:
-        store = _open_store(settings)
-        metrics = Metrics()
-        notion = NotionGateway.build(
-            settings, on_response=metrics.notion_response, on_retry=partial(metrics.retry, "notion")
+        """The worker of the settings' (first) Incidents database, owning what it shares."""
+        return cls.alone(Shared.build(settings), should_stop=should_stop, sleep=sleep, clock=clock)
+
+    @classmethod
+    def alone(
+        cls,
+        shared: Shared,
+        *,
+        should_stop: Callable[[], bool] = lambda: False,
+        sleep: Callable[[float], None] | None = None,
+        clock: Callable[[], datetime] = utc_now,
+    ) -> Runtime:
+        """The worker of the only (or first) database, owning `shared`."""
+        runtime = cls.of_database(
+            shared,
+            shared.settings.incident_databases[0],
+            first=True,
+            should_stop=should_stop,
+            sleep=sleep,
+            clock=clock,
         )
-        slack = SlackGateway.build(
-            settings, on_response=metrics.slack_response, on_retry=partial(metrics.retry, "slack")
+        shared.metrics.watch_state(runtime.store, runtime.settings)
+        runtime.owns_shared = True
+        return runtime
+
+    @classmethod
+    def of_database(
+        cls,
+        shared: Shared,
+        database: IncidentDatabase,
+        *,
+        first: bool,
+        holder: str | None = None,
+        should_stop: Callable[[], bool] = lambda: False,
+        sleep: Callable[[float], None] | None = None,
+        clock: Callable[[], datetime] = utc_now,
+    ) -> Runtime:
+        """One database's worker on what the process shares (`first`: the first configured
+        database, which keeps the lease name and meta keys of a worker that knew one)."""
+        settings = shared.settings.for_database(database)
+        store = shared.store.for_database(database.id, first=first)
+        notion = shared.notion.for_database(settings)
+        slack, words, identity = shared.slack, shared.words, shared.identity
+        metrics = shared.metrics
+        name = None
+        if shared.settings.several_databases:
+            name = database.id  # until its title is read (`named`)
+            metrics = shared.metrics.for_database(name, zero=False)
+        lease = Lease(
+            store,
+            ttl_s=settings.lease_s,
+            holder=holder,
+            name=lease_name(database.id, first=first),
+            clock=clock,
         )
-        words = _wording(settings)
-        lease = Lease(store, ttl_s=settings.lease_s, clock=clock)
-        identity = Identity()
 
         # The worker builds its effects, handing them how to read a row again before a write.
         def effects(before_write: BeforeWrite) -> Effects:
@@ -165,7 +258,6 @@ class Runtime:
             after_rows=watch.after_rows,
             should_stop=should_stop,
         )
-        metrics.watch_state(store, settings)
         health = Health.for_settings(settings)
         return cls(
             settings,
@@ -180,7 +272,20 @@ class Runtime:
             identity,
             sleep=sleep,
             clock=clock,
+            name=name,
+            watch=watch,
+            shared=shared,
+            owns_shared=False,
         )
+
+    def named(self, name: str) -> None:
+        """The database's name once its title is known (several databases): in the logs,
+        its schema notices, /healthz and its /metrics series."""
+        self.name = name
+        if self.watch is not None:
+            self.watch.database_name = name
+        if self.shared is not None:
+            self.metrics = self.shared.metrics.for_database(name)
 
     def start(self, retries_s: tuple[float, ...] = (1.0, 3.0, 10.0, 20.0)) -> None:
         """Who we are on both sides, and the channel ready for reading our own posts back.
@@ -218,6 +323,8 @@ class Runtime:
     def _start(self) -> None:
         self.identity.notion_user_id = self.notion.me().id
         self.notion.data_source_id()
+        # Rows from before several databases were told apart: the first database's for good.
+        self.store.claim_unmarked()
         self.slack.auth()
         try:
             self.slack.join(self.settings.slack_channel_id)
@@ -230,21 +337,54 @@ class Runtime:
         """Whether this replica may act now (it holds, or just took, the lease). Its role is
         logged when it starts and whenever it changes, never on every pass."""
         was_leader = self.lease.token is not None
-        leader = self.lease.acquire(now)
+        replicas = self.replicas
+        leader = replicas.lead(self.lease, now) if replicas else self.lease.acquire(now)
         if leader and not was_leader:
-            log.info("leading as %s (fencing token %s)", self.lease.holder, self.lease.token)
-        elif not leader and (was_leader or not self._said_standby):
-            holder = self.lease.current_holder()
-            level = logging.WARNING if was_leader else logging.INFO
-            log.log(
-                level,
-                "%s%s standing by; another worker holds the lease (%s) and acts",
+            log.info(
+                "leading%s as %s (fencing token %s)",
+                self._of(),
                 self.lease.holder,
-                " lost the lease:" if was_leader else "",
-                holder[0] if holder else "unknown",
+                self.lease.token,
             )
+        elif not leader and (was_leader or not self._said_standby):
+            self._say_standby(was_leader)
         self._said_standby = not leader
         return leader
+
+    def _of(self) -> str:
+        """What follows a word about one of several databases (" <name>"); "" with one."""
+        return f" {self.name}" if self.name is not None else ""
+
+    def _about(self) -> str:
+        """What a line about one of several databases starts with ("<name>: "); "" with one."""
+        return f"{self.name}: " if self.name is not None else ""
+
+    def _say_standby(self, was_leader: bool) -> None:
+        level = logging.WARNING if was_leader else logging.INFO
+        lost = " lost the lease:" if was_leader else ""
+        why = self.replicas.why_not(self.lease) if self.replicas else None
+        if why is not None:  # its own choice: the replicas share the databases
+            log.log(level, "%s%s standing by for%s: %s", self.lease.holder, lost, self._of(), why)
+            return
+        holder = self.lease.current_holder()
+        log.log(
+            level,
+            "%s%s standing by%s; another worker holds the lease (%s) and acts",
+            self.lease.holder,
+            lost,
+            f" for{self._of()}" if self.name is not None else "",
+            holder[0] if holder else "unknown",
+        )
+
+    def _held_by(self, now: datetime) -> str | None:
+        """A standby database's word on who acts on it, for /healthz (several databases):
+        the replica holding its lease, or why this one leaves it to the others."""
+        if self.name is None:
+            return None
+        holder = self.lease.current_holder()
+        if holder is not None and holder[0] and holder[2] > now.timestamp() * 1000:
+            return holder[0]
+        return self.replicas.why_not(self.lease) if self.replicas else None
 
     def poll(self, now: datetime, *, deliver: bool = True) -> PollReport | None:
         """One poll, if this replica leads; None when another replica does. Either way
@@ -263,7 +403,10 @@ class Runtime:
             self.health.poll_waited(now, wait.until, wait.reason)
         else:
             notion_wait = (wait.until, wait.reason) if wait is not None else None
-            self.health.poll_succeeded(now, leader=report is not None, notion_wait=notion_wait)
+            held_by = self._held_by(now) if report is None else None
+            self.health.poll_succeeded(
+                now, leader=report is not None, notion_wait=notion_wait, held_by=held_by
+            )
         return report
 
     def _poll(self, now: datetime, *, deliver: bool) -> PollReport | None:
@@ -276,7 +419,7 @@ class Runtime:
         if wait is not None and said is not None and abs(wait.until - said) < _SAME_WAIT:
             level = logging.DEBUG if report.ok else level  # the same wait, told already
         self._said_wait = wait.until if wait is not None else None
-        log.log(level, report.summary())
+        log.log(level, "%s%s", self._about(), report.summary())
         return report
 
     def nag(self, now: datetime, *, deliver: bool = True) -> NagReport | None:
@@ -295,7 +438,12 @@ class Runtime:
             return None
         report = self.worker.nag_pass(now, deliver=deliver)
         if report.queued:
-            log.info("nudges: %d queued, %d delivered", report.queued, report.delivery.done)
+            log.info(
+                "%snudges: %d queued, %d delivered",
+                self._about(),
+                report.queued,
+                report.delivery.done,
+            )
         return report
 
     def deliver(self, now: datetime, budget_s: float | None = None) -> DeliveryReport | None:
@@ -359,8 +507,8 @@ class Runtime:
 
         return Loop(
             [
-                Job("poll", self.settings.poll_interval_s, poll_job),
-                Job("nag", self.settings.nag_interval_s, nag_job),
+                Job(f"poll{self._of()}", self.settings.poll_interval_s, poll_job),
+                Job(f"nag{self._of()}", self.settings.nag_interval_s, nag_job),
             ],
             clock=self.clock,
             alongside=lanes,
@@ -368,5 +516,5 @@ class Runtime:
 
     def close(self) -> None:
         self.lease.release()
-        self.notion.close()
-        self.store.close()
+        if self.owns_shared and self.shared is not None:
+            self.shared.close()

@@ -1,9 +1,14 @@
-"""Scheduler: APScheduler 3 runs the poll (and later passes) on an interval until stopped."""
+"""Scheduler: APScheduler 3 runs the poll (and later passes) on an interval until stopped.
+
+One `Loop` runs its jobs one at a time in a thread of its own; `Loops` runs several side by
+side (one per Incidents database, so that one database's pass never delays another's poll)
+and stops them together."""
 
 from __future__ import annotations
 
 import logging
 import threading
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -80,6 +85,19 @@ class Loop:
         return run
 
     def run_until_stopped(self, grace_s: float = 1.5) -> None:
+        self.start()
+        try:
+            self.stopping.wait()
+        finally:
+            self.shut_down(grace_s)
+            # Let a running pass finish its current step; whatever is still in flight
+            # after the grace period is safe to abandon (the outbox retries it).
+            if not self._idle.wait(grace_s):
+                log.warning("stopping while a pass is still running; it will resume next start")
+
+    def start(self) -> None:
+        """Every job at once, then on its interval, in the loop's own thread; the threads
+        beside them (the delivery lanes) too."""
         first = self.clock()
         for job in self.jobs:
             self._scheduler.add_job(
@@ -92,20 +110,18 @@ class Loop:
         if self.alongside is not None:
             self.alongside.start()
         self._scheduler.start()
-        try:
-            self.stopping.wait()
-        finally:
-            if self.alongside is not None and not self.alongside.stop(grace_s):
-                log.warning("stopping while an action is in flight; the outbox retries it")
-            # APScheduler's shutdown joins its thread, which is the one running the pass:
-            # shut down from another thread, so the grace below is what bounds the stop.
-            threading.Thread(
-                target=self._scheduler.shutdown, kwargs={"wait": False}, daemon=True
-            ).start()
-            # Let a running pass finish its current step; whatever is still in flight
-            # after the grace period is safe to abandon (the outbox retries it).
-            if not self._idle.wait(grace_s):
-                log.warning("stopping while a pass is still running; it will resume next start")
+
+    def shut_down(self, grace_s: float) -> None:
+        """No job starts any more, and the threads beside them stop (an action they carry
+        out has `grace_s` to finish); a running pass goes on (`wait_idle` waits for it)."""
+        self.stopping.set()
+        if self.alongside is not None and not self.alongside.stop(grace_s):
+            log.warning("stopping while an action is in flight; the outbox retries it")
+        # APScheduler's shutdown joins its thread, which is the one running the pass: shut
+        # down from another thread, so the caller's grace is what bounds the stop.
+        threading.Thread(
+            target=self._scheduler.shutdown, kwargs={"wait": False}, daemon=True
+        ).start()
 
     def stop(self) -> None:
         self.stopping.set()
@@ -115,3 +131,36 @@ class Loop:
         while one still is)."""
         beside = self.alongside.wait_idle(timeout_s) if self.alongside is not None else True
         return self._idle.wait(timeout_s) and beside
+
+
+class Loops:
+    """Several loops side by side, each in its thread, started and stopped together: one per
+    Incidents database, so that however long one database's pass takes, the others poll on
+    time. (Their gateways' pacing is shared, so together they keep to one pace.)"""
+
+    def __init__(self, loops: list[Loop]) -> None:
+        self.loops = loops
+        self.stopping = threading.Event()
+
+    @property
+    def jobs(self) -> list[Job]:
+        return [job for loop in self.loops for job in loop.jobs]
+
+    def run_until_stopped(self, grace_s: float = 1.5) -> None:
+        for loop in self.loops:
+            loop.start()
+        try:
+            self.stopping.wait()
+        finally:
+            deadline = time.monotonic() + grace_s
+            for loop in self.loops:
+                loop.shut_down(max(0.0, deadline - time.monotonic()))
+            if not self.wait_idle(max(0.0, deadline - time.monotonic())):
+                log.warning("stopping while a pass is still running; it will resume next start")
+
+    def stop(self) -> None:
+        self.stopping.set()
+
+    def wait_idle(self, timeout_s: float) -> bool:
+        deadline = time.monotonic() + timeout_s
+        return all(loop.wait_idle(max(0.0, deadline - time.monotonic())) for loop in self.loops)

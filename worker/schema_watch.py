@@ -64,16 +64,20 @@ def digest_of(problems: tuple[str, ...]) -> str:
     return hashlib.sha256("\n".join(problems).encode()).hexdigest()[:12] if problems else ""
 
 
-def next_notice(said: Said, problems: tuple[str, ...]) -> tuple[Said, Action | None]:
-    """What to say now, given what was said last (pure): nothing while it stays the same."""
+def next_notice(
+    said: Said, problems: tuple[str, ...], database: str = ""
+) -> tuple[Said, Action | None]:
+    """What to say now, given what was said last (pure): nothing while it stays the same.
+    `database`: its name, when the worker follows several (the notice, and so its key, say
+    which)."""
     digest = digest_of(problems)
     if digest == said.digest:
         return said, None
     now_said = Said(said.episode + 1, digest)
     if problems:
-        payload = PostNotice(type="schema_broken", problems=problems)
+        payload = PostNotice(type="schema_broken", problems=problems, database=database)
     else:
-        payload = PostNotice(type="schema_fits")
+        payload = PostNotice(type="schema_fits", database=database)
     return now_said, channel_notice("schema", now_said.episode, payload)
 
 
@@ -90,6 +94,8 @@ class SchemaWatch:
         self.interval_s = interval_s
         self._next: datetime | None = None  # the first poll looks
         self._row_problems: frozenset[str] = frozenset()
+        # The database's name when the worker follows several (set once it is known).
+        self.database_name = ""
 
     def after_rows(self, now: datetime, row_problems: Collection[str]) -> None:
         """Look at the schema if it is time, or if the rows just read had a new problem."""
@@ -107,17 +113,21 @@ class SchemaWatch:
         self.say(schema_problems(schema, self.settings), now)
 
     def say(self, problems: tuple[str, ...], now: datetime) -> None:
-        said, action = next_notice(Said.from_meta(self.store.get_meta(SAID_KEY)), problems)
+        said, action = next_notice(
+            Said.from_meta(self.store.get_meta(SAID_KEY)), problems, self.database_name
+        )
         if action is None:
             return
         # The action first: if the worker stops in between, the next look plans the same
         # key again (the outbox keeps one), and only then moves on.
         self.store.add_actions([action], now)
         self.store.set_meta(SAID_KEY, said.to_meta())
+        database = f"the Incidents database {self.database_name}".rstrip()
         if problems:
             log.warning(
-                "the Incidents database no longer fits the settings (said in the channel too): %s",
+                "%s no longer fits the settings (said in the channel too): %s",
+                database,
                 " | ".join(problems),
             )
         else:
-            log.info("the Incidents database fits the settings again (said in the channel too)")
+            log.info("%s fits the settings again (said in the channel too)", database)

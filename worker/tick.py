@@ -104,6 +104,7 @@ class Worker:
         self.after_rows = after_rows
         self.should_stop = should_stop
         self._logged_problems: set[str] = set()
+        self._said_moved: set[str] = set()
         self._schema: tuple[float, DataSourceSchema] | None = None
         self._pruned_at: datetime | None = None
         self.effects = effects(self._refresh)
@@ -142,11 +143,14 @@ class Worker:
             queried_at = queried_at or self.notion.server_clock.latest
             # The page's records in one read (a poll re-reading a thousand rows makes ten).
             known = self._records_of(rows)
+            moved = self._moved_here(known)
             for row in rows:
                 report.rows += 1
                 if isinstance(row, RowError):
                     report.row_errors += 1
                     log.error("skipping an unreadable row: %s", row)
+                    continue
+                if row.page_id in moved:
                     continue
                 row_problems.update(row.problems)
                 if self._ingest(row, now=now, first_run=first_run, known=known):
@@ -248,6 +252,24 @@ class Worker:
         ids = [row.page_id for row in rows if not isinstance(row, RowError)]
         found = self.store.records_of(ids)
         return {page_id: found.get(page_id) for page_id in ids}
+
+    def _moved_here(self, known: dict[str, IncidentRecord | None]) -> set[str]:
+        """Rows new to this database whose incident another Incidents database's worker
+        follows: moved here from there (Notion can move a page between databases). An
+        incident stays with the database it began in, so the row is left alone here; said
+        once per row."""
+        moved = self.store.elsewhere([page for page, record in known.items() if record is None])
+        for page_id in sorted(moved - self._said_moved):
+            log.warning(
+                "incident %s: its row was moved to this Incidents database (%s) from the one "
+                "its incident began in; an incident stays where it began, so this row's "
+                "changes are not mirrored. Move the row back, or duplicate it here to declare "
+                "it anew in this database",
+                page_id,
+                self.settings.notion_database_id,
+            )
+        self._said_moved |= moved
+        return moved
 
     def _ingest(
         self,

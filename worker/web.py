@@ -20,7 +20,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from worker.errors import WorkerError
-from worker.health import Health
+from worker.health import HealthSource
 from worker.metrics import Metrics
 
 log = logging.getLogger("worker.web")
@@ -32,7 +32,7 @@ _NO_CACHE = {"Cache-Control": "no-store"}
 
 def create_app(
     metrics: Metrics,
-    health: Health,
+    health: HealthSource,
     *,
     clock: Callable[[], datetime] = lambda: datetime.now(UTC),
 ) -> Starlette:

@@ -19,6 +19,7 @@ from worker.notion import NotionGateway
 from worker.provision import setup_incidents
 from worker.reports import PollReport
 from worker.runtime import Runtime
+from worker.runtimes import Runtimes
 from worker.sandbox import Sandbox, SandboxOptions
 from worker.sandbox.notion.limits import NotionLimits
 from worker.sandbox.people import people, rich, select, title
@@ -28,6 +29,7 @@ from worker.scheduler import Loop
 from worker.store import outbox_table
 
 __all__ = [
+    "Databases",
     "Harness",
     "check",
     "check_env",
@@ -184,6 +186,117 @@ class Harness:
 
     def replies_text(self, page_id: str) -> list[str]:
         return [message_text(m) for m in self.thread_of(page_id)[1:]]
+
+
+class Databases:
+    """Several Incidents databases in one sandbox, each set up like `Harness`'s, the first
+    posting to #incidents and each other one to a channel of its own (INCIDENT_ROUTES), and
+    one worker following them all, its state in `state_dir` (or `database_url`)."""
+
+    def __init__(
+        self,
+        box: Sandbox,
+        state_dir: Path,
+        titles: tuple[str, ...] = ("Incidents", "Platform incidents"),
+        *,
+        database_url: str | None = None,
+        start: bool = True,
+        **env: str,
+    ) -> None:
+        self.box = box
+        self.state_dir = state_dir
+        self.titles = titles
+        bootstrap = Settings.from_env(
+            {"NOTION_TOKEN": box.workspace.notion_token, "NOTION_BASE_URL": box.notion_base_url},
+            require_workspace=False,
+        )
+        gateway = NotionGateway.build(bootstrap)
+        try:
+            parent = box.workspace.parent_page_id
+            self.database_ids = [
+                setup_incidents(gateway, bootstrap, parent, title=t).database_id for t in titles
+            ]
+            self.data_source_ids = [gateway.data_source_of(d) for d in self.database_ids]
+        finally:
+            gateway.close()
+        self.channels = [box.workspace.slack_channel_id] + [
+            box.slack.create_channel(f"db-{n}-incidents", is_private=False)
+            for n in range(1, len(titles))
+        ]
+        routes = ",".join(f"{d}={c}" for d, c in zip(self.database_ids, self.channels, strict=True))
+        self.env = {
+            **box.worker_env(self.database_ids[0]),
+            "NOTION_INCIDENTS_DATABASE_ID": ",".join(self.database_ids),
+            "INCIDENT_ROUTES": routes.split(",", 1)[1],  # the first: SLACK_CHANNEL_ID
+            "DATABASE_URL": database_url or f"sqlite:///{state_dir / 'state.db'}",
+            "POLL_INTERVAL": "1s",
+            "NOTION_REQUESTS_PER_SECOND": "1000",
+            "SLACK_POSTS_PER_SECOND": "1000",
+            "SLACK_TIER_PACING": "off",
+            **env,
+        }
+        self.runtimes = self.start_worker() if start else None
+
+    def settings(self) -> Settings:
+        return Settings.from_env(self.env)
+
+    def start_worker(self, **build: Any) -> Runtimes:
+        runtimes = Runtimes.build(self.settings(), **build)
+        runtimes.start()
+        return runtimes
+
+    @property
+    def worker(self) -> Runtimes:
+        assert self.runtimes is not None, "no worker started"
+        return self.runtimes
+
+    def restart(self) -> None:
+        self.worker.close()
+        self.runtimes = self.start_worker()
+
+    def close(self) -> None:
+        if self.runtimes is not None:
+            self.runtimes.close()
+
+    def poll(self, now: datetime | None = None) -> list[PollReport | None]:
+        """One poll of every database (None where another replica holds it)."""
+        moment = now or datetime.now(UTC)
+        return [runtime.poll(moment) for runtime in self.worker.runtimes]
+
+    def declare(self, database: int, who: str, name: str, **props: dict[str, Any]) -> str:
+        client = self.client(who)
+        try:
+            page = client.pages.create(
+                parent={"data_source_id": self.data_source_ids[database]},
+                properties={"Name": title(name), **props},
+            )
+        finally:
+            client.close()
+        return str(page["id"])  # type: ignore[index]
+
+    def edit(self, who: str, page_id: str, **props: dict[str, Any]) -> None:
+        client = self.client(who)
+        try:
+            client.pages.update(page_id=page_id, properties=props)
+        finally:
+            client.close()
+
+    def client(self, who: str) -> notion_client.Client:
+        person = self.box.workspace.person(who)
+        return notion_client.Client(auth=person.notion_token, base_url=self.box.notion_base_url)
+
+    def top_level(self, database: int) -> list[dict[str, Any]]:
+        """The messages in the channel of `database` (not in threads)."""
+        return self.box.slack.channel_messages(self.channels[database])
+
+    def thread(
+        self, database: int, page_id: str, worker: Runtimes | None = None
+    ) -> list[dict[str, Any]]:
+        """The thread of an incident of `database`, as its worker recorded it."""
+        record = (worker or self.worker).runtimes[database].store.get_record(page_id)
+        assert record is not None, "the worker does not know this incident"
+        assert record.thread_ts, "the incident has no thread"
+        return self.box.slack.thread(self.channels[database], record.thread_ts)
 
 
 def fast_options(**overrides: object) -> SandboxOptions:

@@ -22,10 +22,16 @@ under a rule that keeps exactly-once:
   planned again (`_insert_action` looks in both tables), so an action pruned is never
   planned or sent a second time — whatever plans its key again (a row re-read, a reminder
   due again, a problem met again), however long after.
+
+Several Incidents databases share one store: each incident and each action belongs to one
+database (`database_id`), and each database's worker sees the store through a view scoped
+to it (`Store.for_database`): its incidents, its outbox, its meta keys (a poll cursor per
+database). An incident stays with the database it was first seen in.
 """
 
 from __future__ import annotations
 
+import copy
 import json
 import random
 import sqlite3
@@ -94,7 +100,10 @@ incidents_table = sa.Table(
     # 0 unless the nudge pass said otherwise: a row a worker from before version 7 inserts
     # (a deploy's overlap) is judged at the next pass.
     sa.Column("nag_due_at", sa.Float, server_default=sa.text("0")),
+    # The Incidents database the incident belongs to (NULL: the first configured one).
+    sa.Column("database_id", sa.String(36)),
 )
+sa.Index("ix_incidents_database", incidents_table.c.database_id)
 sa.Index("ix_incidents_open", incidents_table.c.in_trash, incidents_table.c.status)
 sa.Index(
     "ix_incidents_nag",
@@ -124,7 +133,10 @@ outbox_table = sa.Table(
     sa.Column(
         "background", sa.Boolean, nullable=False, default=False, server_default=sa.text("FALSE")
     ),
+    # The Incidents database whose worker carries it out (NULL: the first configured one).
+    sa.Column("database_id", sa.String(36)),
 )
+sa.Index("ix_outbox_database", outbox_table.c.database_id, outbox_table.c.state)
 
 # The key of each done action pruned from the outbox: never planned again (`prune_outbox`).
 pruned_table = sa.Table(
@@ -140,6 +152,15 @@ lease_table = sa.Table(
     sa.Column("name", sa.String(50), primary_key=True),
     sa.Column("holder", sa.String(200), nullable=False),
     sa.Column("token", sa.BigInteger, nullable=False),
+    sa.Column("expires_at_ms", sa.BigInteger, nullable=False),
+)
+
+# One row per running replica, renewed as it works (worker/replicas.py): how many share
+# the databases.
+replicas_table = sa.Table(
+    "worker_replicas",
+    metadata,
+    sa.Column("holder", sa.String(200), primary_key=True),
     sa.Column("expires_at_ms", sa.BigInteger, nullable=False),
 )
 
@@ -224,13 +245,15 @@ def engine_url(raw: str) -> URL:
     return url
 
 
-def create_engine(raw_url: str) -> Engine:
+def create_engine(raw_url: str, *, connections: int = 2) -> Engine:
+    """`connections`: how many threads use the store at once (PostgreSQL's pool; two more
+    may be opened for a moment)."""
     url = engine_url(raw_url)
     if url.get_backend_name() == "sqlite":
         engine = sa.create_engine(url, connect_args={"timeout": 10})
         _sqlite_transactions(engine)
         return engine
-    return sa.create_engine(url, pool_size=2, max_overflow=2, pool_pre_ping=True)
+    return sa.create_engine(url, pool_size=connections, max_overflow=2, pool_pre_ping=True)
 
 
 def _sqlite_transactions(engine: Engine) -> None:
@@ -295,8 +318,28 @@ def describe_open_error(exc: BaseException, raw_url: str) -> str:
     return detail.replace(str(password), "***") if password else detail
 
 
+@dataclass(frozen=True)
+class Scope:
+    """One Incidents database's part of the store. The first configured database also owns
+    the rows stored before databases were told apart (`database_id` NULL) and keeps the meta
+    keys as they were (`poll_cursor`); another one's keys carry its id."""
+
+    database_id: str
+    first: bool
+
+    def owns(self, column: sa.ColumnElement[Any]) -> sa.ColumnElement[bool]:
+        mine = column == self.database_id
+        return sa.or_(mine, column.is_(None)) if self.first else mine
+
+    def meta_key(self, key: str) -> str:
+        return key if self.first else f"{key}@{self.database_id}"
+
+
 class Store:
-    """All persistent state of the worker; every method is one short transaction."""
+    """All persistent state of the worker; every method is one short transaction.
+
+    A store opened on a URL sees everything; `for_database` gives one database's view of
+    it, which every method then keeps to (the engine is shared)."""
 
     def __init__(self, engine: Engine) -> None:
         self.engine = engine
@@ -305,10 +348,39 @@ class Store:
         # the delivery lanes set a thread, a page or what the worker wrote on the row, each
         # in a thread of its own. Every record update of the store takes it too.
         self.lock = threading.RLock()
+        self.scope: Scope | None = None
+
+    def for_database(self, database_id: str, *, first: bool) -> Store:
+        """The store as one database's worker sees it (`first`: the first configured
+        database, which owns the rows from before several were told apart)."""
+        view = copy.copy(self)
+        view.scope = Scope(database_id, first)
+        # Its own: one database's records are never another's, so its writes need not wait
+        # for another database's pass.
+        view.lock = threading.RLock()
+        return view
+
+    def _owns(self, column: sa.ColumnElement[Any]) -> sa.ColumnElement[bool]:
+        """The condition that keeps a query to this view's database (none: everything)."""
+        return self.scope.owns(column) if self.scope is not None else sa.true()
+
+    def _incidents(self) -> sa.ColumnElement[bool]:
+        return self._owns(incidents_table.c.database_id)
+
+    def _outbox(self) -> sa.ColumnElement[bool]:
+        return self._owns(outbox_table.c.database_id)
+
+    def _meta_key(self, key: str) -> str:
+        return self.scope.meta_key(key) if self.scope is not None else key
+
+    @property
+    def _database_id(self) -> str | None:
+        """What new rows of this view are marked with (None: a store seeing everything)."""
+        return self.scope.database_id if self.scope is not None else None
 
     @classmethod
-    def open(cls, raw_url: str) -> Store:
-        store = cls(create_engine(raw_url))
+    def open(cls, raw_url: str, *, connections: int = 2) -> Store:
+        store = cls(create_engine(raw_url, connections=connections))
         store.migrate()
         return store
 
@@ -341,14 +413,15 @@ class Store:
     # --- meta ---------------------------------------------------------------------------
 
     def get_meta(self, key: str) -> str | None:
+        stored = self._meta_key(key)
         with self.reading() as conn:
             return conn.execute(
-                sa.select(meta_table.c.value).where(meta_table.c.key == key)
+                sa.select(meta_table.c.value).where(meta_table.c.key == stored)
             ).scalar()
 
     def set_meta(self, key: str, value: str) -> None:
         with self.transaction() as conn:
-            self._put_meta(conn, key, value)
+            self._put_meta(conn, self._meta_key(key), value)
 
     @staticmethod
     def _put_meta(conn: Connection, key: str, value: str) -> None:
@@ -363,7 +436,9 @@ class Store:
     def get_record(self, page_id: str) -> IncidentRecord | None:
         with self.reading() as conn:
             row = conn.execute(
-                sa.select(incidents_table).where(incidents_table.c.page_id == page_id)
+                sa.select(incidents_table).where(
+                    incidents_table.c.page_id == page_id, self._incidents()
+                )
             ).first()
         return _record(row._mapping) if row else None
 
@@ -372,13 +447,44 @@ class Store:
         if not page_ids:
             return {}
         query = sa.select(incidents_table).where(
-            incidents_table.c.page_id.in_(sorted(set(page_ids)))
+            incidents_table.c.page_id.in_(sorted(set(page_ids))), self._incidents()
         )
         with self.reading() as conn:
             return {row.page_id: _record(row._mapping) for row in conn.execute(query)}
 
+    def elsewhere(self, page_ids: Collection[str]) -> set[str]:
+        """Those of these pages whose incident belongs to another database (a row moved
+        from one Incidents database to another): never this view's to take."""
+        if not page_ids or self.scope is None:
+            return set()
+        table = incidents_table
+        query = sa.select(table.c.page_id).where(
+            table.c.page_id.in_(sorted(set(page_ids))), sa.not_(self._incidents())
+        )
+        with self.reading() as conn:
+            return {str(page_id) for page_id in conn.execute(query).scalars()}
+
+    def claim_unmarked(self) -> int:
+        """Mark the rows stored before databases were told apart (NULL) as this first
+        database's, so that they stay its own whatever order the databases are listed in
+        later. Rows a worker of the previous release inserts meanwhile are NULL again: this
+        view owns those too."""
+        if self.scope is None or not self.scope.first:
+            return 0
+        marked = 0
+        with self.transaction() as conn:
+            for table in (incidents_table, outbox_table):
+                marked += conn.execute(
+                    table.update()
+                    .where(table.c.database_id.is_(None))
+                    .values(database_id=self.scope.database_id)
+                ).rowcount
+        return marked
+
     def records(self, phase: Phase | None = None) -> list[IncidentRecord]:
-        query = sa.select(incidents_table).order_by(incidents_table.c.page_id)
+        query = (
+            sa.select(incidents_table).where(self._incidents()).order_by(incidents_table.c.page_id)
+        )
         if phase is not None:
             query = query.where(incidents_table.c.phase == phase)
         with self.reading() as conn:
@@ -387,7 +493,10 @@ class Store:
     def count_incidents(self) -> int:
         with self.reading() as conn:
             return int(
-                conn.execute(sa.select(sa.func.count()).select_from(incidents_table)).scalar() or 0
+                conn.execute(
+                    sa.select(sa.func.count()).select_from(incidents_table).where(self._incidents())
+                ).scalar()
+                or 0
             )
 
     def count_open(self, resolved_statuses: Collection[str]) -> int:
@@ -397,7 +506,9 @@ class Store:
         query = (
             sa.select(sa.func.count())
             .select_from(table)
-            .where(table.c.in_trash == sa.false(), _unresolved(resolved_statuses))
+            .where(
+                table.c.in_trash == sa.false(), _unresolved(resolved_statuses), self._incidents()
+            )
         )
         with self.reading() as conn:
             return int(conn.execute(query).scalar() or 0)
@@ -435,7 +546,9 @@ class Store:
 
     def record_by_thread(self, thread_ts: str) -> IncidentRecord | None:
         """The incident whose thread this is (a row carrying it may be a duplicate)."""
-        query = sa.select(incidents_table).where(incidents_table.c.thread_ts == thread_ts)
+        query = sa.select(incidents_table).where(
+            incidents_table.c.thread_ts == thread_ts, self._incidents()
+        )
         with self.reading() as conn:
             row = conn.execute(query.order_by(incidents_table.c.page_id)).first()
         return _record(row._mapping) if row else None
@@ -459,7 +572,7 @@ class Store:
         with self.lock, self.transaction() as conn:
             conn.execute(
                 incidents_table.update()
-                .where(incidents_table.c.page_id == page_id)
+                .where(incidents_table.c.page_id == page_id, self._incidents())
                 .values(updated_at=_seconds(now), nag_due_at=0.0, **values)
             )
 
@@ -480,10 +593,18 @@ class Store:
         }
         table = incidents_table
         updated = conn.execute(
-            table.update().where(table.c.page_id == record.page_id).values(**values)
+            table.update()
+            .where(table.c.page_id == record.page_id, self._incidents())
+            .values(**values)
         ).rowcount
         if not updated:
-            conn.execute(table.insert().values(page_id=record.page_id, **values))
+            # An incident of another database's by the same page id is never taken over: the
+            # insert fails (the poll leaves such a row alone first: `elsewhere`).
+            conn.execute(
+                table.insert().values(
+                    page_id=record.page_id, database_id=self._database_id, **values
+                )
+            )
 
     def records_to_nag(self, now: datetime) -> list[tuple[IncidentRecord, NagMemory]]:
         """What the nudge pass looks at, with what the schedule remembers of each, in one
@@ -498,6 +619,7 @@ class Store:
                 table.c.in_trash == sa.false(),
                 table.c.nag_due_at <= _seconds(now),
                 table.c.thread_ts.is_not(None),
+                self._incidents(),
             )
             .order_by(table.c.page_id)
         )
@@ -508,7 +630,9 @@ class Store:
     def nag_memory(self, page_id: str) -> NagMemory:
         with self.reading() as conn:
             text = conn.execute(
-                sa.select(incidents_table.c.nag_memory).where(incidents_table.c.page_id == page_id)
+                sa.select(incidents_table.c.nag_memory).where(
+                    incidents_table.c.page_id == page_id, self._incidents()
+                )
             ).scalar()
         return memory_from_json(text)
 
@@ -528,7 +652,7 @@ class Store:
                 self._insert_action(conn, action, now)
             conn.execute(
                 incidents_table.update()
-                .where(incidents_table.c.page_id == page_id)
+                .where(incidents_table.c.page_id == page_id, self._incidents())
                 .values(
                     nag_memory=memory_to_json(memory),
                     nag_due_at=_due_seconds(next_due),
@@ -544,7 +668,7 @@ class Store:
         table = incidents_table
         update = (
             table.update()
-            .where(table.c.page_id == sa.bindparam("page"))
+            .where(table.c.page_id == sa.bindparam("page"), self._incidents())
             .values(nag_due_at=sa.bindparam("due"))
         )
         with self.transaction() as conn:
@@ -553,16 +677,16 @@ class Store:
     def judge_all_again(self) -> None:
         """Every incident's reminders judged afresh at the next pass (the policy changed)."""
         with self.transaction() as conn:
-            conn.execute(incidents_table.update().values(nag_due_at=0.0))
+            conn.execute(incidents_table.update().where(self._incidents()).values(nag_due_at=0.0))
 
     # --- outbox -------------------------------------------------------------------------
 
-    @staticmethod
-    def _insert_action(conn: Connection, action: Action, now: datetime) -> None:
+    def _insert_action(self, conn: Connection, action: Action, now: datetime) -> None:
         if _known_key(conn, action.key):
             return  # the same effect was already planned: never twice
         conn.execute(
             outbox_table.insert().values(
+                database_id=self._database_id,
                 key=action.key,
                 page_id=action.page_id,
                 kind=action.kind,
@@ -589,7 +713,7 @@ class Store:
         """Actions still to carry out, oldest first (per incident order is by id)."""
         query = (
             sa.select(outbox_table)
-            .where(outbox_table.c.state.in_(("pending", "sending")))
+            .where(outbox_table.c.state.in_(("pending", "sending")), self._outbox())
             .order_by(outbox_table.c.id)
         )
         with self.reading() as conn:
@@ -613,7 +737,7 @@ class Store:
         delivery lanes choose from (worker/outbox_order.py)."""
         query = (
             sa.select(outbox_table)
-            .where(outbox_table.c.state.in_(("pending", "sending")))
+            .where(outbox_table.c.state.in_(("pending", "sending")), self._outbox())
             .order_by(outbox_table.c.id)
         )
         with self.reading() as conn:
@@ -714,7 +838,7 @@ class Store:
         """Parked actions whose reason starts with `reason_prefix`."""
         table = outbox_table
         query = sa.select(table).where(
-            table.c.state == "paused", table.c.error.startswith(reason_prefix)
+            table.c.state == "paused", table.c.error.startswith(reason_prefix), self._outbox()
         )
         with self.reading() as conn:
             return [_item(row._mapping) for row in conn.execute(query.order_by(table.c.id))]
@@ -724,13 +848,14 @@ class Store:
         their keys (the rule is in the module's docstring). Returns how many went."""
         table, incidents = outbox_table, incidents_table
         over = sa.select(incidents.c.page_id).where(
-            incidents.c.status.in_(sorted(resolved_statuses))
+            incidents.c.status.in_(sorted(resolved_statuses)), self._incidents()
         )
         waiting = table.alias("waiting")
         busy = sa.select(waiting.c.page_id).where(
             waiting.c.state.in_(("pending", "sending", "paused"))
         )
         prunable = sa.and_(
+            self._outbox(),
             table.c.state == "done",
             table.c.done_at < _seconds(before),
             table.c.page_id.in_(over),
@@ -742,7 +867,11 @@ class Store:
             return int(conn.execute(table.delete().where(prunable)).rowcount)
 
     def outbox_counts(self) -> dict[str, int]:
-        query = sa.select(outbox_table.c.state, sa.func.count()).group_by(outbox_table.c.state)
+        query = (
+            sa.select(outbox_table.c.state, sa.func.count())
+            .where(self._outbox())
+            .group_by(outbox_table.c.state)
+        )
         with self.reading() as conn:
             return {str(state): int(count) for state, count in conn.execute(query)}
 
