@@ -49,8 +49,9 @@ _SAME_WAIT = timedelta(seconds=2)
 def _open_store(settings: Settings) -> Store:
     raw_url = settings.database_url.reveal()
     try:
-        # A thread per database's loop (and /metrics) may read the store at once.
-        return Store.open(raw_url, connections=1 + len(settings.incident_databases))
+        # Per database its loop's thread and its two delivery lanes; besides, /metrics and
+        # the replicas' heartbeat may use the store at once.
+        return Store.open(raw_url, connections=2 + 3 * len(settings.incident_databases))
     except (SQLAlchemyError, OSError) as exc:
         detail = describe_open_error(exc, raw_url)
         hint = (
