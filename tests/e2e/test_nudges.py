@@ -36,6 +36,12 @@ def _declare(h: Harness, **props: dict[str, object]) -> str:
     return page
 
 
+def _announced(h: Harness, page: str) -> bool:
+    """The incident's parent message is posted (its record comes first, on the scheduler)."""
+    record = h.runtime.store.get_record(page)
+    return record is not None and record.thread_ts is not None
+
+
 def test_one_nudge_when_overdue_mentioning_the_commander(h: Harness) -> None:
     page = _declare(h)
     h.runtime.nag(_at(20))
@@ -128,7 +134,7 @@ def test_second_scale_cadence_on_the_real_clock(box: Sandbox, tmp_path: Path) ->
     ben = h.person("Ben")
     page = h.declare("Aiko", "Queue stuck", Severity=select("SEV2"), Commander=people(ben))
     with h.on_scheduler():
-        wait_until("the announcement", lambda: h.runtime.store.get_record(page))
+        wait_until("the announcement", lambda: _announced(h, page))
         wait_until("the nudge", lambda: _nudges(h, page), timeout_s=10)
         time.sleep(1.0)  # half a cadence more: still one nudge, not one per pass
         assert len(_nudges(h, page)) == 1
