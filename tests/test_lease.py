@@ -166,3 +166,29 @@ def test_a_claim_is_refused_once_the_lease_is_lost(store_url: str) -> None:
     assert not store.mark_sending(item.id, at(1032.0), fenced(fence, at(1032.0)))
     assert store.mark_sending(item.id, at(1032.0), fenced(b.fence(), at(1032.0)))  # type: ignore[arg-type]
     store.close()
+
+
+def test_taking_over_from_a_replica_that_may_still_be_sending_waits_for_its_requests(
+    store_url: str,
+) -> None:
+    """A leader paused past its lease may still have a request under way (started while its
+    lease held, answered up to a client timeout later): the replica that takes over looks
+    for that request's outcome only once it is surely over. A lease given up, or never
+    held, means nothing is under way."""
+    store = Store.open(store_url)
+    clock = Clock()
+    a = Lease(store, ttl_s=30, holder="host-a:1:x", monotonic=clock, settle_s=31)
+    b = Lease(store, ttl_s=30, holder="host-b:1:y", monotonic=clock, settle_s=31)
+    assert a.acquire(at(1000.0))
+    assert a.settled()  # nobody held it before
+    clock.now += 40.0
+    assert b.acquire(at(1040.0))  # a's lease ran out; a may be alive, and sending
+    assert not b.settled()
+    clock.now += 30.0
+    assert not b.settled()
+    clock.now += 1.5
+    assert b.settled()
+    b.release()
+    assert a.acquire(at(1080.0))  # given up: nothing of b's can be under way
+    assert a.settled()
+    store.close()

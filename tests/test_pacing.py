@@ -65,3 +65,32 @@ def test_a_window_budget_is_never_overspent_by_the_burst() -> None:
     times = _send_times((180, 61.0), 400)
     assert _most_in_any(times, 61.0) == 180
     assert times[-1] < 400 / 3.0 + 5.0  # and the average is still the rate, near enough
+
+
+def test_a_lanes_requests_go_only_while_its_lease_holds() -> None:
+    """Inside `sending_only_while`, a request about to go (a retry too) is stopped once the
+    condition fails; outside it, or in another thread, nothing is checked."""
+    import threading
+
+    import pytest
+
+    from worker.errors import LostLeadershipError
+    from worker.pacing import may_send, sending_only_while
+
+    holds = [True]
+    with sending_only_while(lambda: holds[0]):
+        may_send()
+        holds[0] = False
+        sent: list[bool] = []
+
+        def elsewhere() -> None:  # another thread's requests: unchecked
+            may_send()
+            sent.append(True)
+
+        other = threading.Thread(target=elsewhere)
+        other.start()
+        other.join()
+        assert sent == [True]
+        with pytest.raises(LostLeadershipError):
+            may_send()
+    may_send()  # outside: unchecked again

@@ -145,6 +145,7 @@ class Effects:
         *,
         before_write: BeforeWrite | None = None,
         may_act: Callable[[], bool] = lambda: True,
+        settled: Callable[[], bool] = lambda: True,
         guard: Callable[[datetime], Any] | None = None,
         bot_user_id: Callable[[], str | None] = lambda: None,
         should_stop: Callable[[], bool] = lambda: False,
@@ -161,6 +162,9 @@ class Effects:
         self.before_write = before_write
         # Replicas: whether this one may still act, and the condition a claim must meet.
         self.may_act = may_act
+        # After taking over from a replica that may still be sending: its actions of unknown
+        # outcome wait until its last requests are surely over (lease.settled).
+        self.settled = settled
         self.guard = guard
         # `bot_user_id`: the worker's own Notion user (known once the runtime has started).
         self.writer = PageWriter(notion, bot_user_id)
@@ -232,6 +236,10 @@ class Effects:
             where = (item.page_id, lane(item.kind))
             if where in stalled:
                 continue
+            if item.outcome_unknown and not self.settled():
+                stalled.add(where)  # the previous holder may still be carrying it out
+                report.deferred = True
+                continue
             if self._waits_for_notion(item, where in waiting):
                 waiting.add(where)
                 report.waiting += 1
@@ -277,6 +285,10 @@ class Effects:
             item = queue.pop(self._next(queue))
             where = (item.page_id, lane(item.kind))
             if where in stalled or item.page_id in parked:
+                continue
+            if item.outcome_unknown and not self.settled():
+                stalled.add(where)  # the previous holder may still be carrying it out
+                report.deferred = True
                 continue
             if lane_service == "notion" and self.notion.hold.remaining_s() > 0:
                 report.waiting += 1 + len(queue)

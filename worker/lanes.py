@@ -16,6 +16,7 @@ from datetime import datetime
 
 from worker.effects import Effects
 from worker.outbox_order import SERVICES, Service
+from worker.pacing import sending_only_while
 from worker.reports import DeliveryReport
 
 log = logging.getLogger("worker.lanes")
@@ -33,12 +34,15 @@ class Lanes:
         *,
         clock: Callable[[], datetime],
         may_act: Callable[[], bool],
+        may_send: Callable[[], bool] = lambda: True,
         on_report: Callable[[DeliveryReport], None] = lambda _report: None,
         idle_s: float = IDLE_S,
     ) -> None:
         self.effects = effects
         self.clock = clock
         self.may_act = may_act
+        # Every request a lane makes goes only while this holds (the lease, on our clock).
+        self.may_send = may_send
         self.on_report = on_report
         self.idle_s = idle_s
         self._stopping = threading.Event()
@@ -94,13 +98,8 @@ class Lanes:
             if self.may_act():
                 self._idle[lane].clear()
                 try:
-                    report = self.effects.run_ready(
-                        lane,
-                        self.clock,
-                        busy=lambda: self._busy(lane),
-                        interrupted=lambda: wake.is_set() or self._stopping.is_set(),
-                        running=lambda item: self._carrying_out(lane, item),
-                    )
+                    with sending_only_while(self.may_send):
+                        report = self._round(lane, wake)
                 except Exception:
                     log.exception("the %s lane failed; it goes on in %.0fs", lane, self.idle_s)
                     report = DeliveryReport()
@@ -111,6 +110,15 @@ class Lanes:
             if _did_something(report):
                 continue  # what it did may have made the next actions' turn come
             poke.wait(self.idle_s)
+
+    def _round(self, lane: Service, wake: threading.Event) -> DeliveryReport:
+        return self.effects.run_ready(
+            lane,
+            self.clock,
+            busy=lambda: self._busy(lane),
+            interrupted=lambda: wake.is_set() or self._stopping.is_set(),
+            running=lambda item: self._carrying_out(lane, item),
+        )
 
     def _carrying_out(self, lane: Service, item: int | None) -> None:
         self._running[lane] = item

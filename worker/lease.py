@@ -65,9 +65,18 @@ class Lease:
         name: str = LEASE_NAME,
         monotonic: Callable[[], float] = time.monotonic,
         clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+        settle_s: float = 0.0,
     ) -> None:
         self.store = store
         self.ttl_s = ttl_s
+        # After taking over from a replica that may still be alive (its lease ran out, it
+        # did not give it up), how long its last requests may still be under way: the
+        # longest a request may take (every request of a lane starts only while its lease is
+        # valid: pacing.sending_only_while). Actions it left with an unknown outcome are
+        # looked for only after that (`settled`), so a page it was still making is found,
+        # not made a second time.
+        self.settle_s = settle_s
+        self._settled_at = 0.0
         self.holder = holder or holder_id()
         self.name = name
         self._monotonic = monotonic
@@ -85,6 +94,7 @@ class Lease:
         started = self._monotonic()
         other = ""
         with self.store.transaction() as conn:
+            before = _row_of(conn, self.name)
             token = _take(conn, self.name, self.holder, now, self.ttl_s)
             other = _holder_of(conn, self.name) if token is None else ""
             if other and dead_here(other):
@@ -96,6 +106,10 @@ class Lease:
             self._deadline = 0.0
             self.other_holder = other
             return False
+        previous, expires_ms = before if before is not None else ("", 0)
+        if previous not in ("", self.holder) and expires_ms > 0 and not dead_here(previous):
+            # Its lease ran out (it did not give it up): it may still be sending.
+            self._settled_at = started + self.settle_s
         self.token = token
         self.other_holder = ""
         self._deadline = started + self.ttl_s - _SAFETY_S
@@ -109,6 +123,10 @@ class Lease:
         if self._monotonic() < self._renew_after:
             return True
         return self.acquire(self._clock())
+
+    def settled(self) -> bool:
+        """Whether the previous holder's last requests are surely over (`settle_s`)."""
+        return self._monotonic() >= self._settled_at
 
     def valid(self) -> bool:
         """Still safe to act on our own clock (a paused process learns it lost the lease)."""
@@ -139,6 +157,15 @@ class Lease:
                 ).where(lease_table.c.name == self.name)
             ).first()
         return (str(row[0]), int(row[1]), int(row[2])) if row else None
+
+
+def _row_of(conn: Connection, name: str) -> tuple[str, int] | None:
+    """(holder, expires_at_ms) of a lease; 0 when given up."""
+    table = lease_table
+    row = conn.execute(
+        sa.select(table.c.holder, table.c.expires_at_ms).where(table.c.name == name)
+    ).first()
+    return (str(row[0]), int(row[1])) if row else None
 
 
 def _holder_of(conn: Connection, name: str) -> str:

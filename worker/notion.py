@@ -37,7 +37,7 @@ from tenacity.stop import stop_base
 
 from worker.config import NOTION_VERSION, Settings
 from worker.errors import RowError, ServiceError
-from worker.pacing import Hold, Pacer
+from worker.pacing import Hold, Pacer, may_send
 from worker.pages.blocks import Block
 from worker.pages.parse import ChildBlock, NotionPage, parse_child_block, parse_page
 from worker.properties import BY_KEY
@@ -278,7 +278,10 @@ def build_client(
     server_clock: ServerClock | None = None,
 ) -> notion_client.Client:
     """The real notion-client, pointed at `NOTION_BASE_URL`, paced by an httpx hook."""
-    hooks: dict[str, list[Callable[[Any], None]]] = {"request": [pacer.wait], "response": []}
+    hooks: dict[str, list[Callable[[Any], None]]] = {
+        "request": [pacer.wait, may_send],  # paced, and only while the replica may act
+        "response": [],
+    }
     if on_response is not None:
         hooks["response"].append(on_response)
     if server_clock is not None:

@@ -5,7 +5,10 @@ from __future__ import annotations
 import threading
 import time
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+
+from worker.errors import LostLeadershipError
 
 
 class Pacer:
@@ -98,3 +101,29 @@ class Hold:
         """Seconds still to wait; 0 when calls may go."""
         with self._lock:
             return max(0.0, self._until - self.clock())
+
+
+# The condition every request of this thread must meet when it is about to go (after its
+# pace): a delivery lane sends only while its replica's lease is valid on its own clock.
+_sending = threading.local()
+
+
+@contextmanager
+def sending_only_while(valid: Callable[[], bool]) -> Iterator[None]:
+    """Requests made by this thread inside the block go only while `valid()`; once it is
+    not, the next one (a retry too) raises LostLeadershipError instead of going. So every
+    request of a replica that lost its lease started before the lease ran out, and is over
+    a client timeout later: the replica taking over waits that long (worker/lease.py)."""
+    before = getattr(_sending, "valid", None)
+    _sending.valid = valid
+    try:
+        yield
+    finally:
+        _sending.valid = before
+
+
+def may_send(_request: object = None) -> None:
+    """Raise LostLeadershipError if this thread's requests may no longer go."""
+    valid = getattr(_sending, "valid", None)
+    if valid is not None and not valid():
+        raise LostLeadershipError("the lease ran out: this replica sends nothing more")

@@ -232,6 +232,7 @@ class Runtime:
             holder=holder,
             name=lease_name(database.id, first=first),
             clock=clock,
+            settle_s=max(settings.notion_timeout_s, settings.slack_timeout_s) + 1.0,
         )
 
         # The worker builds its effects, handing them how to read a row again before a write.
@@ -244,6 +245,7 @@ class Runtime:
                 words,
                 before_write=before_write,
                 may_act=lease.keep,
+                settled=lease.settled,
                 guard=lambda now: fenced(f, now) if (f := lease.fence()) else None,
                 bot_user_id=lambda: identity.notion_user_id,
                 should_stop=should_stop,
@@ -483,6 +485,7 @@ class Runtime:
             self.worker.effects,
             clock=self.clock,
             may_act=self.lease.keep,
+            may_send=self.lease.valid,
             on_report=self.metrics.observe_delivery,
         )
 

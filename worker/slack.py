@@ -25,7 +25,7 @@ from slack_sdk.http_retry.state import RetryState
 from worker.config import Settings
 from worker.errors import ServiceError
 from worker.messages import SlackMessage, escape
-from worker.pacing import Pacer
+from worker.pacing import Pacer, may_send
 from worker.snapshot import Person
 
 log = logging.getLogger("worker.slack")
@@ -325,6 +325,7 @@ class SlackGateway:
         pace = self.pacing.methods.get(method) if self.settings.slack_tier_pacing else None
         if pace is not None:
             pace.wait()
+        may_send()  # only while the replica may act (a delivery lane's lease)
         self.requests += 1
         try:
             with _translated(method):
@@ -397,7 +398,7 @@ class SlackGateway:
             kwargs["thread_ts"] = thread_ts
             if broadcast:
                 kwargs["reply_broadcast"] = True
-        self.pacing.posts.wait()
+        self.pacing.posts.wait()  # `call` then checks the lease, after this wait
         data = self.call("chat.postMessage", lambda: self.client.chat_postMessage(**kwargs))
         return str(data["ts"])
 
