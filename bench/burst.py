@@ -11,8 +11,10 @@ from dataclasses import dataclass
 from common import Row, goal_row, people, progress, real_options, select, title
 from process import Scene, WorkerProcess, outbox_pending, scene, settled, wait_settled
 from traffic import (
+    POLL_KIND,
     Request,
     count_429,
+    kind_of,
     kinds,
     per_unit,
     rate_trail,
@@ -130,6 +132,27 @@ def wait_done(s: Scene, worker: WorkerProcess, watch: BurstWatch) -> None:
     )
 
 
+def _same_as_the_log(s: Scene, mark: int, logged: tuple[int, int]) -> None:
+    """The recorder saw what the sandbox's own request log saw, but for polls, which go on
+    (nobody but the worker made a request meanwhile: the rows were inserted without HTTP)."""
+    seen = [r for r in s.traffic.since(mark) if not r.is_poll]
+    for service, log, before in (
+        ("notion", s.box.notion_log, logged[0]),
+        ("slack", s.box.slack_log, logged[1]),
+    ):
+        recorded = [r for r in seen if r.service == service]
+        in_log = [
+            e
+            for e in log.entries()[before:]
+            if kind_of(service, e["method"], e["path"]) != POLL_KIND  # type: ignore[arg-type]
+        ]
+        if len(in_log) != len(recorded) or any(not r.worker for r in recorded):
+            raise RuntimeError(
+                f"{service}: the sandbox logged {len(in_log)} requests but polls, the recorder "
+                f"{len(recorded)} ({sum(not r.worker for r in recorded)} not the worker's)"
+            )
+
+
 def measure(count: int) -> BurstFigures:
     with scene(real_options(), "burst") as s:
         env = s.worker_env(fast=False, POLL_INTERVAL=f"{POLL_INTERVAL_S:g}s")
@@ -138,6 +161,7 @@ def measure(count: int) -> BurstFigures:
         wait_settled(s, worker)
         time.sleep(5)  # idle polls; the sandbox's windows move on from the start's checks
         mark = s.traffic.mark()
+        logged = len(s.box.notion_log.entries()), len(s.box.slack_log.entries())
         pages = declare_all(s, count)
         started = time.monotonic()
         watch = BurstWatch(s, pages, started)
@@ -146,6 +170,7 @@ def measure(count: int) -> BurstFigures:
         requests = [r for r in s.traffic.since(mark) if r.at <= done_at]
         if outbox_pending(worker):
             raise RuntimeError("the outbox was not empty at the end")
+        _same_as_the_log(s, mark, logged)
     return BurstFigures(
         incidents=count,
         seconds=done_at - started,

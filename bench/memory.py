@@ -28,7 +28,7 @@ from tests.waiting import wait_until
 POLLS, QUICK_POLLS = 10_000, 1_000
 CHECKPOINTS = 10
 WARM_UP = 500
-POLL_INTERVAL = "20ms"
+POLL_INTERVAL = "10ms"
 HISTORY_ROWS = 20
 OPEN_INCIDENTS = 3
 # Reminders every 20 s per open SEV2 incident (and escalations after two), judged every second.
