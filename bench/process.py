@@ -233,7 +233,7 @@ class Scene:
             payload = (message.get("metadata") or {}).get("event_payload") or {}
             key = str(payload.get("key", ""))
             if key.startswith("post_parent:"):
-                found.setdefault(key.split(":", 1)[1], str(message["ts"]))
+                found.setdefault(key.rsplit(":", 1)[-1], str(message["ts"]))
         return found
 
     def thread_ts(self, page_id: str, channel: str = "", timeout_s: float = 120.0) -> str:
