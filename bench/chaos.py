@@ -1,6 +1,8 @@
-"""`make chaos`: the demo's incident for 20 incidents on a faulty sandbox while the worker is
-killed with SIGKILL and restarted, compared with a fault-free run: lost / duplicated /
-mismatched messages and pages (goal 0 / 0 / 0)."""
+"""Chaos: the demo's incident for 20 incidents on a faulty sandbox while the worker is killed
+with SIGKILL and restarted, compared with a fault-free run: lost / duplicated / mismatched
+messages and pages (goal 0 / 0 / 0). `--rate-limits` turns the sandbox's limits on;
+`--replicas 2` runs two workers on one PostgreSQL state store, each killed on its own.
+`make chaos` runs the three variants in turn."""
 
 from __future__ import annotations
 
@@ -27,6 +29,12 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "--rate-limits", action="store_true", help="the sandbox's Notion/Slack rate limits on"
     )
+    parser.add_argument(
+        "--replicas",
+        type=int,
+        default=1,
+        help="worker processes sharing one state store (PostgreSQL when more than one)",
+    )
     parser.add_argument("--keep", metavar="DIR", help="keep the state files and worker logs here")
     return parser
 
@@ -48,13 +56,19 @@ def report(
 ) -> tuple[str, bool]:
     enough_kills = chaos.kills >= min_kills
     ok = diff.clean and enough_kills
+    workers = (
+        f"workers: {chaos.replicas} replicas on one PostgreSQL state store, each"
+        if chaos.replicas > 1
+        else "worker:"
+    )
     lines = [
         f"command: {command}",
         f"scenario: {config.incidents} incidents x (declare SEV2, roles, Identified, update, "
-        "SEV1, update, Monitoring, Resolved)",
-        f"worker: killed {chaos.kills} times with SIGKILL ({chaos.kills_before_answer} of them "
-        "when a post, page or append was carried out but not yet answered), started "
-        f"{chaos.starts} times, {chaos.exits} exits of its own",
+        "SEV1, update, Monitoring, Resolved)"
+        + (", with the sandbox's rate limits" if config.rate_limits else ""),
+        f"{workers} killed with SIGKILL and started again: {chaos.kills} kills "
+        f"({chaos.kills_before_answer} of them when a post, page or append was carried out but "
+        f"not yet answered), {chaos.starts} starts, {chaos.exits} exits of their own",
         _faults_line(chaos),
         diff.messages.line("messages"),
         diff.pages.line("pages"),
@@ -83,6 +97,7 @@ def main(argv: list[str] | None = None) -> int:
         fault_rate=args.fault_rate,
         seed=args.seed,
         rate_limits=args.rate_limits,
+        replicas=args.replicas,
     )
     given = sys.argv[1:] if argv is None else argv
     command = f"{shlex.join(['python', 'bench/chaos.py', *given])}" if given else "make chaos"

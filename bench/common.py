@@ -32,7 +32,7 @@ os.environ["no_proxy"] = "127.0.0.1,localhost"
 
 # fast_options: no rate limits, for measuring the worker's own cost (the harness then lets
 # the worker's pacers run free, as the e2e tests do).
-from tests.e2e.harness import Harness, fast_options, people, select, title  # noqa: E402
+from tests.e2e.harness import Harness, fast_options, people, rich, select, title  # noqa: E402
 from tests.postgres import POSTGRES_ADMIN_URL, throwaway_database  # noqa: E402
 from worker.sandbox import Sandbox, SandboxOptions  # noqa: E402
 from worker.store import Store, engine_url  # noqa: E402
@@ -43,8 +43,10 @@ __all__ = [
     "Sandbox",
     "ShiftedClock",
     "StoreTimer",
+    "at_most",
     "bench_harness",
     "fast_options",
+    "goal_row",
     "machine_facts",
     "markdown_table",
     "median",
@@ -54,6 +56,7 @@ __all__ = [
     "postgres_database",
     "progress",
     "real_options",
+    "rich",
     "rss_mb",
     "select",
     "settle",
@@ -64,17 +67,48 @@ __all__ = [
 
 @dataclass(frozen=True)
 class Row:
-    """One line of the results table: a figure next to the goal it is measured against."""
+    """One line of the results table: a figure next to the goal it is measured against, and
+    the command that measures it (`run.py` fills that in)."""
 
     benchmark: str
     measure: str
     result: str
     goal: str = ""
     met: bool | None = None
+    # When the goal is missed: by how much ("+1.4 s, 70 % over").
+    missed_by: str = ""
+    command: str = ""
 
     def cells(self) -> list[str]:
         verdict = {True: "yes", False: "**no**", None: ""}[self.met]
-        return [self.benchmark, self.measure, self.result, self.goal, verdict]
+        if self.met is False and self.missed_by:
+            verdict += f": {self.missed_by}"
+        return [self.benchmark, self.measure, self.result, self.goal, verdict, self.command]
+
+
+def at_most(value: float, limit: float, unit: str = "", digits: int = 2) -> tuple[bool, str]:
+    """(met, by how much it is missed) for a goal `value ≤ limit`."""
+    if value <= limit:
+        return True, ""
+    over = value - limit
+    share = f", {over / limit * 100:.0f} % over" if limit > 0 else ""
+    return False, f"+{over:.{digits}f}{f' {unit}' if unit else ''}{share}"
+
+
+def goal_row(
+    benchmark: str,
+    measure: str,
+    result: str,
+    *,
+    value: float,
+    limit: float,
+    goal: str,
+    unit: str = "",
+    digits: int = 2,
+) -> Row:
+    """A row whose goal is `value ≤ limit`, saying by how much a miss misses."""
+    met, missed_by = at_most(value, limit, unit, digits)
+    return Row(benchmark, measure, result, goal, met, missed_by)
 
 
 def progress(message: str) -> None:
@@ -249,7 +283,7 @@ def machine_facts() -> list[str]:
 
 
 def markdown_table(rows: list[Row]) -> str:
-    header = ["Benchmark", "Measure", "Result", "Goal", "Met"]
+    header = ["Benchmark", "Measure", "Result", "Goal", "Met", "Command"]
     lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
     lines += ["| " + " | ".join(row.cells()) + " |" for row in rows]
     return "\n".join(lines)

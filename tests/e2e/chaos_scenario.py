@@ -27,8 +27,10 @@ from pathlib import Path
 from typing import Any, TextIO
 
 import notion_client
+import sqlalchemy as sa
 from notion_client.client import RetryOptions
 
+from tests.postgres import throwaway_database
 from tests.waiting import wait_until
 from worker.config import Settings
 from worker.demo import SCRIPTS
@@ -40,12 +42,15 @@ from worker.sandbox.notion.limits import NotionLimits
 from worker.sandbox.people import people, rich, select, title
 from worker.sandbox.ratelimit import RateLimit
 from worker.sandbox.workspace import SandboxPerson
+from worker.store import engine_url, lease_table
 
 PAGE_KINDS = ("Timeline", "Postmortem")
 # The people's clients wait out the sandbox's rate limits quietly (at log level ERROR).
 _PEOPLE_LOG = logging.getLogger("bench.chaos.people")
 _POLL_S = 0.1
 _REPORT_EVERY_S = 30.0
+# A replica that has not taken the lease within this long is standing by (and may be killed).
+_STANDBY_S = 3.0
 
 
 @dataclass(frozen=True)
@@ -58,7 +63,8 @@ class ChaosConfig:
     # The worker is killed this many seconds (drawn uniformly) after it started polling.
     kill_after_s: tuple[float, float] = (1.0, 5.0)
     kills: bool = True
-    # Stop killing after this many kills (None: go on until the scenario ends).
+    # Stop killing after this many kills of each worker process (None: go on until the
+    # scenario ends).
     max_kills: int | None = None
     # Short client timeouts, and "slow" faults just longer than them.
     client_timeout_s: float = 3.0
@@ -70,10 +76,13 @@ class ChaosConfig:
     # The worker's leadership lease: a killed worker never releases it, so its successor
     # waits this long at most.
     lease_ttl_s: float = 5.0
+    # Worker processes at once. More than one share a state store on PostgreSQL (a
+    # throwaway database), each killed and started again on its own.
+    replicas: int = 1
 
     def fault_free(self) -> ChaosConfig:
-        """The same scenario on the same workspace, with no faults and no kills."""
-        return replace(self, fault_rate=0.0, kills=False)
+        """The same scenario on the same workspace, with no faults, no kills and one worker."""
+        return replace(self, fault_rate=0.0, kills=False, replicas=1)
 
 
 # --- what people see, normalised --------------------------------------------------------
@@ -149,6 +158,7 @@ class RunResult:
     requests: int = 0
     faults: Counter[str] = field(default_factory=Counter)
     log_path: Path | None = None
+    replicas: int = 1
 
 
 # --- the worker as a separate process -----------------------------------------------------
@@ -169,7 +179,12 @@ def _is_write(method: str, path: str) -> bool:
 class Supervisor:
     """Runs `incident-worker run`; with `kills`, SIGKILLs it at random moments (half of them
     when a request that is not safe to repeat was carried out but not yet answered) and starts
-    it again on the same state file; without, it only restarts it if it exits on its own."""
+    it again on the same state store; without, it only restarts it if it exits on its own.
+
+    One supervisor per replica: each kills and restarts its own process, whatever the others
+    do. With `holds_lease` (replicas), a process counts as polling once it holds the lease or
+    has stood by for a while, and only the leader is killed right after a write (the requests
+    say nothing of which replica made them)."""
 
     def __init__(
         self,
@@ -178,13 +193,20 @@ class Supervisor:
         workdir: Path,
         rng: random.Random,
         config: ChaosConfig,
+        *,
+        name: str = "worker",
+        holds_lease: Callable[[int], bool] | None = None,
+        tap_lock: threading.Lock | None = None,
     ) -> None:
         self.box = box
         self.env = env
         self.workdir = workdir
         self.rng = rng
         self.config = config
-        self.log_path = workdir / "worker.log"
+        self.log_path = workdir / f"{name}.log"
+        self.holds_lease = holds_lease
+        # The sandbox has one answer tap: one supervisor at a time may listen to it.
+        self.tap_lock = tap_lock or threading.Lock()
         self.kills = 0
         self.kills_before_answer = 0
         self.starts = 0
@@ -246,10 +268,16 @@ class Supervisor:
         return self.config.kills and (limit is None or self.kills < limit)
 
     def _wait_until_polling(self, proc: subprocess.Popen[bytes], mark: int) -> bool:
-        """Until this process's first poll (a new worker may wait for the lease first)."""
+        """Until this process's first poll (a new worker may wait for the lease first); a
+        replica, until it leads or has stood by for a while."""
+        started = time.monotonic()
         while not self._stop.wait(_POLL_S):
             if proc.poll() is not None:
                 return False
+            if self.holds_lease is not None:
+                if self.holds_lease(proc.pid) or time.monotonic() - started >= _STANDBY_S:
+                    return True
+                continue
             entries = self.box.notion_log.entries()[mark:]
             if any(e.get("method") == "POST" and _QUERY.match(e["path"]) for e in entries):
                 return True
@@ -268,6 +296,16 @@ class Supervisor:
     def _kill_before_answer(self, proc: subprocess.Popen[bytes], deadline_s: float) -> bool:
         """Kill the worker once the sandbox has carried out its next post, page or append,
         before the answer reaches it: the worst moment for exactly-once delivery."""
+        if self.holds_lease is not None and not self.holds_lease(proc.pid):
+            return False  # a replica standing by writes nothing
+        if not self.tap_lock.acquire(blocking=False):
+            return False  # another replica's supervisor is listening
+        try:
+            return self._tap_and_kill(proc, deadline_s)
+        finally:
+            self.tap_lock.release()
+
+    def _tap_and_kill(self, proc: subprocess.Popen[bytes], deadline_s: float) -> bool:
         lock, fired = threading.Lock(), threading.Event()
 
         def listener(method: str, path: str) -> None:
@@ -296,15 +334,26 @@ class StepTimeoutError(Exception):
 
 
 class Run:
-    """One sandbox, one Incidents database, one worker process and the people playing."""
+    """One sandbox, one Incidents database, the worker processes and the people playing.
 
-    def __init__(self, box: Sandbox, config: ChaosConfig, workdir: Path) -> None:
+    The state store is a SQLite file in `workdir`, or the PostgreSQL database at
+    `database_url` (the replicas share it)."""
+
+    def __init__(
+        self, box: Sandbox, config: ChaosConfig, workdir: Path, database_url: str | None = None
+    ) -> None:
         self.box = box
         self.config = config
         self.workdir = workdir
         self.state_db = workdir / "state.db"
+        self.database_url = database_url
+        self._engine = sa.create_engine(engine_url(database_url)) if database_url else None
         self.database_id = ""
         self.data_source_id = ""
+
+    def close(self) -> None:
+        if self._engine is not None:
+            self._engine.dispose()
 
     # -- setup and the worker's environment --------------------------------------------------
 
@@ -329,7 +378,7 @@ class Run:
         env = {
             **os.environ,
             **self.box.worker_env(self.database_id),
-            "DATABASE_URL": f"sqlite:///{self.state_db}",
+            "DATABASE_URL": self.database_url or f"sqlite:///{self.state_db}",
             "POLL_INTERVAL": "1s",
             "NOTION_TIMEOUT": timeout,
             "SLACK_TIMEOUT": timeout,
@@ -350,6 +399,8 @@ class Run:
 
     def pending(self, page_id: str | None = None) -> tuple[int, int] | None:
         """(actions not yet done, all actions) for one incident or all; None if unreadable."""
+        if self._engine is not None:
+            return self._pending_shared(page_id)
         if not self.state_db.exists():
             return None
         query = _PENDING_ONE if page_id else _PENDING_ALL
@@ -360,6 +411,30 @@ class Run:
         except sqlite3.Error:
             return None
         return (int(row[0]), int(row[1])) if row else None
+
+    def _pending_shared(self, page_id: str | None) -> tuple[int, int] | None:
+        assert self._engine is not None
+        query = _SHARED_PENDING_ONE if page_id else _SHARED_PENDING_ALL
+        try:
+            with self._engine.connect() as conn:
+                row = conn.execute(sa.text(query), {"page": page_id}).first()
+        except sa.exc.SQLAlchemyError:
+            return None  # the workers have not created the schema yet
+        return (int(row[0]), int(row[1])) if row else None
+
+    def holds_lease(self, pid: int) -> bool:
+        """Whether the process `pid` holds the worker's lease now (replicas on PostgreSQL)."""
+        if self._engine is None:
+            return False
+        now_ms = time.time() * 1000
+        try:
+            with self._engine.connect() as conn:
+                rows = conn.execute(sa.select(lease_table.c.holder, lease_table.c.expires_at_ms))
+                holders = [str(h) for h, expires in rows if expires > now_ms]
+        except sa.exc.SQLAlchemyError:
+            return False
+        # A holder is "host:pid:random" (worker/lease.py).
+        return any(h.split(":")[1:2] == [str(pid)] for h in holders)
 
     def idle(self, page_id: str | None = None) -> bool:
         counts = self.pending(page_id)
@@ -399,6 +474,11 @@ class Run:
 
 _PENDING_ALL = "SELECT COALESCE(SUM(state IN ('pending', 'sending')), 0), COUNT(*) FROM outbox"
 _PENDING_ONE = _PENDING_ALL + " WHERE page_id = ?"
+_SHARED_PENDING_ALL = (
+    "SELECT COALESCE(SUM(CASE WHEN state IN ('pending', 'sending') THEN 1 ELSE 0 END), 0), "
+    "COUNT(*) FROM outbox"
+)
+_SHARED_PENDING_ONE = _SHARED_PENDING_ALL + " WHERE page_id = :page"
 
 
 @contextmanager
@@ -526,45 +606,92 @@ def play(
     `progress` hears how far it got every half minute."""
     workdir.mkdir(parents=True, exist_ok=True)
     started = time.monotonic()
-    with Sandbox(sandbox_options(config)) as box:
+    with Sandbox(sandbox_options(config)) as box, _state_store(config) as database_url:
         box.set_fault_rate(0.0)  # the operator's setup is not what is being tested
-        run = Run(box, config, workdir)
-        run.setup()
-        box.set_fault_rate(config.fault_rate)
-        supervisor = Supervisor(box, run.worker_env(), workdir, random.Random(config.seed), config)
-        supervisor.start()
-        players = [Player(run, i) for i in range(config.incidents)]
-        next_report = time.monotonic() + _REPORT_EVERY_S
+        run = Run(box, config, workdir, database_url)
         try:
-            _play_all(players, config.stagger_s)
-            label = "chaos run" if config.kills else "fault-free run"
-            while not all(p.finished for p in players):
-                time.sleep(_POLL_S)
-                if progress is not None and time.monotonic() >= next_report:
-                    next_report += _REPORT_EVERY_S
-                    done = sum(p.finished for p in players)
-                    progress(
-                        f"{label}: {done}/{len(players)} incidents played, "
-                        f"{supervisor.kills} kills, {time.monotonic() - started:.0f}s"
-                    )
-            run.settle(quiet_s=3.0, timeout_s=config.step_timeout_s)
+            run.setup()
+            box.set_fault_rate(config.fault_rate)
+            supervisors = _supervisors(run)
+            for supervisor in supervisors:
+                supervisor.start()
+            players = [Player(run, i) for i in range(config.incidents)]
+            try:
+                _play_all(players, config.stagger_s)
+                _wait_for_players(players, supervisors, started, progress)
+                run.settle(quiet_s=3.0, timeout_s=config.step_timeout_s)
+            finally:
+                for supervisor in supervisors:
+                    supervisor.stop()
+            wall_s = time.monotonic() - started
+            box.set_fault_rate(0.0)
+            outcomes = [collect(run, p) for p in players]
         finally:
-            supervisor.stop()
-        wall_s = time.monotonic() - started
-        box.set_fault_rate(0.0)
-        outcomes = [collect(run, p) for p in players]
+            run.close()
         entries = box.notion_log.entries() + box.slack_log.entries()
     return RunResult(
         incidents=outcomes,
         wall_s=wall_s,
-        kills=supervisor.kills,
-        kills_before_answer=supervisor.kills_before_answer,
-        starts=supervisor.starts,
-        exits=supervisor.exits,
+        kills=sum(s.kills for s in supervisors),
+        kills_before_answer=sum(s.kills_before_answer for s in supervisors),
+        starts=sum(s.starts for s in supervisors),
+        exits=sum(s.exits for s in supervisors),
         requests=len(entries),
         faults=Counter(str(e["fault"]) for e in entries if e.get("fault")),
-        log_path=supervisor.log_path,
+        log_path=supervisors[0].log_path if len(supervisors) == 1 else workdir,
+        replicas=len(supervisors),
     )
+
+
+@contextmanager
+def _state_store(config: ChaosConfig) -> Iterator[str | None]:
+    """None (a SQLite file per run) for one worker; a throwaway PostgreSQL database, which
+    the replicas share, for several."""
+    if config.replicas <= 1:
+        yield None
+        return
+    with throwaway_database("iw_chaos") as url:
+        yield url
+
+
+def _supervisors(run: Run) -> list[Supervisor]:
+    """One supervisor per worker process; replicas each with a random sequence of its own."""
+    config, env = run.config, run.worker_env()
+    if config.replicas <= 1:
+        return [Supervisor(run.box, env, run.workdir, random.Random(config.seed), config)]
+    tap_lock = threading.Lock()
+    return [
+        Supervisor(
+            run.box,
+            env,
+            run.workdir,
+            random.Random(config.seed * 1000 + n),
+            config,
+            name=f"worker-{n + 1}",
+            holds_lease=run.holds_lease,
+            tap_lock=tap_lock,
+        )
+        for n in range(config.replicas)
+    ]
+
+
+def _wait_for_players(
+    players: list[Player],
+    supervisors: list[Supervisor],
+    started: float,
+    progress: Callable[[str], None] | None,
+) -> None:
+    label = "chaos run" if supervisors[0].config.kills else "fault-free run"
+    next_report = time.monotonic() + _REPORT_EVERY_S
+    while not all(p.finished for p in players):
+        time.sleep(_POLL_S)
+        if progress is not None and time.monotonic() >= next_report:
+            next_report += _REPORT_EVERY_S
+            done = sum(p.finished for p in players)
+            progress(
+                f"{label}: {done}/{len(players)} incidents played, "
+                f"{sum(s.kills for s in supervisors)} kills, {time.monotonic() - started:.0f}s"
+            )
 
 
 def play_both(
