@@ -5,11 +5,13 @@ threads can take, so that each test is deterministic."""
 
 from __future__ import annotations
 
+import threading
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 from tests.e2e.harness import Databases, Harness, message_text, people, rich, select
+from worker.pacing import sending_only_while
 from worker.runtimes import Runtimes
 from worker.sandbox import Sandbox
 
@@ -92,12 +94,13 @@ def test_a_database_handed_to_another_replica_mid_post_is_announced_once(
     box: Sandbox, tmp_path: Path
 ) -> None:
     """Replicas share the databases: when a second replica starts, the first one's next poll
-    of the database it gives up releases that lease at once (Replicas._keep) — from the
-    scheduler's thread, while that database's Slack lane may be in the middle of a post it
-    claimed. The new holder's lane finds the action `sending`, looks for its message (not
-    there yet), claims it under its own fence and posts; then the first replica's post
-    lands. Before the lanes, a release never overlapped an action (delivery ran inside the
-    poll, on the thread that releases)."""
+    of the database it gives up releases that lease at once (Replicas._keep → Lease.release,
+    expires_at_ms = 0) — from the scheduler's thread, while that database's Slack lane may
+    have a post in flight (past `may_send`). The new holder takes the lease at once, and as
+    it was given up (not run out) `lease.settled` holds at once too: its lane finds the
+    action `sending`, looks for its message (not there yet), claims it under its own fence
+    and posts; then the first replica's post lands. Before the lanes, a release never
+    overlapped an action (delivery ran inside the poll, on the thread that releases)."""
     dbs = Databases(box, tmp_path, start=False, LEASE_TTL="30s")
     clock = _Later()
     first = dbs.start_worker(clock=clock)
@@ -107,25 +110,36 @@ def test_a_database_handed_to_another_replica_mid_post_is_announced_once(
         assert [r.poll(now, deliver=False) is not None for r in first.runtimes] == [True, True]
         dbs.declare(PLATFORM, "Ben", "Deploys stuck", Severity=select("SEV3"))
         assert first.runtimes[PLATFORM].poll(clock.skip(1), deliver=False) is not None
-        slack = first.shared.slack
-        real_post = slack.post
+        client = first.shared.slack.client
+        handed: list[bool] = []
+        real_post = client.chat_postMessage
 
-        def post_while_handed_over(*args: Any, **kwargs: Any) -> str:
-            slack.post = real_post  # type: ignore[method-assign]
-            # Meanwhile (other threads): a second replica starts; the first one's next poll
-            # hands it this database; its lanes carry out what is pending.
+        def meanwhile() -> None:
+            # Other threads: a second replica starts; the first one's next poll hands it
+            # this database; the second one's Slack lane carries out what is pending.
             second = dbs.start_worker(clock=clock)
             replicas.append(second)
             moment = clock.skip(1)
             second.runtimes[INCIDENTS].poll(moment, deliver=False)  # beats its heartbeat
-            assert first.runtimes[PLATFORM].poll(moment, deliver=False) is None  # handed over
-            assert second.runtimes[PLATFORM].poll(clock.skip(1), deliver=False) is not None
-            second.runtimes[PLATFORM].worker.effects.run_ready("slack", clock)
-            return real_post(*args, **kwargs)  # the first replica's post lands
+            handed.append(first.runtimes[PLATFORM].poll(moment, deliver=False) is None)
+            taker = second.runtimes[PLATFORM]
+            assert taker.poll(clock.skip(1), deliver=False) is not None
+            with sending_only_while(taker.lease.valid):
+                taker.worker.effects.run_ready("slack", clock)
 
-        slack.post = post_while_handed_over  # type: ignore[method-assign]
-        first.runtimes[PLATFORM].worker.effects.run_ready("slack", clock)
-        assert replicas, "the first replica never posted"
+        def post_while_handed_over(**kwargs: Any) -> Any:
+            client.chat_postMessage = real_post  # type: ignore[method-assign]
+            # The request is on its way (past `may_send`) while the others act.
+            other = threading.Thread(target=meanwhile)
+            other.start()
+            other.join(30)
+            return real_post(**kwargs)  # the first replica's request lands
+
+        client.chat_postMessage = post_while_handed_over  # type: ignore[method-assign]
+        giver = first.runtimes[PLATFORM]
+        with sending_only_while(giver.lease.valid):  # as its Slack lane runs a round
+            giver.worker.effects.run_ready("slack", clock)
+        assert handed == [True], "the database was not handed over"
         posted = [m for m in dbs.top_level(PLATFORM) if "Deploys stuck" in message_text(m)]
         assert len(posted) == 1, f"announced {len(posted)} times"
     finally:
