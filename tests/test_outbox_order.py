@@ -9,7 +9,13 @@ from hypothesis import strategies as st
 
 from tests.factories import T0
 from worker.actions import UpdateParent
-from worker.outbox_order import AHEAD_OF_NOTION, ready, service, superseded_updates
+from worker.outbox_order import (
+    AHEAD_OF_NOTION,
+    THREAD_WAIT_S,
+    ready,
+    service,
+    superseded_updates,
+)
 from worker.store import OutboxItem, lane
 
 LATER = T0 + timedelta(minutes=5)
@@ -30,6 +36,7 @@ def _item(
         first_attempt_at=None,
         result=None,
         error=None,
+        created_at=T0,
         background=background or kind in ("post_nudge", "create_timeline", "timeline_entry"),
     )
 
@@ -68,6 +75,14 @@ def test_a_notion_write_waits_for_every_earlier_action_of_its_lane() -> None:
     ]
     assert _kinds(ready(items, T0)) == ["a:post_parent"]
     assert _kinds(ready(items[1:], T0)) == ["a:link_thread"]
+
+
+def test_a_timeline_page_waits_for_the_thread_no_longer_than_two_minutes() -> None:
+    """Slack down, or the channel archived: the parent cannot go, and the page (which brings
+    the dates and its own link to the row) goes without the thread's link after a while."""
+    items = [_item(1, "a", "post_parent", due=False), _item(2, "a", "create_timeline")]
+    assert ready(items, T0 + timedelta(seconds=THREAD_WAIT_S - 1)) == []
+    assert _kinds(ready(items, T0 + timedelta(seconds=THREAD_WAIT_S))) == ["a:create_timeline"]
 
 
 def test_a_timeline_page_waits_for_the_thread_it_links_to_and_an_entry_for_its_page() -> None:
@@ -133,6 +148,24 @@ def test_only_the_last_of_several_parent_updates_is_sent() -> None:
         _item(3, "a", "update_parent"),
     ]
     assert superseded_updates(items) == {1}
+
+
+def test_a_parent_update_is_not_dropped_for_one_held_up_behind_a_write_that_waits() -> None:
+    """Notion is down: the status's write waits for its retry; the update before it goes
+    (the parent keeps up with the thread), the one after it waits its turn."""
+    items = [
+        _item(1, "a", "update_parent"),
+        _item(2, "a", "write_props", due=False),
+        _item(3, "a", "update_parent"),
+    ]
+    assert superseded_updates(items, T0) == set()
+    assert superseded_updates(items) == {1}  # the synchronous pass takes only what is due
+    both_due = [
+        _item(1, "a", "update_parent"),
+        _item(2, "a", "post_reply"),
+        _item(3, "a", "update_parent"),
+    ]
+    assert superseded_updates(both_due, T0) == {1}
 
 
 _KINDS = [

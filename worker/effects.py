@@ -9,6 +9,7 @@ metadata, so nothing is posted twice and nothing is lost.
 from __future__ import annotations
 
 import logging
+import math
 import time
 from collections.abc import Callable, Collection, Mapping
 from dataclasses import replace
@@ -64,7 +65,7 @@ from worker.outbox_order import (
 from worker.pages.effects import PageEffects
 from worker.pages.limits import BlockTooLargeError
 from worker.pages.writer import PageWriter
-from worker.plan import problem_reply, refused_reply, thread_channel
+from worker.plan import next_due, problem_reply, refused_reply, thread_channel
 from worker.properties import BY_KEY, FILLED_IF_EMPTY, WORKER_WRITTEN, IncidentProperty
 from worker.record import IncidentRecord
 from worker.reports import DeliveryReport
@@ -195,6 +196,12 @@ class Effects:
             "post_notice": self._post_notice,
         }
         self._reported: set[tuple[str, str]] = set()
+        # When (monotonic) the worker last wrote to each row it wrote to in this process.
+        self._written: dict[str, float] = {}
+
+    def wrote_since(self, page_id: str, moment: float) -> bool:
+        """Whether the worker wrote to the row after `moment` (monotonic)."""
+        return self._written.get(page_id, -1.0) > moment
 
     def channel(self, record: IncidentRecord) -> str:
         """The channel the incident's thread lives in (new incidents: the setting's)."""
@@ -269,7 +276,7 @@ class Effects:
         the report: something of this lane was not done this round."""
         report = DeliveryReport()
         items = self.store.pending_actions()
-        superseded = superseded_updates(items)
+        superseded = superseded_updates(items, now())
         queue = [i for i in ready(items, now(), busy=busy()) if service(i.kind) == lane_service]
         stalled: set[tuple[str, str]] = set()
         parked: set[str] = set()
@@ -509,8 +516,7 @@ class Effects:
             self.before_write(page_id, now)
         values = self._unless_set(page_id, values)
         if values:
-            self.notion.update_properties(page_id, property_values(self.settings, values))
-            self._remember_written(page_id, values, now)
+            self._patch_row(page_id, values, now)
 
     def _unless_set(self, page_id: str, values: dict[str, str | None]) -> dict[str, str | None]:
         """Without the times people filled in themselves since the write was planned: the
@@ -518,11 +524,29 @@ class Effects:
         record = self.store.get_record(page_id)
         if record is None:
             return values
-        return {
+        kept = {
             key: value
             for key, value in values.items()
             if key not in FILLED_IF_EMPTY or getattr(record.snapshot, _field(key)) is None
         }
+        if kept.get("next_update_due") is not None and record.phase == "announced":
+            # As due now: a status update may have come since the write was planned (the
+            # delivery lanes write a declaration's dates with its timeline page, which may
+            # come after the update's own write).
+            due = next_due(record, self.settings)
+            if due is not None:
+                kept["next_update_due"] = due.isoformat()
+        return kept
+
+    def _patch_row(self, page_id: str, values: dict[str, str | None], now: datetime) -> None:
+        """One write of worker-owned properties; a poll reading the row meanwhile knows the
+        row it read may not show it yet (`wrote_since`)."""
+        self._written[page_id] = math.inf  # under way: any read now may predate it
+        try:
+            self.notion.update_properties(page_id, property_values(self.settings, values))
+            self._remember_written(page_id, values, now)
+        finally:
+            self._written[page_id] = time.monotonic()
 
     def _remember_written(self, page_id: str, values: dict[str, str | None], now: datetime) -> None:
         """What the worker just wrote on the row is part of what it knows of the row: the
@@ -756,8 +780,7 @@ class Effects:
         # Times the worker empties (Resolved at, on a reopening), whoever set them.
         values.update({key: None for key in payload.clear})
         if values:
-            self.notion.update_properties(record.page_id, property_values(self.settings, values))
-            self._remember_written(record.page_id, values, now)
+            self._patch_row(record.page_id, values, now)
         return {}
 
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 from collections.abc import Callable
 from datetime import datetime
 
@@ -73,16 +74,23 @@ class Lanes:
 
     def stop(self, grace_s: float) -> bool:
         """Stop both lanes; True when neither was still carrying out an action after
-        `grace_s` (what is still in flight then is safe to abandon: the outbox retries it)."""
+        `grace_s` in all (what is still in flight then is safe to abandon: the outbox
+        retries it, and the lease makes the next holder wait it out)."""
         self._stopping.set()
         self.wake()
-        done = all(self._idle[lane].wait(grace_s) for lane in SERVICES)
+        deadline = time.monotonic() + grace_s
+        done = all(
+            self._idle[lane].wait(max(0.0, deadline - time.monotonic())) for lane in SERVICES
+        )
         for thread in self._threads:
-            thread.join(0.1 if not done else grace_s)
+            thread.join(max(0.0, deadline - time.monotonic()))
         return done
 
     def wait_idle(self, timeout_s: float) -> bool:
-        return all(self._idle[lane].wait(timeout_s) for lane in SERVICES)
+        deadline = time.monotonic() + timeout_s
+        return all(
+            self._idle[lane].wait(max(0.0, deadline - time.monotonic())) for lane in SERVICES
+        )
 
     def _busy(self, lane: Service) -> frozenset[int]:
         return frozenset(
@@ -95,18 +103,19 @@ class Lanes:
             wake.clear()
             poke.clear()
             report = DeliveryReport()
-            if self.may_act():
-                self._idle[lane].clear()
-                try:
+            self._idle[lane].clear()
+            try:
+                # Asking for the lease may fail too (a moment of state-store trouble).
+                if self.may_act():
                     with sending_only_while(self.may_send):
                         report = self._round(lane, wake)
-                except Exception:
-                    log.exception("the %s lane failed; it goes on in %.0fs", lane, self.idle_s)
-                    report = DeliveryReport()
-                finally:
-                    self._running[lane] = None
-                    self._idle[lane].set()
-                self.on_report(report)
+                    self.on_report(report)
+            except Exception:
+                log.exception("the %s lane failed; it goes on in %.0fs", lane, self.idle_s)
+                report = DeliveryReport()
+            finally:
+                self._running[lane] = None
+                self._idle[lane].set()
             if _did_something(report):
                 continue  # what it did may have made the next actions' turn come
             poke.wait(self.idle_s)

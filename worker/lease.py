@@ -18,6 +18,7 @@ from __future__ import annotations
 import os
 import secrets
 import socket
+import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -77,6 +78,9 @@ class Lease:
         # not made a second time.
         self.settle_s = settle_s
         self._settled_at = 0.0
+        # The lanes renew (keep) while the scheduler's thread renews or gives up (acquire,
+        # release): one at a time.
+        self._lock = threading.RLock()
         self.holder = holder or holder_id()
         self.name = name
         self._monotonic = monotonic
@@ -91,6 +95,10 @@ class Lease:
 
     def acquire(self, now: datetime) -> bool:
         """Take or renew the lease; True when we are the leader until the next renewal."""
+        with self._lock:
+            return self._acquire(now)
+
+    def _acquire(self, now: datetime) -> bool:
         started = self._monotonic()
         other = ""
         with self.store.transaction() as conn:
@@ -118,11 +126,12 @@ class Lease:
 
     def keep(self) -> bool:
         """Before each action of a long pass: still ours? Renews once a third of it is gone."""
-        if self.token is None:
-            return False
-        if self._monotonic() < self._renew_after:
-            return True
-        return self.acquire(self._clock())
+        with self._lock:
+            if self.token is None:
+                return False
+            if self._monotonic() < self._renew_after:
+                return True
+            return self._acquire(self._clock())
 
     def settled(self) -> bool:
         """Whether the previous holder's last requests are surely over (`settle_s`)."""
@@ -135,19 +144,28 @@ class Lease:
     def fence(self) -> Fence | None:
         return Fence(self.name, self.holder, self.token) if self.token is not None else None
 
-    def release(self) -> None:
-        """Give the lease up at once (clean shutdown), so another replica need not wait."""
+    def release(self, *, in_flight: bool = False) -> None:
+        """Give the lease up (clean shutdown, a database handed to another replica), so that
+        another replica need not wait for it to run out. `in_flight`: a request of ours may
+        still be under way (a delivery lane's): the lease is free only `settle_s` from now,
+        and then held by nobody, so the next holder need not wait any longer."""
+        with self._lock:
+            self._release(in_flight)
+
+    def _release(self, in_flight: bool) -> None:
         if self.token is None:
             return
+        self.token = None  # first: our lanes start nothing more (keep, valid)
+        self._deadline = 0.0
         table = lease_table
+        now_ms = _ms(self._clock())
+        free_at = {"holder": "", "expires_at_ms": now_ms + int(self.settle_s * 1000)}
         with self.store.transaction() as conn:
             conn.execute(
                 table.update()
                 .where(table.c.name == self.name, table.c.holder == self.holder)
-                .values(expires_at_ms=0)
+                .values(**(free_at if in_flight and self.settle_s > 0 else {"expires_at_ms": 0}))
             )
-        self.token = None
-        self._deadline = 0.0
 
     def current_holder(self) -> tuple[str, int, int] | None:
         with self.store.transaction() as conn:

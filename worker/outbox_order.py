@@ -45,6 +45,12 @@ AHEAD_OF_NOTION = frozenset({"post_reply", "post_nudge"})
 _ANNOUNCING = frozenset({"post_parent", "link_thread", "create_timeline"})
 
 
+# How long an incident's pages wait for its thread (they link to it): past that (Slack down,
+# the channel archived), the timeline page is made without the link, and the row gets its
+# dates and page all the same; the thread's link follows when there is one.
+THREAD_WAIT_S = 120.0
+
+
 def service(kind: str) -> Service:
     """Which lane carries out an action of this kind (an unknown kind: Slack's, where it is
     failed at once without a request)."""
@@ -84,19 +90,26 @@ def ready(
         held.add(where)
         if service(item.kind) == "slack":
             message_held.add(where)
-        if item.kind == "post_parent":
+        if item.kind == "post_parent" and (now - item.created_at).total_seconds() < THREAD_WAIT_S:
             unannounced.add(item.page_id)
     return [item for _, item in sorted(turn, key=lambda pair: pair[0])]
 
 
-def superseded_updates(items: Sequence[OutboxItem]) -> set[int]:
-    """Parent updates followed by another one for the same incident: only the last counts."""
-    last: dict[str, int] = {}
+def superseded_updates(items: Sequence[OutboxItem], now: datetime | None = None) -> set[int]:
+    """Parent updates followed by another one for the same incident that can go right after
+    them: only the last counts. With `now`, a later update held up behind something that
+    cannot go yet (a Notion write waiting for its retry) supersedes nothing: the parent would
+    stay behind the thread meanwhile."""
+    superseded: set[int] = set()
+    waiting: dict[str, int] = {}  # the incident's last update not yet superseded
     for item in items:
+        if lane(item.kind) != "main":
+            continue
+        page = item.page_id
         if item.kind == "update_parent":
-            last[item.page_id] = item.id
-    return {
-        item.id
-        for item in items
-        if item.kind == "update_parent" and last.get(item.page_id) != item.id
-    }
+            if page in waiting:
+                superseded.add(waiting[page])
+            waiting[page] = item.id
+        elif now is not None and (service(item.kind) == "notion" or item.not_before > now):
+            waiting.pop(page, None)  # what follows may be a long way off
+    return superseded

@@ -152,6 +152,8 @@ class Runtime:
     identity: Identity
     # Whether this replica last said it stands by (said once, and again when that changes).
     _said_standby: bool = field(default=False, init=False)
+    # The delivery lanes of the loop built last (`loop`): whether one is still acting at close.
+    _lanes: Lanes | None = field(default=None, init=False)
     # How the start sleeps before trying again (None: time.sleep, waking up when asked to
     # stop); a test passes its fake clock's.
     sleep: Callable[[float], None] | None = None
@@ -495,7 +497,7 @@ class Runtime:
         just changed first, then announcements, then background work (reminders, pages,
         catch-up); the nudge pass only queues reminders. So an edit is announced at the next
         poll, however many reminders, pages or catch-up updates are waiting."""
-        lanes = self.lanes()
+        lanes = self._lanes = self.lanes()
 
         def poll_job(now: datetime) -> None:
             started = time.monotonic()
@@ -519,6 +521,8 @@ class Runtime:
         )
 
     def close(self) -> None:
-        self.lease.release()
+        # An action still in flight after the stop's grace: the next holder waits it out.
+        lanes = self._lanes
+        self.lease.release(in_flight=lanes is not None and not lanes.wait_idle(0.0))
         if self.owns_shared and self.shared is not None:
             self.shared.close()

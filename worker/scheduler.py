@@ -89,10 +89,11 @@ class Loop:
         try:
             self.stopping.wait()
         finally:
+            deadline = time.monotonic() + grace_s  # one grace for the lanes and the pass
             self.shut_down(grace_s)
             # Let a running pass finish its current step; whatever is still in flight
             # after the grace period is safe to abandon (the outbox retries it).
-            if not self._idle.wait(grace_s):
+            if not self._idle.wait(max(0.0, deadline - time.monotonic())):
                 log.warning("stopping while a pass is still running; it will resume next start")
 
     def start(self) -> None:

@@ -37,7 +37,7 @@ from worker.plan import (
     thread_ts_from_permalink,
     timeline_entry,
 )
-from worker.properties import OPTION_FIELDS
+from worker.properties import BY_KEY, OPTION_FIELDS, WORKER_WRITTEN
 from worker.record import IncidentRecord
 from worker.reports import DeliveryReport, NagReport, PollReport
 from worker.snapshot import Incident, Person, carry_unreadable, with_unreadable
@@ -139,7 +139,12 @@ class Worker:
         self.notion.server_clock.latest = None
         queried_at: datetime | None = None
         row_problems: set[str] = set()
-        for rows in self.notion.changed_row_pages(since):
+        pages = self.notion.changed_row_pages(since)
+        while True:
+            asked = time.monotonic()  # the rows below were read after this moment
+            rows = next(pages, None)
+            if rows is None:
+                break
             queried_at = queried_at or self.notion.server_clock.latest
             # The page's records in one read (a poll re-reading a thousand rows makes ten).
             known = self._records_of(rows)
@@ -153,7 +158,7 @@ class Worker:
                 if row.page_id in moved:
                     continue
                 row_problems.update(row.problems)
-                if self._ingest(row, now=now, first_run=first_run, known=known):
+                if self._ingest(row, now=now, first_run=first_run, known=known, asked=asked):
                     report.changed += 1
         # Next time, read what was edited from this poll's query on, by Notion's clock (which
         # stamps edits with the minute they happened in; `_since` allows for that).
@@ -278,6 +283,7 @@ class Worker:
         now: datetime,
         first_run: bool,
         known: dict[str, IncidentRecord | None] | None = None,
+        asked: float | None = None,
     ) -> bool:
         """Plan one row; returns True when it was new or changed. `known`: records read
         ahead; each is used once (a row met twice in a page is read again the second time,
@@ -289,7 +295,26 @@ class Worker:
         # The delivery lanes change records too (a thread posted, a page made, a link
         # written): the record is read again, and written, under the store's lock.
         with self.store.lock:
-            return self._ingest_locked(incident, now=now, first_run=first_run)
+            record = self.store.get_record(incident.page_id)
+            if record is not None and asked is not None:
+                incident = self._as_last_written(record, incident, asked)
+            return self._ingest_locked(incident, record, now=now, first_run=first_run)
+
+    def _as_last_written(
+        self, record: IncidentRecord, incident: Incident, asked: float
+    ) -> Incident:
+        """A row read before the worker's own write to it landed (the Notion lane wrote
+        while the poll went through its rows) shows the worker's properties as they were:
+        they are taken as the worker last wrote them, not as people clearing them (a change
+        people did make meanwhile shows at the next poll: the write makes the row newer)."""
+        if not self.effects.wrote_since(incident.page_id, asked):
+            return incident
+        fields = {
+            name: getattr(record.snapshot, name)
+            for key in WORKER_WRITTEN
+            if (name := BY_KEY[key].incident_field) is not None
+        }
+        return replace(incident, **fields)
 
     def _seen(self, record: IncidentRecord | None, incident: Incident, now: datetime) -> Incident:
         """The row as the worker takes it in: what cannot be read keeps its last known value;
@@ -300,8 +325,9 @@ class Worker:
         self._report_value_problems(incident, record, now)
         return incident
 
-    def _ingest_locked(self, incident: Incident, *, now: datetime, first_run: bool) -> bool:
-        record = self.store.get_record(incident.page_id)
+    def _ingest_locked(
+        self, incident: Incident, record: IncidentRecord | None, *, now: datetime, first_run: bool
+    ) -> bool:
         incident = self._seen(record, incident, now)
         if record is not None and record.snapshot == incident:
             return False  # seen again in the overlap window: nothing to do, nothing to write

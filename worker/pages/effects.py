@@ -35,6 +35,7 @@ from worker.errors import (
 )
 from worker.messages import Wording
 from worker.notion import NotionGateway
+from worker.outbox_order import THREAD_WAIT_S
 from worker.pages.blocks import Block
 from worker.pages.context import (
     StatusUpdate,
@@ -62,10 +63,6 @@ POSTMORTEM_PROPERTIES = {
 }
 POSTMORTEM_STATUSES = ("Draft", "In review", "Done")
 
-# How long a new timeline page waits for the incident's Slack thread so that it can link to
-# it (the thread is posted in another lane, which a Slack hiccup holds up); past that, with
-# Slack down or the channel archived, the page is created without the link.
-THREAD_WAIT_S = 120.0
 
 WriteRow = Callable[[str, dict[str, str | None], datetime], None]
 Enqueue = Callable[[list[Action], datetime], None]
