@@ -1,4 +1,4 @@
-"""Review (issue 14): defects of the delivery lanes end to end, each shown by a failing test.
+"""End to end: what two delivery lanes, the poll and a second replica may do at the same moment.
 
 The lanes are driven one round at a time (`Effects.run_ready`), in an order the scheduler's
 threads can take, so that each test is deterministic."""

@@ -1,4 +1,4 @@
-"""Review (issue 14): defects found in the delivery lanes, each shown by a failing test."""
+"""Delivery lanes: the threads themselves (they outlive a failure, a stop is bounded)."""
 
 from __future__ import annotations
 
