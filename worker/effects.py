@@ -10,8 +10,10 @@ from __future__ import annotations
 
 import logging
 import math
+import threading
 import time
-from collections.abc import Callable, Collection, Mapping
+from collections.abc import Callable, Collection, Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import replace
 from datetime import datetime, timedelta
 from functools import partial
@@ -196,8 +198,25 @@ class Effects:
             "post_notice": self._post_notice,
         }
         self._reported: set[tuple[str, str]] = set()
+        # Rounds of delivery under way (the lanes', a pass's): see `acting`.
+        self._rounds = 0
+        self._rounds_lock = threading.Lock()
         # When (monotonic) the worker last wrote to each row it wrote to in this process.
         self._written: dict[str, float] = {}
+
+    def acting(self) -> bool:
+        """Whether some thread is carrying out the outbox now (a request may be under way)."""
+        return self._rounds > 0
+
+    @contextmanager
+    def _round(self) -> Iterator[None]:
+        with self._rounds_lock:
+            self._rounds += 1
+        try:
+            yield
+        finally:
+            with self._rounds_lock:
+                self._rounds -= 1
 
     def wrote_since(self, page_id: str, moment: float) -> bool:
         """Whether the worker wrote to the row after `moment` (monotonic)."""
@@ -216,6 +235,10 @@ class Effects:
         return permalink
 
     def run_due(self, now: datetime, *, background_budget_s: float | None = None) -> DeliveryReport:
+        with self._round():
+            return self._run_due(now, background_budget_s=background_budget_s)
+
+    def _run_due(self, now: datetime, *, background_budget_s: float | None) -> DeliveryReport:
         """Carry out the due actions, urgent ones first; an incident that fails waits, the
         others go on.
 
@@ -260,6 +283,20 @@ class Effects:
         return report
 
     def run_ready(
+        self,
+        lane_service: Service,
+        now: Callable[[], datetime],
+        *,
+        busy: Callable[[], Collection[int]] = frozenset,
+        interrupted: Callable[[], bool] = lambda: False,
+        running: Callable[[int | None], None] = lambda _id: None,
+    ) -> DeliveryReport:
+        with self._round():
+            return self._run_ready(
+                lane_service, now, busy=busy, interrupted=interrupted, running=running
+            )
+
+    def _run_ready(
         self,
         lane_service: Service,
         now: Callable[[], datetime],

@@ -78,6 +78,9 @@ class Lease:
         # not made a second time.
         self.settle_s = settle_s
         self._settled_at = 0.0
+        # Whether something acting under this lease may have a request under way (the
+        # delivery lanes set it): asked when the lease is given up.
+        self.busy: Callable[[], bool] = lambda: False
         # The lanes renew (keep) while the scheduler's thread renews or gives up (acquire,
         # release): one at a time.
         self._lock = threading.RLock()
@@ -144,19 +147,19 @@ class Lease:
     def fence(self) -> Fence | None:
         return Fence(self.name, self.holder, self.token) if self.token is not None else None
 
-    def release(self, *, in_flight: bool = False) -> None:
+    def release(self) -> None:
         """Give the lease up (clean shutdown, a database handed to another replica), so that
-        another replica need not wait for it to run out. `in_flight`: a request of ours may
-        still be under way (a delivery lane's): the lease is free only `settle_s` from now,
-        and then held by nobody, so the next holder need not wait any longer."""
+        another replica need not wait for it to run out. If a request of ours may still be
+        under way (`busy`: a delivery lane is acting), the lease is free only `settle_s`
+        from now, and then held by nobody, so the next holder need not wait any longer."""
         with self._lock:
-            self._release(in_flight)
+            if self.token is None:
+                return
+            self.token = None  # first: our lanes start nothing more (keep, valid)
+            self._deadline = 0.0
+            self._release(self.busy())
 
     def _release(self, in_flight: bool) -> None:
-        if self.token is None:
-            return
-        self.token = None  # first: our lanes start nothing more (keep, valid)
-        self._deadline = 0.0
         table = lease_table
         now_ms = _ms(self._clock())
         free_at = {"holder": "", "expires_at_ms": now_ms + int(self.settle_s * 1000)}

@@ -99,8 +99,7 @@ class Replicas:
     def _keep(self, lease: Lease, now: datetime, live: set[str]) -> bool:
         held = [other for other in self.leases if other.token is not None]
         if lease in held[self._share(live) :]:
-            # Its lanes may be carrying out an action right now: the taker waits it out.
-            lease.release(in_flight=True)
+            lease.release()  # if its lanes are acting, the taker waits their requests out
             self._why[lease.name] = (
                 f"handed over to another replica ({len(live)} replicas share "
                 f"{len(self.leases)} databases)"

@@ -263,6 +263,8 @@ class Runtime:
             after_rows=watch.after_rows,
             should_stop=should_stop,
         )
+        # Given up while the outbox is being carried out: the next holder waits it out.
+        lease.busy = worker.effects.acting
         health = Health.for_settings(settings)
         return cls(
             settings,
@@ -521,8 +523,6 @@ class Runtime:
         )
 
     def close(self) -> None:
-        # An action still in flight after the stop's grace: the next holder waits it out.
-        lanes = self._lanes
-        self.lease.release(in_flight=lanes is not None and not lanes.wait_idle(0.0))
+        self.lease.release()  # an action still in flight after the stop: waited out
         if self.owns_shared and self.shared is not None:
             self.shared.close()
