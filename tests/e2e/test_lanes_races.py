@@ -100,7 +100,9 @@ def test_a_database_handed_to_another_replica_mid_post_is_announced_once(
     it was given up (not run out) `lease.settled` holds at once too: its lane finds the
     action `sending`, looks for its message (not there yet), claims it under its own fence
     and posts; then the first replica's post lands. Before the lanes, a release never
-    overlapped an action (delivery ran inside the poll, on the thread that releases)."""
+    overlapped an action (delivery ran inside the poll, on the thread that releases). So a
+    lease given up while the outbox is being carried out is free only a client timeout later,
+    and the taker then finds the post instead of making it again."""
     dbs = Databases(box, tmp_path, start=False, LEASE_TTL="30s")
     clock = _Later()
     first = dbs.start_worker(clock=clock)
@@ -112,6 +114,7 @@ def test_a_database_handed_to_another_replica_mid_post_is_announced_once(
         assert first.runtimes[PLATFORM].poll(clock.skip(1), deliver=False) is not None
         client = first.shared.slack.client
         handed: list[bool] = []
+        waited: list[bool] = []
         real_post = client.chat_postMessage
 
         def meanwhile() -> None:
@@ -122,10 +125,8 @@ def test_a_database_handed_to_another_replica_mid_post_is_announced_once(
             moment = clock.skip(1)
             second.runtimes[INCIDENTS].poll(moment, deliver=False)  # beats its heartbeat
             handed.append(first.runtimes[PLATFORM].poll(moment, deliver=False) is None)
-            taker = second.runtimes[PLATFORM]
-            assert taker.poll(clock.skip(1), deliver=False) is not None
-            with sending_only_while(taker.lease.valid):
-                taker.worker.effects.run_ready("slack", clock)
+            # Given up while its post is under way: not to be taken until that is surely over.
+            waited.append(second.runtimes[PLATFORM].poll(clock.skip(1), deliver=False) is None)
 
         def post_while_handed_over(**kwargs: Any) -> Any:
             client.chat_postMessage = real_post  # type: ignore[method-assign]
@@ -140,6 +141,11 @@ def test_a_database_handed_to_another_replica_mid_post_is_announced_once(
         with sending_only_while(giver.lease.valid):  # as its Slack lane runs a round
             giver.worker.effects.run_ready("slack", clock)
         assert handed == [True], "the database was not handed over"
+        assert waited == [True], "taken while the first replica's post was under way"
+        taker = replicas[0].runtimes[PLATFORM]
+        assert taker.poll(clock.skip(35), deliver=False) is not None  # a client timeout on
+        with sending_only_while(taker.lease.valid):
+            taker.worker.effects.run_ready("slack", clock)  # finds the post, or makes it
         posted = [m for m in dbs.top_level(PLATFORM) if "Deploys stuck" in message_text(m)]
         assert len(posted) == 1, f"announced {len(posted)} times"
     finally:
