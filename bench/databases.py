@@ -164,7 +164,10 @@ def play(s: Scene, dbs: list[Database], workers: list[WorkerProcess], count: int
     def done() -> bool:
         return complete(s, pages) and all(outbox_pending(w) == 0 for w in workers)
 
-    while not done() and time.monotonic() < started + TIMEOUT_S:
+    # Edits go on while the burst is worked through (each edit's own reply, parent update
+    # and timeline entry are then still to come: waiting for an empty outbox here would edit
+    # for ever); then everything, the edits' work included, is waited for.
+    while not complete(s, pages) and time.monotonic() < started + TIMEOUT_S:
         for worker in workers:
             worker.check_alive()
         time.sleep(rng.uniform(0, POLL_INTERVAL_S))

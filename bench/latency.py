@@ -250,10 +250,13 @@ def during_burst(count: int) -> tuple[list[float], float]:
         started = time.monotonic()
         watch = BurstWatch(s, pages, started)
         done: Callable[[], bool] = lambda: watch.complete() and outbox_pending(worker) == 0  # noqa: E731
-        while not done() and time.monotonic() < started + LOAD_TIMEOUT_S:
+        # Edits while the burst is worked through (an edit's own work may still be pending
+        # when its reply shows: the loop ends when the burst is done, not the outbox).
+        while not watch.complete() and time.monotonic() < started + LOAD_TIMEOUT_S:
             worker.check_alive()
             time.sleep(POLL_INTERVAL_S + target.rng.uniform(0, POLL_INTERVAL_S))
             target.sample(s, LOAD_REPLY_TIMEOUT_S)
+        wait_until("the burst and the edits' work", done, timeout_s=LOAD_TIMEOUT_S, every_s=0.5)
         return target.seconds, time.monotonic() - started
 
 
