@@ -27,9 +27,8 @@ class _Effects:
 def test_a_lane_survives_the_lease_check_failing_once() -> None:
     """`may_act` is Lease.keep, which every ttl/3 renews the lease in the state store: a
     moment of store trouble (SQLite busy past its timeout, PostgreSQL failing over) raises
-    there. The lane must go on, as it does for a failure inside a round; instead the
-    exception escapes `_run` (the call is outside its try) and the thread is gone for good,
-    while the poll, and /healthz, carry on as if all were well."""
+    there. The lane goes on, as it does for a failure inside a round; a lane thread that
+    died would leave polls recording and /healthz green while nothing is delivered."""
     effects = _Effects()
     calls = [0]
 

@@ -32,8 +32,9 @@ def test_a_status_update_before_the_timeline_page_keeps_its_next_update_due(h: H
     """Declared at minute 0 (SEV2: an update every 30 minutes, so due at 30); a status update
     comes at minute 10, before the timeline page is made (in a burst, pages wait minutes for
     Notion): the update is due at 40. The status update's write (main lane, urgent) goes
-    before the page (pages lane, an announcement), and the page's one PATCH then writes the
-    declaration's dates — due at 30 — over it. The row and the parent message say 30."""
+    before the page (pages lane, an announcement); the page's one PATCH, which brings the
+    declaration's dates, must not write "due at 30" over it: a write's Next update due is
+    as due when it is written."""
     ben = h.person("Ben")
     page = h.declare("Aiko", "Checkout errors", Severity=select("SEV2"), Commander=people(ben))
     assert h.runtime.poll(_at(0), deliver=False) is not None  # records the declaration
@@ -62,9 +63,9 @@ def test_a_poll_that_read_the_row_before_the_lanes_write_says_nothing_about_link
     incident (its Status) while its timeline page is on its way; the poll's query returns
     the row with that edit and without the links, and — while the poll works through its
     page of rows — the Notion lane makes the page, writes the thread and timeline links and
-    remembers them. The poll then takes the row it read for someone having cleared the
-    links: it writes them again, rewrites the dates and says in the thread that "someone
-    changed Slack thread, Timeline; the worker set it back". Nobody touched them."""
+    remembers them. The row the poll read predates that write: it must not be taken for
+    someone clearing the links (a repair write and "someone changed Slack thread, Timeline;
+    the worker set it back" in the thread, when nobody touched them)."""
     page = h.declare("Aiko", "Checkout errors", Severity=select("SEV2"))
     assert h.runtime.poll(_at(0), deliver=False) is not None
     _round(h, "slack", 0.1)  # the parent message
@@ -173,9 +174,9 @@ def test_on_the_lanes_without_a_thread_for_long_the_timeline_page_is_made_withou
 ) -> None:
     """README: a page made before the thread exists (Slack down for more than two minutes)
     gets the thread's link once it does; pages/effects.THREAD_WAIT_S. test_pages_thread_link
-    checks it through `poll()` (run_due) only. On the lanes, `outbox_order.ready` holds an
-    incident's pages behind its pending parent post however long it waits, so with the
-    channel archived the row gets no page, no Declared at and no Next update due at all."""
+    checks it through `poll()` (run_due); on the lanes, `outbox_order.ready` holds an
+    incident's pages behind its pending parent post for that long only: with the channel
+    archived, the row still gets its page, Declared at and Next update due."""
     h.box.slack.archive_channel(h.channel)
     page = h.declare("Aiko", "Queue stuck", Severity=select("SEV2"))
     assert h.runtime.poll(_at(0), deliver=False) is not None
