@@ -290,10 +290,16 @@ class Effects:
         busy: Callable[[], Collection[int]] = frozenset,
         interrupted: Callable[[], bool] = lambda: False,
         running: Callable[[int | None], None] = lambda _id: None,
+        pause: Callable[[float], bool] = lambda _s: False,
     ) -> DeliveryReport:
         with self._round():
             return self._run_ready(
-                lane_service, now, busy=busy, interrupted=interrupted, running=running
+                lane_service,
+                now,
+                busy=busy,
+                interrupted=interrupted,
+                running=running,
+                pause=pause,
             )
 
     def _run_ready(
@@ -304,12 +310,15 @@ class Effects:
         busy: Callable[[], Collection[int]] = frozenset,
         interrupted: Callable[[], bool] = lambda: False,
         running: Callable[[int | None], None] = lambda _id: None,
+        pause: Callable[[float], bool] = lambda _s: False,
     ) -> DeliveryReport:
         """One round of a delivery lane (worker/lanes.py): the actions of `lane_service`
         whose turn it is (`outbox_order.ready`), best first, until they are done or
         `interrupted()` says new work came (then the caller asks again, so that what people
         just changed goes next). `busy()`: ids the other lane is carrying out; `running` is
-        told which id this lane carries out (None when it is done with it). `deferred` in
+        told which id this lane carries out (None when it is done with it); `pause(s)`
+        waits up to `s` seconds for Slack's pace before a message, True when new work came
+        meanwhile (then the round ends, and the caller asks again). `deferred` in
         the report: something of this lane was not done this round."""
         report = DeliveryReport()
         items = self.store.pending_actions()
@@ -334,10 +343,10 @@ class Effects:
                 stalled.add(where)  # the previous holder may still be carrying it out
                 report.deferred = True
                 continue
-            if lane_service == "notion" and self.notion.hold.remaining_s() > 0:
-                report.waiting += 1 + len(queue)
+            if self._wait_first(lane_service, item, pause):
+                report.waiting += 1 + len(queue) if lane_service == "notion" else 0
                 report.deferred = True
-                break  # Notion asked to wait: nothing of this lane goes before it is over
+                break
             at = now()
             if item.id in superseded:
                 self.store.mark_done(item.id, {"superseded": True}, at)
@@ -355,6 +364,16 @@ class Effects:
                 parked.add(item.page_id)
             retried = report.retried
         return report
+
+    def _wait_first(
+        self, lane_service: Service, item: OutboxItem, pause: Callable[[float], bool]
+    ) -> bool:
+        """Whether the round ends before `item`: Notion asked to wait (nothing of its lane
+        goes before that is over), or new work came while a message waited for Slack's pace
+        (what people just changed then takes the next message slot, not a reminder)."""
+        if lane_service == "notion":
+            return self.notion.hold.remaining_s() > 0
+        return pause(self.slack.pace_wait_s(item.kind))
 
     def _next(self, queue: list[OutboxItem]) -> int:
         """Which of the lane's queue goes next: the first whose pace lets it go now (a

@@ -127,6 +127,8 @@ class Lanes:
             busy=lambda: self._busy(lane),
             interrupted=lambda: wake.is_set() or self._stopping.is_set(),
             running=lambda item: self._carrying_out(lane, item),
+            # Waiting for the pace before a message ends as soon as new work comes.
+            pause=lambda seconds: seconds > 0 and wake.wait(seconds),
         )
 
     def _carrying_out(self, lane: Service, item: int | None) -> None:
