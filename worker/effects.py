@@ -198,18 +198,18 @@ class Effects:
             "post_notice": self._post_notice,
         }
         self._reported: set[tuple[str, str]] = set()
-        # Rounds of delivery under way (the lanes', a pass's): see `acting`.
+        # Actions being carried out right now (by the lanes, or a pass): see `acting`.
         self._rounds = 0
         self._rounds_lock = threading.Lock()
         # When (monotonic) the worker last wrote to each row it wrote to in this process.
         self._written: dict[str, float] = {}
 
     def acting(self) -> bool:
-        """Whether some thread is carrying out the outbox now (a request may be under way)."""
+        """Whether some thread is carrying out an action now (a request may be under way)."""
         return self._rounds > 0
 
     @contextmanager
-    def _round(self) -> Iterator[None]:
+    def _acting(self) -> Iterator[None]:
         with self._rounds_lock:
             self._rounds += 1
         try:
@@ -235,8 +235,7 @@ class Effects:
         return permalink
 
     def run_due(self, now: datetime, *, background_budget_s: float | None = None) -> DeliveryReport:
-        with self._round():
-            return self._run_due(now, background_budget_s=background_budget_s)
+        return self._run_due(now, background_budget_s=background_budget_s)
 
     def _run_due(self, now: datetime, *, background_budget_s: float | None) -> DeliveryReport:
         """Carry out the due actions, urgent ones first; an incident that fails waits, the
@@ -292,15 +291,14 @@ class Effects:
         running: Callable[[int | None], None] = lambda _id: None,
         pause: Callable[[float], bool] = lambda _s: False,
     ) -> DeliveryReport:
-        with self._round():
-            return self._run_ready(
-                lane_service,
-                now,
-                busy=busy,
-                interrupted=interrupted,
-                running=running,
-                pause=pause,
-            )
+        return self._run_ready(
+            lane_service,
+            now,
+            busy=busy,
+            interrupted=interrupted,
+            running=running,
+            pause=pause,
+        )
 
     def _run_ready(
         self,
@@ -408,6 +406,10 @@ class Effects:
         return lambda now: handler(item, record, now)
 
     def _run_one(self, item: OutboxItem, now: datetime, report: DeliveryReport) -> bool:
+        with self._acting():
+            return self._carry_out(item, now, report)
+
+    def _carry_out(self, item: OutboxItem, now: datetime, report: DeliveryReport) -> bool:
         handler = self._bound(item)
         if isinstance(handler, str):
             self.store.mark_failed(item.id, handler, now)

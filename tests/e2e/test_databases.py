@@ -294,7 +294,9 @@ def test_two_worker_processes_take_a_database_each_and_the_survivor_takes_both(
         wait_until(
             "a database each",
             lambda: set(_lease_holders(engine).values()) == {a.pid, b.pid},
-            timeout_s=30,
+            # Handed over at once, or — given up while an action was under way — a client
+            # timeout (NOTION_TIMEOUT, 30 s) later.
+            timeout_s=45,
         )
         checkout = dbs.declare(INCIDENTS, "Aiko", "Checkout down", Severity=select("SEV2"))
         deploys = dbs.declare(PLATFORM, "Ben", "Deploys stuck", Severity=select("SEV3"))
