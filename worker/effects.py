@@ -235,9 +235,6 @@ class Effects:
         return permalink
 
     def run_due(self, now: datetime, *, background_budget_s: float | None = None) -> DeliveryReport:
-        return self._run_due(now, background_budget_s=background_budget_s)
-
-    def _run_due(self, now: datetime, *, background_budget_s: float | None) -> DeliveryReport:
         """Carry out the due actions, urgent ones first; an incident that fails waits, the
         others go on.
 
@@ -282,25 +279,6 @@ class Effects:
         return report
 
     def run_ready(
-        self,
-        lane_service: Service,
-        now: Callable[[], datetime],
-        *,
-        busy: Callable[[], Collection[int]] = frozenset,
-        interrupted: Callable[[], bool] = lambda: False,
-        running: Callable[[int | None], None] = lambda _id: None,
-        pause: Callable[[float], bool] = lambda _s: False,
-    ) -> DeliveryReport:
-        return self._run_ready(
-            lane_service,
-            now,
-            busy=busy,
-            interrupted=interrupted,
-            running=running,
-            pause=pause,
-        )
-
-    def _run_ready(
         self,
         lane_service: Service,
         now: Callable[[], datetime],

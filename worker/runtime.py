@@ -152,8 +152,6 @@ class Runtime:
     identity: Identity
     # Whether this replica last said it stands by (said once, and again when that changes).
     _said_standby: bool = field(default=False, init=False)
-    # The delivery lanes of the loop built last (`loop`): whether one is still acting at close.
-    _lanes: Lanes | None = field(default=None, init=False)
     # How the start sleeps before trying again (None: time.sleep, waking up when asked to
     # stop); a test passes its fake clock's.
     sleep: Callable[[float], None] | None = None
@@ -499,7 +497,7 @@ class Runtime:
         just changed first, then announcements, then background work (reminders, pages,
         catch-up); the nudge pass only queues reminders. So an edit is announced at the next
         poll, however many reminders, pages or catch-up updates are waiting."""
-        lanes = self._lanes = self.lanes()
+        lanes = self.lanes()
 
         def poll_job(now: datetime) -> None:
             started = time.monotonic()
