@@ -30,8 +30,10 @@ from worker.actions import (
     PostNudge,
     PostParent,
     ProblemReply,
+    ReadNote,
     RefusedReply,
     StatusUpdateReply,
+    SyncNote,
     TrashedReply,
     Unreadable,
     UpdateParent,
@@ -156,6 +158,16 @@ TODAY: list[tuple[str, str, Payload]] = [
         AppendPostmortemNote(at=SEEN, kind="reopened", status="Investigating"),
     ),
     ("post_notice", '{"type": "schema_fits"}', PostNotice("schema_fits")),
+    (
+        "read_note",
+        '{"channel": "C0INCIDENTS", "ts": "1764668000.000200"}',
+        ReadNote("C0INCIDENTS", "1764668000.000200"),
+    ),
+    (
+        "timeline_note",
+        '{"channel": "C0INCIDENTS", "ts": "1764668000.000200"}',
+        SyncNote("C0INCIDENTS", "1764668000.000200"),
+    ),
     (
         "post_notice",
         '{"type": "schema_broken", "problems": ["property “Severity”: gone", "b"]}',
@@ -450,6 +462,8 @@ STRATEGIES: dict[type[Any], st.SearchStrategy[Any]] = {
     ),
     AppendPostmortemNote: st.builds(AppendPostmortemNote, at=times, kind=texts, status=texts),
     PostNotice: st.builds(PostNotice, type=texts, problems=text_tuples),
+    ReadNote: st.builds(ReadNote, channel=texts, ts=texts),
+    SyncNote: st.builds(SyncNote, channel=texts, ts=texts),
     ChangesReply: st.builds(
         ChangesReply,
         at=times,

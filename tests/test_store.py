@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import threading
+from collections.abc import Callable
 from dataclasses import replace
 from datetime import timedelta
 from pathlib import Path
@@ -18,6 +19,7 @@ from worker.actions import (
     Payload,
     PostNudge,
     StatusUpdateReply,
+    SyncNote,
     Unreadable,
     UpdateParent,
     WriteProps,
@@ -35,6 +37,7 @@ from worker.store import (
     meta_table,
     outbox_table,
 )
+from worker.thread_notes import Pinned, Posted, Reacted, ThreadNote
 
 S = settings()
 
@@ -737,3 +740,105 @@ def test_urgent_work_goes_first_without_reordering_an_incident(
     first, then = by_priority(_queued(queued))
     assert " ".join(i.key for i in first) == urgent
     assert " ".join(i.key for i in then) == background
+
+
+# --- thread notes ---------------------------------------------------------------------------
+
+_NOTE = ThreadNote(
+    page_id="aaaaaaaa-aaaa-4aaa-8aaa-aaaaaaaaaaaa",
+    channel="C0INCIDENTS",
+    ts="1764668000.000200",
+    thread_ts="1764667000.000100",
+)
+
+
+def _sync(cause: str) -> Callable[[ThreadNote | None, ThreadNote], list[Action]]:
+    def plan(before: ThreadNote | None, after: ThreadNote) -> list[Action]:
+        del before
+        return [
+            Action(
+                f"timeline_note:{after.ts}:{cause}",
+                after.page_id,
+                SyncNote(after.channel, after.ts),
+            )
+        ]
+
+    return plan
+
+
+def test_a_notes_facts_and_the_work_they_call_for_are_stored_together(store_url: str) -> None:
+    store = Store.open(store_url)
+    assert store.note(_NOTE.channel, _NOTE.ts) is None
+    pinned = Pinned(on=True, at="1764668100.000000")
+    after = store.change_note(_NOTE, pinned.applied_to, _sync("Ev1"), at(1.0))
+    assert after.pinned
+    assert store.note(_NOTE.channel, _NOTE.ts) == after
+    assert [a.key for a in store.due_actions(at(2.0))] == [f"timeline_note:{_NOTE.ts}:Ev1"]
+    # The same event again: the facts stay, the same action key is not planned twice.
+    assert store.change_note(_NOTE, pinned.applied_to, _sync("Ev1"), at(3.0)) == after
+    assert len(store.due_actions(at(4.0))) == 1
+    text = Posted(text="DB failover *done* 日本語", user="U01ANN", at=_NOTE.ts)
+    store.change_note(_NOTE, text.applied_to, lambda _b, _a: [], at(5.0))
+    reopened = Store.open(store_url)
+    held = reopened.note(_NOTE.channel, _NOTE.ts)
+    assert held is not None
+    assert (held.text, held.pinned, held.pinned_at) == (text.text, True, pinned.at)
+    store.close()
+    reopened.close()
+
+
+def test_an_incidents_notes_come_oldest_message_first(store_url: str) -> None:
+    store = Store.open(store_url)
+    for ts in ("1764668300.000000", "1764668000.000200", "1764668100.000000"):
+        store.change_note(replace(_NOTE, ts=ts), lambda n: n, lambda _b, _a: [], at(1.0))
+    store.change_note(
+        replace(_NOTE, ts="1.0", page_id="other"), lambda n: n, lambda _b, _a: [], at(1.0)
+    )
+    assert [n.ts for n in store.notes_for(_NOTE.page_id)] == [
+        "1764668000.000200",
+        "1764668100.000000",
+        "1764668300.000000",
+    ]
+    store.close()
+
+
+def test_concurrent_changes_of_one_message_each_apply_to_the_others(store_url: str) -> None:
+    """Handlers at once, in several processes (stores of their own): no change is lost, the
+    first insert of the message's row included."""
+    store = Store.open(store_url)
+    users = [f"U{n:03d}" for n in range(6)]
+    stores = [Store.open(store_url) for _ in users]
+    errors: list[BaseException] = []
+
+    def react(user: str, own: Store) -> None:
+        try:
+            event = Reacted(user, on=True, at="1764668100.000000")
+            own.change_note(_NOTE, event.applied_to, lambda _b, _a: [], at(1.0))
+        except BaseException as exc:  # noqa: BLE001 — reported by the assertion below
+            errors.append(exc)
+
+    threads = [
+        threading.Thread(target=react, args=pair) for pair in zip(users, stores, strict=True)
+    ]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert errors == []
+    held = store.note(_NOTE.channel, _NOTE.ts)
+    assert held is not None
+    assert held.reactors == tuple(users)
+    for own in [store, *stores]:
+        own.close()
+
+
+def test_notes_belong_to_their_database(store_url: str) -> None:
+    store = Store.open(store_url)
+    store.change_note(_NOTE, lambda n: n, lambda _b, _a: [], at(1.0))  # unmarked: the first's
+    payments = store.for_database(PAYMENTS, first=True)
+    platform = store.for_database(PLATFORM, first=False)
+    assert payments.note(_NOTE.channel, _NOTE.ts) is not None
+    assert platform.note(_NOTE.channel, _NOTE.ts) is None
+    assert platform.notes_for(_NOTE.page_id) == []
+    assert payments.claim_unmarked() == 1
+    store.close()

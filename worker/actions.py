@@ -30,6 +30,8 @@ ActionKind = Literal[
     "create_postmortem",  # the postmortem page, once per incident, on resolution (pages lane)
     "postmortem_note",  # a line appended to the postmortem page: reopened, resolved again
     "post_notice",  # a top-level message about the worker itself, in no incident's thread
+    "read_note",  # read a thread message (and who wrote it) the timeline needs (Slack lane)
+    "timeline_note",  # make a thread message's timeline entry match its facts (pages lane)
 ]
 
 # The page_id of actions that belong to the channel rather than to one incident.
@@ -482,6 +484,42 @@ class PostNotice:
         )
 
 
+@dataclass(frozen=True)
+class ReadNote:
+    """Read from Slack what a thread message's timeline entry needs and the facts lack
+    (its text, when only a pin or a reaction was heard of; who its author and the people it
+    mentions are), then make its entry match (`SyncNote`)."""
+
+    action_kind: ClassVar[ActionKind] = "read_note"
+    channel: str
+    ts: str
+
+    def encode(self) -> dict[str, Any]:
+        return {"channel": self.channel, "ts": self.ts}
+
+    @classmethod
+    def decode(cls, fields: _Fields) -> ReadNote:
+        return cls(channel=fields.text("channel"), ts=fields.text("ts"))
+
+
+@dataclass(frozen=True)
+class SyncNote:
+    """Make the timeline entry of a thread message match the facts the store holds now:
+    append it, rewrite it, strike it through or restore it. It reads the facts when it runs,
+    so several queued for one message are harmless: the first does the work."""
+
+    action_kind: ClassVar[ActionKind] = "timeline_note"
+    channel: str
+    ts: str
+
+    def encode(self) -> dict[str, Any]:
+        return {"channel": self.channel, "ts": self.ts}
+
+    @classmethod
+    def decode(cls, fields: _Fields) -> SyncNote:
+        return cls(channel=fields.text("channel"), ts=fields.text("ts"))
+
+
 # --- replies in the thread (kind post_reply, told apart by their "type") ------------------
 
 
@@ -710,6 +748,8 @@ Payload = (
     | CreatePostmortem
     | AppendPostmortemNote
     | PostNotice
+    | ReadNote
+    | SyncNote
     | Reply
 )
 
@@ -748,6 +788,8 @@ _PAYLOAD_TYPES: tuple[type[Payload], ...] = (
     CreatePostmortem,
     AppendPostmortemNote,
     PostNotice,
+    ReadNote,
+    SyncNote,
 )
 _DECODERS: dict[str, Callable[[_Fields], Payload]] = {
     **{cls.action_kind: cls.decode for cls in _PAYLOAD_TYPES},

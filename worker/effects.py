@@ -55,6 +55,7 @@ from worker.messages import (
     refused_notice,
     reply_message,
 )
+from worker.note_reads import NoteReads
 from worker.notion import NotionGateway, property_values
 from worker.outbox_order import (
     AHEAD_OF_NOTION,
@@ -74,6 +75,7 @@ from worker.reports import DeliveryReport
 from worker.slack import SlackGateway
 from worker.snapshot import Incident
 from worker.store import OutboxItem, Store, by_priority, lane
+from worker.thread_notes import ThreadNote
 
 log = logging.getLogger("worker.effects")
 
@@ -180,7 +182,9 @@ class Effects:
             self._write_row,
             self._enqueue,
             self.thread_link,
+            self.note_link,
         )
+        self.note_reads = NoteReads(store, slack, settings)
         self._handlers: dict[str, _Handler] = {
             "post_parent": self._post_parent,
             "post_reply": self._post_reply,
@@ -192,6 +196,8 @@ class Effects:
             "timeline_entry": self.pages.timeline_entry,
             "create_postmortem": self.pages.create_postmortem,
             "postmortem_note": self.pages.postmortem_note,
+            "read_note": self.note_reads.read_note,
+            "timeline_note": self.pages.timeline_note,
         }
         # Actions that belong to the channel, not to one incident (no record to look up).
         self._channel_handlers: dict[str, _ChannelHandler] = {
@@ -233,6 +239,15 @@ class Effects:
         permalink = self.slack.thread_link(self.channel(record), record.thread_ts)
         self.store.set_thread(record.page_id, record.thread_ts, permalink, now)
         return permalink
+
+    def note_link(self, note: ThreadNote) -> str | None:
+        """The permalink of a thread message (None when Slack cannot give one now: the entry
+        goes without its link rather than wait)."""
+        try:
+            return self.slack.reply_link(note.channel, note.ts, note.thread_ts)
+        except ServiceError as exc:
+            log.info("no permalink for message %s: %s", note.ts, exc)
+            return None
 
     def run_due(self, now: datetime, *, background_budget_s: float | None = None) -> DeliveryReport:
         """Carry out the due actions, urgent ones first; an incident that fails waits, the

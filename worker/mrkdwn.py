@@ -190,7 +190,7 @@ def _angle(inner: str, marks: frozenset[str], names: Names) -> _Run:
         return _Run(_command(target[1:], label, names), marks)
     url = _entities(target)
     shown = label or url.removeprefix("mailto:")
-    return _Run(shown, marks, url=url if _linkable(url) else None)
+    return _Run(shown, marks, url=url if linkable(url) else None)
 
 
 def _command(command: str, label: str, names: Names) -> str:
@@ -204,7 +204,8 @@ def _command(command: str, label: str, names: Names) -> str:
     return label or command.partition("^")[0]
 
 
-def _linkable(url: str) -> bool:
+def linkable(url: str) -> bool:
+    """Whether Notion takes `url` as a link (http, https or mailto, within its length)."""
     return bool(_LINKABLE.fullmatch(url)) and utf16_len(url) <= MAX_TEXT_UTF16
 
 

@@ -303,6 +303,22 @@ def build_client(
 
 
 NOTION_WINDOW_S = 61.0
+# How long the workspace's people (by email) are taken as read: a new colleague is mentioned
+# by name until then.
+PEOPLE_TTL_S = 600.0
+
+
+def _listed_person(user: object) -> Person | None:
+    """A users.list entry → a person (bots and malformed entries: None)."""
+    if not isinstance(user, dict) or user.get("type") != "person" or not user.get("id"):
+        return None
+    info = user.get("person") if isinstance(user.get("person"), dict) else {}
+    email = info.get("email") if isinstance(info, dict) else None
+    return Person(
+        id=str(user["id"]),
+        name=str(user.get("name") or ""),
+        email=email if isinstance(email, str) else None,
+    )
 
 
 class NotionGateway:
@@ -341,6 +357,7 @@ class NotionGateway:
         self._sources: dict[str, str] = {}
         self._titles: dict[str, str] = {}
         self._users: dict[str, Person] = {}
+        self._people: tuple[float, dict[str, Person]] | None = None
         self._owns_client = True
 
     def for_database(self, settings: Settings) -> NotionGateway:
@@ -641,6 +658,16 @@ class NotionGateway:
         result = self.call("blocks.children.append", append, idempotent=False)
         return [str(block["id"]) for block in result.get("results") or []]
 
+    def update_block(self, block_id: str, body: dict[str, Any]) -> None:
+        """Rewrite a block's content (`body`: its type and what it holds, e.g.
+        `{"bulleted_list_item": {"rich_text": [...]}}`). The same body twice leaves the same
+        block: retried like a read."""
+        self.call(
+            "blocks.update",
+            lambda: self.client.blocks.update(block_id=block_id, **body),
+            idempotent=True,
+        )
+
     # --- incidents and users --------------------------------------------------------------
 
     def retrieve_incident(self, page_id: str) -> Incident:
@@ -675,6 +702,32 @@ class NotionGateway:
         )
         self._users[user_id] = person
         return person
+
+    def people_by_email(self, now_s: float) -> dict[str, Person]:
+        """The workspace's people by lower-cased email (users.list, every page), read at most
+        once every `PEOPLE_TTL_S`: a Slack author is matched to a Notion person this way.
+        Emails come only with the integration's user-email capability; without it the map
+        is empty and people are named instead of mentioned."""
+        if self._people is not None and now_s - self._people[0] < PEOPLE_TTL_S:
+            return self._people[1]
+        found: dict[str, Person] = {}
+        cursor: str | None = None
+        while True:
+            start = {"start_cursor": cursor} if cursor else {}
+            raw = self.call(
+                "users.list",
+                partial(self.client.users.list, page_size=100, **start),
+                idempotent=True,
+            )
+            for user in raw.get("results") or []:
+                person = _listed_person(user)
+                if person is not None and person.email:
+                    found[person.email.lower()] = person
+            cursor = raw.get("next_cursor") if raw.get("has_more") else None
+            if not cursor:
+                break
+        self._people = (now_s, found)
+        return found
 
     # --- writes ---------------------------------------------------------------------------
 

@@ -34,11 +34,12 @@ NOTION_KINDS = frozenset(
         "timeline_entry",
         "create_postmortem",
         "postmortem_note",
+        "timeline_note",
     }
 )
 # Messages that may go ahead of an earlier Notion write of their lane (they show nothing
 # the worker writes to Notion; the parent message does, so it waits).
-AHEAD_OF_NOTION = frozenset({"post_reply", "post_nudge"})
+AHEAD_OF_NOTION = frozenset({"post_reply", "post_nudge", "read_note"})
 # An incident's announcement and its write-back (the thread link goes on the row with the
 # timeline page): after people's changes to announced incidents, before the background (in
 # a burst of new incidents, an edit to a live one is not kept waiting).

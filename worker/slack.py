@@ -215,6 +215,10 @@ _APP_TOKEN_REFUSED = frozenset(
 )
 
 
+def _object(value: object) -> dict[str, Any]:
+    return value if isinstance(value, dict) else {}
+
+
 def _explain(code: str, needed: object = None) -> str:
     hint = _HINTS.get(code)
     if code == "missing_scope" and isinstance(needed, str) and needed:
@@ -307,6 +311,8 @@ class SlackGateway:
         # Hears every call's outcome (the runtime counts them for /metrics).
         self.on_response = on_response
         self._slack_ids: dict[str, str | None] = {}
+        # Slack users by id: (name, email), as users.info said (notes in the timeline).
+        self._people: dict[str, tuple[str, str | None]] = {}
         # Who the token is, from the last auth.test (the runtime asks it when it starts).
         self.identity: SlackIdentity | None = None
         self.requests = 0
@@ -500,6 +506,46 @@ class SlackGateway:
             for page in pages:
                 messages.extend(m for m in page.get("messages", []) if isinstance(m, dict))
         return messages
+
+    def reply_link(self, channel: str, ts: str, thread_ts: str) -> str:
+        """The permalink of a reply in a thread, as chat.getPermalink gives it (built without
+        a request when the workspace URL is known)."""
+        identity = self.identity if self.identity is not None else self.auth()
+        top = identity.message_link(channel, ts)
+        if top is None:
+            return self.permalink(channel, ts)
+        return f"{top}?thread_ts={thread_ts}&cid={channel}" if thread_ts != ts else top
+
+    def user_info(self, user_id: str) -> tuple[str, str | None] | None:
+        """A Slack user's name (display name, else real name, else handle) and email (with
+        the users:read.email scope), cached; None when Slack knows no such user."""
+        if user_id in self._people:
+            return self._people[user_id]
+        try:
+            data = self.call("users.info", lambda: self.client.users_info(user=user_id))
+        except ServiceError as exc:
+            if exc.code != "user_not_found":
+                raise
+            return None
+        user = _object(data.get("user"))
+        profile = _object(user.get("profile"))
+        name = next(
+            (
+                str(value)
+                for value in (
+                    profile.get("display_name"),
+                    profile.get("real_name"),
+                    user.get("real_name"),
+                    user.get("name"),
+                )
+                if isinstance(value, str) and value.strip()
+            ),
+            user_id,
+        )
+        email = profile.get("email")
+        found = (name, email if isinstance(email, str) and email else None)
+        self._people[user_id] = found
+        return found
 
     def mention(self, person: Person) -> str:
         """<@U…> for someone Slack knows by the same email; otherwise their name, escaped.

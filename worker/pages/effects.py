@@ -22,6 +22,7 @@ from worker.actions import (
     LinkThread,
     PostmortemReply,
     StatusUpdateReply,
+    SyncNote,
     UpdateParent,
     expect,
 )
@@ -45,6 +46,13 @@ from worker.pages.context import (
     timeline_entry_markdown,
 )
 from worker.pages.limits import BlockTooLargeError
+from worker.pages.note_entry import (
+    ENTRY_TYPE,
+    fingerprint,
+    message_time,
+    note_block,
+    note_rich_text,
+)
 from worker.pages.parse import NotionPage
 from worker.pages.to_blocks import markdown_to_blocks
 from worker.pages.to_markdown import blocks_to_markdown
@@ -52,6 +60,7 @@ from worker.pages.writer import PageWriter, Progress
 from worker.record import IncidentRecord
 from worker.snapshot import Incident, Person, Value
 from worker.store import OutboxItem, Store
+from worker.thread_notes import ThreadNote, entry_state
 
 # The Postmortems database's properties (`setup --with-postmortems` creates them).
 POSTMORTEM_PROPERTIES = {
@@ -68,6 +77,8 @@ WriteRow = Callable[[str, dict[str, str | None], datetime], None]
 Enqueue = Callable[[list[Action], datetime], None]
 # The permalink of the incident's thread; None while there is no thread yet.
 ThreadLink = Callable[[IncidentRecord, datetime], str | None]
+# The permalink of a thread message (None: none can be had now).
+NoteLink = Callable[[ThreadNote], str | None]
 
 log = logging.getLogger("worker.pages")
 
@@ -107,6 +118,7 @@ class PageEffects:
     write_row: WriteRow
     enqueue: Enqueue
     thread_link: ThreadLink
+    note_link: NoteLink = lambda _note: None
 
     def _saver(self, item: OutboxItem) -> Callable[[Progress], None]:
         return lambda progress: self.store.mark_progress(item.id, progress)
@@ -272,6 +284,94 @@ class PageEffects:
                 raise PageTrashedError(timeline, "timeline") from exc
             raise
 
+    # --- thread messages sent to the timeline -------------------------------------------------
+
+    def timeline_note(
+        self, item: OutboxItem, record: IncidentRecord, now: datetime
+    ) -> dict[str, Any]:
+        """Make a thread message's timeline entry match its facts as they are now: append it
+        (once: the append's progress is kept), rewrite it when what it shows changed (an
+        edit; withdrawn → struck through; wanted again → plain), or leave it."""
+        payload = expect(item.payload, SyncNote)
+        note = self.store.note(payload.channel, payload.ts)
+        if note is None:
+            return {"skipped": "nothing is known of the message"}
+        state = entry_state(note, self.settings.timeline_capture)
+        if state == "absent":
+            return {"skipped": "not for the timeline"}
+        if not note.complete:
+            raise NotReadyError(f"message {note.ts} waits to be read from Slack")
+        timeline = self._timeline_for(record)
+        rich_text = note_rich_text(
+            note,
+            state,
+            people=self.notion.people_by_email(now.timestamp()),
+            timezone=self.settings.timezone,
+            day_of=_day_of(record.snapshot, None),
+            permalink=self.note_link(note),
+        )
+        if not note.entry_blocks:
+            return self._append_note(item, note, timeline, rich_text, now) | {"state": state}
+        return self._rewrite_note(note, timeline, rich_text, now) | {"state": state}
+
+    def _append_note(
+        self,
+        item: OutboxItem,
+        note: ThreadNote,
+        timeline: str,
+        rich_text: list[dict[str, Any]],
+        now: datetime,
+    ) -> dict[str, Any]:
+        progress: Progress = dict(item.result or {})
+        try:
+            ids = self.writer.append_all(
+                timeline, [note_block(rich_text)], progress, self._saver(item), "note"
+            )
+        except ServiceError as exc:
+            if not exc.retryable and self.in_trash(timeline):
+                raise PageTrashedError(timeline, "timeline") from exc
+            raise
+        self._noted(note, tuple(ids), fingerprint(rich_text), now)
+        return {**progress, "ids": ids}
+
+    def _rewrite_note(
+        self, note: ThreadNote, timeline: str, rich_text: list[dict[str, Any]], now: datetime
+    ) -> dict[str, Any]:
+        shown = fingerprint(rich_text)
+        if shown == note.shown:
+            return {"unchanged": True}
+        block = note.entry_blocks[0]
+        try:
+            self.notion.update_block(block, {ENTRY_TYPE: {"rich_text": rich_text}})
+        except ServiceError as exc:
+            if exc.retryable:
+                raise
+            if self.in_trash(timeline):
+                raise PageTrashedError(timeline, "timeline") from exc
+            # Someone deleted the entry in Notion: that is theirs to decide; it stays gone.
+            log.info("timeline entry %s of message %s is gone: %s", block, note.ts, exc)
+            self._noted(note, note.entry_blocks, shown, now)
+            return {"skipped": "the entry was deleted in Notion"}
+        self._noted(note, note.entry_blocks, shown, now)
+        return {"updated": block}
+
+    def _timeline_for(self, record: IncidentRecord) -> str:
+        """The timeline page an entry goes to; it waits while there is none (yet)."""
+        create = self.store.action(f"create_timeline:{record.page_id}")
+        if create is not None and create.state == "paused":
+            raise RowGoneError(record.page_id)
+        if record.timeline_page_id is None:
+            raise NotReadyError(f"incident {record.page_id} has no timeline page yet")
+        return record.timeline_page_id
+
+    def _noted(self, note: ThreadNote, blocks: tuple[str, ...], shown: str, now: datetime) -> None:
+        self.store.change_note(
+            note,
+            lambda current: replace(current, entry_blocks=blocks, shown=shown),
+            lambda _before, _after: (),
+            now,
+        )
+
     def in_trash(self, page_id: str) -> bool:
         """Whether someone moved one of the worker's pages to Notion's trash."""
         try:
@@ -311,11 +411,36 @@ class PageEffects:
         """The timeline's entries as the worker planned them (its outbox keeps them all)."""
         declared = record.snapshot.declared_at or record.snapshot.created_time
         entries = [
-            timeline_entry_markdown(_entry(a.payload), self.settings, day_of=declared)
+            (
+                a.payload.at,
+                timeline_entry_markdown(_entry(a.payload), self.settings, day_of=declared),
+            )
             for a in self.store.actions_for(record.page_id)
             if isinstance(a.payload, AppendTimelineEntry)
         ]
-        return "".join(entries)
+        entries += self._recorded_notes(record, declared)
+        return "".join(markdown for _, markdown in sorted(entries, key=lambda pair: pair[0]))
+
+    def _recorded_notes(
+        self, record: IncidentRecord, day_of: datetime
+    ) -> list[tuple[datetime, str]]:
+        """The thread messages the timeline has an entry for, as the entries show them
+        (their authors named: this is read when Notion's copy is gone)."""
+        notes = []
+        for note in self.store.notes_for(record.page_id):
+            state = entry_state(note, self.settings.timeline_capture)
+            if not note.entry_blocks or state == "absent":
+                continue
+            rich_text = note_rich_text(
+                note,
+                state,
+                people={},
+                timezone=self.settings.timezone,
+                day_of=day_of,
+                permalink=self.note_link(note),
+            )
+            notes.append((message_time(note.ts), blocks_to_markdown([note_block(rich_text)])))
+        return notes
 
     def create_postmortem(
         self, item: OutboxItem, record: IncidentRecord, now: datetime

@@ -37,7 +37,7 @@ import random
 import sqlite3
 import threading
 import time
-from collections.abc import Collection, Iterator, Sequence
+from collections.abc import Callable, Collection, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -54,6 +54,7 @@ from worker.plan import Plan
 from worker.record import IncidentRecord, Phase
 from worker.snapshot import Incident, incident_from_json, incident_to_json
 from worker.store.migrations import head_version, stored_version, upgrade
+from worker.thread_notes import ThreadNote, note_from_json, note_to_json
 
 # The schema version the code below reads and writes: the last revision in migrations/.
 SCHEMA_VERSION = head_version()
@@ -164,6 +165,21 @@ replicas_table = sa.Table(
     sa.Column("expires_at_ms", sa.BigInteger, nullable=False),
 )
 
+# The facts of each thread message people send to the timeline (worker/thread_notes.py), as
+# JSON: one row per message (its channel and ts), changed only by `change_note`.
+notes_table = sa.Table(
+    "thread_notes",
+    metadata,
+    sa.Column("channel", sa.String(40), primary_key=True),
+    sa.Column("ts", sa.String(40), primary_key=True),
+    sa.Column("page_id", sa.String(36), nullable=False),
+    sa.Column("thread_ts", sa.String(40), nullable=False),
+    sa.Column("facts", sa.Text, nullable=False),
+    sa.Column("updated_at", sa.Float, nullable=False),
+    sa.Column("database_id", sa.String(36)),
+)
+sa.Index("ix_thread_notes_page", notes_table.c.page_id)
+
 # `paused`: waits for people to restore what it writes to (a row or a page in the trash);
 # it holds up nothing else and is picked up again when that is back.
 OutboxState = Literal["pending", "sending", "done", "failed", "paused"]
@@ -171,8 +187,11 @@ OutboxState = Literal["pending", "sending", "done", "failed", "paused"]
 # Actions of one incident run in order within a lane; a stuck Notion page (say, a broken
 # template) must not hold up the incident's Slack thread, so pages have their own lane.
 _PAGE_KINDS = frozenset(
-    {"create_timeline", "timeline_entry", "create_postmortem", "postmortem_note"}
+    {"create_timeline", "timeline_entry", "create_postmortem", "postmortem_note", "timeline_note"}
 )
+# Page work people are waiting for: a message they just pinned should reach the timeline
+# soon, not after every reminder and catch-up.
+_URGENT_PAGE_KINDS = frozenset({"timeline_note"})
 
 
 def lane(kind: str) -> str:
@@ -183,6 +202,8 @@ def is_background(action: Action) -> bool:
     """Work nobody is waiting on at this moment: reminders, page work, catch-up after a state
     loss. A change people just made is announced first; this goes a slice at a time between
     polls, so that however much of it there is, it never keeps the next poll waiting."""
+    if action.kind in _URGENT_PAGE_KINDS:
+        return action.background
     return action.background or action.kind == "post_nudge" or lane(action.kind) == "pages"
 
 
@@ -473,7 +494,7 @@ class Store:
             return 0
         marked = 0
         with self.transaction() as conn:
-            for table in (incidents_table, outbox_table):
+            for table in (incidents_table, outbox_table, notes_table):
                 marked += conn.execute(
                     table.update()
                     .where(table.c.database_id.is_(None))
@@ -866,6 +887,77 @@ class Store:
             conn.execute(pruned_table.insert().from_select(["key"], keys))
             return int(conn.execute(table.delete().where(prunable)).rowcount)
 
+    # --- thread notes ---------------------------------------------------------------------
+
+    def note(self, channel: str, ts: str) -> ThreadNote | None:
+        """The facts of one thread message (None: nothing was ever heard of it)."""
+        table = notes_table
+        query = sa.select(table).where(
+            table.c.channel == channel, table.c.ts == ts, self._owns(table.c.database_id)
+        )
+        with self.reading() as conn:
+            row = conn.execute(query).first()
+        return _note(row._mapping) if row else None
+
+    def notes_for(self, page_id: str) -> list[ThreadNote]:
+        """The facts of an incident's thread messages, oldest message first."""
+        table = notes_table
+        query = sa.select(table).where(table.c.page_id == page_id, self._owns(table.c.database_id))
+        with self.reading() as conn:
+            notes = [_note(row._mapping) for row in conn.execute(query)]
+        return sorted(notes, key=lambda note: (_ts_key(note.ts), note.ts))
+
+    def change_note(
+        self,
+        start: ThreadNote,
+        change: Callable[[ThreadNote], ThreadNote],
+        plan: Callable[[ThreadNote | None, ThreadNote], Sequence[Action]],
+        now: datetime,
+    ) -> ThreadNote:
+        """Change a message's facts and record what the change calls for, in one transaction
+        (`start`: the facts of a message not seen before; `plan(before, after)` → the
+        actions). Concurrent changes of one message are serialised: each applies to what the
+        other wrote (SQLite: the write lock; PostgreSQL: the row's lock, a first insert
+        racing another is settled by the primary key and tried again)."""
+        for attempt in range(3):
+            try:
+                return self._change_note(start, change, plan, now)
+            except sa.exc.IntegrityError:
+                if attempt == 2:
+                    raise
+        raise AssertionError("unreachable")
+
+    def _change_note(
+        self,
+        start: ThreadNote,
+        change: Callable[[ThreadNote], ThreadNote],
+        plan: Callable[[ThreadNote | None, ThreadNote], Sequence[Action]],
+        now: datetime,
+    ) -> ThreadNote:
+        table = notes_table
+        where = (table.c.channel == start.channel, table.c.ts == start.ts)
+        with self.lock, self.transaction() as conn:
+            row = conn.execute(sa.select(table).where(*where).with_for_update()).first()
+            before = _note(row._mapping) if row else None
+            after = change(before or start)
+            values = {"facts": note_to_json(after), "updated_at": _seconds(now)}
+            if before is None:
+                conn.execute(
+                    table.insert().values(
+                        channel=start.channel,
+                        ts=start.ts,
+                        page_id=start.page_id,
+                        thread_ts=start.thread_ts,
+                        database_id=self._database_id,
+                        **values,
+                    )
+                )
+            elif after != before:
+                conn.execute(table.update().where(*where).values(**values))
+            for action in plan(before, after):
+                self._insert_action(conn, action, now)
+        return after
+
     def outbox_counts(self) -> dict[str, int]:
         query = (
             sa.select(outbox_table.c.state, sa.func.count())
@@ -916,6 +1008,17 @@ def _record(row: Any) -> IncidentRecord:
         channel=row["channel"],
         first_seen_at=_dt(row["first_seen_at"]),
     )
+
+
+def _note(row: Any) -> ThreadNote:
+    return note_from_json(row["page_id"], row["channel"], row["ts"], row["thread_ts"], row["facts"])
+
+
+def _ts_key(ts: str) -> float:
+    try:
+        return float(ts)
+    except ValueError:
+        return 0.0
 
 
 def _item(row: Any) -> OutboxItem:
