@@ -547,6 +547,23 @@ class SlackGateway:
         self._people[user_id] = found
         return found
 
+    def thread_of(self, channel: str, ts: str) -> str | None:
+        """The ts of the thread a message belongs to (its parent's; a top-level message's own),
+        None when Slack has no such message: conversations.replies names the parent first."""
+        try:
+            data = self.call(
+                "conversations.replies",
+                lambda: self.client.conversations_replies(channel=channel, ts=ts, limit=1),
+            )
+        except ServiceError as exc:
+            if exc.code in ("thread_not_found", "message_not_found"):
+                return None
+            raise
+        messages = data.get("messages") or []
+        first = messages[0] if messages and isinstance(messages[0], dict) else {}
+        parent = first.get("thread_ts") or first.get("ts")
+        return str(parent) if parent else None
+
     def mention(self, person: Person) -> str:
         """<@U…> for someone Slack knows by the same email; otherwise their name, escaped.
 
