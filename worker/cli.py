@@ -172,7 +172,7 @@ def _run_worker(settings: Settings, *, skip_checks: bool, host: str, port: int |
     if not skip_checks:
         _refuse_on_problems(settings, stopping)
     runtime = Runtimes.build(settings, should_stop=stopping.is_set)
-    inbound = Inbound.build(settings, runtime)
+    inbound = Inbound.build(settings, runtime.runtimes, runtime.shared.slack, clock=runtime.clock)
     server = None
     loop: Loop | Loops | None = None
     try:

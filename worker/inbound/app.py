@@ -9,7 +9,8 @@ Whatever no handler takes is acknowledged all the same: an unacknowledged Socket
 envelope would be sent again and again.
 
 The handlers of each feature register themselves (`REGISTRARS`), each as
-`register(app, intake)`. Their rule: record the work first (`Intake.record`), then `ack()`.
+`register(app, intake)`. Their rule: record the work (`Intake.record`) and be quick: Slack
+hears the acknowledgement only once the handler returns (`process_before_response`).
 """
 
 from __future__ import annotations
@@ -61,6 +62,11 @@ def build_app(
         client=client or WebClient(token=token, base_url=settings.slack_base_url),
         signing_secret=settings.slack_signing_secret.reveal() or "socket-mode-only",
         token_verification_enabled=False,
+        # Answer Slack only once the handler is done: Bolt acknowledges events by itself,
+        # and an acknowledgement sent before the work is recorded would lose the work if
+        # the process died in between (Slack does not send an acknowledged event again).
+        # Handlers only record work, so they finish well within Slack's 3 seconds.
+        process_before_response=True,
         logger=logging.getLogger("worker.inbound.bolt"),
     )
     app.middleware(_keep_to_our_business(intake))

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Sequence
+from datetime import datetime
 
 from slack_bolt import App
 from starlette.routing import BaseRoute
@@ -13,7 +14,7 @@ from worker.inbound.app import REGISTRARS, Registrar, build_app
 from worker.inbound.intake import Desk, Intake
 from worker.inbound.transport import SocketTransport, events_route
 from worker.runtime import Runtime
-from worker.runtimes import Runtimes
+from worker.slack import SlackGateway
 
 log = logging.getLogger("worker.inbound")
 
@@ -42,14 +43,20 @@ class Inbound:
 
     @classmethod
     def build(
-        cls, settings: Settings, runtimes: Runtimes, registrars: Sequence[Registrar] = REGISTRARS
+        cls,
+        settings: Settings,
+        runtimes: Sequence[Runtime],
+        slack: SlackGateway,
+        *,
+        clock: Callable[[], datetime],
+        registrars: Sequence[Registrar] = REGISTRARS,
     ) -> Inbound | None:
         """None when neither SLACK_APP_TOKEN nor SLACK_SIGNING_SECRET is set: the worker only
         speaks (`check` says how to turn listening on)."""
         if settings.inbound is None:
             return None
-        desks = [Desk(r.settings, r.store, _waker(r)) for r in runtimes.runtimes]
-        intake = Intake(settings, desks, runtimes.shared.slack, clock=runtimes.clock)
+        desks = [Desk(r.settings, r.store, _waker(r)) for r in runtimes]
+        intake = Intake(settings, desks, slack, clock=clock)
         app = build_app(settings, intake, registrars=registrars)
         return cls(settings, intake, app)
 
