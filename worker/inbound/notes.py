@@ -27,7 +27,7 @@ from slack_bolt import App
 from worker.actions import Action
 from worker.errors import ServiceError
 from worker.inbound.app import event_channel
-from worker.inbound.intake import Found, Intake
+from worker.inbound.intake import Desk, Found, Intake
 from worker.note_reads import message_events, read_action, slack_ts, sync_action
 from worker.thread_notes import (
     Deleted,
@@ -108,7 +108,8 @@ class Notes:
 
     def on_pin(self, body: dict[str, Any], event: dict[str, Any], ack: Ack) -> None:
         item = event.get("item") or {}
-        message = item.get("message") if isinstance(item.get("message"), dict) else {}
+        raw = item.get("message")
+        message: dict[str, Any] = raw if isinstance(raw, dict) else {}
         channel = event_channel(event) or str(event.get("channel_id") or "")
         ts = str(message.get("ts") or item.get("ts") or "")
         if item.get("type") == "message" and ts:
@@ -236,7 +237,7 @@ class Notes:
         finally:
             self._catching_up.release()
 
-    def _catch_up_desk(self, desk: Any) -> int:
+    def _catch_up_desk(self, desk: Desk) -> int:
         seen = 0
         resolved = set(desk.settings.resolved_statuses)
         for record in desk.store.records("announced"):
@@ -263,8 +264,8 @@ class Notes:
             if not isinstance(ts, str) or ts == thread_ts:
                 continue
             there.add(ts)
-            message = {**message, "thread_ts": thread_ts}
-            self._change(found, channel, message, message_events(message, channel, emoji, now), cause)
+            reply = {**message, "thread_ts": thread_ts}
+            self._change(found, channel, reply, message_events(reply, channel, emoji, now), cause)
         for note in found.desk.store.notes_for(found.record.page_id):
             if note.ts not in there and not note.deleted:
                 gone = {"ts": note.ts, "thread_ts": note.thread_ts}

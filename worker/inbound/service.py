@@ -10,6 +10,7 @@ from slack_bolt import App
 from starlette.routing import BaseRoute
 
 from worker.config import Settings
+from worker.inbound import notes
 from worker.inbound.app import REGISTRARS, Registrar, build_app
 from worker.inbound.intake import Desk, Intake
 from worker.inbound.transport import SocketTransport, events_route
@@ -17,6 +18,10 @@ from worker.runtime import Runtime
 from worker.slack import SlackGateway
 
 log = logging.getLogger("worker.inbound")
+
+# Every feature's handlers, in the order Bolt tries them (each `register(app, intake)`; here,
+# not in app.py, because the features read Slack's payloads with app.py's helpers).
+FEATURES: tuple[Registrar, ...] = (*REGISTRARS, notes.register)
 
 
 def _waker(runtime: Runtime) -> Callable[[], None]:
@@ -49,7 +54,7 @@ class Inbound:
         slack: SlackGateway,
         *,
         clock: Callable[[], datetime],
-        registrars: Sequence[Registrar] = REGISTRARS,
+        registrars: Sequence[Registrar] = FEATURES,
     ) -> Inbound | None:
         """None when neither SLACK_APP_TOKEN nor SLACK_SIGNING_SECRET is set: the worker only
         speaks (`check` says how to turn listening on)."""
