@@ -59,8 +59,10 @@ class ThreadNote:
     deleted: bool = False
     pinned: bool = False
     pinned_at: str = ""  # the Slack time of the pin or unpin held
-    # Who reacted with the timeline emoji: user → (reacted, the Slack time of that event).
+    # Who reacted with the timeline emoji: user → (reacted, the Slack time of that event);
+    # and who had, as the message was last read back (its Slack time, those users).
     reactions: Mapping[str, tuple[bool, str]] = field(default_factory=dict)
+    reactions_read: tuple[str, tuple[str, ...]] = ("", ())
     shortcut_by: tuple[str, ...] = ()  # who used "Add to timeline" on it
     # The author and the people mentioned, by Slack id (users.info, looked up once).
     people: Mapping[str, SlackPerson] = field(default_factory=dict)
@@ -70,7 +72,16 @@ class ThreadNote:
 
     @property
     def reactors(self) -> tuple[str, ...]:
-        return tuple(sorted(user for user, (on, _) in self.reactions.items() if on))
+        """Who has the timeline emoji on it now: each person's latest event, unless the last
+        read-back is newer (it says who had, everyone else had not)."""
+        read_at, read = self.reactions_read
+        now = set(read)
+        for user, (on, at) in self.reactions.items():
+            if _newer(at, read_at) and on:
+                now.add(user)
+            elif _newer(at, read_at):
+                now.discard(user)
+        return tuple(sorted(now))
 
     @property
     def author(self) -> SlackPerson | None:
@@ -150,7 +161,7 @@ class Shortcut:
     def applied_to(self, note: ThreadNote) -> ThreadNote:
         if self.user in note.shortcut_by:
             return note
-        return replace(note, shortcut_by=(*note.shortcut_by, self.user))
+        return replace(note, shortcut_by=tuple(sorted((*note.shortcut_by, self.user))))
 
 
 @dataclass(frozen=True)
@@ -163,15 +174,11 @@ class ReadBack:
     at: str
 
     def applied_to(self, note: ThreadNote) -> ThreadNote:
-        pinned, pinned_at = note.pinned, note.pinned_at
         if _newer(self.at, note.pinned_at):
-            pinned, pinned_at = self.pinned, self.at
-        reactions = dict(note.reactions)
-        for user in set(reactions) | set(self.reactors):
-            held = reactions.get(user)
-            if held is None or _newer(self.at, held[1]):
-                reactions[user] = (user in self.reactors, self.at)
-        return replace(note, pinned=pinned, pinned_at=pinned_at, reactions=reactions)
+            note = replace(note, pinned=self.pinned, pinned_at=self.at)
+        if _newer(self.at, note.reactions_read[0]):
+            note = replace(note, reactions_read=(self.at, tuple(sorted(set(self.reactors)))))
+        return note
 
 
 @dataclass(frozen=True)
@@ -257,6 +264,7 @@ def note_to_json(note: ThreadNote) -> str:
         "pinned": note.pinned,
         "pinned_at": note.pinned_at,
         "reactions": {user: [on, at] for user, (on, at) in sorted(note.reactions.items())},
+        "reactions_read": [note.reactions_read[0], list(note.reactions_read[1])],
         "shortcut_by": list(note.shortcut_by),
         "people": {
             user: {"name": p.name, "email": p.email} for user, p in sorted(note.people.items())
@@ -285,6 +293,7 @@ def note_from_json(page_id: str, channel: str, ts: str, thread_ts: str, text: st
         reactions={
             str(user): (bool(on), str(at)) for user, (on, at) in data.get("reactions", {}).items()
         },
+        reactions_read=_reactions_read(data.get("reactions_read")),
         shortcut_by=tuple(str(u) for u in data.get("shortcut_by", [])),
         people={
             str(user): SlackPerson(str(p.get("name", "")), p.get("email"))
@@ -293,6 +302,12 @@ def note_from_json(page_id: str, channel: str, ts: str, thread_ts: str, text: st
         entry_blocks=tuple(str(b) for b in data.get("entry_blocks", [])),
         shown=str(data.get("shown", "")),
     )
+
+
+def _reactions_read(raw: object) -> tuple[str, tuple[str, ...]]:
+    if not isinstance(raw, list) or len(raw) != 2:
+        return ("", ())
+    return (str(raw[0]), tuple(str(u) for u in raw[1]))
 
 
 # --- reading Slack's message objects ---------------------------------------------------------
