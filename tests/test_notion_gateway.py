@@ -17,9 +17,16 @@ from notion_client.errors import APIResponseError, build_request_error
 from tests.factories import T0, settings
 from worker.config import Settings
 from worker.errors import ServiceError
-from worker.notion import NotionGateway, _is_transient, as_service_error, response_hook
+from worker.notion import (
+    PEOPLE_TTL_S,
+    NotionGateway,
+    _is_transient,
+    as_service_error,
+    response_hook,
+)
 from worker.pacing import Hold
 from worker.reports import NotionWait
+from worker.sandbox import Sandbox
 
 
 def _error(status: int, code: str) -> APIResponseError:
@@ -457,3 +464,50 @@ def test_each_database_has_its_gateway_sharing_the_connection_pace_and_waits() -
     assert not root.client.client.is_closed
     root.close()
     assert root.client.client.is_closed
+
+
+# --- the workspace's people by email, and a block rewritten (against the Notion emulator) ----
+
+
+def _users_lists(box: Sandbox) -> int:
+    answered = httpx.get(f"{box.notion_base_url}/_sandbox/requests").json()
+    return sum(1 for r in answered if r["method"] == "GET" and r["path"] == "/v1/users")
+
+
+def test_people_are_known_by_email_and_read_again_only_after_a_while(box: Sandbox) -> None:
+    client = notion_client.Client(auth=box.workspace.notion_token, base_url=box.notion_base_url)
+    gateway = NotionGateway(client, settings())
+    try:
+        people = gateway.people_by_email(1000.0)
+        for person in box.workspace.people:
+            assert people[person.email.lower()].id == person.notion_id
+        assert all(not p.is_bot for p in people.values())
+        gateway.people_by_email(1000.0 + PEOPLE_TTL_S - 1)
+        assert _users_lists(box) == 1
+        gateway.people_by_email(1000.0 + PEOPLE_TTL_S + 1)
+        assert _users_lists(box) == 2
+    finally:
+        gateway.close()
+
+
+def test_a_block_is_rewritten_in_place(box: Sandbox) -> None:
+    client = notion_client.Client(auth=box.workspace.notion_token, base_url=box.notion_base_url)
+    gateway = NotionGateway(client, settings())
+    try:
+        (block,) = gateway.append_blocks(
+            box.workspace.parent_page_id,
+            [{"type": "bulleted_list_item", "bulleted_list_item": {"rich_text": [_text("a")]}}],
+        )
+        struck = {**_text("b"), "annotations": {"strikethrough": True}}
+        gateway.update_block(block, {"bulleted_list_item": {"rich_text": [struck]}})
+        (raw,) = [
+            b for b in gateway.list_children(box.workspace.parent_page_id) if b["id"] == block
+        ]
+        (item,) = raw["bulleted_list_item"]["rich_text"]
+        assert (item["plain_text"], item["annotations"]["strikethrough"]) == ("b", True)
+    finally:
+        gateway.close()
+
+
+def _text(content: str) -> dict[str, Any]:
+    return {"type": "text", "text": {"content": content}}

@@ -8,7 +8,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from tests.factories import T0
-from worker.actions import UpdateParent
+from worker.actions import Action, ReadNote, SyncNote, UpdateParent
 from worker.outbox_order import (
     AHEAD_OF_NOTION,
     THREAD_WAIT_S,
@@ -16,7 +16,7 @@ from worker.outbox_order import (
     service,
     superseded_updates,
 )
-from worker.store import OutboxItem, lane
+from worker.store import OutboxItem, is_background, lane
 
 LATER = T0 + timedelta(minutes=5)
 
@@ -230,3 +230,21 @@ def test_nothing_ever_goes_before_what_it_must_follow(
             assert earlier == []
     per_lane = [(i.page_id, lane(i.kind), service(i.kind)) for i in offered]
     assert len(per_lane) == len(set(per_lane))
+
+
+def test_a_note_someone_just_pinned_goes_before_background_page_work() -> None:
+    """Pinning is people's work: its entry (Notion lane, pages) is not kept behind every
+    incident's reminders and catch-up entries; it still waits for its own page's work."""
+    note = Action("timeline_note:C1:1.0:Ev1", "c", SyncNote("C1", "1.0"))
+    read = Action("read_note:C1:1.0:Ev1", "c", ReadNote("C1", "1.0"))
+    assert not is_background(note)
+    assert not is_background(read)
+    assert (service(note.kind), lane(note.kind)) == ("notion", "pages")
+    assert (service(read.kind), lane(read.kind)) == ("slack", "main")
+    items = [
+        _item(1, "a", "timeline_entry"),
+        _item(2, "b", "timeline_entry"),
+        _item(3, "c", "timeline_note"),
+        _item(4, "a", "timeline_note"),  # behind its page's entry: that one is urgent too
+    ]
+    assert _kinds(ready(items, T0)) == ["a:timeline_entry", "c:timeline_note", "b:timeline_entry"]

@@ -257,3 +257,28 @@ def test_a_threads_link_is_built_from_the_workspace_url_and_asked_for_only_witho
     assert links == [GOT_PERMALINK["permalink"]] * 2
     assert thread_ts_from_permalink(links[0]) == "1700000000.000100"
     assert fake.calls == calls
+
+
+# --- what the timeline needs of a thread message (against the Slack emulator) ----------------
+
+
+def test_a_replys_thread_its_permalink_and_its_author_are_found() -> None:
+    with serve_slack() as box:
+        gateway = _gateway_on(box)
+        gateway.join(box.channel)
+        parent = box.post("SEV2 Checkout down")["ts"]
+        reply = box.person(0).chat_postMessage(channel=box.channel, thread_ts=parent, text="hi")
+        person = box.workspace.people[0]
+        assert gateway.thread_of(box.channel, reply["ts"]) == parent
+        assert gateway.thread_of(box.channel, parent) == parent
+        assert gateway.thread_of(box.channel, "1000000000.000100") is None
+        link = gateway.reply_link(box.channel, reply["ts"], parent)
+        assert link.endswith(
+            f"/archives/{box.channel}/p{reply['ts'].replace('.', '')}"
+            f"?thread_ts={parent}&cid={box.channel}"
+        )
+        assert gateway.user_info(person.slack_id) == (person.name, person.email)
+        calls = gateway.requests
+        assert gateway.user_info(person.slack_id) == (person.name, person.email)
+        assert gateway.requests == calls  # asked once
+        assert gateway.user_info("U0NOBODY00") is None

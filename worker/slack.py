@@ -517,8 +517,9 @@ class SlackGateway:
         return f"{top}?thread_ts={thread_ts}&cid={channel}" if thread_ts != ts else top
 
     def user_info(self, user_id: str) -> tuple[str, str | None] | None:
-        """A Slack user's name (display name, else real name, else handle) and email (with
-        the users:read.email scope), cached; None when Slack knows no such user."""
+        """A Slack user's name (their full name, else display name, else handle: a timeline is
+        a record) and email (with the users:read.email scope), cached; None when Slack knows
+        no such user."""
         if user_id in self._people:
             return self._people[user_id]
         try:
@@ -533,8 +534,8 @@ class SlackGateway:
             (
                 str(value)
                 for value in (
-                    profile.get("display_name"),
                     profile.get("real_name"),
+                    profile.get("display_name"),
                     user.get("real_name"),
                     user.get("name"),
                 )
