@@ -384,3 +384,29 @@ def test_the_postmortem_includes_the_notes(h: Harness, slack: Slack) -> None:
     assert record is not None
     assert record.postmortem_page_id
     assert "Disabled the feature flag" in page_markdown(h.box, record.postmortem_page_id)
+
+
+def test_with_the_timeline_page_in_the_trash_the_postmortem_still_has_the_notes(
+    h: Harness, slack: Slack
+) -> None:
+    page, thread = _incident(h)
+    before = slack.reply("Ben", thread, "Disabled the feature flag")
+    slack.pin("Ben", before)
+    _settle(h)
+    record = h.runtime.store.get_record(page)
+    assert record is not None
+    assert record.timeline_page_id
+    client = h.client("Aiko")
+    client.pages.update(page_id=record.timeline_page_id, in_trash=True)
+    client.close()
+    after = slack.reply("Chidi", thread, "Error rate back to 0.1%")
+    slack.react("Chidi", after)
+    _settle(h)
+    h.edit("Ben", page, Status=select("Resolved"))
+    _settle(h)
+    done = h.runtime.store.get_record(page)
+    assert done is not None
+    assert done.postmortem_page_id
+    postmortem = page_markdown(h.box, done.postmortem_page_id)
+    assert "Disabled the feature flag" in postmortem
+    assert "Error rate back to 0.1%" in postmortem

@@ -424,13 +424,13 @@ class PageEffects:
     def _recorded_notes(
         self, record: IncidentRecord, day_of: datetime
     ) -> list[tuple[datetime, str]]:
-        """The thread messages the timeline has an entry for, as the entries show them
-        (their authors named: this is read when Notion's copy is gone)."""
+        """The thread messages the timeline has (or would have) an entry for, as the entries
+        show them (their authors named: this is read when Notion's copy is gone)."""
         notes = []
         for note in self.store.notes_for(record.page_id):
             state = entry_state(note, self.settings.timeline_capture)
-            if not note.entry_blocks or state == "absent":
-                continue
+            if state == "absent" or note.text is None:
+                continue  # (one waiting for the page to be restored is in: it belongs there)
             rich_text = note_rich_text(
                 note,
                 state,
