@@ -410,3 +410,23 @@ def test_with_the_timeline_page_in_the_trash_the_postmortem_still_has_the_notes(
     postmortem = page_markdown(h.box, done.postmortem_page_id)
     assert "Disabled the feature flag" in postmortem
     assert "Error rate back to 0.1%" in postmortem
+
+
+def test_a_message_pinned_late_takes_its_place_in_time(h: Harness, slack: Slack) -> None:
+    page, thread = _incident(h)
+    first = slack.reply("Ben", thread, "Saw errors at the load balancer")
+    second = slack.reply("Chidi", thread, "Rolled back")
+    slack.pin("Chidi", second)
+    _settle(h)
+    slack.pin("Ben", first)  # pinned after the later one: its entry still goes before it
+    _settle(h)
+    entries = _notes(h, page)
+    assert ["load balancer" in e for e in entries] == [True, False]
+    h.edit("Ben", page, Severity=select("SEV1"))  # a change after both: after them
+    _settle(h)
+    timeline = _timeline(h, page)
+    assert timeline.index("Rolled back") < timeline.index("SEV2 → SEV1")
+    third = slack.reply("Ben", thread, "Customers notified")
+    slack.pin("Ben", third)
+    _settle(h)
+    assert _timeline(h, page).index("SEV2 → SEV1") < _timeline(h, page).index("notified")

@@ -648,12 +648,18 @@ class NotionGateway:
         )
         return str(created["id"])
 
-    def append_blocks(self, block_id: str, children: Sequence[Block]) -> list[str]:
-        """Append blocks under a page or block (not idempotent, like `create_page`); the ids
-        of the blocks created at the first level, in order."""
+    def append_blocks(
+        self, block_id: str, children: Sequence[Block], *, after: str | None = None
+    ) -> list[str]:
+        """Append blocks under a page or block (not idempotent, like `create_page`), at the
+        end or right after the child block `after`; the ids of the blocks created at the
+        first level, in order."""
+        where = {"after": after} if after is not None else {}
 
         def append() -> object:
-            return self.client.blocks.children.append(block_id=block_id, children=list(children))
+            return self.client.blocks.children.append(
+                block_id=block_id, children=list(children), **where
+            )
 
         result = self.call("blocks.children.append", append, idempotent=False)
         return [str(block["id"]) for block in result.get("results") or []]

@@ -121,3 +121,24 @@ def test_a_refused_append_leaves_nothing_to_look_for(
     blocks = markdown_to_blocks(ENTRY.replace(BEN_ID, ben))
     writer.append_once(page_id, blocks, saved[-1], lambda p: None, "e")
     assert len(list(gateway.list_children(page_id))) == 1
+
+
+def test_blocks_put_after_another_are_found_there_after_a_crash(
+    notion: tuple[NotionGateway, str, str],
+) -> None:
+    """An entry placed in time order (after an earlier one, before later ones): a retry
+    after an unknown outcome looks right after that block, not at the end."""
+    gateway, page_id, _ben = notion
+    writer = PageWriter(gateway, lambda: None)
+    first, last = (
+        writer.append_once(page_id, markdown_to_blocks(f"- {text}"), {}, lambda p: None, text)[0]
+        for text in ("09:00 first", "09:30 last")
+    )
+    middle = markdown_to_blocks("- 09:10 middle")
+    saved: list[dict[str, Any]] = []
+    ids = writer.append_once(
+        page_id, middle, {}, lambda p: saved.append(copy.deepcopy(p)), "m", after=first
+    )
+    again = writer.append_once(page_id, middle, saved[0], lambda p: None, "m", after=first)
+    assert again == ids
+    assert [b["id"] for b in gateway.list_children(page_id)] == [first, *ids, last]

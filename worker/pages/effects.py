@@ -323,16 +323,52 @@ class PageEffects:
         now: datetime,
     ) -> dict[str, Any]:
         progress: Progress = dict(item.result or {})
+        save = self._saver(item)
+        block = note_block(rich_text)
+        if "after" not in progress:
+            progress["after"] = self._note_anchor(note, timeline)
+        after = progress["after"]
         try:
-            ids = self.writer.append_all(
-                timeline, [note_block(rich_text)], progress, self._saver(item), "note"
-            )
+            ids = self.writer.append_once(timeline, [block], progress, save, "note", after=after)
         except ServiceError as exc:
-            if not exc.retryable and self.in_trash(timeline):
+            if exc.retryable:
+                raise
+            if self.in_trash(timeline):
                 raise PageTrashedError(timeline, "timeline") from exc
-            raise
+            if after is None:
+                raise
+            # The entry it was to follow is gone (deleted by hand): at the end, then.
+            log.info("message %s: its place in the timeline is gone (%s)", note.ts, exc)
+            progress["after"] = None
+            ids = self.writer.append_once(timeline, [block], progress, save, "note-end")
         self._noted(note, tuple(ids), fingerprint(rich_text), now)
         return {**progress, "ids": ids}
+
+    def _note_anchor(self, note: ThreadNote, timeline: str) -> str | None:
+        """The block a message's entry goes right after, so that the timeline stays in time
+        order: the last entry at or before the message's time when a later one is there
+        already (a message pinned long after it was written); None: at the end."""
+        mine = message_time(note.ts)
+        placed: list[tuple[datetime, str]] = []
+        for action in self.store.actions_for(note.page_id):
+            ids = (action.result or {}).get("ids") if action.state == "done" else None
+            if isinstance(action.payload, AppendTimelineEntry) and ids:
+                placed.append((action.payload.at, str(ids[-1])))
+        for other in self.store.notes_for(note.page_id):
+            if other.ts != note.ts and other.entry_blocks:
+                placed.append((message_time(other.ts), other.entry_blocks[-1]))
+        later = [(at, block) for at, block in placed if at > mine]
+        if not later:
+            return None
+        earlier = [(at, block) for at, block in placed if at <= mine]
+        if earlier:
+            return max(earlier)[1]
+        # Earlier than every entry the worker knows the block of (those written with the
+        # page it does not): right before the first later one.
+        ids = [child.id for child in self.notion.child_blocks(timeline)]
+        first = min(later)[1]
+        position = ids.index(first) if first in ids else 0
+        return ids[position - 1] if position > 0 else None
 
     def _rewrite_note(
         self, note: ThreadNote, timeline: str, rich_text: list[dict[str, Any]], now: datetime

@@ -58,21 +58,31 @@ class PageWriter:
     # --- appending ----------------------------------------------------------------------
 
     def append_once(
-        self, parent_id: str, children: list[Block], progress: Progress, save: SaveFn, slot: str
+        self,
+        parent_id: str,
+        children: list[Block],
+        progress: Progress,
+        save: SaveFn,
+        slot: str,
+        *,
+        after: str | None = None,
     ) -> list[str]:
-        """Append `children` under `parent_id` exactly once; `slot` names this append in
-        `progress` so a retry after an unknown outcome checks before sending again."""
+        """Append `children` under `parent_id` (at the end, or right after its child block
+        `after`) exactly once; `slot` names this append in `progress` so a retry after an
+        unknown outcome checks before sending again."""
         done = progress.setdefault("appended", {})
         if slot in done:
             return list(done[slot])
         if progress.get("uncertain") == slot:
-            found = self._find_appended(parent_id, children)
+            found = self._find_appended(parent_id, children, after)
             if found is not None:
                 log.info("blocks for %s were already appended; not appending them again", slot)
                 return self._record(progress, save, slot, found)
         progress["uncertain"] = slot
         save(progress)
-        ids = self._send(lambda: self.notion.append_blocks(parent_id, children), progress, save)
+        ids = self._send(
+            lambda: self.notion.append_blocks(parent_id, children, after=after), progress, save
+        )
         return self._record(progress, save, slot, ids)
 
     def append_all(
@@ -116,11 +126,17 @@ class PageWriter:
         save(progress)
         return ids
 
-    def _find_appended(self, parent_id: str, children: Sequence[Block]) -> list[str] | None:
+    def _find_appended(
+        self, parent_id: str, children: Sequence[Block], after: str | None = None
+    ) -> list[str] | None:
+        """The blocks an append whose outcome is unknown made, if it made them: at the end,
+        or right after `after`."""
         existing = list(self.notion.child_blocks(parent_id))
-        tail = existing[-len(children) :] if children else []
-        if children and same_blocks(tail, children):
-            return [block.id for block in tail]
+        ids = [block.id for block in existing]
+        start = ids.index(after) + 1 if after in ids else len(existing) - len(children)
+        run = existing[start : start + len(children)] if children and start >= 0 else []
+        if children and same_blocks(run, children):
+            return [block.id for block in run]
         return None
 
     def already_there(self, parent_id: str, runs: Sequence[Sequence[Block]]) -> list[bool]:
