@@ -29,6 +29,7 @@ from slack_sdk.web import SlackResponse
 from worker.sandbox.ratelimit import RateLimit
 from worker.sandbox.server import ServedApp
 from worker.sandbox.slack import SlackEmulator
+from worker.sandbox.slack.delivery import InboundOptions
 from worker.sandbox.workspace import Workspace, make_workspace
 
 OFF = RateLimit(0, 0)
@@ -354,13 +355,18 @@ def serve_slack(
     tier_limits: bool = False,
     seed: int = 0,
     clock: Callable[[], float] = time.time,
+    inbound: InboundOptions | None = None,
 ) -> Iterator[SlackHarness]:
     """A fresh emulator (limits off unless asked) served for the duration of a test."""
     workspace = make_workspace(seed)
-    emulator = SlackEmulator(workspace, post_rate=post_rate, tier_limits=tier_limits, clock=clock)
+    emulator = SlackEmulator(
+        workspace, post_rate=post_rate, tier_limits=tier_limits, clock=clock, inbound=inbound
+    )
     server = _shared_server()
+    emulator.base_url = server.url
     _SWITCH.target = emulator.app
     try:
         yield SlackHarness(emulator, workspace, server.url + "/api/")
     finally:
+        emulator.close()
         _SWITCH.target = None

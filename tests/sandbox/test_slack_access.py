@@ -82,7 +82,8 @@ def test_booleans_arrive_as_json_true_strings_or_digits(slack: SlackHarness) -> 
     off = urlencode({"channel": slack.channel, "include_num_members": "0"}).encode()
     _, _, without = slack.raw("conversations.info", off, content_type=FORM, headers=bearer)
 
-    assert all(a["channel"]["num_members"] == 4 for a in answers)
+    # The four people and the Slack Connect guest.
+    assert all(a["channel"]["num_members"] == 5 for a in answers)
     assert "num_members" not in without["channel"]
 
 
