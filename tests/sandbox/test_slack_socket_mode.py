@@ -15,6 +15,8 @@ from slack_sdk.errors import SlackApiError
 from slack_sdk.socket_mode import SocketModeClient
 from slack_sdk.socket_mode.request import SocketModeRequest
 from slack_sdk.socket_mode.response import SocketModeResponse
+from websockets.exceptions import InvalidStatus
+from websockets.sync.client import connect
 
 from tests.sandbox.slack_reference import SlackHarness, serve_slack
 from worker.sandbox.slack.delivery import InboundOptions
@@ -148,15 +150,13 @@ def test_pings_are_answered_with_the_same_payload(slack: SlackHarness) -> None:
 def test_a_ticket_works_once(slack: SlackHarness) -> None:
     app = slack.client(slack.workspace.slack_app_token)
     url = app.apps_connections_open(app_token=slack.workspace.slack_app_token)["url"]
-    assert url.startswith("ws://") and "/link/?ticket=" in url
-
-    import websockets.exceptions  # noqa: PLC0415
-    from websockets.sync.client import connect  # noqa: PLC0415
+    assert url.startswith("ws://")
+    assert "/link/?ticket=" in url
 
     with connect(url) as first:
         hello = first.recv(timeout=5)
         assert '"type": "hello"' in str(hello)
-        with pytest.raises(websockets.exceptions.InvalidStatus):
+        with pytest.raises(InvalidStatus):
             connect(url)
 
 
@@ -229,8 +229,12 @@ def test_bolt_hears_events_and_its_acks_round_trip(
 ) -> None:
     app, handler = bolt
     heard: list[dict[str, Any]] = []
-    app.event("message")(lambda event: heard.append(event))
-    app.event("reaction_added")(lambda event: heard.append(event))
+
+    def hear(event: dict[str, Any]) -> None:
+        heard.append(event)
+
+    app.event("message")(hear)
+    app.event("reaction_added")(hear)
     handler.connect()
     wait_for(lambda: slack.emulator.socket_count() == 1)
 
@@ -239,7 +243,8 @@ def test_bolt_hears_events_and_its_acks_round_trip(
 
     wait_for(lambda: len(heard) == 2)
     assert heard[0]["text"] == "seeing 500s"
-    assert heard[1]["reaction"] == "pushpin" and heard[1]["item"]["ts"] == ts
+    assert heard[1]["reaction"] == "pushpin"
+    assert heard[1]["item"]["ts"] == ts
     wait_for(lambda: all(d["acked"] for d in slack.emulator.deliveries()))
 
 
