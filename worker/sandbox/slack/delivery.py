@@ -211,6 +211,11 @@ class Inbound:
             self._cond.notify_all()
             return len(self._connections)
 
+    def held(self) -> list[dict[str, Any]]:
+        """The payloads waiting for a socket or a URL, oldest first (copies)."""
+        with self._cond:
+            return [json.loads(json.dumps(e.payload)) for e in self._held]
+
     def connections_opened(self) -> int:
         """Sockets accepted so far (a reconnect adds one)."""
         with self._cond:

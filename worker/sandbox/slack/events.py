@@ -62,7 +62,10 @@ class EventMaker:
                 "user_team": guest.team_id,
                 "source_team": guest.team_id,
             }
-        if not message.from_bot and not message.tombstone:
+        if message.from_bot:
+            # The event samples' bot messages carry bot_id and bot_profile, no app_id.
+            body.pop("app_id", None)
+        elif not message.tombstone:
             # Messages people type carry a client id (a UUID, stable per message here).
             body["client_msg_id"] = str(
                 uuid.uuid5(uuid.NAMESPACE_URL, f"{channel.id}/{message.ts}")
@@ -127,6 +130,8 @@ class EventMaker:
         self, kind: str, user: str, channel: Channel, message: Message, created_s: int
     ) -> Event | None:
         item_message = self.message_json(channel, message)
+        # The pin_added sample's message has no client_msg_id.
+        item_message.pop("client_msg_id", None)
         item_message["permalink"] = self.permalink(channel, message)
         if message.ts in channel.pins:
             item_message["pinned_to"] = [channel.id]

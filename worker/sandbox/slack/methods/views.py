@@ -5,7 +5,7 @@ from __future__ import annotations
 import secrets
 from typing import Any
 
-from worker.sandbox.slack.blocks import normalise_blocks, validate_blocks
+from worker.sandbox.slack.blocks import normalise_blocks, validate_blocks, with_text_defaults
 from worker.sandbox.slack.errors import SlackError, schema_messages
 from worker.sandbox.slack.methods.call import Call
 from worker.sandbox.slack.views import (
@@ -47,7 +47,8 @@ def _definition(call: Call) -> dict[str, Any]:
         problems += validate_blocks(blocks)
     if problems:
         raise schema_messages("invalid_arguments", problems)
-    return {**view, "blocks": normalise_blocks(blocks or [], f"view:{call.now_s}")}
+    stored = {key: with_text_defaults(value) for key, value in view.items() if key != "blocks"}
+    return {**stored, "blocks": normalise_blocks(blocks or [], f"view:{call.now_s}")}
 
 
 def _external_id_free(call: Call, definition: dict[str, Any], own: str | None = None) -> None:
