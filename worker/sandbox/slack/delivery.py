@@ -173,7 +173,7 @@ class Inbound:
             count = len(self._connections)
             connection.send(json.dumps(self._hello(count)))
             self._flush_held()
-            self._cond.notify_all()
+            self._wake()
             return count
 
     def detach(self, connection: Connection) -> None:
