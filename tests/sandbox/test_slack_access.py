@@ -412,7 +412,8 @@ def test_channels_are_listed_and_described(slack: SlackHarness) -> None:
     assert listed[-1]["response_metadata"]["next_cursor"] == ""
     channel = info["channel"]
     assert channel["name"] == slack.workspace.slack_channel_name
-    assert channel["num_members"] == len(slack.workspace.people)
+    # The people and the Slack Connect guest.
+    assert channel["num_members"] == len(slack.workspace.people) + 1
     assert channel["is_general"] is False
     assert slack.bot.conversations_info(channel=slack.emulator.general_channel_id)["channel"][
         "is_general"

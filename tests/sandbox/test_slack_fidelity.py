@@ -314,13 +314,13 @@ def _keys_left_out(example: Any, answer: Any, path: str = "$") -> set[str]:
     return missing
 
 
-@pytest.mark.parametrize("method", sorted(METHODS))
+# apps.connections.open is newer than the 2020 spec: no example to compare with.
+@pytest.mark.parametrize("method", sorted(set(METHODS) - {"apps.connections.open"}))
 def test_success_responses_carry_the_keys_of_the_spec_examples(
     responses: Responses, method: str
 ) -> None:
     example = spec_example(method)
-    if example is None:
-        pytest.skip(f"the 2020 spec has no example answer for {method}")
+    assert example is not None
     # A key counts as present if any of our answers of that method carries it.
     left_out = set.intersection(*(_keys_left_out(example, a) for a in responses[method]))
 
