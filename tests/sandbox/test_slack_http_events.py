@@ -23,8 +23,8 @@ from starlette.requests import Request
 from starlette.responses import PlainTextResponse, Response
 from starlette.routing import Route
 
+from tests.sandbox.slack_inbound import MODAL, button_message, wait_for
 from tests.sandbox.slack_reference import SlackHarness, serve_slack
-from tests.sandbox.test_slack_socket_mode import _MODAL, _button_message, wait_for
 from worker.sandbox.server import ServedApp
 from worker.sandbox.slack.delivery import InboundOptions
 
@@ -124,7 +124,7 @@ def test_delivery_gives_up_after_three_retries(slack: SlackHarness, receiver: Re
 def test_a_click_is_posted_as_a_signed_payload_form(
     slack: SlackHarness, receiver: Receiver
 ) -> None:
-    ts = _button_message(slack)
+    ts = button_message(slack)
 
     result = slack.emulator.click(
         slack.person_id(1), "incident.post_update", channel=slack.channel, ts=ts
@@ -150,7 +150,7 @@ def test_a_click_is_posted_as_a_signed_payload_form(
 
 
 def test_interactions_are_not_retried(slack: SlackHarness, receiver: Receiver) -> None:
-    ts = _button_message(slack)
+    ts = button_message(slack)
     wait_for(lambda: slack.emulator.deliveries()[-1]["acked"])  # the message's own event
     receiver.answers = [500]
     before = len(receiver.received)
@@ -197,14 +197,14 @@ def test_bolt_over_http_hears_events_clicks_and_submissions(
 
     @bolt_http.action("incident.post_update")
     def clicked(ack: Ack, body: dict[str, Any], client: WebClient) -> None:
-        client.views_open(trigger_id=body["trigger_id"], view=_MODAL)
+        client.views_open(trigger_id=body["trigger_id"], view=MODAL)
         ack()
 
     @bolt_http.view("post_update")
     def submitted(ack: Ack) -> None:
         ack()
 
-    ts = _button_message(slack)  # the bot's own post: Bolt ignores its own events
+    ts = button_message(slack)  # the bot's own post: Bolt ignores its own events
     said = slack.person(0).chat_postMessage(channel=slack.channel, text="on it")["ts"]
     wait_for(lambda: heard)
     assert [e["ts"] for e in heard] == [said]

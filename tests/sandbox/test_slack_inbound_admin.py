@@ -13,8 +13,8 @@ from slack_bolt import Ack, App, Respond
 from slack_bolt.adapter.socket_mode import SocketModeHandler
 from slack_sdk import WebClient
 
+from tests.sandbox.slack_inbound import MODAL, button_message, wait_for
 from tests.sandbox.slack_reference import SlackHarness, serve_slack
-from tests.sandbox.test_slack_socket_mode import _MODAL, _button_message, wait_for
 from worker.sandbox.slack.delivery import InboundOptions
 
 
@@ -55,7 +55,7 @@ def refused(slack: SlackHarness, path: str, payload: dict[str, Any]) -> tuple[in
 def test_click_then_submit_over_http_and_see_the_views(slack: SlackHarness, app: App) -> None:
     @app.action("incident.post_update")
     def clicked(ack: Ack, body: dict[str, Any], client: WebClient) -> None:
-        client.views_open(trigger_id=body["trigger_id"], view=_MODAL)
+        client.views_open(trigger_id=body["trigger_id"], view=MODAL)
         ack()
 
     @app.view("post_update")
@@ -63,7 +63,7 @@ def test_click_then_submit_over_http_and_see_the_views(slack: SlackHarness, app:
         ack()
 
     connect(slack, app)
-    ts = _button_message(slack)
+    ts = button_message(slack)
     person = slack.person_id(0)
 
     click = post(
@@ -88,7 +88,7 @@ def test_click_then_submit_over_http_and_see_the_views(slack: SlackHarness, app:
 
 
 def test_an_unknown_action_or_a_stranger_is_a_clear_400(slack: SlackHarness) -> None:
-    ts = _button_message(slack)
+    ts = button_message(slack)
     person = slack.person_id(0)
 
     code, error = refused(

@@ -3,8 +3,7 @@ hello, envelopes, acks, redelivery, disconnect and reconnect, pings."""
 
 from __future__ import annotations
 
-import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -18,18 +17,9 @@ from slack_sdk.socket_mode.response import SocketModeResponse
 from websockets.exceptions import InvalidStatus
 from websockets.sync.client import connect
 
+from tests.sandbox.slack_inbound import MODAL, button_message, wait_for
 from tests.sandbox.slack_reference import SlackHarness, serve_slack
 from worker.sandbox.slack.delivery import InboundOptions
-
-
-def wait_for(condition: Callable[[], Any], timeout_s: float = 5.0) -> Any:
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        value = condition()
-        if value:
-            return value
-        time.sleep(0.02)
-    raise AssertionError("timed out waiting")
 
 
 @pytest.fixture
@@ -188,42 +178,6 @@ def bolt(slack: SlackHarness) -> Iterator[tuple[App, SocketModeHandler]]:
     handler.close()
 
 
-def _button_message(slack: SlackHarness) -> str:
-    blocks = [
-        {"type": "section", "text": {"type": "mrkdwn", "text": "Update overdue"}},
-        {
-            "type": "actions",
-            "block_id": "reminder",
-            "elements": [
-                {
-                    "type": "button",
-                    "action_id": "incident.post_update",
-                    "text": {"type": "plain_text", "text": "Post update"},
-                    "value": '{"page": "p1"}',
-                }
-            ],
-        },
-    ]
-    return str(slack.post("Update overdue", blocks=blocks)["ts"])
-
-
-_MODAL = {
-    "type": "modal",
-    "callback_id": "post_update",
-    "private_metadata": '{"page": "p1"}',
-    "title": {"type": "plain_text", "text": "Post update"},
-    "submit": {"type": "plain_text", "text": "Post"},
-    "blocks": [
-        {
-            "type": "input",
-            "block_id": "status",
-            "label": {"type": "plain_text", "text": "Status"},
-            "element": {"type": "plain_text_input", "action_id": "text", "multiline": True},
-        }
-    ],
-}
-
-
 def test_bolt_hears_events_and_its_acks_round_trip(
     slack: SlackHarness, bolt: tuple[App, SocketModeHandler]
 ) -> None:
@@ -257,7 +211,7 @@ def test_bolt_click_opens_a_modal_and_a_submit_with_errors_keeps_it_open(
     @app.action("incident.post_update")
     def clicked(ack: Ack, body: dict[str, Any], client: WebClient) -> None:
         ack()
-        client.views_open(trigger_id=body["trigger_id"], view=_MODAL)
+        client.views_open(trigger_id=body["trigger_id"], view=MODAL)
 
     @app.view("post_update")
     def submit(ack: Ack, view: dict[str, Any]) -> None:
@@ -270,7 +224,7 @@ def test_bolt_click_opens_a_modal_and_a_submit_with_errors_keeps_it_open(
 
     handler.connect()
     wait_for(lambda: slack.emulator.socket_count() == 1)
-    ts = _button_message(slack)
+    ts = button_message(slack)
     person = slack.person_id(2)
 
     click = slack.emulator.click(person, "incident.post_update", channel=slack.channel, ts=ts)
@@ -320,7 +274,7 @@ def test_an_unhandled_interaction_is_not_acked(
     _, handler = bolt
     handler.connect()
     wait_for(lambda: slack.emulator.socket_count() == 1)
-    ts = _button_message(slack)
+    ts = button_message(slack)
 
     click = slack.emulator.click(
         slack.person_id(0), "incident.post_update", channel=slack.channel, ts=ts

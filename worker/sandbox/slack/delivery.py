@@ -243,9 +243,13 @@ class Inbound:
     def _route(self, envelope: Envelope) -> None:
         """Socket, else HTTP, else held (an interaction with nowhere to go fails now)."""
         if self._connections:
-            connection = self._connections[next(self._round_robin) % len(self._connections)]
-            if len(self._connections) > 1 and connection.number == envelope.connection:
-                connection = self._connections[next(self._round_robin) % len(self._connections)]
+            # Not to a socket told to go away, nor (if there is another) the one that let
+            # this envelope time out.
+            open_ = [c for c in self._connections if c.number not in self._closing]
+            choices = open_ or self._connections
+            if len(choices) > 1:
+                choices = [c for c in choices if c.number != envelope.connection] or choices
+            connection = choices[next(self._round_robin) % len(choices)]
             self._send_socket(envelope, connection)
         elif self.events_url is not None:
             if envelope.sync:
