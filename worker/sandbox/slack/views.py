@@ -46,6 +46,9 @@ def issue_trigger(state: SlackState, user: str, now_s: float) -> str:
     n = next(_COUNTER)
     digest = hashlib.sha256(f"{state.workspace.seed}:{n}:{user}".encode()).hexdigest()[:32]
     trigger_id = f"{int(now_s * 1000)}{n:04d}.{int(state.workspace.seed) + 10**9}.{digest}"
+    for stale in [t for t, v in state.triggers.items() if now_s - v.issued_s > 60 * TRIGGER_TTL_S]:
+        # Long expired: forgotten, so that a long run does not accumulate them.
+        del state.triggers[stale]
     state.triggers[trigger_id] = Trigger(user, now_s)
     return trigger_id
 
