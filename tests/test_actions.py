@@ -169,6 +169,16 @@ TODAY: list[tuple[str, str, Payload]] = [
         SyncNote("C0INCIDENTS", "1764668000.000200"),
     ),
     (
+        "timeline_note",
+        '{"channel": "C0INCIDENTS", "ts": "1764668000.000200", "look_first": true}',
+        SyncNote("C0INCIDENTS", "1764668000.000200", look_first=True),
+    ),
+    (
+        "read_note",
+        '{"channel": "C0INCIDENTS", "ts": "1764668000.000200", "look_first": true}',
+        ReadNote("C0INCIDENTS", "1764668000.000200", look_first=True),
+    ),
+    (
         "post_notice",
         '{"type": "schema_broken", "problems": ["property “Severity”: gone", "b"]}',
         PostNotice("schema_broken", ("property “Severity”: gone", "b")),
@@ -462,8 +472,8 @@ STRATEGIES: dict[type[Any], st.SearchStrategy[Any]] = {
     ),
     AppendPostmortemNote: st.builds(AppendPostmortemNote, at=times, kind=texts, status=texts),
     PostNotice: st.builds(PostNotice, type=texts, problems=text_tuples),
-    ReadNote: st.builds(ReadNote, channel=texts, ts=texts),
-    SyncNote: st.builds(SyncNote, channel=texts, ts=texts),
+    ReadNote: st.builds(ReadNote, channel=texts, ts=texts, look_first=st.booleans()),
+    SyncNote: st.builds(SyncNote, channel=texts, ts=texts, look_first=st.booleans()),
     ChangesReply: st.builds(
         ChangesReply,
         at=times,

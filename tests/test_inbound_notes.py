@@ -21,6 +21,7 @@ from slack_sdk.signature import SignatureVerifier
 from tests.e2e.harness import Harness, page_markdown, select
 from worker.inbound.notes import ADDED, CALLBACK_ID, NOT_IN_A_THREAD, Notes
 from worker.inbound.service import Inbound
+from worker.store import notes_table
 from worker.web import WebServer, create_app
 
 SECRET = "0123456789abcdef0123456789abcdef"
@@ -412,3 +413,20 @@ def test_a_message_pinned_late_takes_its_place_in_time(h: Harness, slack: Slack)
     slack.pin("Ben", third)
     _settle(h)
     assert _timeline(h, page).index("SEV2 → SEV1") < _timeline(h, page).index("notified")
+
+
+def test_after_the_worker_lost_its_notes_the_catch_up_adds_nothing_twice(
+    h: Harness, slack: Slack
+) -> None:
+    page, thread = _incident(h)
+    message = slack.reply("Ben", thread, "Paged the DBA")
+    slack.pin("Ben", message)
+    _settle(h)
+    assert len(_notes(h, page)) == 1
+    with h.runtime.store.transaction() as conn:  # the notes' facts are gone (a lost state)
+        conn.execute(notes_table.delete())
+    slack.edit("Ben", message, "Paged the DBA (on call: Dana)")  # meanwhile, unheard
+    assert Notes(slack.inbound.intake).catch_up() == 1
+    _settle(h)
+    (entry,) = _notes(h, page)
+    assert "Paged the DBA (on call: Dana)" in entry  # the entry found again, brought up to date

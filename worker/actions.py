@@ -493,13 +493,18 @@ class ReadNote:
     action_kind: ClassVar[ActionKind] = "read_note"
     channel: str
     ts: str
+    look_first: bool = False  # passed on to the `SyncNote` it queues
 
     def encode(self) -> dict[str, Any]:
-        return {"channel": self.channel, "ts": self.ts}
+        return _note_fields(self.channel, self.ts, self.look_first)
 
     @classmethod
     def decode(cls, fields: _Fields) -> ReadNote:
-        return cls(channel=fields.text("channel"), ts=fields.text("ts"))
+        return cls(
+            channel=fields.text("channel"),
+            ts=fields.text("ts"),
+            look_first=fields.flag("look_first"),
+        )
 
 
 @dataclass(frozen=True)
@@ -511,13 +516,27 @@ class SyncNote:
     action_kind: ClassVar[ActionKind] = "timeline_note"
     channel: str
     ts: str
+    # The facts were read back from Slack (a catch-up), maybe after the worker lost its
+    # memory: an entry the page has for the message already is taken, not made again.
+    look_first: bool = False
 
     def encode(self) -> dict[str, Any]:
-        return {"channel": self.channel, "ts": self.ts}
+        return _note_fields(self.channel, self.ts, self.look_first)
 
     @classmethod
     def decode(cls, fields: _Fields) -> SyncNote:
-        return cls(channel=fields.text("channel"), ts=fields.text("ts"))
+        return cls(
+            channel=fields.text("channel"),
+            ts=fields.text("ts"),
+            look_first=fields.flag("look_first"),
+        )
+
+
+def _note_fields(channel: str, ts: str, look_first: bool) -> dict[str, Any]:
+    data: dict[str, Any] = {"channel": channel, "ts": ts}
+    if look_first:
+        data["look_first"] = True
+    return data
 
 
 # --- replies in the thread (kind post_reply, told apart by their "type") ------------------

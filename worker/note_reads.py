@@ -38,20 +38,16 @@ def slack_ts(moment: datetime) -> str:
     return f"{moment.timestamp():.6f}"
 
 
-def sync_action(note: ThreadNote, cause: str) -> Action:
+def sync_action(note: ThreadNote, cause: str, *, look_first: bool = False) -> Action:
     """The action that makes the message's entry match its facts, keyed by what caused it
     (an event id, or the read that completed the facts): a redelivery plans nothing twice."""
-    return Action(
-        f"timeline_note:{note.channel}:{note.ts}:{cause}",
-        note.page_id,
-        SyncNote(note.channel, note.ts),
-    )
+    payload = SyncNote(note.channel, note.ts, look_first=look_first)
+    return Action(f"timeline_note:{note.channel}:{note.ts}:{cause}", note.page_id, payload)
 
 
-def read_action(note: ThreadNote, cause: str) -> Action:
-    return Action(
-        f"read_note:{note.channel}:{note.ts}:{cause}", note.page_id, ReadNote(note.channel, note.ts)
-    )
+def read_action(note: ThreadNote, cause: str, *, look_first: bool = False) -> Action:
+    payload = ReadNote(note.channel, note.ts, look_first=look_first)
+    return Action(f"read_note:{note.channel}:{note.ts}:{cause}", note.page_id, payload)
 
 
 def message_events(
@@ -81,7 +77,7 @@ class NoteReads:
         self.store.change_note(
             note,
             lambda current: reduce(apply, events, current),
-            lambda _before, _after: [sync_action(note, item.key)],
+            lambda _before, _after: [sync_action(note, item.key, look_first=payload.look_first)],
             now,
         )
         return {"read": [type(event).__name__ for event in events], "people": sorted(people)}

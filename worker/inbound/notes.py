@@ -182,6 +182,8 @@ class Notes:
         message: dict[str, Any],
         events: Sequence[NoteEvent],
         cause: str,
+        *,
+        look_first: bool = False,
     ) -> ThreadNote:
         """Apply `events` to the message's facts and record the action the change calls for,
         in one transaction; then wake the database's lanes."""
@@ -196,7 +198,9 @@ class Notes:
         def plan(before: ThreadNote | None, after: ThreadNote) -> list[Action]:
             if not worth_planning(before, after, capture):
                 return []
-            return [sync_action(after, cause) if after.complete else read_action(after, cause)]
+            if after.complete:
+                return [sync_action(after, cause, look_first=look_first)]
+            return [read_action(after, cause, look_first=look_first)]
 
         after = found.desk.store.change_note(
             start, lambda note: reduce(apply, events, note), plan, self.intake.clock()
@@ -240,7 +244,9 @@ class Notes:
     def _catch_up_desk(self, desk: Desk) -> int:
         seen = 0
         resolved = set(desk.settings.resolved_statuses)
-        for record in desk.store.records("announced"):
+        # (Adopting: announced before the worker lost its memory, its thread being read back.)
+        records = [*desk.store.records("announced"), *desk.store.records("adopting")]
+        for record in records:
             snapshot = record.snapshot
             if not record.thread_ts or snapshot.in_trash or snapshot.status in resolved:
                 continue
@@ -265,7 +271,8 @@ class Notes:
                 continue
             there.add(ts)
             reply = {**message, "thread_ts": thread_ts}
-            self._change(found, channel, reply, message_events(reply, channel, emoji, now), cause)
+            events = message_events(reply, channel, emoji, now)
+            self._change(found, channel, reply, events, cause, look_first=True)
         for note in found.desk.store.notes_for(found.record.page_id):
             if note.ts not in there and not note.deleted:
                 gone = {"ts": note.ts, "thread_ts": note.thread_ts}

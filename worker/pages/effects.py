@@ -302,14 +302,21 @@ class PageEffects:
         if not note.complete:
             raise NotReadyError(f"message {note.ts} waits to be read from Slack")
         timeline = self._timeline_for(record)
+        permalink = self.note_link(note)
         rich_text = note_rich_text(
             note,
             state,
             people=self.notion.people_by_email(now.timestamp()),
             timezone=self.settings.timezone,
             day_of=_day_of(record.snapshot, None),
-            permalink=self.note_link(note),
+            permalink=permalink,
         )
+        if not note.entry_blocks and payload.look_first and permalink:
+            found = self._entry_for(timeline, permalink)
+            if found is not None:
+                # Made before the worker lost its memory of it: taken, brought up to date.
+                note = replace(note, entry_blocks=(found,), shown="")
+                return self._rewrite_note(note, timeline, rich_text, now) | {"found": found}
         if not note.entry_blocks:
             return self._append_note(item, note, timeline, rich_text, now) | {"state": state}
         return self._rewrite_note(note, timeline, rich_text, now) | {"state": state}
@@ -343,6 +350,17 @@ class PageEffects:
             ids = self.writer.append_once(timeline, [block], progress, save, "note-end")
         self._noted(note, tuple(ids), fingerprint(rich_text), now)
         return {**progress, "ids": ids}
+
+    def _entry_for(self, timeline: str, permalink: str) -> str | None:
+        """The entry of the timeline page that links to this message, if there is one."""
+        for block in self.notion.list_children(timeline):
+            body = block.get(ENTRY_TYPE) if block.get("type") == ENTRY_TYPE else None
+            items = body.get("rich_text") if isinstance(body, dict) else None
+            for item in items if isinstance(items, list) else []:
+                link = (item.get("text") or {}).get("link") or {}
+                if permalink in (item.get("href"), link.get("url")):
+                    return str(block["id"])
+        return None
 
     def _note_anchor(self, note: ThreadNote, timeline: str) -> str | None:
         """The block a message's entry goes right after, so that the timeline stays in time
