@@ -7,6 +7,7 @@ shapes of reference/slack/inbound.md), about messages people really posted in th
 from __future__ import annotations
 
 import json
+import threading
 import time
 import urllib.parse
 from collections.abc import Iterator
@@ -430,3 +431,29 @@ def test_after_the_worker_lost_its_notes_the_catch_up_adds_nothing_twice(
     _settle(h)
     (entry,) = _notes(h, page)
     assert "Paged the DBA (on call: Dana)" in entry  # the entry found again, brought up to date
+
+
+def test_a_connection_made_during_a_catch_up_has_another_follow(
+    h: Harness, slack: Slack, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    _incident(h)
+    gateway = slack.inbound.intake.slack
+    reading, go_on = threading.Event(), threading.Event()
+    reads: list[str] = []
+    original = gateway.thread_history
+
+    def slow(channel: str, thread_ts: str) -> list[dict[str, Any]]:
+        reads.append(thread_ts)
+        reading.set()
+        go_on.wait(5)
+        return original(channel, thread_ts)
+
+    monkeypatch.setattr(gateway, "thread_history", slow)
+    notes = Notes(slack.inbound.intake)
+    first = threading.Thread(target=notes.catch_up)
+    first.start()
+    assert reading.wait(5)
+    assert notes.catch_up() == 0  # one is under way: it goes again once done
+    go_on.set()
+    first.join(10)
+    assert len(reads) == 2

@@ -69,7 +69,11 @@ def register(app: App, intake: Intake) -> None:
 class Notes:
     def __init__(self, intake: Intake) -> None:
         self.intake = intake
-        self._catching_up = threading.Lock()
+        # One catch-up at a time; a connection made during one asks for another after it
+        # (the one under way may have read some threads before that connection's gap).
+        self._catch_up_lock = threading.Lock()
+        self._catching_up = False
+        self._again = False
 
     # -- events ----------------------------------------------------------------------------
 
@@ -234,12 +238,23 @@ class Notes:
     def catch_up(self) -> int:
         """Every open incident's thread as Slack shows it now → the facts (and the work the
         differences call for). Returns how many messages were looked at."""
-        if not self._catching_up.acquire(blocking=False):
-            return 0  # a pass is under way: it reads what this one would
+        with self._catch_up_lock:
+            if self._catching_up:
+                self._again = True
+                return 0
+            self._catching_up = True
+        seen = 0
         try:
-            return sum(self._catch_up_desk(desk) for desk in self.intake.desks)
+            while True:
+                with self._catch_up_lock:
+                    self._again = False
+                seen = sum(self._catch_up_desk(desk) for desk in self.intake.desks)
+                with self._catch_up_lock:
+                    if not self._again:
+                        return seen
         finally:
-            self._catching_up.release()
+            with self._catch_up_lock:
+                self._catching_up = False
 
     def _catch_up_desk(self, desk: Desk) -> int:
         seen = 0
