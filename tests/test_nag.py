@@ -29,12 +29,12 @@ from worker.nag import (
     memory_from_json,
     memory_to_json,
     next_due,
-    snooze,
-    with_later_snooze,
     next_update_due,
     overdue_period,
     remember,
+    snooze,
     state_from_record,
+    with_later_snooze,
 )
 from worker.record import IncidentRecord
 from worker.snapshot import Person, parse_incident
@@ -1213,9 +1213,7 @@ def test_memory_survives_the_store_and_older_memories_still_read() -> None:
 # --- snoozing from Slack ----------------------------------------------------------------------
 
 
-def snoozed(
-    state: NagState, minutes: float, at: float, silence_since: datetime = T0
-) -> NagState:
+def snoozed(state: NagState, minutes: float, at: float, silence_since: datetime = T0) -> NagState:
     """`state` after someone snoozed for `minutes` at minute `at` (a reminder of the silence
     that began at `silence_since`)."""
     done = snooze(state, DEFAULT, silence_since=silence_since, minutes=minutes, now=mins(at))

@@ -30,6 +30,7 @@ ActionKind = Literal[
     "create_postmortem",  # the postmortem page, once per incident, on resolution (pages lane)
     "postmortem_note",  # a line appended to the postmortem page: reopened, resolved again
     "post_notice",  # a top-level message about the worker itself, in no incident's thread
+    "write_from_slack",  # a property people set from Slack, written on the row in their name
 ]
 
 # The page_id of actions that belong to the channel rather than to one incident.
@@ -160,6 +161,7 @@ def _person(fields: _Fields) -> Person:
         name=fields.text("name", ""),
         email=fields.opt_text("email"),
         is_bot=fields.flag("is_bot"),
+        slack_id=fields.opt_text("slack_id"),
     )
 
 
@@ -173,7 +175,15 @@ def _iso(moment: datetime | None) -> str | None:
 def _person_json(person: Person | None) -> dict[str, Any] | None:
     if person is None:
         return None
-    return {"id": person.id, "name": person.name, "email": person.email, "is_bot": person.is_bot}
+    data: dict[str, Any] = {
+        "id": person.id,
+        "name": person.name,
+        "email": person.email,
+        "is_bot": person.is_bot,
+    }
+    if person.slack_id is not None:
+        data["slack_id"] = person.slack_id
+    return data
 
 
 def _value_json(value: Value) -> dict[str, Any]:
@@ -482,6 +492,41 @@ class PostNotice:
         )
 
 
+@dataclass(frozen=True)
+class WriteFromSlack:
+    """What someone set from Slack (the Post update modal, I'll take command), written on
+    the row by the worker: *Status update* or *Commander* (a Notion person). The row then
+    shows the integration as its last editor; `by` (with their Slack id) is who did it, and
+    the thread's reply credits them (tick looks this action up when the worker's own edit
+    is seen). `at`: when they did it."""
+
+    action_kind: ClassVar[ActionKind] = "write_from_slack"
+    by: Person
+    at: datetime
+    status_update: str | None = None
+    commander: Person | None = None
+
+    def encode(self) -> dict[str, Any]:
+        data: dict[str, Any] = {"by": _person_json(self.by), "at": self.at.isoformat()}
+        if self.status_update is not None:
+            data["status_update"] = self.status_update
+        if self.commander is not None:
+            data["commander"] = _person_json(self.commander)
+        return data
+
+    @classmethod
+    def decode(cls, fields: _Fields) -> WriteFromSlack:
+        by = fields.person("by")
+        if by is None:
+            raise PayloadError(f"{fields.where}: 'by' is missing")
+        return cls(
+            by=by,
+            at=fields.time("at"),
+            status_update=fields.opt_text("status_update"),
+            commander=fields.person("commander"),
+        )
+
+
 # --- replies in the thread (kind post_reply, told apart by their "type") ------------------
 
 
@@ -688,6 +733,33 @@ class PostmortemReply:
         return cls(url=fields.text("url"), due=fields.opt_time("due"))
 
 
+@dataclass(frozen=True)
+class SnoozedReply:
+    """Someone snoozed the overdue-update reminders from Slack, for `minutes`, until
+    `until`."""
+
+    action_kind: ClassVar[ActionKind] = "post_reply"
+    reply_type: ClassVar[str] = "snoozed"
+    by: Person
+    minutes: int
+    until: datetime
+
+    def encode(self) -> dict[str, Any]:
+        return {
+            "type": self.reply_type,
+            "by": _person_json(self.by),
+            "minutes": self.minutes,
+            "until": self.until.isoformat(),
+        }
+
+    @classmethod
+    def decode(cls, fields: _Fields) -> SnoozedReply:
+        by = fields.person("by")
+        if by is None:
+            raise PayloadError(f"{fields.where}: 'by' is missing")
+        return cls(by=by, minutes=int(fields.number("minutes")), until=fields.time("until"))
+
+
 Reply = (
     ChangesReply
     | StatusUpdateReply
@@ -698,6 +770,7 @@ Reply = (
     | PageTrashedReply
     | ValueProblemReply
     | PostmortemReply
+    | SnoozedReply
 )
 Payload = (
     PostParent
@@ -710,6 +783,7 @@ Payload = (
     | CreatePostmortem
     | AppendPostmortemNote
     | PostNotice
+    | WriteFromSlack
     | Reply
 )
 
@@ -723,6 +797,7 @@ REPLY_TYPES: tuple[type[Reply], ...] = (
     PageTrashedReply,
     ValueProblemReply,
     PostmortemReply,
+    SnoozedReply,
 )
 _REPLY_DECODERS: dict[str, Callable[[_Fields], Reply]] = {
     cls.reply_type: cls.decode for cls in REPLY_TYPES
@@ -748,6 +823,7 @@ _PAYLOAD_TYPES: tuple[type[Payload], ...] = (
     CreatePostmortem,
     AppendPostmortemNote,
     PostNotice,
+    WriteFromSlack,
 )
 _DECODERS: dict[str, Callable[[_Fields], Payload]] = {
     **{cls.action_kind: cls.decode for cls in _PAYLOAD_TYPES},

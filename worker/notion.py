@@ -39,6 +39,7 @@ from worker.config import NOTION_VERSION, Settings
 from worker.errors import RowError, ServiceError
 from worker.pacing import Hold, Pacer, may_send
 from worker.pages.blocks import Block
+from worker.pages.limits import MAX_ARRAY_ITEMS, MAX_TEXT_UTF16, split_utf16
 from worker.pages.parse import ChildBlock, NotionPage, parse_child_block, parse_page
 from worker.properties import BY_KEY
 from worker.reports import NotionWait
@@ -341,6 +342,8 @@ class NotionGateway:
         self._sources: dict[str, str] = {}
         self._titles: dict[str, str] = {}
         self._users: dict[str, Person] = {}
+        self._people_by_email: dict[str, Person] = {}
+        self._people_read_at: float | None = None
         self._owns_client = True
 
     def for_database(self, settings: Settings) -> NotionGateway:
@@ -676,6 +679,36 @@ class NotionGateway:
         self._users[user_id] = person
         return person
 
+    def person_by_email(self, email: str) -> Person | None:
+        """The Notion person (a member of the workspace, not a guest: users.list shows only
+        those) with this email, compared without case; None when there is none. The list is
+        read at most once a minute (a miss a minute ago is still a miss)."""
+        wanted = email.strip().lower()
+        clock = time.monotonic()
+        if self._people_read_at is None or clock - self._people_read_at > _PEOPLE_TTL_S:
+            self._people_by_email = self._all_people()
+            self._people_read_at = clock
+        return self._people_by_email.get(wanted)
+
+    def _all_people(self) -> dict[str, Person]:
+        found: dict[str, Person] = {}
+        cursor: str | None = None
+        while True:
+            kwargs: dict[str, Any] = {"page_size": 100}
+            if cursor:
+                kwargs["start_cursor"] = cursor
+            page = self.call(
+                "users.list", partial(self.client.users.list, **kwargs), idempotent=True
+            )
+            for raw in page.get("results") or []:
+                email = (raw.get("person") or {}).get("email")
+                if raw.get("type") == "person" and email:
+                    person = Person(id=str(raw["id"]), name=str(raw.get("name") or ""), email=email)
+                    found.setdefault(str(email).lower(), person)
+            cursor = page.get("next_cursor") if page.get("has_more") else None
+            if not cursor:
+                return found
+
     # --- writes ---------------------------------------------------------------------------
 
     def update_properties(self, page_id: str, properties: dict[str, Any]) -> None:
@@ -693,6 +726,29 @@ _WRITTEN_AS: dict[str, Callable[[str | None], dict[str, Any]]] = {
     "url": lambda value: {"url": value},
     "date": lambda value: {"date": {"start": value} if value else None},
 }
+
+
+# How long the workspace's people, read for a lookup by email, stand for it.
+_PEOPLE_TTL_S = 60.0
+
+
+def from_slack_values(
+    settings: Settings, *, status_update: str | None = None, commander: Person | None = None
+) -> dict[str, Any]:
+    """What people set from Slack → the `properties` body of pages.update: *Status update*
+    as rich text (2,000 UTF-16 units a text object, 100 objects at most), *Commander* as
+    that one person."""
+    properties: dict[str, Any] = {}
+    if status_update is not None:
+        pieces = split_utf16(status_update, MAX_TEXT_UTF16)[:MAX_ARRAY_ITEMS]
+        properties[settings.properties["status_update"]] = {
+            "rich_text": [{"type": "text", "text": {"content": piece}} for piece in pieces if piece]
+        }
+    if commander is not None:
+        properties[settings.properties["commander"]] = {
+            "people": [{"object": "user", "id": commander.id}]
+        }
+    return properties
 
 
 def property_values(settings: Settings, values: dict[str, str | None]) -> dict[str, Any]:

@@ -34,6 +34,7 @@ NOTION_KINDS = frozenset(
         "timeline_entry",
         "create_postmortem",
         "postmortem_note",
+        "write_from_slack",
     }
 )
 # Messages that may go ahead of an earlier Notion write of their lane (they show nothing
