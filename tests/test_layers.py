@@ -9,7 +9,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 # Packages placed as one unit in the layers (their modules import each other freely).
-UNITS = ("store", "sandbox")
+UNITS = ("store", "sandbox", "inbound")
 
 
 def _layers() -> list[list[str]]:

@@ -50,6 +50,9 @@ CHANNEL_SCOPES = {
     False: ("channels:read", "channels:history"),
     True: ("groups:read", "groups:history"),
 }
+# Inbound Slack: the events of notes sent to the timeline (reactions, pins, thread messages)
+# and reading a thread's pins and reactions again after the worker was away.
+INBOUND_SCOPES = ("reactions:read", "pins:read", "channels:history")
 # Without these people are named in messages rather than mentioned: a warning, not a stop.
 MENTION_SCOPES = ("users:read", "users:read.email")
 
@@ -252,6 +255,7 @@ class Checker:
                 checked = _guard("Slack channel", partial(self.channel, channel))
                 routed = [c for c in each if c.settings.slack_channel_id == channel]
                 results += self._of(routed, checked)
+            results += _guard("Slack inbound", self.inbound)
         for checker in each:
             results += self._of(checker, _guard("open incidents", checker.threads_elsewhere))
         results += _guard("templates", self.templates)
@@ -365,6 +369,35 @@ class Checker:
                 warning=True,
             )
         return CheckResult("Slack token", True, who)
+
+    def inbound(self) -> CheckResult:
+        """Whether Slack can reach the worker (Socket Mode, HTTP), and what to do if not."""
+        settings = self.settings
+        if settings.inbound is None:
+            return CheckResult(
+                "Slack inbound",
+                True,
+                "off: the worker only posts. To let people pin notes to the timeline and answer "
+                "reminders with buttons, set SLACK_APP_TOKEN (Socket Mode, no public URL) or "
+                "SLACK_SIGNING_SECRET (HTTP: Slack posts to https://<host>/slack/events on "
+                "`serve`); the README's operator guide has the steps",
+            )
+        lacking = [s for s in INBOUND_SCOPES if self._scopes and s not in self._scopes]
+        also = (
+            f"; without {_scope_list(lacking)} notes are not captured: add "
+            f"{'it' if len(lacking) == 1 else 'them'} under OAuth & Permissions and reinstall"
+            if lacking
+            else ""
+        )
+        if settings.inbound == "socket":
+            self.slack.socket_url(settings.slack_app_token.reveal())
+            how = "Socket Mode (the app-level token opens a connection)"
+        else:
+            how = (
+                "HTTP events at /slack/events on `serve` (Event Subscriptions and "
+                "Interactivity must point there; the signature is checked on each request)"
+            )
+        return CheckResult("Slack inbound", True, how + also, warning=bool(lacking))
 
     def channel(self, channel: str | None = None) -> CheckResult:
         channel = channel or self.settings.slack_channel_id

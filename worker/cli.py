@@ -23,6 +23,7 @@ from worker import __version__, logs
 from worker.check import Checker, CheckResult, as_json, settings_results, summary
 from worker.config import Settings, normalize_notion_id
 from worker.errors import ConfigError, WorkerError
+from worker.inbound.service import Inbound
 from worker.notion import NotionGateway
 from worker.pages.preview import as_blocks_json, render_incident, render_sample
 from worker.pages.samples import SAMPLE_VARIANTS
@@ -146,6 +147,23 @@ def _refuse_on_problems(
         raise WorkerError(f"not starting; `incident-worker check` finds:\n{lines}")
 
 
+def _serve(
+    runtime: Runtimes, inbound: Inbound | None, host: str, port: int | None
+) -> WebServer | None:
+    """/healthz, /metrics and, with a signing secret, Slack's /slack/events on `port`."""
+    if port is None:
+        if inbound is not None and inbound.settings.inbound == "http":
+            logging.getLogger("worker.cli").warning(
+                "SLACK_SIGNING_SECRET is set, but this process serves no HTTP: Slack's events "
+                "reach `incident-worker serve` (or `run --port N`) at /slack/events, or set "
+                "SLACK_APP_TOKEN to use Socket Mode"
+            )
+        return None
+    routes = inbound.routes if inbound is not None else []
+    app = create_app(runtime.metrics, runtime.health, clock=runtime.clock, routes=routes)
+    return WebServer(app, host=host, port=port).start()
+
+
 def _run_worker(settings: Settings, *, skip_checks: bool, host: str, port: int | None) -> int:
     """The worker loop until SIGTERM; with a port, /healthz and /metrics are served too."""
     stopping = threading.Event()
@@ -154,15 +172,16 @@ def _run_worker(settings: Settings, *, skip_checks: bool, host: str, port: int |
     if not skip_checks:
         _refuse_on_problems(settings, stopping)
     runtime = Runtimes.build(settings, should_stop=stopping.is_set)
+    inbound = Inbound.build(settings, runtime.runtimes, runtime.shared.slack, clock=runtime.clock)
     server = None
     loop: Loop | Loops | None = None
     try:
-        if port is not None:
-            app = create_app(runtime.metrics, runtime.health, clock=runtime.clock)
-            server = WebServer(app, host=host, port=port).start()
+        server = _serve(runtime, inbound, host, port)
         if not stopping.is_set():
             runtime.start()
         loop = runtime.loop()
+        if inbound is not None and not stopping.is_set():
+            inbound.start()
 
         def stop() -> None:
             stopping.set()
@@ -174,6 +193,8 @@ def _run_worker(settings: Settings, *, skip_checks: bool, host: str, port: int |
             loop.run_until_stopped()
     finally:
         runtime.health.stop()
+        if inbound is not None:
+            inbound.stop()
         if server is not None:
             server.stop()
         if loop is None or loop.wait_idle(0):

@@ -187,6 +187,13 @@ class Settings:
     quiet_hours: tuple[time, time] | None = None
     quiet_severities: tuple[str, ...] = ("SEV3", "SEV4")
     working_hours: tuple[time, time] = (time(9), time(18))
+    # Inbound Slack (issue 15): Socket Mode with an app-level token, or HTTP events on
+    # `serve` verified with the signing secret; neither: the worker only speaks.
+    slack_app_token: Secret = field(default_factory=lambda: Secret(""), repr=False)
+    slack_signing_secret: Secret = field(default_factory=lambda: Secret(""), repr=False)
+    # The reaction that sends a thread message to the timeline, and which messages go.
+    timeline_emoji: str = "pushpin"
+    timeline_capture: Literal["pinned", "all", "off"] = "pinned"
     # Every Incidents database (NOTION_INCIDENTS_DATABASE_ID may list several), each with its
     # channel; empty: the one of `notion_database_id`, to `slack_channel_id`.
     databases: tuple[IncidentDatabase, ...] = ()
@@ -216,6 +223,16 @@ class Settings:
             databases=(database,),
             postmortem_database_id=self.postmortem_database_id if database.id == first else None,
         )
+
+    @property
+    def inbound(self) -> Literal["socket", "http"] | None:
+        """How Slack reaches the worker: Socket Mode when an app-level token is set (no public
+        URL needed), else HTTP events on `serve` when a signing secret is; None: neither."""
+        if self.slack_app_token:
+            return "socket"
+        if self.slack_signing_secret:
+            return "http"
+        return None
 
     @property
     def lease_s(self) -> float:
@@ -429,6 +446,7 @@ def _read_all(r: _Reader, require_workspace: bool) -> dict[str, Any]:
     values.update(_read_runtime(r))
     values.update(_read_schema(r))
     values.update(_read_nudges(r))
+    values.update(_read_inbound(r))
     return values
 
 
@@ -531,6 +549,47 @@ def _databases(
             )
         )
     return tuple(IncidentDatabase(i, routes.get(i, default_channel)) for i in ids)
+
+
+def _read_inbound(r: _Reader) -> dict[str, Any]:
+    """Inbound Slack: how events reach the worker, and what goes to the timeline."""
+    return {
+        "slack_app_token": r.convert(
+            "SLACK_APP_TOKEN",
+            Secret(""),
+            _secret_token(("xapp-",), "a Slack app-level token"),
+            "xapp-...",
+        ),
+        "slack_signing_secret": r.convert(
+            "SLACK_SIGNING_SECRET", Secret(""), _signing_secret, "<the app's signing secret>"
+        ),
+        "timeline_emoji": r.convert("TIMELINE_EMOJI", "pushpin", _emoji_name, "pushpin"),
+        "timeline_capture": r.convert(
+            "TIMELINE_CAPTURE", "pinned", _choice("pinned", "all", "off"), "pinned"
+        ),
+    }
+
+
+_SIGNING_SECRET = re.compile(r"[0-9a-f]{16,}")
+_EMOJI_NAME = re.compile(r"[a-z0-9_+\-']+")
+
+
+def _signing_secret(value: str) -> Secret:
+    if not _SIGNING_SECRET.fullmatch(value):
+        # Never echo it: it is the secret itself.
+        raise ValueError(
+            "does not look like a signing secret (hex digits, from the app's Basic Information "
+            "page, App Credentials)"
+        )
+    return Secret(value)
+
+
+def _emoji_name(value: str) -> str:
+    """`pushpin`, `:pushpin:` or `:pushpin::skin-tone-2:` → the name Slack's events carry."""
+    name = value.strip().strip(":").split("::", 1)[0].casefold()
+    if not _EMOJI_NAME.fullmatch(name):
+        raise ValueError(f"{value!r} is not an emoji name such as pushpin or :round_pushpin:")
+    return name
 
 
 def _read_runtime(r: _Reader) -> dict[str, Any]:

@@ -168,6 +168,9 @@ class Runtime:
     # What this runtime shares with the other databases' (closed by `close` if it owns it).
     shared: Shared | None = None
     owns_shared: bool = True
+    # Wakes the delivery lanes when something outside the loop recorded work (inbound Slack);
+    # a no-op until the loop runs (`run --once`: the pass carries it out).
+    wake: Callable[[], None] = field(default=lambda: None, init=False)
 
     @classmethod
     def build(
@@ -498,6 +501,7 @@ class Runtime:
         catch-up); the nudge pass only queues reminders. So an edit is announced at the next
         poll, however many reminders, pages or catch-up updates are waiting."""
         lanes = self.lanes()
+        self.wake = lanes.wake
 
         def poll_job(now: datetime) -> None:
             started = time.monotonic()

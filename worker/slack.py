@@ -209,6 +209,12 @@ _HINTS = {
 }
 
 
+# apps.connections.open's answers when the app-level token is wrong or Socket Mode is off.
+_APP_TOKEN_REFUSED = frozenset(
+    {"invalid_auth", "not_authed", "not_allowed_token_type", "token_revoked", "missing_scope"}
+)
+
+
 def _explain(code: str, needed: object = None) -> str:
     hint = _HINTS.get(code)
     if code == "missing_scope" and isinstance(needed, str) and needed:
@@ -261,6 +267,8 @@ class SlackIdentity:
     bot_id: str
     team: str
     url: str
+    # The workspace's id (T…): people of another one (Slack Connect) are guests.
+    team_id: str = ""
     # The token's scopes, from the X-OAuth-Scopes header Slack sends with every answer
     # (None when the header is missing).
     scopes: frozenset[str] | None = None
@@ -383,10 +391,32 @@ class SlackGateway:
             bot_id=str(data.get("bot_id", "")),
             team=str(data.get("team", "")),
             url=str(data.get("url", "")),
+            team_id=str(data.get("team_id", "")),
             scopes=scopes,
             enterprise_install=data.get("is_enterprise_install") is True,
         )
         return self.identity
+
+    def socket_url(self, app_token: str) -> str:
+        """A Socket Mode URL, as the SDK asks it before connecting (`check`: does the app-level
+        token work?). Nothing connects to it; it expires by itself."""
+        try:
+            data = self.call(
+                "apps.connections.open",
+                lambda: self.client.apps_connections_open(app_token=app_token),
+            )
+        except ServiceError as exc:
+            if exc.code in _APP_TOKEN_REFUSED:
+                raise ServiceError(
+                    "slack",
+                    "apps.connections.open",
+                    f"{exc.code}: SLACK_APP_TOKEN is not a working app-level token; generate "
+                    "one with the connections:write scope (Basic Information → App-Level "
+                    "Tokens) and turn Socket Mode on",
+                    code=exc.code,
+                ) from exc
+            raise
+        return str(data.get("url", ""))
 
     def join(self, channel: str) -> None:
         self.call("conversations.join", lambda: self.client.conversations_join(channel=channel))

@@ -9,7 +9,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
 
 import uvicorn
@@ -17,7 +17,7 @@ from prometheus_client.exposition import choose_encoder
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
-from starlette.routing import Route
+from starlette.routing import BaseRoute, Route
 
 from worker.errors import WorkerError
 from worker.health import HealthSource
@@ -35,7 +35,10 @@ def create_app(
     health: HealthSource,
     *,
     clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+    routes: Sequence[BaseRoute] = (),
 ) -> Starlette:
+    """/healthz, /metrics and the `routes` of other surfaces (Slack's `/slack/events`)."""
+
     # Plain functions: Starlette runs them in its thread pool, so a slow read of the state
     # store during a scrape never blocks the event loop (nor /healthz).
     def healthz(request: Request) -> Response:
@@ -49,7 +52,7 @@ def create_app(
             encode(metrics.registry), headers={"Content-Type": content_type, **_NO_CACHE}
         )
 
-    return Starlette(routes=[Route("/healthz", healthz), Route("/metrics", metrics_text)])
+    return Starlette(routes=[Route("/healthz", healthz), Route("/metrics", metrics_text), *routes])
 
 
 class WebServer:
@@ -64,6 +67,7 @@ class WebServer:
         shutdown_grace_s: float = 2.0,
     ) -> None:
         self.host = host
+        self._app = app
         config = uvicorn.Config(
             app,
             host=host,
@@ -94,7 +98,8 @@ class WebServer:
                     "(is the port in use?)"
                 )
             time.sleep(0.02)
-        log.info("serving /healthz and /metrics on http://%s:%d", self.host, self.port)
+        paths = [getattr(route, "path", "") for route in self._app.routes]
+        log.info("serving %s on http://%s:%d", " and ".join(paths), self.host, self.port)
         return self
 
     def stop(self, timeout_s: float = 5.0) -> None:
