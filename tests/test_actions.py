@@ -265,8 +265,8 @@ TODAY: list[tuple[str, str, Payload]] = [
         "write_from_slack",
         '{"by": {"id": "33333333-3333-4333-8333-333333333333", "name": "Ben Carter", '
         '"email": "ben@example.com", "is_bot": false, "slack_id": "U0BEN"}, '
-        f'"at": "2026-11-28T09:01:00+00:00", "commander": {ACTOR_JSON}}}',
-        WriteFromSlack(by=ACTOR_FROM_SLACK, at=SEEN, commander=ACTOR),
+        '"at": "2026-11-28T09:01:00+00:00", "take_command": true}',
+        WriteFromSlack(by=ACTOR_FROM_SLACK, at=SEEN, take_command=True),
     ),
 ]
 
@@ -514,7 +514,7 @@ STRATEGIES: dict[type[Any], st.SearchStrategy[Any]] = {
         by=people,
         at=times,
         status_update=st.none() | texts,
-        commander=st.none() | people,
+        take_command=st.booleans(),
     ),
 }
 

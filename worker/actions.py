@@ -494,24 +494,25 @@ class PostNotice:
 
 @dataclass(frozen=True)
 class WriteFromSlack:
-    """What someone set from Slack (the Post update modal, I'll take command), written on
-    the row by the worker: *Status update* or *Commander* (a Notion person). The row then
-    shows the integration as its last editor; `by` (with their Slack id) is who did it, and
-    the thread's reply credits them (tick looks this action up when the worker's own edit
-    is seen). `at`: when they did it."""
+    """What someone set from Slack, written on the row by the worker: *Status update* (the
+    text of the Post update modal), or *Commander* := them (`take_command`: the Notion
+    person with their email, looked up when it is carried out — handlers never call
+    Notion). The row then shows the integration as its last editor; `by` (with their Slack
+    id, and their email from Slack) is who did it, and the thread's reply credits them
+    (tick looks this action up when the worker's own edit is seen). `at`: when."""
 
     action_kind: ClassVar[ActionKind] = "write_from_slack"
     by: Person
     at: datetime
     status_update: str | None = None
-    commander: Person | None = None
+    take_command: bool = False
 
     def encode(self) -> dict[str, Any]:
         data: dict[str, Any] = {"by": _person_json(self.by), "at": self.at.isoformat()}
         if self.status_update is not None:
             data["status_update"] = self.status_update
-        if self.commander is not None:
-            data["commander"] = _person_json(self.commander)
+        if self.take_command:
+            data["take_command"] = True
         return data
 
     @classmethod
@@ -523,7 +524,7 @@ class WriteFromSlack:
             by=by,
             at=fields.time("at"),
             status_update=fields.opt_text("status_update"),
-            commander=fields.person("commander"),
+            take_command=fields.flag("take_command"),
         )
 
 

@@ -44,7 +44,7 @@ def buttons_enabled(settings: Settings) -> bool:
     """Buttons only where a click reaches the worker: inbound Slack is configured (Socket
     Mode's app token, or the signing secret of HTTP events). Without it, none: a button
     nobody answers is worse than none."""
-    return bool(settings.slack_app_token) or bool(settings.slack_signing_secret)
+    return settings.inbound is not None
 
 
 @dataclass(frozen=True)

@@ -31,7 +31,6 @@ Refusal = Literal[
     "has_commander",  # someone took command already
     "external",  # someone from another organisation (Slack Connect)
     "no_email",  # Slack does not tell the worker the clicker's email
-    "no_person",  # nobody in Notion has the clicker's email
     "empty",  # a status update of blanks
 ]
 
@@ -46,16 +45,9 @@ class Clicker:
     name: str = ""
     email: str | None = None
 
-    def credit(self, notion: Person | None = None) -> Person:
-        """The person to credit in the thread: their Notion self where known (its id and
-        name), always with their Slack id (they are mentioned as themselves)."""
-        if notion is not None:
-            return Person(
-                id=notion.id,
-                name=notion.name or self.name,
-                email=notion.email or self.email,
-                slack_id=self.user_id,
-            )
+    def credit(self) -> Person:
+        """The person to credit in the thread: mentioned by their Slack id (whether or not
+        Notion knows them), their email kept for finding them in Notion."""
         return Person(
             id=f"slack:{self.user_id}", name=self.name, email=self.email, slack_id=self.user_id
         )
@@ -154,11 +146,11 @@ def take_command(
     settings: Settings,
     *,
     clicker: Clicker,
-    notion_person: Person | None,
     click_id: str,
     now: datetime,
 ) -> Action | Refusal:
-    """*Commander* := the clicker, as the Notion person with their email."""
+    """*Commander* := the clicker: the Notion person with their email, looked up when the
+    write is carried out (handlers never call Notion); Slack must tell their email."""
     refusal = open_refusal(record, settings)
     if refusal is not None or record is None:
         return refusal or "unknown"
@@ -166,34 +158,35 @@ def take_command(
         return "has_commander"
     if not clicker.email:
         return "no_email"
-    if notion_person is None:
-        return "no_person"
     page = record.page_id
-    write = WriteFromSlack(by=clicker.credit(notion_person), at=now, commander=notion_person)
+    write = WriteFromSlack(by=clicker.credit(), at=now, take_command=True)
     return Action(f"from_slack:{page}:command:{click_id}", page, write)
 
 
 def stale_write(payload: WriteFromSlack, record: IncidentRecord) -> str:
     """Why a recorded write from Slack is no longer to be made ('' when it still is): the
     row changed since the click (someone else took command meanwhile)."""
-    if payload.commander is not None and record.snapshot.commander:
-        return "someone took command meanwhile"
     if record.snapshot.in_trash:
         return "the row is in the trash"
+    if payload.take_command and record.snapshot.commander:
+        return "someone took command meanwhile"
     return ""
 
 
 # --- credit -------------------------------------------------------------------------------
 
 
-def credited(incident: Incident, writes: Sequence[WriteFromSlack]) -> Person | None:
+def credited(
+    incident: Incident, writes: Sequence[tuple[WriteFromSlack, str | None]]
+) -> Person | None:
     """Who made the worker's own edit of a row, when it was a write from Slack the row now
-    shows (the latest such write): the thread credits them, not the integration."""
+    shows (the latest such write): the thread credits them, not the integration. `writes`:
+    each with the Notion person it made commander (once looked up), in planning order."""
     update = incident.status_update.strip()
     commanders = {person.id for person in incident.commander}
-    for write in reversed(writes):
+    for write, commander in reversed(writes):
         if write.status_update is not None and update and write.status_update.strip() == update:
             return write.by
-        if write.commander is not None and write.commander.id in commanders:
+        if write.take_command and commander is not None and commander in commanders:
             return write.by
     return None

@@ -197,10 +197,6 @@ class Settings:
     # Every Incidents database (NOTION_INCIDENTS_DATABASE_ID may list several), each with its
     # channel; empty: the one of `notion_database_id`, to `slack_channel_id`.
     databases: tuple[IncidentDatabase, ...] = ()
-    # Inbound Slack (Socket Mode's app-level token, HTTP events' signing secret): with
-    # neither, the worker only speaks, and its messages carry no buttons.
-    slack_app_token: Secret = field(default=Secret(""), repr=False)
-    slack_signing_secret: Secret = field(default=Secret(""), repr=False)
 
     @property
     def incident_databases(self) -> tuple[IncidentDatabase, ...]:

@@ -50,6 +50,7 @@ from worker.messages import (
     RenderContext,
     SlackMessage,
     Wording,
+    escape,
     notice_message,
     nudge_message,
     parent_message,
@@ -75,7 +76,7 @@ from worker.properties import BY_KEY, FILLED_IF_EMPTY, WORKER_WRITTEN, IncidentP
 from worker.record import IncidentRecord
 from worker.reports import DeliveryReport
 from worker.slack import SlackGateway
-from worker.snapshot import Incident
+from worker.snapshot import Incident, Person
 from worker.store import OutboxItem, Store, by_priority, lane
 
 log = logging.getLogger("worker.effects")
@@ -842,8 +843,16 @@ class Effects:
         if stale:
             log.info("%s not written: %s", item.key, stale)
             return {"skipped": stale}
+        result: dict[str, Any] = {}
+        commander = None
+        if payload.take_command:
+            commander = self._commander_for(payload, record)
+            if commander is None:
+                return {"skipped": "no Notion person has their email"}
+            result["commander"] = commander.id
+            self.store.mark_progress(item.id, result)  # the credit finds who it made commander
         values = from_slack_values(
-            self.settings, status_update=payload.status_update, commander=payload.commander
+            self.settings, status_update=payload.status_update, commander=commander
         )
         self._written[page] = math.inf
         try:
@@ -856,7 +865,29 @@ class Effects:
             except ServiceError as exc:
                 # Written: the next poll sees it and credits it the same way.
                 log.warning("%s: written, but the row could not be read back: %s", item.key, exc)
-        return {}
+        return result
+
+    def _commander_for(self, payload: WriteFromSlack, record: IncidentRecord) -> Person | None:
+        """The Notion person with the clicker's email; when there is none, they are told why
+        (only they see it) and nothing is written."""
+        email = payload.by.email or ""
+        person = self.notion.person_by_email(email) if email else None
+        if person is not None or not payload.by.slack_id:
+            return person
+        text = self.render.words.phrase(
+            "click_no_person",
+            email=escape(email),
+            field=escape(self.settings.properties["commander"]),
+        )
+        try:
+            self.slack.ephemeral(
+                self.channel(record), payload.by.slack_id, text, thread_ts=record.thread_ts
+            )
+        except ServiceError as exc:
+            log.warning(
+                "could not tell %s why they were not made commander: %s", payload.by.slack_id, exc
+            )
+        return None
 
 
 class _Budget:

@@ -626,7 +626,7 @@ class Worker:
         """Who asked for the worker's own edit from Slack (a status update, taking command),
         as its outbox action recorded them; None when it was none of those."""
         writes = [
-            item.payload
+            (item.payload, _made_commander(item.result))
             for item in self.store.actions_for(incident.page_id)
             if item.kind == "write_from_slack"
             and item.state != "failed"
@@ -661,6 +661,12 @@ class Worker:
         if fresh:
             log.warning("incident %s (%s): %s", incident.page_id, incident.title, "; ".join(fresh))
             self._logged_problems.update(fresh)
+
+
+def _made_commander(result: dict[str, Any] | None) -> str | None:
+    """The Notion person a take-command write made commander (its progress says so)."""
+    commander = (result or {}).get("commander")
+    return commander if isinstance(commander, str) else None
 
 
 def _warn_unless_waiting(exc: ServiceError, message: str, *args: object) -> None:

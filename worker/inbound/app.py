@@ -26,6 +26,7 @@ from slack_sdk import WebClient
 
 from worker.config import Settings
 from worker.errors import ServiceError
+from worker.inbound import buttons
 from worker.inbound.intake import Intake
 
 log = logging.getLogger("worker.inbound")
@@ -33,7 +34,7 @@ log = logging.getLogger("worker.inbound")
 Registrar = Callable[[App, Intake], None]
 
 # The features' handlers, in the order Bolt tries them.
-REGISTRARS: tuple[Registrar, ...] = ()
+REGISTRARS: tuple[Registrar, ...] = (buttons.register,)
 
 # Interactions a person starts; a guest (Slack Connect) gets this answer and nothing else.
 GUEST_REFUSAL = (
