@@ -98,6 +98,10 @@ def set_up(
         notion.close()
 
 
+def _no_lanes_yet() -> None:
+    """Nothing to wake: the loop does not run (yet)."""
+
+
 @dataclass
 class Identity:
     """Who the worker is in Notion: learnt when the runtime starts (`notion.me()`), asked by
@@ -170,7 +174,9 @@ class Runtime:
     owns_shared: bool = True
     # Wakes the delivery lanes when something outside the loop recorded work (inbound Slack);
     # a no-op until the loop runs (`run --once`: the pass carries it out).
-    wake: Callable[[], None] = field(default=lambda: None, init=False)
+    # (A factory: a plain function as the default would be a class attribute, bound to the
+    # instance when called, and fail.)
+    wake: Callable[[], None] = field(default_factory=lambda: _no_lanes_yet, init=False)
 
     @classmethod
     def build(
