@@ -257,3 +257,29 @@ def test_a_threads_link_is_built_from_the_workspace_url_and_asked_for_only_witho
     assert links == [GOT_PERMALINK["permalink"]] * 2
     assert thread_ts_from_permalink(links[0]) == "1700000000.000100"
     assert fake.calls == calls
+
+
+# -- what the buttons' handlers ask of Slack ---------------------------------------------------
+
+
+def test_someone_who_acted_from_slack_is_mentioned_by_their_id_without_a_lookup(
+    slack: tuple[SlackGateway, ScriptedSlack],
+) -> None:
+    gateway, fake = slack
+    clicker = Person(id="slack:U0CLICK", name="Ben <!channel>", slack_id="U0CLICK")
+    assert gateway.mention(clicker) == "<@U0CLICK>"
+    forged = Person(id="x", name="Ben", slack_id="<!channel>")
+    assert gateway.mention(forged) == "Ben"  # only a user id becomes a mention
+    assert fake.calls == {}
+
+
+def test_a_person_their_team_and_email_and_an_answer_only_they_see() -> None:
+    with serve_slack() as box:
+        gateway = _gateway_on(box)
+        ben = box.workspace.person("Ben")
+        user = gateway.user_info(ben.slack_id)
+        assert (user.id, user.name, user.email) == (ben.slack_id, ben.name, ben.email)
+        assert user.team_id == box.workspace.slack_team_id
+        gateway.ephemeral(box.channel, ben.slack_id, "Nothing was changed.")
+        told = box.emulator.ephemeral_messages()
+    assert [(m["user"], m["text"]) for m in told] == [(ben.slack_id, "Nothing was changed.")]
