@@ -301,3 +301,22 @@ def test_someone_of_another_workspace_is_refused_politely(
     assert any("only members of this workspace" in t for t in _told(h, "Ben"))
     h.runtime.nag(_at(32.5))
     assert not any("snoozed for" in t for t in h.replies_text(page))
+
+
+def test_a_reminder_queued_before_the_snooze_is_not_sent(
+    h: Harness, inbound: Inbound, clock: Clock
+) -> None:
+    page = _declare(h, Commander=people(h.person("Ben")))
+    h.runtime.nag(_at(31))
+    reminder = _with_button(h, page, "incident.snooze.60")
+    h.runtime.nag(_at(61), deliver=False)  # the next one is queued, not sent yet
+    clock.now = _at(61.2)
+    assert click(h, inbound, "Ben", reminder, "incident.snooze.60")[0] == 200
+    h.runtime.nag(_at(61.5))
+    h.runtime.nag(_at(61.6))
+    assert len(_reminders(h, page)) == 1
+    assert "snoozed for 1 h" in h.replies_text(page)[-1]
+    h.runtime.nag(_at(121))  # inside the snooze (until 121.2): its escalation waits too
+    assert not any("No status update" in t for t in h.replies_text(page))
+    h.runtime.nag(_at(121.5))
+    assert "No status update" in h.replies_text(page)[-1]
