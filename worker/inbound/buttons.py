@@ -151,7 +151,7 @@ class Buttons:
         origin = UpdateOrigin.decode(view.get("private_metadata"))
         found = self.intake.incident(origin.page_id) if origin is not None else None
         user = body.get("user") or {}
-        clicker = _clicker(user if isinstance(user, Mapping) else {})
+        clicker = self._known(_clicker(user if isinstance(user, Mapping) else {}))
         result: Action | Refusal = "unknown"
         if found is not None:
             result = status_update(
@@ -212,13 +212,7 @@ class Buttons:
             return
         # Their email (users:read.email), to find them in Notion; a failure here is not
         # acknowledged, so Slack sends the click again.
-        user = self.intake.slack.user_info(click.clicker.user_id)
-        clicker = Clicker(
-            user_id=click.clicker.user_id,
-            team_id=click.clicker.team_id or user.team_id,
-            name=user.name or click.clicker.name,
-            email=user.email,
-        )
+        clicker = self._known(click.clicker, strict=True)
         result = take_command(
             found.record,
             found.desk.settings,
@@ -232,6 +226,23 @@ class Buttons:
         self._tell(click, found, result)
 
     # -- shared --------------------------------------------------------------------------
+
+    def _known(self, clicker: Clicker, *, strict: bool = False) -> Clicker:
+        """The clicker with their full name and email, as users.info tells (`strict`: a
+        failure is raised; otherwise they stay as the payload named them)."""
+        try:
+            user = self.intake.slack.user_info(clicker.user_id)
+        except ServiceError as exc:
+            if strict:
+                raise
+            log.info("could not look up Slack user %s: %s", clicker.user_id, exc)
+            return clicker
+        return Clicker(
+            user_id=clicker.user_id,
+            team_id=clicker.team_id or user.team_id,
+            name=user.name or clicker.name,
+            email=user.email,
+        )
 
     def _found(self, click: Click | None) -> Found | None:
         """The incident a click is about: the page its button names, in the channel it was
