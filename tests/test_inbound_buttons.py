@@ -19,21 +19,20 @@ from tests.e2e.harness import Harness, message_text, people, select
 from worker.buttons_blocks import UPDATE_BLOCK, UPDATE_INPUT, UPDATE_VIEW, UpdateOrigin
 from worker.inbound.service import Inbound
 
-T0 = datetime.now(UTC).replace(microsecond=0)
-
-
-def _at(minutes: float) -> datetime:
-    return T0 + timedelta(minutes=minutes)
-
 
 class Clock:
-    """The time the handlers read (the intake's clock), moved along with the test's passes."""
+    """The time the handlers read (the intake's clock), moved along with the test's passes;
+    it starts when the test does (the rows' Notion times are real ones)."""
 
     def __init__(self) -> None:
-        self.now = T0
+        self.start = datetime.now(UTC).replace(microsecond=0)
+        self.now = self.start
 
     def __call__(self) -> datetime:
         return self.now
+
+    def at(self, minutes: float) -> datetime:
+        return self.start + timedelta(minutes=minutes)
 
 
 @pytest.fixture
@@ -52,10 +51,10 @@ def inbound(h: Harness, clock: Clock) -> Iterator[Inbound]:
     built.stop()
 
 
-def _declare(h: Harness, **props: Any) -> str:
+def _declare(h: Harness, clock: Clock, **props: Any) -> str:
     page = h.declare("Aiko", "Checkout errors", Severity=select("SEV2"), **props)
-    h.runtime.poll(_at(0))
-    h.runtime.poll(_at(0.1))
+    h.runtime.poll(clock.at(0))
+    h.runtime.poll(clock.at(0.1))
     return page
 
 
@@ -176,19 +175,19 @@ def _reminders(h: Harness, page: str) -> list[str]:
 def test_a_snooze_puts_the_reminder_off_and_says_who_in_the_thread(
     h: Harness, inbound: Inbound, clock: Clock
 ) -> None:
-    page = _declare(h, Commander=people(h.person("Ben")))
-    h.runtime.nag(_at(31))
+    page = _declare(h, clock, Commander=people(h.person("Ben")))
+    h.runtime.nag(clock.at(31))
     reminder = _with_button(h, page, "incident.snooze.30")
-    clock.now = _at(32)
+    clock.now = clock.at(32)
     body = click_body(h, "Ben", reminder, "incident.snooze.30")
     assert _dispatch(inbound, body) == (200, "")
     assert _dispatch(inbound, body) == (200, "")  # delivered again (no ack seen): once
-    h.runtime.nag(_at(32.5))
+    h.runtime.nag(clock.at(32.5))
     ben = h.person("Ben").slack_id
     assert f"snoozed for 30 min by <@{ben}>" in h.replies_text(page)[-1]
-    h.runtime.nag(_at(61))  # the next period began at 60: it waits for the snooze
+    h.runtime.nag(clock.at(61))  # the next period began at 60: it waits for the snooze
     assert len(_reminders(h, page)) == 1
-    h.runtime.nag(_at(62.5))
+    h.runtime.nag(clock.at(62.5))
     assert len(_reminders(h, page)) == 2
     assert sum("snoozed for" in t for t in h.replies_text(page)) == 1
 
@@ -196,12 +195,12 @@ def test_a_snooze_puts_the_reminder_off_and_says_who_in_the_thread(
 def test_a_posted_update_lands_in_notion_credited_to_who_wrote_it_once(
     h: Harness, inbound: Inbound, clock: Clock
 ) -> None:
-    page = _declare(h, Commander=people(h.person("Ben")))
-    clock.now = _at(5)
+    page = _declare(h, clock, Commander=people(h.person("Ben")))
+    clock.now = clock.at(5)
     assert submit(h, inbound, "Ben", page, "Rolled back the deploy.\nErrors are down.") == (200, "")
     assert submit(h, inbound, "Ben", page, "Rolled back the deploy.\nErrors are down.")[0] == 200
-    h.runtime.poll(_at(5.5))
-    h.runtime.poll(_at(6))
+    h.runtime.poll(clock.at(5.5))
+    h.runtime.poll(clock.at(6))
     update = h.row(page)["properties"]["Status update"]["rich_text"]
     assert "".join(t["plain_text"] for t in update) == "Rolled back the deploy.\nErrors are down."
     replies = h.thread_of(page)[1:]  # the parent shows the latest update too
@@ -211,8 +210,10 @@ def test_a_posted_update_lands_in_notion_credited_to_who_wrote_it_once(
     assert f"Posted from Slack by <@{ben}>" in message_text(posted[0])
 
 
-def test_an_empty_update_keeps_the_modal_open_with_why(h: Harness, inbound: Inbound) -> None:
-    page = _declare(h)
+def test_an_empty_update_keeps_the_modal_open_with_why(
+    h: Harness, inbound: Inbound, clock: Clock
+) -> None:
+    page = _declare(h, clock)
     status, body = submit(h, inbound, "Ben", page, "   \n ")
     assert status == 200
     answer = json.loads(body)
@@ -223,13 +224,13 @@ def test_an_empty_update_keeps_the_modal_open_with_why(h: Harness, inbound: Inbo
 def test_taking_command_sets_the_commander_to_the_clicker(
     h: Harness, inbound: Inbound, clock: Clock
 ) -> None:
-    page = _declare(h)
-    h.runtime.nag(_at(6))  # no commander after the 5-minute grace
+    page = _declare(h, clock)
+    h.runtime.nag(clock.at(6))  # no commander after the 5-minute grace
     reminder = _with_button(h, page, "incident.take_command")
-    clock.now = _at(7)
+    clock.now = clock.at(7)
     assert click(h, inbound, "Ben", reminder, "incident.take_command")[0] == 200
-    h.runtime.nag(_at(7.5))  # written, and read back: the thread's reply is planned
-    h.runtime.deliver(_at(7.6))
+    h.runtime.nag(clock.at(7.5))  # written, and read back: the thread's reply is planned
+    h.runtime.deliver(clock.at(7.6))
     commander = h.row(page)["properties"]["Commander"]["people"]
     assert [p["id"] for p in commander] == [h.person("Ben").notion_id]
     ben = h.person("Ben").slack_id
@@ -242,16 +243,16 @@ def test_taking_command_sets_the_commander_to_the_clicker(
 def test_taking_command_without_a_notion_person_is_explained(
     h: Harness, inbound: Inbound, clock: Clock
 ) -> None:
-    page = _declare(h)
-    h.runtime.nag(_at(6))
+    page = _declare(h, clock)
+    h.runtime.nag(clock.at(6))
     reminder = _with_button(h, page, "incident.take_command")
     # Ben's Slack account has an address the Notion workspace does not know.
     directory = h.box.slack._directory  # the sandbox's cast, changed for this test
     ben = h.person("Ben").slack_id
     directory.users[ben] = replace(directory.users[ben], email="ben@elsewhere.example")
-    clock.now = _at(7)
+    clock.now = clock.at(7)
     assert click(h, inbound, "Ben", reminder, "incident.take_command")[0] == 200
-    h.runtime.nag(_at(7.5))
+    h.runtime.nag(clock.at(7.5))
     assert h.row(page)["properties"]["Commander"]["people"] == []
     assert any("ben@elsewhere.example" in t for t in _told(h, "Ben"))
 
@@ -259,30 +260,30 @@ def test_taking_command_without_a_notion_person_is_explained(
 def test_without_the_email_scope_taking_command_is_explained(
     h: Harness, inbound: Inbound, clock: Clock
 ) -> None:
-    page = _declare(h)
-    h.runtime.nag(_at(6))
+    page = _declare(h, clock)
+    h.runtime.nag(clock.at(6))
     reminder = _with_button(h, page, "incident.take_command")
     h.box.slack.set_bot_scopes(h.box.slack.bot_scopes - {"users:read.email"})
-    clock.now = _at(7)
+    clock.now = clock.at(7)
     assert click(h, inbound, "Ben", reminder, "incident.take_command")[0] == 200
     assert any("users:read.email" in t for t in _told(h, "Ben"))
-    h.runtime.nag(_at(7.5))
+    h.runtime.nag(clock.at(7.5))
     assert h.row(page)["properties"]["Commander"]["people"] == []
 
 
 def test_a_click_on_a_stale_reminder_changes_nothing_and_says_why(
     h: Harness, inbound: Inbound, clock: Clock
 ) -> None:
-    page = _declare(h, Commander=people(h.person("Ben")))
-    h.runtime.nag(_at(31))
+    page = _declare(h, clock, Commander=people(h.person("Ben")))
+    h.runtime.nag(clock.at(31))
     reminder = _with_button(h, page, "incident.snooze.60")
-    clock.now = _at(33)
+    clock.now = clock.at(33)
     assert submit(h, inbound, "Ben", page, "Mitigated by a rollback")[0] == 200
-    h.runtime.poll(_at(33.5))
+    h.runtime.poll(clock.at(33.5))
     assert click(h, inbound, "Ben", reminder, "incident.snooze.60")[0] == 200
     assert any("no longer current" in t for t in _told(h, "Ben"))
     h.edit("Aiko", page, Status=select("Resolved"))
-    h.runtime.poll(_at(34))
+    h.runtime.poll(clock.at(34))
     assert click(h, inbound, "Ben", reminder, "incident.post_update")[0] == 200
     assert any("resolved" in t for t in _told(h, "Ben"))
     assert not any("snoozed for" in t for t in h.replies_text(page))
@@ -293,30 +294,30 @@ def test_a_click_on_a_stale_reminder_changes_nothing_and_says_why(
 def test_someone_of_another_workspace_is_refused_politely(
     h: Harness, inbound: Inbound, clock: Clock
 ) -> None:
-    page = _declare(h, Commander=people(h.person("Ben")))
-    h.runtime.nag(_at(31))
+    page = _declare(h, clock, Commander=people(h.person("Ben")))
+    h.runtime.nag(clock.at(31))
     reminder = _with_button(h, page, "incident.snooze.30")
-    clock.now = _at(32)
+    clock.now = clock.at(32)
     assert click(h, inbound, "Ben", reminder, "incident.snooze.30", team="T0THEIRS01")[0] == 200
     assert any("only members of this workspace" in t for t in _told(h, "Ben"))
-    h.runtime.nag(_at(32.5))
+    h.runtime.nag(clock.at(32.5))
     assert not any("snoozed for" in t for t in h.replies_text(page))
 
 
 def test_a_reminder_queued_before_the_snooze_is_not_sent(
     h: Harness, inbound: Inbound, clock: Clock
 ) -> None:
-    page = _declare(h, Commander=people(h.person("Ben")))
-    h.runtime.nag(_at(31))
+    page = _declare(h, clock, Commander=people(h.person("Ben")))
+    h.runtime.nag(clock.at(31))
     reminder = _with_button(h, page, "incident.snooze.60")
-    h.runtime.nag(_at(61), deliver=False)  # the next one is queued, not sent yet
-    clock.now = _at(61.2)
+    h.runtime.nag(clock.at(61), deliver=False)  # the next one is queued, not sent yet
+    clock.now = clock.at(61.2)
     assert click(h, inbound, "Ben", reminder, "incident.snooze.60")[0] == 200
-    h.runtime.nag(_at(61.5))
-    h.runtime.nag(_at(61.6))
+    h.runtime.nag(clock.at(61.5))
+    h.runtime.nag(clock.at(61.6))
     assert len(_reminders(h, page)) == 1
     assert "snoozed for 1 h" in h.replies_text(page)[-1]
-    h.runtime.nag(_at(121))  # inside the snooze (until 121.2): its escalation waits too
+    h.runtime.nag(clock.at(121))  # inside the snooze (until 121.2): its escalation waits too
     assert not any("No status update" in t for t in h.replies_text(page))
-    h.runtime.nag(_at(121.5))
+    h.runtime.nag(clock.at(121.5))
     assert "No status update" in h.replies_text(page)[-1]
