@@ -337,6 +337,7 @@ def sandbox_options(args: argparse.Namespace) -> SandboxOptions:
         fault_scope=args.fault_scope,
         notion_conflict_window_s=args.conflict_window,
         state_file=Path(args.state) if args.state else None,
+        events_url=args.events_url,
         notion_limits=NotionLimits(
             connection=WindowLimit(args.notion_budget, args.notion_window),
             workspace=WindowLimit(args.notion_workspace_budget, args.notion_workspace_window),
@@ -496,6 +497,13 @@ def build_parser() -> argparse.ArgumentParser:
     )
     sandbox.add_argument("--seed", type=int, default=0, help="makes ids and faults reproducible")
     sandbox.add_argument("--state", metavar="FILE", help="keep the workspace in FILE across runs")
+    sandbox.add_argument(
+        "--events-url",
+        metavar="URL",
+        help="POST Slack events, interactions and commands here (signed) while no Socket "
+        "Mode connection is open (default: hold them until one is, or until "
+        "POST /_sandbox/events-url sets a URL)",
+    )
     sandbox.set_defaults(handler=_cmd_sandbox)
     return parser
 

@@ -82,7 +82,8 @@ def test_booleans_arrive_as_json_true_strings_or_digits(slack: SlackHarness) -> 
     off = urlencode({"channel": slack.channel, "include_num_members": "0"}).encode()
     _, _, without = slack.raw("conversations.info", off, content_type=FORM, headers=bearer)
 
-    assert all(a["channel"]["num_members"] == 4 for a in answers)
+    # The four people and the Slack Connect guest.
+    assert all(a["channel"]["num_members"] == 5 for a in answers)
     assert "num_members" not in without["channel"]
 
 
@@ -411,7 +412,8 @@ def test_channels_are_listed_and_described(slack: SlackHarness) -> None:
     assert listed[-1]["response_metadata"]["next_cursor"] == ""
     channel = info["channel"]
     assert channel["name"] == slack.workspace.slack_channel_name
-    assert channel["num_members"] == len(slack.workspace.people)
+    # The people and the Slack Connect guest.
+    assert channel["num_members"] == len(slack.workspace.people) + 1
     assert channel["is_general"] is False
     assert slack.bot.conversations_info(channel=slack.emulator.general_channel_id)["channel"][
         "is_general"

@@ -33,6 +33,7 @@ from worker.sandbox.notion import NotionEmulator
 from worker.sandbox.notion.limits import NotionLimits
 from worker.sandbox.ratelimit import RateLimit
 from worker.sandbox.slack import SlackEmulator
+from worker.sandbox.slack.delivery import InboundOptions
 from worker.sandbox.workspace import Workspace, make_workspace, workspace_info
 
 
@@ -47,8 +48,15 @@ class ServedApp:
         self._sock.bind((host, port))
         self.host = host
         self.port: int = self._sock.getsockname()[1]
+        # ws: the Slack emulator serves Socket Mode; the sans-I/O implementation of the
+        # `websockets` package answers pings with pongs echoing their payload.
         config = uvicorn.Config(
-            app, log_level="warning", lifespan="off", access_log=False, timeout_keep_alive=30
+            app,
+            log_level="warning",
+            lifespan="off",
+            access_log=False,
+            timeout_keep_alive=30,
+            ws="websockets-sansio",
         )
         self._server = uvicorn.Server(config)
         self._thread = threading.Thread(
@@ -95,6 +103,14 @@ class SandboxOptions:
     # worker's), so that the people acting in a benchmark are never the ones failing.
     fault_scope: Literal["all", "bot"] = "all"
     state_file: Path | None = None
+    # Inbound Slack: where events go when no Socket Mode connection is open (None: held
+    # until a socket or a URL appears), the delays before each HTTP retry (Slack's are said
+    # to be 0, 1 min and 5 min; tests compress them), the Socket Mode ack timeout, and a
+    # `disconnect` (refresh_requested) sent to each socket this long after it opened.
+    events_url: str | None = None
+    event_retry_delays_s: tuple[float, ...] = (0.0, 60.0, 300.0)
+    socket_ack_timeout_s: float = 3.0
+    socket_refresh_s: float | None = None
 
 
 class Sandbox:
@@ -112,7 +128,13 @@ class Sandbox:
             self.workspace,
             post_rate=self.options.slack_post_rate,
             tier_limits=self.options.slack_tier_limits,
+            inbound=InboundOptions(
+                ack_timeout_s=self.options.socket_ack_timeout_s,
+                retry_delays_s=self.options.event_retry_delays_s,
+                socket_refresh_s=self.options.socket_refresh_s,
+            ),
         )
+        self.slack.set_events_url(self.options.events_url)
         state_file = self.options.state_file
         if state_file is not None and state_file.exists():
             self.load(state_file)
@@ -150,6 +172,7 @@ class Sandbox:
         self._slack_server = ServedApp(
             RequestLogMiddleware(slack_app, self.slack_log), self.options.slack_port
         )
+        self.slack.base_url = self._slack_server.url
 
     def _fault_scope(self, bot_token: str) -> FaultScope:
         if self.options.fault_scope == "all":
@@ -199,6 +222,7 @@ class Sandbox:
         return self
 
     def stop(self) -> None:
+        self.slack.close()
         self._notion_server.stop()
         self._slack_server.stop()
         if self.options.state_file is not None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import random
 import string
 import uuid
@@ -39,6 +40,27 @@ class SandboxPerson:
 
 
 @dataclass(frozen=True)
+class SlackGuest:
+    """A Slack Connect guest: a person of another company's Slack team, member of #incidents
+    through a shared channel, and unknown to the Notion workspace."""
+
+    name: str
+    email: str
+    slack_id: str
+    team_id: str
+    slack_token: str = field(repr=False)
+
+    def as_json(self) -> dict[str, str]:
+        return {
+            "name": self.name,
+            "email": self.email,
+            "slack_id": self.slack_id,
+            "team_id": self.team_id,
+            "slack_token": self.slack_token,
+        }
+
+
+@dataclass(frozen=True)
 class Workspace:
     """Everything the two emulators must agree on; deterministic for a given seed."""
 
@@ -63,6 +85,10 @@ class Workspace:
     notion_automation_id: str = ""
     notion_automation_name: str = "Automations"
     notion_automation_token: str = field(default="", repr=False)
+    # Inbound Slack: the app-level token (Socket Mode) and the request signing secret (HTTP).
+    slack_app_token: str = field(default="", repr=False)
+    slack_signing_secret: str = field(default="", repr=False)
+    slack_guest: SlackGuest | None = None
 
     def person(self, name_or_email: str) -> SandboxPerson:
         """Find a person by name, first name or email (case-insensitive)."""
@@ -102,7 +128,7 @@ def make_workspace(seed: int = 0) -> Workspace:
         )
         for name, email in _PEOPLE
     )
-    return Workspace(
+    workspace = Workspace(
         seed=seed,
         notion_bot_id=_uuid(rng),
         notion_bot_name="Incident Worker",
@@ -122,6 +148,25 @@ def make_workspace(seed: int = 0) -> Workspace:
         notion_automation_id=_uuid(rng),
         notion_automation_token="ntn_" + _secret(rng, 46),
     )
+    # Drawn after the automation, for the same reason.
+    return dataclasses.replace(workspace, **_inbound(rng, workspace.slack_app_id))
+
+
+def _inbound(rng: random.Random, app_id: str) -> dict[str, Any]:
+    """The app-level token, the signing secret and the Slack Connect guest."""
+    app_token = f"xapp-1-{app_id}-{rng.randrange(10**12, 10**13)}-{rng.getrandbits(256):064x}"
+    guest = SlackGuest(
+        name="Eve Moreau",
+        email="eve@partner.example",
+        slack_id=_slack_id(rng, "U"),
+        team_id=_slack_id(rng, "T"),
+        slack_token=f"xoxp-{rng.randrange(10**11, 10**12)}-{_secret(rng, 24)}",
+    )
+    return {
+        "slack_app_token": app_token,
+        "slack_signing_secret": f"{rng.getrandbits(128):032x}",
+        "slack_guest": guest,
+    }
 
 
 def workspace_info(ws: Workspace, notion_base_url: str, slack_base_url: str) -> dict[str, Any]:
@@ -134,4 +179,7 @@ def workspace_info(ws: Workspace, notion_base_url: str, slack_base_url: str) -> 
         "parent_page_id": ws.parent_page_id,
         "slack_channel_id": ws.slack_channel_id,
         "users": [p.as_json() for p in ws.people],
+        "slack_app_token": ws.slack_app_token,
+        "slack_signing_secret": ws.slack_signing_secret,
+        "slack_guest": ws.slack_guest.as_json() if ws.slack_guest else None,
     }

@@ -265,6 +265,11 @@ def normalise_blocks(blocks: list[dict[str, Any]], seed: str) -> list[dict[str, 
     return stored
 
 
+def with_text_defaults(node: Any) -> Any:
+    """Text objects anywhere in `node` with the defaults Slack stores (`emoji`, `verbatim`)."""
+    return _with_text_defaults(node)
+
+
 def _with_text_defaults(node: Any) -> Any:
     if isinstance(node, list):
         return [_with_text_defaults(item) for item in node]

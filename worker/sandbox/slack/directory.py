@@ -22,6 +22,9 @@ BOT_DEFAULT_SCOPES = frozenset(
         "users:read.email",
         "reactions:write",
         "pins:write",
+        # Inbound (issue 15): reading the marks people put on thread messages.
+        "reactions:read",
+        "pins:read",
     }
 )
 # What each person's user token (xoxp-) may do.
@@ -37,6 +40,8 @@ PERSON_SCOPES = frozenset(
         "users:read.email",
         "reactions:write",
         "pins:write",
+        "reactions:read",
+        "pins:read",
     }
 )
 
@@ -47,6 +52,7 @@ _TZ_LABELS = {
     "Africa/Lagos": ("West Africa Standard Time", "West Africa Standard Time"),
     "Europe/London": ("Greenwich Mean Time", "British Summer Time"),
     "America/Los_Angeles": ("Pacific Standard Time", "Pacific Daylight Time"),
+    "Europe/Paris": ("Central European Time", "Central European Summer Time"),
 }
 _PERSON_ZONES = ("Asia/Tokyo", "America/New_York", "Africa/Lagos", "Europe/London")
 _COLORS = ("9f69e7", "4bbe2e", "e7392d", "3c989f", "674b1b")
@@ -59,6 +65,8 @@ class Identity:
 
     user_id: str
     is_bot: bool
+    # The app-level token (xapp-): only apps.connections.open takes it.
+    is_app: bool = False
 
 
 @dataclass(frozen=True)
@@ -71,6 +79,8 @@ class UserRecord:
     tz: str
     color: str
     is_bot: bool = False
+    # A Slack Connect guest belongs to another team (None: ours).
+    team_id: str | None = None
 
 
 class Directory:
@@ -94,6 +104,23 @@ class Directory:
                 tz=_PERSON_ZONES[index % len(_PERSON_ZONES)],
                 color=_COLORS[index % len(_COLORS)],
             )
+        if workspace.slack_app_token:
+            self._tokens[workspace.slack_app_token] = Identity(
+                workspace.slack_app_id, is_bot=False, is_app=True
+            )
+        guest = workspace.slack_guest
+        if guest is not None:
+            self._tokens[guest.slack_token] = Identity(guest.slack_id, is_bot=False)
+            self.users[guest.slack_id] = UserRecord(
+                id=guest.slack_id,
+                handle=guest.email.split("@")[0],
+                real_name=guest.name,
+                display_name=guest.name.split()[0],
+                email=guest.email,
+                tz="Europe/Paris",
+                color=_COLORS[1],
+                team_id=guest.team_id,
+            )
         bot_name = workspace.slack_bot_name
         self.users[workspace.slack_bot_user_id] = UserRecord(
             id=workspace.slack_bot_user_id,
@@ -109,6 +136,11 @@ class Directory:
     @property
     def people_ids(self) -> list[str]:
         return [p.slack_id for p in self.workspace.people]
+
+    def team_of(self, user_id: str) -> str:
+        """The team a user belongs to: ours, or the guest's own."""
+        user = self.users.get(user_id)
+        return (user.team_id if user else None) or self.workspace.slack_team_id
 
     def identify(self, token: str) -> Identity | None:
         return self._tokens.get(token)
@@ -127,7 +159,7 @@ class Directory:
         tz_offset, tz_label = _zone(user.tz, now_s)
         body: dict[str, Any] = {
             "id": user.id,
-            "team_id": self.workspace.slack_team_id,
+            "team_id": self.team_of(user.id),
             "name": user.handle,
             "deleted": False,
             "color": user.color,
@@ -169,7 +201,7 @@ class Directory:
             "avatar_hash": avatar[:12],
             "first_name": first,
             "last_name": last,
-            "team": self.workspace.slack_team_id,
+            "team": self.team_of(user.id),
         }
         for size in _AVATAR_SIZES:
             profile[f"image_{size}"] = f"https://secure.gravatar.com/avatar/{avatar}.jpg?s={size}"

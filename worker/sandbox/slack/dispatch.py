@@ -9,6 +9,7 @@ from typing import Any
 
 from worker.sandbox.slack.directory import Directory, Identity
 from worker.sandbox.slack.errors import COMMON_ERRORS, SlackError, missing_scope
+from worker.sandbox.slack.events import Event
 from worker.sandbox.slack.limits import RateLimiter
 from worker.sandbox.slack.methods import METHODS, Call, Method
 from worker.sandbox.slack.params import ParsedRequest
@@ -36,8 +37,12 @@ class Dispatcher:
     lock: threading.RLock
     clock: Callable[[], float]
     methods: Mapping[str, Method] = field(default_factory=lambda: METHODS)
+    # Receives the events of each successful call (the inbound delivery hub).
+    publish: Callable[[list[Event]], None] | None = None
 
-    def handle(self, name: str, request: ParsedRequest) -> Reply:
+    def handle(
+        self, name: str, request: ParsedRequest, base_url: str = "http://127.0.0.1/"
+    ) -> Reply:
         """Every `ok: false` a method answers is one it declares (or a common error)."""
         method = self.methods.get(name)
         if method is None:
@@ -46,13 +51,15 @@ class Dispatcher:
             caller = self._authenticate(request.token)
         except SlackError as error:
             return Reply(200, error.body())
+        if caller.is_app != method.app_token:
+            return Reply(200, {"ok": False, "error": "not_allowed_token_type"})
         wait_s = self._wait(method, request, self._allowance_of(caller))
         if wait_s:
             body = {"ok": False, "error": "ratelimited"}
             return Reply(429, body, {"Retry-After": str(wait_s)})
         headers = self._scope_headers(method, caller)
         try:
-            body = self._run(method, caller, request)
+            body = self._run(method, caller, request, base_url)
         except SlackError as error:
             if error.code not in method.errors and error.code not in COMMON_ERRORS:
                 raise UndeclaredError(f"{name} raised undeclared error {error.code}") from error
@@ -70,7 +77,7 @@ class Dispatcher:
     def _allowance_of(self, caller: Identity) -> str:
         """Whose allowance a call uses: Slack counts an app's calls (all its tokens); a
         person's token stands for that person's own client."""
-        if caller.is_bot:
+        if caller.is_bot or caller.is_app:
             return f"app {self.directory.workspace.slack_app_id}"
         return f"user {caller.user_id}"
 
@@ -89,7 +96,9 @@ class Dispatcher:
             "x-accepted-oauth-scopes": ",".join(method.accepted_scopes(caller)),
         }
 
-    def _run(self, method: Method, caller: Identity, request: ParsedRequest) -> dict[str, Any]:
+    def _run(
+        self, method: Method, caller: Identity, request: ParsedRequest, base_url: str
+    ) -> dict[str, Any]:
         with self.lock:
             scopes = self.state.scopes_of(caller)
             accepted = method.accepted_scopes(caller)
@@ -103,5 +112,10 @@ class Dispatcher:
                 params=request.params,
                 now_s=self.clock(),
                 method=method,
+                base_url=base_url,
             )
-            return method.handler(call)
+            body = method.handler(call)
+            if call.events and self.publish is not None:
+                # Under the lock, so that events leave in the order their calls were made.
+                self.publish(call.events)
+            return body

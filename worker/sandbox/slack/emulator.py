@@ -18,11 +18,15 @@ from starlette.applications import Starlette
 from worker.sandbox.ratelimit import RateLimit
 from worker.sandbox.slack.admin import admin_routes
 from worker.sandbox.slack.blocks import MESSAGE_BLOCKS_TEXT_MAX
+from worker.sandbox.slack.delivery import Inbound, InboundOptions
 from worker.sandbox.slack.directory import Directory
 from worker.sandbox.slack.dispatch import Dispatcher
+from worker.sandbox.slack.inbound_admin import inbound_routes
+from worker.sandbox.slack.interactions import Interactions
 from worker.sandbox.slack.limits import DEFAULT_POST_RATE, RateLimiter
 from worker.sandbox.slack.render import Renderer, View
 from worker.sandbox.slack.routes import RequestIds, api_routes
+from worker.sandbox.slack.socket_mode import socket_routes
 from worker.sandbox.slack.state import Channel, Message, SlackState, stable_id
 from worker.sandbox.workspace import Workspace
 
@@ -39,6 +43,7 @@ class SlackEmulator:
         post_rate: RateLimit | None = None,
         clock: Callable[[], float] = time.time,
         tier_limits: bool = True,
+        inbound: InboundOptions | None = None,
     ) -> None:
         self.workspace = workspace
         self.clock = clock
@@ -51,11 +56,29 @@ class SlackEmulator:
             post_rate or DEFAULT_POST_RATE, tier_limits=tier_limits, clock=clock
         )
         self._renderer = Renderer(self._directory, workspace.slack_team_id)
+        self.inbound = Inbound(workspace, inbound, clock)
         dispatcher = Dispatcher(
-            self._state, self._directory, self._renderer, self._limiter, self._lock, clock
+            self._state,
+            self._directory,
+            self._renderer,
+            self._limiter,
+            self._lock,
+            clock,
+            publish=self.inbound.publish,
         )
+        self._interactions = Interactions(self._state, self._directory, self._renderer, clock)
+        # Where the emulator is served (the response_url of interactions); Sandbox sets it.
+        self.base_url = "http://127.0.0.1"
+        self._responses: list[dict[str, Any]] = []
         request_ids = RequestIds(f"{workspace.seed}:{workspace.slack_team_id}")
-        self.app = Starlette(routes=[*api_routes(dispatcher, request_ids), *admin_routes(self)])
+        self.app = Starlette(
+            routes=[
+                *api_routes(dispatcher, request_ids),
+                *admin_routes(self),
+                *inbound_routes(self),
+                *socket_routes(self.inbound, self._redeem_ticket),
+            ]
+        )
 
     # -- configuration -------------------------------------------------------------------
 
@@ -215,6 +238,135 @@ class SlackEmulator:
                 for c in self._state.channels.values()
                 for m in c.messages.values()
             ]
+
+    def attach_file(self, channel_id: str, ts: str, name: str) -> dict[str, Any]:
+        """Add a file object to a message, as if it had been shared with it (the sandbox
+        has no uploads; the object has the keys the conversations.history sample's `files`
+        entries most need)."""
+        with self._lock:
+            message = self._message(channel_id, ts)
+            file_id = stable_id("F", f"{channel_id}:{ts}:{name}:{len(message.files)}")
+            domain = self.workspace.slack_team_domain
+            file = {
+                "id": file_id,
+                "created": int(self.clock()),
+                "timestamp": int(self.clock()),
+                "name": name,
+                "title": name,
+                "mimetype": "application/octet-stream",
+                "filetype": name.rsplit(".", 1)[-1] if "." in name else "binary",
+                "user": message.user,
+                "size": 1024,
+                "url_private": f"https://files.slack.com/files-pri/{self.workspace.slack_team_id}-{file_id}/{name}",
+                "permalink": f"https://{domain}.slack.com/files/{message.user}/{file_id}/{name}",
+            }
+            message.files.append(file)
+            return copy.deepcopy(file)
+
+    # -- inbound: deliveries ------------------------------------------------------------------
+
+    def set_events_url(self, url: str | None) -> None:
+        """Where events, interactions and commands are POSTed when no socket is open."""
+        self.inbound.set_events_url(url)
+
+    def disconnect_sockets(self, reason: str = "refresh_requested") -> int:
+        return self.inbound.disconnect_sockets(reason)
+
+    def socket_count(self) -> int:
+        return self.inbound.connection_count()
+
+    def deliveries(self) -> list[dict[str, Any]]:
+        return self.inbound.deliveries()
+
+    def responses(self) -> list[dict[str, Any]]:
+        """What the app POSTed to response_urls, oldest first."""
+        with self._lock:
+            return copy.deepcopy(self._responses)
+
+    def record_response(self, channel_id: str, ts: str, body: dict[str, Any]) -> None:
+        with self._lock:
+            self._responses.append({"channel": channel_id, "ts": ts, "body": body})
+
+    # -- inbound: what a person does in a Slack client ------------------------------------------
+    # Each waits for the app's ack (or the ack timeout) and answers
+    # {"ok", "acked", "response", "trigger_id"}; call them from any thread but uvicorn's.
+
+    def click(
+        self,
+        user: str,
+        action_id: str,
+        *,
+        channel: str | None = None,
+        ts: str | None = None,
+        view_id: str | None = None,
+    ) -> dict[str, Any]:
+        """Click a button (any element with that action_id) in a message or an open view."""
+        with self._lock:
+            if view_id is not None:
+                payload = self._interactions.click_view(user, view_id, action_id)
+            elif channel is not None and ts is not None:
+                payload = self._interactions.click_message(
+                    user, channel, ts, action_id, self.base_url
+                )
+            else:
+                raise ValueError("click needs channel and ts, or view_id")
+        return self._send("interactive", payload)
+
+    def submit(
+        self, user: str, view_id: str, values: dict[str, dict[str, str]] | None = None
+    ) -> dict[str, Any]:
+        """Submit an open modal with `{block_id: {action_id: text}}`."""
+        with self._lock:
+            payload = self._interactions.submit(user, view_id, values or {})
+        result = self._send("interactive", payload)
+        with self._lock:
+            self._interactions.after_submission(view_id, result["acked"], result["response"])
+        return result
+
+    def shortcut(
+        self,
+        user: str,
+        callback_id: str,
+        *,
+        channel: str | None = None,
+        message_ts: str | None = None,
+    ) -> dict[str, Any]:
+        """A global shortcut, or a message shortcut given `channel` and `message_ts`."""
+        with self._lock:
+            payload = self._interactions.shortcut(
+                user, callback_id, channel, message_ts, self.base_url
+            )
+        return self._send("interactive", payload)
+
+    def command(self, user: str, command: str, text: str, channel: str) -> dict[str, Any]:
+        with self._lock:
+            payload = self._interactions.command(user, command, text, channel, self.base_url)
+        return self._send("slash_commands", payload)
+
+    def views(self, user: str) -> list[dict[str, Any]]:
+        """The modals open for that person, the root first."""
+        with self._lock:
+            return copy.deepcopy(self._interactions.views_of(user))
+
+    def _send(self, kind: str, payload: dict[str, Any]) -> dict[str, Any]:
+        envelope = self.inbound.deliver_now(kind, payload)
+        return {
+            "ok": True,
+            "acked": envelope.acked,
+            "response": copy.deepcopy(envelope.response),
+            "trigger_id": payload.get("trigger_id"),
+            "envelope_id": envelope.envelope_id,
+        }
+
+    def _redeem_ticket(self, ticket: str) -> bool:
+        """A Socket Mode ticket from apps.connections.open: valid once, for a short while."""
+        with self._lock:
+            expires = self._state.tickets.pop(ticket, None)
+            return expires is not None and self.clock() <= expires
+
+    def close(self) -> None:
+        """Stop the delivery threads and close the sockets."""
+        self.inbound.close()
 
     # -- persistence -------------------------------------------------------------------------
 

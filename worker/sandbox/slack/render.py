@@ -42,6 +42,11 @@ class Renderer:
             body["edited"] = dict(message.edited)
         if message.reactions and view in (View.HISTORY, View.REPLIES):
             body["reactions"] = [dict(r, users=list(r["users"])) for r in message.reactions]
+        if message.ts in channel.pins and view in (View.HISTORY, View.REPLIES):
+            # As pins.list and the conversations.* samples show a pinned message.
+            body["pinned_to"] = [channel.id]
+        if message.files:
+            body["files"] = [dict(f) for f in message.files]
         if message.metadata is not None and with_metadata:
             body["metadata"] = message.metadata
         return body
@@ -103,6 +108,9 @@ class Renderer:
     ) -> dict[str, Any]:
         """A conversation object (conversations.info, .join, .list)."""
         is_member = caller.user_id in channel.members
+        guest = self.directory.workspace.slack_guest
+        # A channel a guest of another team belongs to is a Slack Connect channel.
+        shared = guest is not None and guest.slack_id in channel.members
         body: dict[str, Any] = {
             "id": channel.id,
             "name": channel.name,
@@ -116,9 +124,9 @@ class Renderer:
             "is_general": channel.is_general,
             "unlinked": 0,
             "name_normalized": channel.name,
-            "is_shared": False,
+            "is_shared": shared,
             "is_org_shared": False,
-            "is_ext_shared": False,
+            "is_ext_shared": shared,
             "is_pending_ext_shared": False,
             "pending_shared": [],
             "pending_connected_team_ids": [],

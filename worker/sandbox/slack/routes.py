@@ -48,7 +48,9 @@ def api_routes(dispatcher: Dispatcher, request_ids: RequestIds) -> list[Route]:
             )
         except SlackError as error:
             return JSONResponse(error.body(), headers=request_id)
-        reply = dispatcher.handle(request.path_params["method"], parsed)
+        reply = dispatcher.handle(
+            request.path_params["method"], parsed, base_url=str(request.base_url)
+        )
         headers = {**reply.headers, **request_id}
         return JSONResponse(reply.body, status_code=reply.status, headers=headers)
 

@@ -5,12 +5,15 @@ from __future__ import annotations
 import hashlib
 from dataclasses import asdict, dataclass, field
 from decimal import Decimal, InvalidOperation
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from worker.sandbox.slack.blocks import MESSAGE_BLOCKS_TEXT_MAX
 from worker.sandbox.slack.directory import BOT_DEFAULT_SCOPES, PERSON_SCOPES, Identity
 from worker.sandbox.slack.errors import SlackError
 from worker.sandbox.workspace import Workspace
+
+if TYPE_CHECKING:
+    from worker.sandbox.slack.views import OpenView, Trigger
 
 _MICROS = 1_000_000
 
@@ -32,6 +35,8 @@ class Message:
     metadata: dict[str, Any] | None = None
     edited: dict[str, str] | None = None
     reactions: list[dict[str, Any]] = field(default_factory=list)
+    # File objects a test attached (`SlackEmulator.attach_file`); the sandbox has no upload.
+    files: list[dict[str, Any]] = field(default_factory=list)
     # Who was notified when the message was posted: an edit never takes a ping back.
     pings: list[str] = field(default_factory=list)
     # Mentions that edits added (whether Slack notifies for them is not documented).
@@ -64,6 +69,8 @@ class Channel:
     topic: str = ""
     purpose: str = ""
     pins: list[str] = field(default_factory=list)
+    # ts -> [who pinned it, when (epoch s)], for pins.list and the pin events.
+    pin_info: dict[str, list[Any]] = field(default_factory=dict)
     last_ts_us: int = 0
     messages: dict[str, Message] = field(default_factory=dict)
 
@@ -128,9 +135,28 @@ class SlackState:
         ):
             channel.members = list(people)
             self.channels[channel.id] = channel
+        if workspace.slack_guest is not None:
+            # #incidents is shared with the guest's company (Slack Connect).
+            self.channels[workspace.slack_channel_id].members.append(workspace.slack_guest.slack_id)
+        # Inbound: open views, the trigger ids interactions handed out, Socket Mode tickets
+        # (none of it is saved: a restart closes every modal and socket, as on real Slack).
+        self.views: dict[str, OpenView] = {}
+        self.triggers: dict[str, Trigger] = {}
+        self.tickets: dict[str, float] = {}
 
     def scopes_of(self, caller: Identity) -> set[str]:
+        if caller.is_app:
+            # What an app-level token holds (the scope's name is UNSOURCED: third-party text).
+            return {"connections:write"}
         return set(self.bot_scopes) if caller.is_bot else set(PERSON_SCOPES)
+
+    def guest_ids(self) -> set[str]:
+        guest = self.workspace.slack_guest
+        return {guest.slack_id} if guest is not None else set()
+
+    def is_ext_shared(self, channel: Channel) -> bool:
+        """A channel with a member of another team is a Slack Connect channel."""
+        return bool(self.guest_ids().intersection(channel.members))
 
     def channel_for(self, caller: Identity, ref: str, *, by_name: bool = False) -> Channel:
         """A channel by id (or, `by_name`, by `#name` or `name`) that the caller can see,

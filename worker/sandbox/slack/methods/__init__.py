@@ -8,7 +8,7 @@ a private channel further needs the groups:* scope of the method's kind (`privat
 
 from __future__ import annotations
 
-from worker.sandbox.slack.methods import chat_edit, chat_post, conversations, items, users
+from worker.sandbox.slack.methods import chat_edit, chat_post, conversations, items, users, views
 from worker.sandbox.slack.methods.call import Call, Handler, Method
 
 _HISTORY = ("channels:history", "groups:history", "im:history", "mpim:history")
@@ -25,6 +25,14 @@ _POST_ERRORS = (
     "markdown_text_conflict",
 )
 _METADATA_ERRORS = ("invalid_metadata_format", "invalid_metadata_schema")
+_NOT_FOUND = ("channel_not_found",)
+_TRIGGER_ERRORS = (
+    "duplicate_external_id",
+    "exchanged_trigger_id",
+    "expired_trigger_id",
+    "invalid_trigger_id",
+    "view_too_large",
+)
 
 
 def _method(
@@ -36,9 +44,12 @@ def _method(
     *,
     by_name: bool = False,
     private_scope: str | None = None,
+    app_token: bool = False,
 ) -> Method:
     bot, user = scopes
-    return Method(name, handler, tier, bot, user, frozenset(errors), by_name, private_scope)
+    return Method(
+        name, handler, tier, bot, user, frozenset(errors), by_name, private_scope, app_token
+    )
 
 
 METHODS: dict[str, Method] = {
@@ -179,6 +190,50 @@ METHODS: dict[str, Method] = {
             (("pins:write",), ("pins:write",)),
             ("channel_not_found", "message_not_found", "already_pinned", "not_in_channel"),
         ),
+        _method(
+            "reactions.remove",
+            items.remove_reaction,
+            2,
+            (("reactions:write",), ("reactions:write",)),
+            (
+                "channel_not_found",
+                "message_not_found",
+                "no_reaction",
+                "invalid_name",
+                "no_item_specified",
+            ),
+        ),
+        _method(
+            "reactions.get",
+            items.get_reactions,
+            3,
+            (("reactions:read",), ("reactions:read",)),
+            ("channel_not_found", "message_not_found", "no_item_specified"),
+        ),
+        _method(
+            "pins.remove",
+            items.remove_pin,
+            2,
+            (("pins:write",), ("pins:write",)),
+            ("channel_not_found", "message_not_found", "not_pinned", "no_item_specified"),
+        ),
+        _method("pins.list", items.list_pins, 2, (("pins:read",), ("pins:read",)), _NOT_FOUND),
+        _method("views.open", views.open_view, 4, ((), ()), _TRIGGER_ERRORS),
+        _method(
+            "views.push",
+            views.push_view,
+            4,
+            ((), ()),
+            (*_TRIGGER_ERRORS, "not_found", "push_limit_reached"),
+        ),
+        _method(
+            "views.update",
+            views.update_view,
+            4,
+            ((), ()),
+            ("duplicate_external_id", "hash_conflict", "not_found", "view_too_large"),
+        ),
+        _method("apps.connections.open", views.open_connection, 3, ((), ()), (), app_token=True),
     )
 }
 

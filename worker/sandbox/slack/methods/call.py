@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from worker.sandbox.slack.directory import Directory, Identity
 from worker.sandbox.slack.errors import SlackError, missing_scope
+from worker.sandbox.slack.events import Event, EventMaker
 from worker.sandbox.slack.params import Params
 from worker.sandbox.slack.render import Renderer
 from worker.sandbox.slack.state import Channel, Message, SlackState
@@ -31,6 +32,9 @@ class Method:
     errors: frozenset[str]
     by_name: bool = False
     private_scope: str | None = None
+    # Called with the app-level token (xapp-) only; any other token type is refused, and
+    # the app-level token is refused by every other method.
+    app_token: bool = False
 
     def accepted_scopes(self, caller: Identity) -> tuple[str, ...]:
         return self.bot_scopes if caller.is_bot else self.user_scopes
@@ -47,6 +51,18 @@ class Call:
     params: Params
     now_s: float
     method: Method
+    # Where the caller reached us (for the URLs a method answers with, e.g. Socket Mode's).
+    base_url: str = "http://127.0.0.1/"
+    # The Events API events the call caused, delivered once it has succeeded.
+    events: list[Event] = field(default_factory=list)
+
+    @property
+    def make_event(self) -> EventMaker:
+        return EventMaker(self.state, self.renderer, self.now_s)
+
+    def emit(self, event: Event | None) -> None:
+        if event is not None:
+            self.events.append(event)
 
     @property
     def scopes(self) -> set[str]:

@@ -30,7 +30,9 @@ def update(call: Call) -> dict[str, Any]:
     if content.text is not None and len(content.text) > UPDATE_TEXT_MAX:
         raise SlackError("msg_too_long")
     check_whole_message(content, call.state.blocks_text_max, call.state.refusals)
+    previous = call.make_event.message_json(channel, message)
     _apply(call, message, content)
+    call.emit(call.make_event.changed(channel, message, previous))
     rendered = call.renderer.message(channel, message, View.UPDATED)
     return {"channel": channel.id, "ts": message.ts, "text": message.text, "message": rendered}
 
@@ -65,7 +67,9 @@ def delete(call: Call) -> dict[str, Any]:
     message = call.message(channel, "ts")
     if message.user != call.caller.user_id or channel.is_archived:
         raise SlackError("cant_delete_message")
+    previous = call.make_event.message_json(channel, message)
     _remove(channel, message)
+    call.emit(call.make_event.deleted(channel, previous))
     return {"channel": channel.id, "ts": message.ts}
 
 
@@ -78,6 +82,7 @@ def _remove(channel: Channel, message: Message) -> None:
         del channel.messages[message.ts]
     if message.ts in channel.pins:
         channel.pins.remove(message.ts)
+        channel.pin_info.pop(message.ts, None)
     parent = channel.messages.get(str(message.thread_ts)) if message.is_reply else None
     if parent is not None and parent.tombstone and not channel.replies_of(parent.ts):
         del channel.messages[parent.ts]

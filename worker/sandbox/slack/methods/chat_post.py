@@ -45,6 +45,7 @@ def post_message(call: Call) -> dict[str, Any]:
     )
     _attach_to_thread(call, channel, message)
     channel.messages[ts] = message
+    call.emit(call.make_event.posted(channel, message))
     rendered = call.renderer.message(channel, message, View.POSTED)
     return {"channel": channel.id, "ts": ts, "message": rendered, **body}
 
