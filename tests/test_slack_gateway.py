@@ -277,7 +277,7 @@ def test_a_person_their_team_and_email_and_an_answer_only_they_see() -> None:
     with serve_slack() as box:
         gateway = _gateway_on(box)
         ben = box.workspace.person("Ben")
-        user = gateway.user_info(ben.slack_id)
+        user = gateway.slack_user(ben.slack_id)
         assert (user.id, user.name, user.email) == (ben.slack_id, ben.name, ben.email)
         assert user.team_id == box.workspace.slack_team_id
         gateway.ephemeral(box.channel, ben.slack_id, "Nothing was changed.")

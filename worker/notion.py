@@ -679,6 +679,18 @@ class NotionGateway:
         self._users[user_id] = person
         return person
 
+    # --- writes ---------------------------------------------------------------------------
+
+    def update_properties(self, page_id: str, properties: dict[str, Any]) -> None:
+        """Setting properties is idempotent, so it is retried like a read."""
+        self.call(
+            "pages.update",
+            lambda: self.client.pages.update(page_id=page_id, properties=properties),
+            idempotent=True,
+        )
+
+    # --- people, for what they do in Slack -------------------------------------------------
+
     def person_by_email(self, email: str) -> Person | None:
         """The Notion person (a member of the workspace, not a guest: users.list shows only
         those) with this email, compared without case; None when there is none. The list is
@@ -708,16 +720,6 @@ class NotionGateway:
             cursor = page.get("next_cursor") if page.get("has_more") else None
             if not cursor:
                 return found
-
-    # --- writes ---------------------------------------------------------------------------
-
-    def update_properties(self, page_id: str, properties: dict[str, Any]) -> None:
-        """Setting properties is idempotent, so it is retried like a read."""
-        self.call(
-            "pages.update",
-            lambda: self.client.pages.update(page_id=page_id, properties=properties),
-            idempotent=True,
-        )
 
 
 # A worker-owned property's value (a URL, an ISO date; None empties it) in Notion's shape,

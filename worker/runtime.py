@@ -98,8 +98,8 @@ def set_up(
         notion.close()
 
 
-def _no_lanes_yet() -> None:
-    """Nothing to wake: the loop does not run (yet)."""
+def _no_wake() -> None:
+    """No lanes to wake: the loop does not run (`once`, tests): a pass carries the work out."""
 
 
 @dataclass
@@ -174,9 +174,8 @@ class Runtime:
     owns_shared: bool = True
     # Wakes the delivery lanes when something outside the loop recorded work (inbound Slack);
     # a no-op until the loop runs (`run --once`: the pass carries it out).
-    # (A factory: a plain function as the default would be a class attribute, bound to the
-    # instance when called, and fail.)
-    wake: Callable[[], None] = field(default_factory=lambda: _no_lanes_yet, init=False)
+    # (A factory: a plain default would be a class attribute, called as a method.)
+    wake: Callable[[], None] = field(default_factory=lambda: _no_wake, init=False)
 
     @classmethod
     def build(

@@ -528,31 +528,6 @@ class SlackGateway:
                 messages.extend(m for m in page.get("messages", []) if isinstance(m, dict))
         return messages
 
-    def user_info(self, user_id: str) -> SlackUser:
-        """Who a Slack user is (users.info): their team, and their email where the token may
-        see it (users:read.email)."""
-        data = self.call("users.info", lambda: self.client.users_info(user=user_id))
-        return SlackUser.from_api(data.get("user") or {}, user_id)
-
-    def ephemeral(
-        self, channel: str, user: str, text: str, *, thread_ts: str | None = None
-    ) -> None:
-        """A message only `user` sees (chat.postEphemeral): the answer to a click the worker
-        cannot act on. Plain text, escaped by the caller; in the thread when given."""
-        kwargs: dict[str, Any] = {"channel": channel, "user": user, "text": text}
-        if thread_ts is not None:
-            kwargs["thread_ts"] = thread_ts
-        self.call("chat.postEphemeral", lambda: self.client.chat_postEphemeral(**kwargs))
-
-    def open_view(self, trigger_id: str, view: dict[str, Any]) -> str:
-        """Open a modal for the person whose click gave `trigger_id` (valid for 3 s, once);
-        returns the view's id."""
-        data = self.call(
-            "views.open", lambda: self.client.views_open(trigger_id=trigger_id, view=view)
-        )
-        opened = data.get("view") or {}
-        return str(opened.get("id", ""))
-
     def mention(self, person: Person) -> str:
         """<@U…> for someone Slack knows by the same email; otherwise their name, escaped.
         Someone who acted from Slack is mentioned by their Slack id.
@@ -589,3 +564,30 @@ class SlackGateway:
             raise
         user = data.get("user") or {}
         return str(user["id"]) if user.get("id") else None
+
+    # --- what the buttons' handlers ask of Slack ------------------------------------------
+
+    def slack_user(self, user_id: str) -> SlackUser:
+        """Who a Slack user is (users.info): their team, and their email where the token may
+        see it (users:read.email)."""
+        data = self.call("users.info", lambda: self.client.users_info(user=user_id))
+        return SlackUser.from_api(data.get("user") or {}, user_id)
+
+    def ephemeral(
+        self, channel: str, user: str, text: str, *, thread_ts: str | None = None
+    ) -> None:
+        """A message only `user` sees (chat.postEphemeral): the answer to a click the worker
+        cannot act on. Plain text, escaped by the caller; in the thread when given."""
+        kwargs: dict[str, Any] = {"channel": channel, "user": user, "text": text}
+        if thread_ts is not None:
+            kwargs["thread_ts"] = thread_ts
+        self.call("chat.postEphemeral", lambda: self.client.chat_postEphemeral(**kwargs))
+
+    def open_view(self, trigger_id: str, view: dict[str, Any]) -> str:
+        """Open a modal for the person whose click gave `trigger_id` (valid for 3 s, once);
+        returns the view's id."""
+        data = self.call(
+            "views.open", lambda: self.client.views_open(trigger_id=trigger_id, view=view)
+        )
+        opened = data.get("view") or {}
+        return str(opened.get("id", ""))

@@ -231,7 +231,7 @@ class Buttons:
         """The clicker with their full name and email, as users.info tells (`strict`: a
         failure is raised; otherwise they stay as the payload named them)."""
         try:
-            user = self.intake.slack.user_info(clicker.user_id)
+            user = self.intake.slack.slack_user(clicker.user_id)
         except ServiceError as exc:
             if strict:
                 raise
