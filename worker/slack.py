@@ -241,31 +241,6 @@ _USER_ID = re.compile(r"[UW][A-Z0-9]{2,30}")
 
 
 @dataclass(frozen=True)
-class SlackUser:
-    """A Slack user as users.info shows them: `email` only with users:read.email."""
-
-    id: str
-    team_id: str = ""
-    name: str = ""
-    email: str | None = None
-    is_bot: bool = False
-
-    @classmethod
-    def from_api(cls, user: Mapping[str, Any], user_id: str) -> SlackUser:
-        profile = user.get("profile") or {}
-        names = (profile.get("real_name"), user.get("real_name"), profile.get("display_name"))
-        name = next((str(n) for n in names if n), str(user.get("name") or ""))
-        email = profile.get("email")
-        return cls(
-            id=str(user.get("id") or user_id),
-            team_id=str(user.get("team_id") or ""),
-            name=name,
-            email=str(email) if email else None,
-            is_bot=user.get("is_bot") is True,
-        )
-
-
-@dataclass(frozen=True)
 class SlackIdentity:
     user_id: str
     bot_id: str
@@ -630,12 +605,6 @@ class SlackGateway:
         return str(user["id"]) if user.get("id") else None
 
     # --- what the buttons' handlers ask of Slack ------------------------------------------
-
-    def slack_user(self, user_id: str) -> SlackUser:
-        """Who a Slack user is (users.info): their team, and their email where the token may
-        see it (users:read.email)."""
-        data = self.call("users.info", lambda: self.client.users_info(user=user_id))
-        return SlackUser.from_api(data.get("user") or {}, user_id)
 
     def ephemeral(
         self, channel: str, user: str, text: str, *, thread_ts: str | None = None

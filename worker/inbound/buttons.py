@@ -22,7 +22,7 @@ from __future__ import annotations
 import logging
 import re
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from slack_bolt import Ack, App
@@ -231,18 +231,16 @@ class Buttons:
         """The clicker with their full name and email, as users.info tells (`strict`: a
         failure is raised; otherwise they stay as the payload named them)."""
         try:
-            user = self.intake.slack.slack_user(clicker.user_id)
+            user = self.intake.slack.user_info(clicker.user_id)
         except ServiceError as exc:
             if strict:
                 raise
             log.info("could not look up Slack user %s: %s", clicker.user_id, exc)
             return clicker
-        return Clicker(
-            user_id=clicker.user_id,
-            team_id=clicker.team_id or user.team_id,
-            name=user.name or clicker.name,
-            email=user.email,
-        )
+        if user is None:  # Slack knows no such user: as the payload named them
+            return clicker
+        name, email = user
+        return replace(clicker, name=name or clicker.name, email=email)
 
     def _found(self, click: Click | None) -> Found | None:
         """The incident a click is about: the page its button names, in the channel it was
