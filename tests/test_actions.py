@@ -32,12 +32,14 @@ from worker.actions import (
     ProblemReply,
     ReadNote,
     RefusedReply,
+    SnoozedReply,
     StatusUpdateReply,
     SyncNote,
     TrashedReply,
     Unreadable,
     UpdateParent,
     ValueProblemReply,
+    WriteFromSlack,
     WriteProps,
     decode,
     encode,
@@ -56,6 +58,9 @@ ACTOR_JSON = (
     '{"id": "33333333-3333-4333-8333-333333333333", "name": "Ben Carter", '
     '"email": "ben@example.com", "is_bot": false}'
 )
+# Someone who acted from Slack: known to Notion, or only to Slack.
+ACTOR_FROM_SLACK = Person(BEN["id"], "Ben Carter", BEN["email"], slack_id="U0BEN")
+FROM_SLACK = Person("slack:U0BEN", "Ben Carter", slack_id="U0BEN")
 SEEN = T0 + timedelta(minutes=1)
 DECLARED = T0 + timedelta(seconds=59, microseconds=999_000)  # the end of Notion's minute
 DUE = T0 + timedelta(minutes=31)
@@ -265,6 +270,26 @@ TODAY: list[tuple[str, str, Payload]] = [
         '{"type": "postmortem", "url": "https://www.notion.so/pm", "due": null}',
         PostmortemReply(url="https://www.notion.so/pm"),
     ),
+    (
+        "post_reply",
+        '{"type": "snoozed", "by": {"id": "slack:U0BEN", "name": "Ben Carter", "email": null, '
+        '"is_bot": false, "slack_id": "U0BEN"}, "minutes": 30, '
+        '"until": "2026-11-28T09:31:00+00:00"}',
+        SnoozedReply(by=FROM_SLACK, minutes=30, until=DUE),
+    ),
+    (
+        "write_from_slack",
+        '{"by": {"id": "slack:U0BEN", "name": "Ben Carter", "email": null, "is_bot": false, '
+        '"slack_id": "U0BEN"}, "at": "2026-11-28T09:01:00+00:00", "status_update": "Rolled back"}',
+        WriteFromSlack(by=FROM_SLACK, at=SEEN, status_update="Rolled back"),
+    ),
+    (
+        "write_from_slack",
+        '{"by": {"id": "33333333-3333-4333-8333-333333333333", "name": "Ben Carter", '
+        '"email": "ben@example.com", "is_bot": false, "slack_id": "U0BEN"}, '
+        '"at": "2026-11-28T09:01:00+00:00", "take_command": true}',
+        WriteFromSlack(by=ACTOR_FROM_SLACK, at=SEEN, take_command=True),
+    ),
 ]
 
 
@@ -410,7 +435,14 @@ ZONES = st.sampled_from([UTC, timezone(timedelta(hours=9)), timezone(-timedelta(
 times = st.datetimes(timezones=ZONES)
 texts = st.text(max_size=20)
 text_tuples = st.lists(texts, max_size=3).map(tuple)
-people = st.builds(Person, id=texts, name=texts, email=st.none() | texts, is_bot=st.booleans())
+people = st.builds(
+    Person,
+    id=texts,
+    name=texts,
+    email=st.none() | texts,
+    is_bot=st.booleans(),
+    slack_id=st.none() | texts,
+)
 people_tuples = st.lists(people, max_size=3).map(tuple)
 values = st.builds(
     Value, text=texts, people=people_tuples, is_people=st.booleans(), unknown=st.booleans()
@@ -500,6 +532,14 @@ STRATEGIES: dict[type[Any], st.SearchStrategy[Any]] = {
     PageTrashedReply: st.builds(PageTrashedReply, what=texts, page=texts),
     ValueProblemReply: st.builds(ValueProblemReply, problem=texts),
     PostmortemReply: st.builds(PostmortemReply, url=texts, due=st.none() | times),
+    SnoozedReply: st.builds(SnoozedReply, by=people, minutes=st.integers(1, 10**4), until=times),
+    WriteFromSlack: st.builds(
+        WriteFromSlack,
+        by=people,
+        at=times,
+        status_update=st.none() | texts,
+        take_command=st.booleans(),
+    ),
 }
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import json
 import re
+from dataclasses import replace
 from datetime import timedelta
 from typing import Any, get_args
 
@@ -25,6 +26,7 @@ from worker.actions import (
     ProblemReply,
     RefusedReply,
     Reply,
+    SnoozedReply,
     StatusUpdateReply,
     TrashedReply,
     ValueProblemReply,
@@ -57,6 +59,7 @@ from worker.slack_fit import fits
 from worker.snapshot import Incident, Person, Value, parse_incident
 
 S = settings()
+INBOUND = settings(SLACK_SIGNING_SECRET="0" * 32)  # inbound Slack: messages with buttons
 
 
 def _ctx(locale: str = "en") -> RenderContext:
@@ -573,7 +576,9 @@ def _texts(blocks: list[dict[str, Any]]) -> list[str]:
     for block in blocks:
         if isinstance(block.get("text"), dict):
             found.append(block["text"]["text"])
-        found += [item["text"] for item in block.get("fields", []) + block.get("elements", [])]
+        for item in block.get("fields", []) + block.get("elements", []):
+            label = item["text"]
+            found.append(label["text"] if isinstance(label, dict) else label)  # a button's
     return found
 
 
@@ -595,7 +600,8 @@ def _allowed(*groups: tuple[Person, ...]) -> set[str]:
 def test_every_message_fits_every_slack_limit_whatever_notion_holds(
     incident: Incident, planned: list[Reply], problems: list[str], locale: str
 ) -> None:
-    ctx = RenderContext(S, Wording.load(BUNDLED_TEMPLATES, locale), _mention)
+    # With inbound Slack: the messages carry their buttons too.
+    ctx = RenderContext(INBOUND, Wording.load(BUNDLED_TEMPLATES, locale), _mention)
     people = incident.commander + incident.scribe
     from_values = tuple(p for _, v in incident.mirrored for p in v.people)
     built = [(parent_message(incident, ctx), _allowed(people, from_values))]
@@ -609,7 +615,8 @@ def test_every_message_fits_every_slack_limit_whatever_notion_holds(
     for nudge in _nudges(people):
         calls_group = nudge.mention_group or nudge.kind.endswith("escalation")
         allowed = _allowed(people) | ({"!channel"} if calls_group else set())
-        built.append((nudge_message(nudge, incident, ctx), allowed))
+        key = f"nudge:{incident.page_id}:{nudge.kind}"
+        built.append((nudge_message(nudge, incident, ctx, key=key), allowed))
     built.append((refused_notice(incident, ctx.words, "invalid_blocks"), set()))
     for notice in ("schema_broken", "schema_fits"):
         built.append((notice_message(PostNotice(notice, tuple(problems)), ctx), set()))
@@ -646,7 +653,7 @@ def test_every_field_long_at_once_still_fits_every_limit() -> None:
         postmortem_url="https://example.com/" + "p" * 5000,
         mirrored=tuple((f"prop:{BIG[:3000]}{i}", Value(text=BIG)) for i in range(8)),
     )
-    ctx = RenderContext(S, Wording.load(BUNDLED_TEMPLATES, "en"), _mention)
+    ctx = RenderContext(INBOUND, Wording.load(BUNDLED_TEMPLATES, "en"), _mention)
     someone = crowd[0]
     change = Change("prop:" + BIG, Value(BIG), Value(BIG, people=crowd, is_people=True))
     changes = ChangesReply(
@@ -658,7 +665,7 @@ def test_every_field_long_at_once_still_fits_every_limit() -> None:
         reply_message(changes, incident, ctx),
         reply_message(ProblemReply(what="row", error=BIG), incident, ctx),
         reply_message(PostmortemReply(url=incident.url or "", due=T0), incident, ctx),
-        *(nudge_message(n, incident, ctx) for n in _nudges(crowd)),
+        *(nudge_message(n, incident, ctx, key=f"nudge:{n.kind}") for n in _nudges(crowd)),
     ]
     allowed = _allowed(crowd) | {"!channel"}
     plain = [plain_message(m, incident, ctx.words) for m in messages]
@@ -899,3 +906,94 @@ def test_an_escaped_entity_typed_in_notion_reads_as_typed() -> None:
     impact = message.blocks[2]["text"]["text"]
     assert "&amp;lt;!channel&amp;gt;" in impact  # Slack shows "&lt;!channel&gt;", as typed
     assert "&lt;!channel&gt;" in impact  # and "<!channel>" as text, not as a ping
+
+
+# --- buttons (with inbound Slack) -------------------------------------------------------------
+
+BEN_PERSON = Person(BEN["id"], BEN["name"], BEN["email"])
+
+
+def _inbound_ctx(locale: str = "en") -> RenderContext:
+    return replace(_ctx(locale), settings=INBOUND)
+
+
+def _buttons(message: SlackMessage) -> list[tuple[str, str]]:
+    return [
+        (element["action_id"], element["text"]["text"])
+        for block in message.blocks
+        if block["type"] == "actions"
+        for element in block["elements"]
+    ]
+
+
+@pytest.mark.parametrize("locale", ["en", "ja"])
+def test_the_parent_offers_post_update_while_the_incident_is_open(locale: str) -> None:
+    open_one = parse_incident(row(), S)
+    message = parent_message(open_one, _inbound_ctx(locale))
+    assert [a for a, _ in _buttons(message)] == ["incident.post_update"]
+    assert validate_blocks(message.blocks) == []
+    resolved = parse_incident(row(status="Resolved"), S)
+    assert _buttons(parent_message(resolved, _inbound_ctx(locale))) == []
+    # Without inbound Slack nobody would hear a click: no buttons at all.
+    assert _buttons(parent_message(open_one, _ctx(locale))) == []
+
+
+@pytest.mark.parametrize(
+    ("kind", "buttons"),
+    [
+        (
+            "update_overdue",
+            [
+                ("incident.post_update", "Post update"),
+                ("incident.snooze.30", "Snooze 30 min"),
+                ("incident.snooze.60", "Snooze 1 h"),
+            ],
+        ),
+        (
+            "escalation",
+            [
+                ("incident.post_update", "Post update"),
+                ("incident.snooze.30", "Snooze 30 min"),
+                ("incident.snooze.60", "Snooze 1 h"),
+            ],
+        ),
+        ("no_commander", [("incident.take_command", "I'll take command")]),
+        ("commander_escalation", [("incident.take_command", "I'll take command")]),
+        ("no_severity", []),
+        ("postmortem_overdue", []),
+    ],
+)
+def test_reminders_carry_the_buttons_that_answer_them(
+    kind: NudgeKind, buttons: list[tuple[str, str]]
+) -> None:
+    incident = parse_incident(row(declared_at=T0), S)
+    key = f"nudge:{incident.page_id}:{kind}"
+    message = nudge_message(_nudge(kind, (BEN_PERSON,)), incident, _inbound_ctx(), key=key)
+    assert _buttons(message) == buttons
+    assert validate_blocks(message.blocks) == []
+    assert fits(message.blocks, message.text)
+    for block in message.blocks[1:]:
+        for element in block["elements"]:
+            assert json.loads(element["value"])["reminder"] == key
+
+
+def test_a_status_update_posted_from_slack_credits_who_posted_it() -> None:
+    incident = parse_incident(row(), S)
+    ben = Person("slack:U0BEN", "Ben Carter", slack_id="U0BEN")
+    payload = StatusUpdateReply(text="Rolled back", at=T0, actor=ben)
+    message = reply_message(
+        payload, incident, replace(_ctx(), mention=lambda p: f"<@{p.slack_id}>")
+    )
+    assert "Posted from Slack by <@U0BEN> · 2026-11-28 09:00 UTC" in repr(message.blocks[-1])
+
+
+def test_a_snooze_is_said_in_the_thread() -> None:
+    incident = parse_incident(row(), S)
+    ben = Person("slack:U0BEN", "Ben Carter", slack_id="U0BEN")
+    payload = SnoozedReply(by=ben, minutes=30, until=T0 + timedelta(minutes=30))
+    ctx = replace(_ctx(), mention=lambda p: f"<@{p.slack_id}>")
+    message = reply_message(payload, incident, ctx)
+    assert message.text == (
+        ":zzz: Status update reminders snoozed for 30 min by <@U0BEN> (until 2026-11-28 09:30 UTC)."
+    )
+    assert validate_blocks(message.blocks) == []

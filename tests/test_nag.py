@@ -32,7 +32,9 @@ from worker.nag import (
     next_update_due,
     overdue_period,
     remember,
+    snooze,
     state_from_record,
+    with_later_snooze,
 )
 from worker.record import IncidentRecord
 from worker.snapshot import Person, parse_incident
@@ -1197,6 +1199,8 @@ def test_memory_survives_the_store_and_older_memories_still_read() -> None:
         commander_escalated=True,
         severity_nudged=True,
         last_postmortem_reminder_at=mins(60),
+        snoozed_until=mins(75),
+        snoozed_at=mins(45),
     )
     assert memory_from_json(memory_to_json(memory)) == memory
     older = (
@@ -1204,6 +1208,93 @@ def test_memory_survives_the_store_and_older_memories_still_read() -> None:
         '"escalated": false, "commander_nudged": true, "last_postmortem_reminder_at": null}'
     )
     assert memory_from_json(older) == NagMemory(commander_nudged=True)
+
+
+# --- snoozing from Slack ----------------------------------------------------------------------
+
+
+def snoozed(state: NagState, minutes: float, at: float, silence_since: datetime = T0) -> NagState:
+    """`state` after someone snoozed for `minutes` at minute `at` (a reminder of the silence
+    that began at `silence_since`)."""
+    done = snooze(state, DEFAULT, silence_since=silence_since, minutes=minutes, now=mins(at))
+    assert not isinstance(done, str), done
+    return replace(state, memory=done.memory)
+
+
+@pytest.mark.parametrize(
+    ("memory", "minutes", "at", "first_after"),
+    [
+        pytest.param(
+            sent(1, 15), 30, 16, mins(46), id="snoozed 30 min just after the first reminder"
+        ),
+        pytest.param(sent(1, 15), 60, 16, mins(76), id="snoozed 1 h"),
+        pytest.param(sent(), 30, 10, mins(40), id="snoozed before it was even due"),
+        pytest.param(
+            sent(1, 15), 1, 16, mins(30), id="a snooze shorter than the period changes nothing"
+        ),
+    ],
+)
+def test_a_snoozed_reminder_waits_until_the_snooze_ends(
+    memory: NagMemory, minutes: float, at: float, first_after: datetime
+) -> None:
+    state = incident("SEV1", memory=memory)
+    state = snoozed(state, minutes, at)
+    log = simulate(state, DEFAULT, every_minute(mins(at), mins(120)))
+    assert log[0] == (first_after, "update_overdue")
+    assert next_due(state, DEFAULT) == first_after
+
+
+def test_the_escalation_waits_for_the_snooze_too() -> None:
+    # Two reminders went out (15, 30): the escalation was due at 45; snoozed at 31 for 1 h.
+    state = snoozed(incident("SEV1", memory=sent(2, 30)), 60, 31)
+    log = simulate(state, DEFAULT, every_minute(mins(31), mins(120)))
+    assert log[0] == (mins(91), "escalation")
+    assert due_nudges(state, DEFAULT, mins(90.9)) == []
+
+
+def test_the_latest_snooze_stands_even_a_shorter_one() -> None:
+    state = snoozed(snoozed(incident("SEV1"), 60, 16), 30, 20)
+    assert state.memory.snoozed_until == mins(50)
+
+
+def test_a_status_update_ends_the_snooze_with_the_silence() -> None:
+    state = snoozed(incident("SEV1", memory=sent(1, 15)), 60, 16)
+    updated = replace(state, last_update_at=mins(20))
+    assert next_due(updated, DEFAULT) == mins(35)
+    assert keys(due_nudges(updated, DEFAULT, mins(35))) == [
+        ("update_overdue", f"{K}:update_overdue:20260302T103500Z")
+    ]
+
+
+@pytest.mark.parametrize(
+    ("state", "silence_since", "refusal"),
+    [
+        pytest.param(incident("SEV1", "Resolved"), T0, "resolved", id="resolved"),
+        pytest.param(
+            incident("SEV1", last_update_at=mins(20)), T0, "superseded", id="answered since"
+        ),
+        pytest.param(incident("SEV4"), T0, "no_cadence", id="no update expected any more"),
+    ],
+)
+def test_a_stale_reminder_cannot_be_snoozed(
+    state: NagState, silence_since: datetime, refusal: str
+) -> None:
+    done = snooze(state, DEFAULT, silence_since=silence_since, minutes=30, now=mins(25))
+    assert done == refusal
+
+
+def test_a_snooze_stored_meanwhile_is_kept_by_a_pass_that_read_before_it() -> None:
+    before = incident("SEV1", memory=sent(1, 15))
+    clicked = snoozed(before, 30, 29.5).memory
+    # The nudge pass read the memory at 29, then found the reminder of 30 due.
+    written = remember(before, due_nudges(before, DEFAULT, mins(30)), mins(30))
+    merged = with_later_snooze(written, clicked)
+    assert merged.snoozed_until == mins(59.5)
+    assert merged.nudges_since_update == 2
+    # An older snooze never replaces a newer one, nor one of another silence.
+    assert with_later_snooze(clicked, before.memory) == clicked
+    newer = replace(written, silence_since=mins(20))
+    assert with_later_snooze(newer, clicked) == newer
 
 
 # --- building, parsing, validating ----------------------------------------------------------

@@ -14,6 +14,7 @@ import pytest
 from httpx import Response
 from notion_client.errors import APIResponseError, build_request_error
 
+from tests.e2e.harness import Harness
 from tests.factories import T0, settings
 from worker.config import Settings
 from worker.errors import ServiceError
@@ -22,11 +23,13 @@ from worker.notion import (
     NotionGateway,
     _is_transient,
     as_service_error,
+    from_slack_values,
     response_hook,
 )
 from worker.pacing import Hold
 from worker.reports import NotionWait
 from worker.sandbox import Sandbox
+from worker.snapshot import Person
 
 
 def _error(status: int, code: str) -> APIResponseError:
@@ -511,3 +514,24 @@ def test_a_block_is_rewritten_in_place(box: Sandbox) -> None:
 
 def _text(content: str) -> dict[str, Any]:
     return {"type": "text", "text": {"content": content}}
+
+
+# --- what people set from Slack ---------------------------------------------------------------
+
+
+def test_someone_is_found_in_notion_by_their_slack_email_whatever_its_case(h: Harness) -> None:
+    ben = h.person("Ben")
+    found = h.runtime.notion.person_by_email(ben.email.upper())
+    assert found is not None
+    assert (found.id, found.name) == (ben.notion_id, ben.name)
+    assert h.runtime.notion.person_by_email("nobody@example.com") is None
+
+
+def test_a_status_update_from_slack_is_written_within_notions_limits() -> None:
+    long = "🚒" * 1500 + "x" * 1000  # 4,000 UTF-16 units
+    values = from_slack_values(settings(), status_update=long)
+    pieces = [item["text"]["content"] for item in values["Status update"]["rich_text"]]
+    assert "".join(pieces) == long
+    assert all(len(p.encode("utf-16-le")) // 2 <= 2000 for p in pieces)
+    commander = from_slack_values(settings(), commander=Person(id="u-ben"))
+    assert commander == {"Commander": {"people": [{"object": "user", "id": "u-ben"}]}}

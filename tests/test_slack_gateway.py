@@ -282,3 +282,29 @@ def test_a_replys_thread_its_permalink_and_its_author_are_found() -> None:
         assert gateway.user_info(person.slack_id) == (person.name, person.email)
         assert gateway.requests == calls  # asked once
         assert gateway.user_info("U0NOBODY00") is None
+
+
+# -- what the buttons' handlers ask of Slack ---------------------------------------------------
+
+
+def test_someone_who_acted_from_slack_is_mentioned_by_their_id_without_a_lookup(
+    slack: tuple[SlackGateway, ScriptedSlack],
+) -> None:
+    gateway, fake = slack
+    clicker = Person(id="slack:U0CLICK", name="Ben <!channel>", slack_id="U0CLICK")
+    assert gateway.mention(clicker) == "<@U0CLICK>"
+    forged = Person(id="x", name="Ben", slack_id="<!channel>")
+    assert gateway.mention(forged) == "Ben"  # only a user id becomes a mention
+    assert fake.calls == {}
+
+
+def test_a_person_their_team_and_email_and_an_answer_only_they_see() -> None:
+    with serve_slack() as box:
+        gateway = _gateway_on(box)
+        ben = box.workspace.person("Ben")
+        user = gateway.slack_user(ben.slack_id)
+        assert (user.id, user.name, user.email) == (ben.slack_id, ben.name, ben.email)
+        assert user.team_id == box.workspace.slack_team_id
+        gateway.ephemeral(box.channel, ben.slack_id, "Nothing was changed.")
+        told = box.emulator.ephemeral_messages()
+    assert [(m["user"], m["text"]) for m in told] == [(ben.slack_id, "Nothing was changed.")]

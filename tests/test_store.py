@@ -346,6 +346,24 @@ def test_nudges_and_what_the_schedule_remembers_are_saved_together(store_url: st
     store.close()
 
 
+def test_a_snooze_is_kept_whatever_a_nudge_pass_writes_after_reading_before_it(
+    store_url: str,
+) -> None:
+    store = Store.open(store_url)
+    page = "aaaaaaaa-aaaa-4aaa-8aaa-aaaaaaaaaaaa"
+    store.update_record(_record(page), at(1.0))
+    read_by_the_pass = NagMemory(silence_since=T0, nudges_since_update=1, last_nudge_at=at(2.0))
+    store.save_nudges(page, [], read_by_the_pass, at(2.0))
+    snoozed = replace(read_by_the_pass, snoozed_until=at(1800.0), snoozed_at=at(3.0))
+    store.save_snooze(page, snoozed, [_action("reply-snoozed", page)], at(3.0))
+    # The pass that read the memory before the snooze now saves its own reminder.
+    later = replace(read_by_the_pass, nudges_since_update=2, last_nudge_at=at(4.0))
+    store.save_nudges(page, [_action("nudge-2", page, kind="post_nudge")], later, at(4.0))
+    assert store.nag_memory(page) == replace(later, snoozed_until=at(1800.0), snoozed_at=at(3.0))
+    assert [a.key for a in store.pending_actions()] == ["reply-snoozed", "nudge-2"]
+    store.close()
+
+
 def _incident(
     page: str,
     *,

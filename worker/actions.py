@@ -32,6 +32,7 @@ ActionKind = Literal[
     "post_notice",  # a top-level message about the worker itself, in no incident's thread
     "read_note",  # read a thread message (and who wrote it) the timeline needs (Slack lane)
     "timeline_note",  # make a thread message's timeline entry match its facts (pages lane)
+    "write_from_slack",  # a property people set from Slack, written on the row in their name
 ]
 
 # The page_id of actions that belong to the channel rather than to one incident.
@@ -162,6 +163,7 @@ def _person(fields: _Fields) -> Person:
         name=fields.text("name", ""),
         email=fields.opt_text("email"),
         is_bot=fields.flag("is_bot"),
+        slack_id=fields.opt_text("slack_id"),
     )
 
 
@@ -175,7 +177,15 @@ def _iso(moment: datetime | None) -> str | None:
 def _person_json(person: Person | None) -> dict[str, Any] | None:
     if person is None:
         return None
-    return {"id": person.id, "name": person.name, "email": person.email, "is_bot": person.is_bot}
+    data: dict[str, Any] = {
+        "id": person.id,
+        "name": person.name,
+        "email": person.email,
+        "is_bot": person.is_bot,
+    }
+    if person.slack_id is not None:
+        data["slack_id"] = person.slack_id
+    return data
 
 
 def _value_json(value: Value) -> dict[str, Any]:
@@ -539,6 +549,42 @@ def _note_fields(channel: str, ts: str, look_first: bool) -> dict[str, Any]:
     return data
 
 
+@dataclass(frozen=True)
+class WriteFromSlack:
+    """What someone set from Slack, written on the row by the worker: *Status update* (the
+    text of the Post update modal), or *Commander* := them (`take_command`: the Notion
+    person with their email, looked up when it is carried out — handlers never call
+    Notion). The row then shows the integration as its last editor; `by` (with their Slack
+    id, and their email from Slack) is who did it, and the thread's reply credits them
+    (tick looks this action up when the worker's own edit is seen). `at`: when."""
+
+    action_kind: ClassVar[ActionKind] = "write_from_slack"
+    by: Person
+    at: datetime
+    status_update: str | None = None
+    take_command: bool = False
+
+    def encode(self) -> dict[str, Any]:
+        data: dict[str, Any] = {"by": _person_json(self.by), "at": self.at.isoformat()}
+        if self.status_update is not None:
+            data["status_update"] = self.status_update
+        if self.take_command:
+            data["take_command"] = True
+        return data
+
+    @classmethod
+    def decode(cls, fields: _Fields) -> WriteFromSlack:
+        by = fields.person("by")
+        if by is None:
+            raise PayloadError(f"{fields.where}: 'by' is missing")
+        return cls(
+            by=by,
+            at=fields.time("at"),
+            status_update=fields.opt_text("status_update"),
+            take_command=fields.flag("take_command"),
+        )
+
+
 # --- replies in the thread (kind post_reply, told apart by their "type") ------------------
 
 
@@ -745,6 +791,33 @@ class PostmortemReply:
         return cls(url=fields.text("url"), due=fields.opt_time("due"))
 
 
+@dataclass(frozen=True)
+class SnoozedReply:
+    """Someone snoozed the overdue-update reminders from Slack, for `minutes`, until
+    `until`."""
+
+    action_kind: ClassVar[ActionKind] = "post_reply"
+    reply_type: ClassVar[str] = "snoozed"
+    by: Person
+    minutes: int
+    until: datetime
+
+    def encode(self) -> dict[str, Any]:
+        return {
+            "type": self.reply_type,
+            "by": _person_json(self.by),
+            "minutes": self.minutes,
+            "until": self.until.isoformat(),
+        }
+
+    @classmethod
+    def decode(cls, fields: _Fields) -> SnoozedReply:
+        by = fields.person("by")
+        if by is None:
+            raise PayloadError(f"{fields.where}: 'by' is missing")
+        return cls(by=by, minutes=int(fields.number("minutes")), until=fields.time("until"))
+
+
 Reply = (
     ChangesReply
     | StatusUpdateReply
@@ -755,6 +828,7 @@ Reply = (
     | PageTrashedReply
     | ValueProblemReply
     | PostmortemReply
+    | SnoozedReply
 )
 Payload = (
     PostParent
@@ -769,6 +843,7 @@ Payload = (
     | PostNotice
     | ReadNote
     | SyncNote
+    | WriteFromSlack
     | Reply
 )
 
@@ -782,6 +857,7 @@ REPLY_TYPES: tuple[type[Reply], ...] = (
     PageTrashedReply,
     ValueProblemReply,
     PostmortemReply,
+    SnoozedReply,
 )
 _REPLY_DECODERS: dict[str, Callable[[_Fields], Reply]] = {
     cls.reply_type: cls.decode for cls in REPLY_TYPES
@@ -809,6 +885,7 @@ _PAYLOAD_TYPES: tuple[type[Payload], ...] = (
     PostNotice,
     ReadNote,
     SyncNote,
+    WriteFromSlack,
 )
 _DECODERS: dict[str, Callable[[_Fields], Payload]] = {
     **{cls.action_kind: cls.decode for cls in _PAYLOAD_TYPES},

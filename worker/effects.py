@@ -32,9 +32,11 @@ from worker.actions import (
     Reply,
     StatusUpdateReply,
     Unreadable,
+    WriteFromSlack,
     WriteProps,
     expect,
 )
+from worker.clicks import stale_write
 from worker.config import Settings
 from worker.errors import (
     LostLeadershipError,
@@ -48,6 +50,7 @@ from worker.messages import (
     RenderContext,
     SlackMessage,
     Wording,
+    escape,
     notice_message,
     nudge_message,
     parent_message,
@@ -55,8 +58,9 @@ from worker.messages import (
     refused_notice,
     reply_message,
 )
+from worker.nag import is_snoozed
 from worker.note_reads import NoteReads
-from worker.notion import NotionGateway, property_values
+from worker.notion import NotionGateway, from_slack_values, property_values
 from worker.outbox_order import (
     AHEAD_OF_NOTION,
     NOTION_KINDS,
@@ -73,7 +77,7 @@ from worker.properties import BY_KEY, FILLED_IF_EMPTY, WORKER_WRITTEN, IncidentP
 from worker.record import IncidentRecord
 from worker.reports import DeliveryReport
 from worker.slack import SlackGateway
-from worker.snapshot import Incident
+from worker.snapshot import Incident, Person
 from worker.store import OutboxItem, Store, by_priority, lane
 from worker.thread_notes import ThreadNote
 
@@ -192,6 +196,7 @@ class Effects:
             "link_thread": self._link_thread,
             "write_props": self._write_props,
             "post_nudge": self._post_nudge,
+            "write_from_slack": self._write_from_slack,
             "create_timeline": self.pages.create_timeline,
             "timeline_entry": self.pages.timeline_entry,
             "create_postmortem": self.pages.create_postmortem,
@@ -675,13 +680,19 @@ class Effects:
         self, item: OutboxItem, record: IncidentRecord, now: datetime
     ) -> dict[str, Any]:
         payload = expect(item.payload, PostNudge)
-        stale = _answered(payload, record, self.settings)
+        stale = _answered(payload, record, self.settings) or self._snoozed(payload, record, now)
         if stale:
             # Reminders go out between polls: what it asked for may have come meanwhile.
             log.info("%s not sent: %s", item.key, stale)
             return {"skipped": stale}
-        render = partial(nudge_message, payload, record.snapshot, self.render)
+        render = partial(nudge_message, payload, record.snapshot, self.render, key=item.key)
         return self._post_in_thread(item, payload, record, now, render)
+
+    def _snoozed(self, payload: PostNudge, record: IncidentRecord, now: datetime) -> str:
+        """A reminder queued before someone snoozed the reminders: it waits with them."""
+        if payload.kind in _SNOOZABLE and is_snoozed(self.store.nag_memory(record.page_id), now):
+            return "someone snoozed the reminders meanwhile"
+        return ""
 
     def _post_in_thread(
         self,
@@ -834,6 +845,65 @@ class Effects:
             self._patch_row(record.page_id, values, now)
         return {}
 
+    def _write_from_slack(
+        self, item: OutboxItem, record: IncidentRecord, now: datetime
+    ) -> dict[str, Any]:
+        """Write what someone set from Slack on the row, then read the row back at once, so
+        the thread hears of it now (credited to them: `clicks.credited`), not a poll later."""
+        payload = expect(item.payload, WriteFromSlack)
+        page = record.page_id
+        if self.before_write is not None:
+            self.before_write(page, now)  # people's edits since the last poll come first
+        stale = stale_write(payload, self.store.get_record(page) or record)
+        if stale:
+            log.info("%s not written: %s", item.key, stale)
+            return {"skipped": stale}
+        result: dict[str, Any] = {}
+        commander = None
+        if payload.take_command:
+            commander = self._commander_for(payload, record)
+            if commander is None:
+                return {"skipped": "no Notion person has their email"}
+            result["commander"] = commander.id
+            self.store.mark_progress(item.id, result)  # the credit finds who it made commander
+        values = from_slack_values(
+            self.settings, status_update=payload.status_update, commander=commander
+        )
+        self._written[page] = math.inf
+        try:
+            self.notion.update_properties(page, values)
+        finally:
+            self._written[page] = time.monotonic()
+        if self.before_write is not None:
+            try:
+                self.before_write(page, now)
+            except ServiceError as exc:
+                # Written: the next poll sees it and credits it the same way.
+                log.warning("%s: written, but the row could not be read back: %s", item.key, exc)
+        return result
+
+    def _commander_for(self, payload: WriteFromSlack, record: IncidentRecord) -> Person | None:
+        """The Notion person with the clicker's email; when there is none, they are told why
+        (only they see it) and nothing is written."""
+        email = payload.by.email or ""
+        person = self.notion.person_by_email(email) if email else None
+        if person is not None or not payload.by.slack_id:
+            return person
+        text = self.render.words.phrase(
+            "click_no_person",
+            email=escape(email),
+            field=escape(self.settings.properties["commander"]),
+        )
+        try:
+            self.slack.ephemeral(
+                self.channel(record), payload.by.slack_id, text, thread_ts=record.thread_ts
+            )
+        except ServiceError as exc:
+            log.warning(
+                "could not tell %s why they were not made commander: %s", payload.by.slack_id, exc
+            )
+        return None
+
 
 class _Budget:
     """The background time budget of a pass: it starts at the first background action (at
@@ -904,6 +974,8 @@ def _facts(payload: Payload) -> dict[str, Any] | None:
     return None
 
 
+# The reminders a snooze puts off.
+_SNOOZABLE = frozenset({"update_overdue", "escalation"})
 # chat.update: the parent message is not the worker's, or was deleted.
 _PARENT_GONE = frozenset({"cant_update_message", "message_not_found", "edit_window_closed"})
 

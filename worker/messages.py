@@ -27,9 +27,18 @@ from worker.actions import (
     ProblemReply,
     RefusedReply,
     Reply,
+    SnoozedReply,
     StatusUpdateReply,
     TrashedReply,
     ValueProblemReply,
+)
+from worker.buttons_blocks import (
+    SNOOZE_MINUTES,
+    ButtonLabels,
+    buttons_enabled,
+    command_buttons,
+    overdue_buttons,
+    parent_buttons,
 )
 from worker.config import Settings, normalize_notion_id
 from worker.slack_fit import (
@@ -232,7 +241,8 @@ def parent_message(incident: Incident, ctx: RenderContext) -> SlackMessage:
     links = cut(_links(incident, words), CONTEXT_TEXT_MAX)
     fields = _parent_fields(incident, ctx)
     sections = _parent_sections(incident, words)
-    budget = BLOCKS_TEXT_MAX - utf16_len(header) - utf16_len(links)
+    buttons = _parent_buttons(incident, ctx)
+    budget = BLOCKS_TEXT_MAX - utf16_len(header) - utf16_len(links) - _buttons_text(buttons)
     parts = [(field, FIELD_MAX) for field in fields]
     parts += [(section, SECTION_MAX) for section in sections]
     texts = _budgeted(parts, budget)
@@ -241,8 +251,52 @@ def parent_message(incident: Incident, ctx: RenderContext) -> SlackMessage:
         {"type": "section", "fields": [_mrkdwn(text) for text in texts[: len(fields)]]},
         *(_section(text) for text in texts[len(fields) :]),
         _context(links),
+        *buttons,
     ]
     return _finished(escape_truncated(fallback, TEXT_MAX), blocks)
+
+
+def button_labels(words: Wording, locale: str) -> ButtonLabels:
+    """The words on the buttons and the Post update modal, from the wording file."""
+    defaults = ButtonLabels()
+    snooze = {
+        minutes: Template(words.phrases.get("button_snooze", "Snooze $duration")).safe_substitute(
+            duration=human_duration(minutes * 60.0, locale)
+        )
+        for minutes in SNOOZE_MINUTES
+    }
+
+    def label(key: str, default: str) -> str:
+        # A wording file written before the buttons existed: their English words.
+        return words.labels.get(key) or default
+
+    return ButtonLabels(
+        post_update=label("button_post_update", defaults.post_update),
+        snooze=snooze,
+        take_command=label("button_take_command", defaults.take_command),
+        modal_title=label("modal_title", defaults.modal_title),
+        modal_submit=label("modal_submit", defaults.modal_submit),
+        modal_close=label("modal_close", defaults.modal_close),
+        modal_label=label("modal_label", defaults.modal_label),
+        modal_placeholder=label("modal_placeholder", defaults.modal_placeholder),
+    )
+
+
+def _parent_buttons(incident: Incident, ctx: RenderContext) -> list[dict[str, Any]]:
+    """Post update, while the incident is open and inbound Slack is configured."""
+    settings = ctx.settings
+    if not buttons_enabled(settings) or incident.in_trash:
+        return []
+    if incident.status in settings.resolved_statuses:
+        return []
+    return [parent_buttons(incident.page_id, button_labels(ctx.words, settings.locale))]
+
+
+def _buttons_text(blocks: list[dict[str, Any]]) -> int:
+    """The characters of the buttons' labels (Slack counts them in a message's total)."""
+    return sum(
+        utf16_len(element["text"]["text"]) for block in blocks for element in block["elements"]
+    )
 
 
 def _parent_sections(incident: Incident, words: Wording) -> list[Render]:
@@ -321,6 +375,9 @@ def _byline(
     broadcast = isinstance(payload, ChangesReply) and payload.broadcast
     if actor is None or broadcast:
         return ctx.words.phrase(anonymous, time=when)
+    if actor.slack_id and f"{named}_from_slack" in ctx.words.phrases:
+        # Done from Slack (a button, a modal): the worker wrote it in Notion in their name.
+        return ctx.words.phrase(f"{named}_from_slack", actor=_name(ctx, actor), time=when)
     return ctx.words.phrase(named, actor=_name(ctx, actor), time=when)
 
 
@@ -344,6 +401,8 @@ def reply_message(payload: Reply, incident: Incident, ctx: RenderContext) -> Sla
             return _one_section(ctx.words.phrase("problem", what=escape(what), error=error))
         case RefusedReply():
             return refused_notice(incident, ctx.words, payload.error)
+        case SnoozedReply():
+            return _one_section(_snoozed(payload, ctx))
         case _:
             return _one_section(_notice(payload, ctx))
 
@@ -364,6 +423,18 @@ def _notice(
             return words.phrase("page_trashed", what=escape(words.label(payload.what)))
         case ValueProblemReply():
             return words.phrase("value_problem", problem=escape_truncated(payload.problem, 2000))
+
+
+def _snoozed(payload: SnoozedReply, ctx: RenderContext) -> str:
+    settings = ctx.settings
+    phrase = ctx.words.phrases.get(
+        "snoozed", ":zzz: Status update reminders snoozed for $duration by $actor (until $until)."
+    )
+    return Template(phrase).safe_substitute(
+        duration=escape(human_duration(payload.minutes * 60.0, settings.locale)),
+        actor=_name(ctx, payload.by),
+        until=escape(format_time(payload.until, settings.timezone)),
+    )
 
 
 def _one_section(text: str) -> SlackMessage:
@@ -477,10 +548,13 @@ _NUDGE_FIELDS: Mapping[str, str] = {
 }
 
 
-def nudge_message(payload: PostNudge, incident: Incident, ctx: RenderContext) -> SlackMessage:
+def nudge_message(
+    payload: PostNudge, incident: Incident, ctx: RenderContext, *, key: str = ""
+) -> SlackMessage:
     """A reminder in the thread: overdue update, escalation, no commander or severity,
     postmortem. Worded for who it calls: the people named, else the escalation group, else
-    nobody (each a phrase of its own, so no sentence is left waiting for a name)."""
+    nobody (each a phrase of its own, so no sentence is left waiting for a name). With
+    inbound Slack, the buttons that answer it (`key`: the reminder's own, which they name)."""
     words = ctx.words
     people = payload.mention
     kind = payload.kind
@@ -496,7 +570,24 @@ def nudge_message(payload: PostNudge, incident: Incident, ctx: RenderContext) ->
     values["group"] = group_mention(str(group or ctx.settings.escalate_to))
     field = _NUDGE_FIELDS.get(kind)
     values["field"] = escape(ctx.settings.properties[field]) if field else ""
-    return _one_section(_phrase_for(words, phrase, variant, values))
+    message = _one_section(_phrase_for(words, phrase, variant, values))
+    buttons = _nudge_buttons(payload, incident, ctx, key)
+    if buttons is None:
+        return message
+    return _finished(message.text, [*message.blocks, buttons])
+
+
+def _nudge_buttons(
+    payload: PostNudge, incident: Incident, ctx: RenderContext, key: str
+) -> dict[str, Any] | None:
+    if not key or not buttons_enabled(ctx.settings):
+        return None
+    labels = button_labels(ctx.words, ctx.settings.locale)
+    if payload.kind in ("update_overdue", "escalation"):
+        return overdue_buttons(incident.page_id, key, labels)
+    if payload.kind in ("no_commander", "commander_escalation"):
+        return command_buttons(incident.page_id, key, labels)
+    return None
 
 
 def _mentions(people: tuple[Person, ...], ctx: RenderContext) -> str:

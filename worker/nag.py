@@ -99,6 +99,11 @@ class NagMemory:
     commander_escalated: bool = False
     severity_nudged: bool = False
     last_postmortem_reminder_at: datetime | None = None
+    # Someone snoozed this silence's overdue-update reminders (and so their escalation)
+    # from Slack: none goes out before `snoozed_until`. `snoozed_at` orders two writers
+    # of the memory (a click landing while a nudge pass saves what it read before).
+    snoozed_until: datetime | None = None
+    snoozed_at: datetime | None = None
 
 
 @dataclass(frozen=True)
@@ -248,6 +253,9 @@ def current_memory(state: NagState) -> NagMemory:
         nudges_since_update=0,
         last_nudge_at=None,
         escalated=False,
+        # A snooze belongs to the silence it was asked in: a status update ends both.
+        snoozed_until=None,
+        snoozed_at=None,
     )
 
 
@@ -405,7 +413,7 @@ def _update_overdue(
     state: NagState, policy: NagPolicy, memory: NagMemory, now: datetime
 ) -> Nudge | None:
     period = overdue_period(state, policy, now)
-    if period is None or _silenced(state, policy, now):
+    if period is None or _silenced(state, policy, now) or is_snoozed(memory, now):
         return None
     # One nudge per period, whatever the cadence was when the last one went out; a worker
     # that was down lands in the latest period and sends only that one.
@@ -448,9 +456,11 @@ def _update_overdue_due(state: NagState, policy: NagPolicy, memory: NagMemory) -
     step = _span(cadence)
     due_at = _utc(state.last_update_at) + step
     last = memory.last_nudge_at
-    if last is None or _utc(last) < due_at:
-        return due_at
-    return due_at + ((_utc(last) - due_at) // step + 1) * step
+    if last is not None and _utc(last) >= due_at:
+        due_at += ((_utc(last) - due_at) // step + 1) * step
+    if memory.snoozed_until is not None:
+        return max(due_at, _utc(memory.snoozed_until))
+    return due_at
 
 
 def _postmortem_reminder_due(
@@ -504,6 +514,58 @@ def _postmortem_overdue(
         last_update_at=state.last_update_at,
         mention=_people(state.postmortem_owner or state.commander),
     )
+
+
+# --- snoozing (from Slack's buttons) -------------------------------------------------------
+
+SnoozeRefusal = Literal["resolved", "superseded", "no_cadence"]
+
+
+@dataclass(frozen=True)
+class Snoozed:
+    """The memory with the snooze in it, and until when the reminders wait."""
+
+    memory: NagMemory
+    until: datetime
+
+
+def is_snoozed(memory: NagMemory, now: datetime) -> bool:
+    return memory.snoozed_until is not None and _utc(now) < _utc(memory.snoozed_until)
+
+
+def snooze(
+    state: NagState, policy: NagPolicy, *, silence_since: datetime, minutes: float, now: datetime
+) -> Snoozed | SnoozeRefusal:
+    """Put off the overdue-update reminders (and their escalation) for `minutes` from `now`,
+    as asked on a reminder sent in the silence that began at `silence_since`.
+
+    Refused when the reminder is stale: the incident is resolved, a status update ended
+    that silence (`superseded`: the reminder was answered), or no update is expected any
+    more (the severity changed to one without a cadence). The latest snooze stands, even a
+    shorter one: the thread says who snoozed for how long, and that must stay true."""
+    if minutes <= 0:
+        raise ValueError("a snooze lasts longer than zero minutes")
+    if is_resolved(state, policy):
+        return "resolved"
+    if _utc(state.last_update_at) != _utc(silence_since):
+        return "superseded"
+    if cadence_s(state, policy) is None:
+        return "no_cadence"
+    until = _utc(now) + _span(minutes * 60.0)
+    memory = replace(current_memory(state), snoozed_until=until, snoozed_at=_utc(now))
+    return Snoozed(memory=memory, until=until)
+
+
+def with_later_snooze(written: NagMemory, stored: NagMemory) -> NagMemory:
+    """`written` (worked out from an earlier read of the memory) keeping a snooze that was
+    stored meanwhile: of two snoozes of the same silence, the later one stands."""
+    if stored.snoozed_at is None or stored.silence_since is None:
+        return written
+    if written.silence_since is None or _utc(written.silence_since) != _utc(stored.silence_since):
+        return written
+    if written.snoozed_at is not None and _utc(written.snoozed_at) >= _utc(stored.snoozed_at):
+        return written
+    return replace(written, snoozed_until=stored.snoozed_until, snoozed_at=stored.snoozed_at)
 
 
 # --- building the state, parsing the windows ----------------------------------------------
@@ -561,4 +623,6 @@ def memory_from_json(text: str | None) -> NagMemory:
         commander_escalated=bool(data.get("commander_escalated")),
         severity_nudged=bool(data.get("severity_nudged")),
         last_postmortem_reminder_at=when("last_postmortem_reminder_at"),
+        snoozed_until=when("snoozed_until"),
+        snoozed_at=when("snoozed_at"),
     )

@@ -39,6 +39,7 @@ from worker.config import NOTION_VERSION, Settings
 from worker.errors import RowError, ServiceError
 from worker.pacing import Hold, Pacer, may_send
 from worker.pages.blocks import Block
+from worker.pages.limits import MAX_ARRAY_ITEMS, MAX_TEXT_UTF16, split_utf16
 from worker.pages.parse import ChildBlock, NotionPage, parse_child_block, parse_page
 from worker.properties import BY_KEY
 from worker.reports import NotionWait
@@ -709,12 +710,13 @@ class NotionGateway:
         self._users[user_id] = person
         return person
 
-    def people_by_email(self, now_s: float) -> dict[str, Person]:
-        """The workspace's people by lower-cased email (users.list, every page), read at most
-        once every `PEOPLE_TTL_S`: a Slack author is matched to a Notion person this way.
-        Emails come only with the integration's user-email capability; without it the map
-        is empty and people are named instead of mentioned."""
-        if self._people is not None and now_s - self._people[0] < PEOPLE_TTL_S:
+    def people_by_email(self, now_s: float, max_age_s: float = PEOPLE_TTL_S) -> dict[str, Person]:
+        """The workspace's people by lower-cased email (users.list, every page), read again
+        once the last read is older than `max_age_s` (`now_s`: seconds since the epoch): a
+        Slack author or clicker is matched to a Notion person this way. Members only (a
+        guest is not listed). Emails come only with the integration's user-email
+        capability; without it the map is empty and people are named, not mentioned."""
+        if self._people is not None and 0 <= now_s - self._people[0] < max_age_s:
             return self._people[1]
         found: dict[str, Person] = {}
         cursor: str | None = None
@@ -728,7 +730,7 @@ class NotionGateway:
             for user in raw.get("results") or []:
                 person = _listed_person(user)
                 if person is not None and person.email:
-                    found[person.email.lower()] = person
+                    found.setdefault(person.email.lower(), person)
             cursor = raw.get("next_cursor") if raw.get("has_more") else None
             if not cursor:
                 break
@@ -745,6 +747,15 @@ class NotionGateway:
             idempotent=True,
         )
 
+    # --- people, for what they do in Slack -------------------------------------------------
+
+    def person_by_email(self, email: str) -> Person | None:
+        """The Notion person with this email, compared without case; None when there is
+        none. Someone acting from Slack may have just been added to Notion: a list older
+        than a minute is read again."""
+        people = self.people_by_email(time.time(), max_age_s=_LOOKUP_MAX_AGE_S)
+        return people.get(email.strip().lower())
+
 
 # A worker-owned property's value (a URL, an ISO date; None empties it) in Notion's shape,
 # by the property's type.
@@ -752,6 +763,29 @@ _WRITTEN_AS: dict[str, Callable[[str | None], dict[str, Any]]] = {
     "url": lambda value: {"url": value},
     "date": lambda value: {"date": {"start": value} if value else None},
 }
+
+
+# How old the workspace's people may be when someone acting from Slack is looked up.
+_LOOKUP_MAX_AGE_S = 60.0
+
+
+def from_slack_values(
+    settings: Settings, *, status_update: str | None = None, commander: Person | None = None
+) -> dict[str, Any]:
+    """What people set from Slack → the `properties` body of pages.update: *Status update*
+    as rich text (2,000 UTF-16 units a text object, 100 objects at most), *Commander* as
+    that one person."""
+    properties: dict[str, Any] = {}
+    if status_update is not None:
+        pieces = split_utf16(status_update, MAX_TEXT_UTF16)[:MAX_ARRAY_ITEMS]
+        properties[settings.properties["status_update"]] = {
+            "rich_text": [{"type": "text", "text": {"content": piece}} for piece in pieces if piece]
+        }
+    if commander is not None:
+        properties[settings.properties["commander"]] = {
+            "people": [{"object": "user", "id": commander.id}]
+        }
+    return properties
 
 
 def property_values(settings: Settings, values: dict[str, str | None]) -> dict[str, Any]:

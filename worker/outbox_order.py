@@ -35,6 +35,7 @@ NOTION_KINDS = frozenset(
         "create_postmortem",
         "postmortem_note",
         "timeline_note",
+        "write_from_slack",
     }
 )
 # Messages that may go ahead of an earlier Notion write of their lane (they show nothing

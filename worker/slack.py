@@ -236,6 +236,33 @@ def _header_text(value: object) -> str:
 
 # A message's ts: seconds, a dot, six digits.
 _TS = re.compile(r"\d{10}\.\d{6}")
+# A Slack user id (U…, or W… on Enterprise Grid).
+_USER_ID = re.compile(r"[UW][A-Z0-9]{2,30}")
+
+
+@dataclass(frozen=True)
+class SlackUser:
+    """A Slack user as users.info shows them: `email` only with users:read.email."""
+
+    id: str
+    team_id: str = ""
+    name: str = ""
+    email: str | None = None
+    is_bot: bool = False
+
+    @classmethod
+    def from_api(cls, user: Mapping[str, Any], user_id: str) -> SlackUser:
+        profile = user.get("profile") or {}
+        names = (profile.get("real_name"), user.get("real_name"), profile.get("display_name"))
+        name = next((str(n) for n in names if n), str(user.get("name") or ""))
+        email = profile.get("email")
+        return cls(
+            id=str(user.get("id") or user_id),
+            team_id=str(user.get("team_id") or ""),
+            name=name,
+            email=str(email) if email else None,
+            is_bot=user.get("is_bot") is True,
+        )
 
 
 @dataclass(frozen=True)
@@ -567,11 +594,14 @@ class SlackGateway:
 
     def mention(self, person: Person) -> str:
         """<@U…> for someone Slack knows by the same email; otherwise their name, escaped.
+        Someone who acted from Slack is mentioned by their Slack id.
 
         A passing failure of the lookup is raised, so that the message waits and is sent
         with the mention it should have (its action is retried); only a lasting one (say,
         a missing users:read.email scope) falls back to the name."""
         fallback = escape(person.name or "someone")
+        if person.slack_id and _USER_ID.fullmatch(person.slack_id):
+            return f"<@{person.slack_id}>"
         if not person.email:
             return fallback
         email = person.email.lower()
@@ -598,3 +628,30 @@ class SlackGateway:
             raise
         user = data.get("user") or {}
         return str(user["id"]) if user.get("id") else None
+
+    # --- what the buttons' handlers ask of Slack ------------------------------------------
+
+    def slack_user(self, user_id: str) -> SlackUser:
+        """Who a Slack user is (users.info): their team, and their email where the token may
+        see it (users:read.email)."""
+        data = self.call("users.info", lambda: self.client.users_info(user=user_id))
+        return SlackUser.from_api(data.get("user") or {}, user_id)
+
+    def ephemeral(
+        self, channel: str, user: str, text: str, *, thread_ts: str | None = None
+    ) -> None:
+        """A message only `user` sees (chat.postEphemeral): the answer to a click the worker
+        cannot act on. Plain text, escaped by the caller; in the thread when given."""
+        kwargs: dict[str, Any] = {"channel": channel, "user": user, "text": text}
+        if thread_ts is not None:
+            kwargs["thread_ts"] = thread_ts
+        self.call("chat.postEphemeral", lambda: self.client.chat_postEphemeral(**kwargs))
+
+    def open_view(self, trigger_id: str, view: dict[str, Any]) -> str:
+        """Open a modal for the person whose click gave `trigger_id` (valid for 3 s, once);
+        returns the view's id."""
+        data = self.call(
+            "views.open", lambda: self.client.views_open(trigger_id=trigger_id, view=view)
+        )
+        opened = data.get("view") or {}
+        return str(opened.get("id", ""))

@@ -22,6 +22,9 @@ class Person:
     name: str = ""
     email: str | None = None
     is_bot: bool = False
+    # Someone who acted from Slack (a button, a modal), credited by their Slack user id:
+    # mentioned as themselves whether or not Notion knows them.
+    slack_id: str | None = None
 
     @property
     def nameable(self) -> bool:
@@ -378,7 +381,21 @@ def _json_default(value: object) -> str:
 
 
 def incident_to_json(incident: Incident) -> str:
-    return json.dumps(asdict(incident), default=_json_default, ensure_ascii=False)
+    return json.dumps(_without_unset(asdict(incident)), default=_json_default, ensure_ascii=False)
+
+
+def _without_unset(node: Any) -> Any:
+    """People as versions before `Person.slack_id` stored them (Notion's people never have
+    one): a rollback reads the snapshot back."""
+    if isinstance(node, dict):
+        return {
+            key: _without_unset(value)
+            for key, value in node.items()
+            if not (key == "slack_id" and value is None)
+        }
+    if isinstance(node, list | tuple):
+        return [_without_unset(item) for item in node]
+    return node
 
 
 def _dt(value: Any) -> datetime | None:

@@ -10,7 +10,14 @@ from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from worker.actions import Action, CreateTimeline, UpdateParent, ValueProblemReply
+from worker.actions import (
+    Action,
+    CreateTimeline,
+    UpdateParent,
+    ValueProblemReply,
+    WriteFromSlack,
+)
+from worker.clicks import credited
 from worker.config import Settings
 from worker.diff import diff
 from worker.effects import ROW_IN_TRASH, TIMELINE_IN_TRASH, BeforeWrite, Effects
@@ -604,7 +611,9 @@ class Worker:
             return None
         editor = incident.last_edited_by
         if editor is None or editor == self.bot_user_id():
-            return None  # our own write landed last: we cannot tell who changed it
+            # Our own write landed last: a write someone asked for from Slack is theirs;
+            # otherwise we cannot tell who changed it.
+            return self._credited(incident)
         try:
             return self.notion.user(editor)
         except ServiceError as exc:
@@ -612,6 +621,18 @@ class Worker:
                 raise  # the row is read again after the wait, and its change credited then
             log.warning("could not look up who edited %s: %s", incident.page_id, exc)
             return Person(id=editor)
+
+    def _credited(self, incident: Incident) -> Person | None:
+        """Who asked for the worker's own edit from Slack (a status update, taking command),
+        as its outbox action recorded them; None when it was none of those."""
+        writes = [
+            (item.payload, _made_commander(item.result))
+            for item in self.store.actions_for(incident.page_id)
+            if item.kind == "write_from_slack"
+            and item.state != "failed"
+            and isinstance(item.payload, WriteFromSlack)
+        ]
+        return credited(incident, writes) if writes else None
 
     def _report_value_problems(
         self, incident: Incident, record: IncidentRecord | None, now: datetime
@@ -640,6 +661,12 @@ class Worker:
         if fresh:
             log.warning("incident %s (%s): %s", incident.page_id, incident.title, "; ".join(fresh))
             self._logged_problems.update(fresh)
+
+
+def _made_commander(result: dict[str, Any] | None) -> str | None:
+    """The Notion person a take-command write made commander (its progress says so)."""
+    commander = (result or {}).get("commander")
+    return commander if isinstance(commander, str) else None
 
 
 def _warn_unless_waiting(exc: ServiceError, message: str, *args: object) -> None:

@@ -8,7 +8,7 @@ Before any handler runs, the app keeps to what is the worker's business:
 Whatever no handler takes is acknowledged all the same: an unacknowledged Socket Mode
 envelope would be sent again and again.
 
-The handlers of each feature register themselves (`REGISTRARS`), each as
+The handlers of each feature register themselves (`service.FEATURES`), each as
 `register(app, intake)`. Their rule: record the work (`Intake.record`) and be quick: Slack
 hears the acknowledgement only once the handler returns (`process_before_response`).
 """
@@ -32,9 +32,6 @@ log = logging.getLogger("worker.inbound")
 
 Registrar = Callable[[App, Intake], None]
 
-# The features' handlers, in the order Bolt tries them.
-REGISTRARS: tuple[Registrar, ...] = ()
-
 # Interactions a person starts; a guest (Slack Connect) gets this answer and nothing else.
 GUEST_REFUSAL = (
     "Sorry, only members of this workspace can do that here. Ask someone from the team that "
@@ -52,7 +49,7 @@ def build_app(
     settings: Settings,
     intake: Intake,
     *,
-    registrars: Sequence[Registrar] = REGISTRARS,
+    registrars: Sequence[Registrar],
     client: WebClient | None = None,
 ) -> App:
     """The app for `settings`' workspace. The bot token authorizes (auth.test, once, at the

@@ -10,8 +10,8 @@ from slack_bolt import App
 from starlette.routing import BaseRoute
 
 from worker.config import Settings
-from worker.inbound import notes
-from worker.inbound.app import REGISTRARS, Registrar, build_app
+from worker.inbound import buttons, notes
+from worker.inbound.app import Registrar, build_app
 from worker.inbound.intake import Desk, Intake
 from worker.inbound.transport import SocketTransport, events_route
 from worker.runtime import Runtime
@@ -21,7 +21,7 @@ log = logging.getLogger("worker.inbound")
 
 # Every feature's handlers, in the order Bolt tries them (each `register(app, intake)`; here,
 # not in app.py, because the features read Slack's payloads with app.py's helpers).
-FEATURES: tuple[Registrar, ...] = (*REGISTRARS, notes.register)
+FEATURES: tuple[Registrar, ...] = (buttons.register, notes.register)
 
 
 def _waker(runtime: Runtime) -> Callable[[], None]:

@@ -49,7 +49,7 @@ from sqlalchemy.engine import URL, Connection, Engine, make_url
 from sqlalchemy.exc import ArgumentError
 
 from worker.actions import Action, Payload, Unreadable, from_json, to_json
-from worker.nag import NagMemory, memory_from_json, memory_to_json
+from worker.nag import NagMemory, memory_from_json, memory_to_json, with_later_snooze
 from worker.plan import Plan
 from worker.record import IncidentRecord, Phase
 from worker.snapshot import Incident, incident_from_json, incident_to_json
@@ -667,19 +667,56 @@ class Store:
         next_due: datetime | None = EPOCH,
     ) -> None:
         """Record the nudges, what the schedule now remembers and when a reminder may next
-        be due (by default: judge again at the next pass), in one transaction."""
+        be due (by default: judge again at the next pass), in one transaction. A snooze
+        someone asked for since `memory` was read is kept (`with_later_snooze`)."""
         with self.transaction() as conn:
             for action in actions:
                 self._insert_action(conn, action, now)
-            conn.execute(
-                incidents_table.update()
-                .where(incidents_table.c.page_id == page_id, self._incidents())
-                .values(
-                    nag_memory=memory_to_json(memory),
-                    nag_due_at=_due_seconds(next_due),
-                    updated_at=_seconds(now),
-                )
+            stored = self._locked_memory(conn, page_id)
+            self._put_memory(conn, page_id, with_later_snooze(memory, stored), next_due, now)
+
+    def save_snooze(
+        self, page_id: str, snoozed: NagMemory, actions: Sequence[Action], now: datetime
+    ) -> None:
+        """Record a snooze (`snoozed`: the memory `nag.snooze` made) with its actions (the
+        thread's note), in one transaction: into the memory as stored now, which a nudge
+        pass may have written since the snooze was worked out. The reminders are judged
+        again at the next pass."""
+        with self.transaction() as conn:
+            for action in actions:
+                self._insert_action(conn, action, now)
+            stored = self._locked_memory(conn, page_id)
+            same_silence = stored.silence_since == snoozed.silence_since
+            memory = with_later_snooze(stored, snoozed) if same_silence else snoozed
+            self._put_memory(conn, page_id, memory, EPOCH, now)
+
+    def _locked_memory(self, conn: Connection, page_id: str) -> NagMemory:
+        """The memory as stored, its row locked until the transaction ends (PostgreSQL; on
+        SQLite the write transaction holds the whole database already)."""
+        text = conn.execute(
+            sa.select(incidents_table.c.nag_memory)
+            .where(incidents_table.c.page_id == page_id, self._incidents())
+            .with_for_update()
+        ).scalar()
+        return memory_from_json(text)
+
+    def _put_memory(
+        self,
+        conn: Connection,
+        page_id: str,
+        memory: NagMemory,
+        next_due: datetime | None,
+        now: datetime,
+    ) -> None:
+        conn.execute(
+            incidents_table.update()
+            .where(incidents_table.c.page_id == page_id, self._incidents())
+            .values(
+                nag_memory=memory_to_json(memory),
+                nag_due_at=_due_seconds(next_due),
+                updated_at=_seconds(now),
             )
+        )
 
     def set_next_due(self, due: dict[str, datetime | None]) -> None:
         """When a reminder may next be due, per incident (those the nudge pass judged and
