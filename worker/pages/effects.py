@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -22,7 +22,6 @@ from worker.actions import (
     LinkThread,
     PostmortemReply,
     StatusUpdateReply,
-    SyncNote,
     UpdateParent,
     expect,
 )
@@ -46,13 +45,7 @@ from worker.pages.context import (
     timeline_entry_markdown,
 )
 from worker.pages.limits import BlockTooLargeError
-from worker.pages.note_entry import (
-    ENTRY_TYPE,
-    fingerprint,
-    message_time,
-    note_block,
-    note_rich_text,
-)
+from worker.pages.note_effects import NoteEffects, NoteLink, page_in_trash
 from worker.pages.parse import NotionPage
 from worker.pages.to_blocks import markdown_to_blocks
 from worker.pages.to_markdown import blocks_to_markdown
@@ -60,7 +53,6 @@ from worker.pages.writer import PageWriter, Progress
 from worker.record import IncidentRecord
 from worker.snapshot import Incident, Person, Value
 from worker.store import OutboxItem, Store
-from worker.thread_notes import ThreadNote, entry_state
 
 # The Postmortems database's properties (`setup --with-postmortems` creates them).
 POSTMORTEM_PROPERTIES = {
@@ -77,8 +69,6 @@ WriteRow = Callable[[str, dict[str, str | None], datetime], None]
 Enqueue = Callable[[list[Action], datetime], None]
 # The permalink of the incident's thread; None while there is no thread yet.
 ThreadLink = Callable[[IncidentRecord, datetime], str | None]
-# The permalink of a thread message (None: none can be had now).
-NoteLink = Callable[[ThreadNote], str | None]
 
 log = logging.getLogger("worker.pages")
 
@@ -119,6 +109,12 @@ class PageEffects:
     enqueue: Enqueue
     thread_link: ThreadLink
     note_link: NoteLink = lambda _note: None
+    notes: NoteEffects = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.notes = NoteEffects(
+            self.store, self.notion, self.settings, self.writer, self.note_link
+        )
 
     def _saver(self, item: OutboxItem) -> Callable[[Progress], None]:
         return lambda progress: self.store.mark_progress(item.id, progress)
@@ -284,157 +280,15 @@ class PageEffects:
                 raise PageTrashedError(timeline, "timeline") from exc
             raise
 
-    # --- thread messages sent to the timeline -------------------------------------------------
-
     def timeline_note(
         self, item: OutboxItem, record: IncidentRecord, now: datetime
     ) -> dict[str, Any]:
-        """Make a thread message's timeline entry match its facts as they are now: append it
-        (once: the append's progress is kept), rewrite it when what it shows changed (an
-        edit; withdrawn → struck through; wanted again → plain), or leave it."""
-        payload = expect(item.payload, SyncNote)
-        note = self.store.note(payload.channel, payload.ts)
-        if note is None:
-            return {"skipped": "nothing is known of the message"}
-        state = entry_state(note, self.settings.timeline_capture)
-        if state == "absent":
-            return {"skipped": "not for the timeline"}
-        if not note.complete:
-            raise NotReadyError(f"message {note.ts} waits to be read from Slack")
-        timeline = self._timeline_for(record)
-        permalink = self.note_link(note)
-        rich_text = note_rich_text(
-            note,
-            state,
-            people=self.notion.people_by_email(now.timestamp()),
-            timezone=self.settings.timezone,
-            day_of=_day_of(record.snapshot, None),
-            permalink=permalink,
-        )
-        if not note.entry_blocks and payload.look_first and permalink:
-            found = self._entry_for(timeline, permalink)
-            if found is not None:
-                # Made before the worker lost its memory of it: taken, brought up to date.
-                note = replace(note, entry_blocks=(found,), shown="")
-                return self._rewrite_note(note, timeline, rich_text, now) | {"found": found}
-        if not note.entry_blocks:
-            return self._append_note(item, note, timeline, rich_text, now) | {"state": state}
-        return self._rewrite_note(note, timeline, rich_text, now) | {"state": state}
-
-    def _append_note(
-        self,
-        item: OutboxItem,
-        note: ThreadNote,
-        timeline: str,
-        rich_text: list[dict[str, Any]],
-        now: datetime,
-    ) -> dict[str, Any]:
-        progress: Progress = dict(item.result or {})
-        save = self._saver(item)
-        block = note_block(rich_text)
-        if "after" not in progress:
-            progress["after"] = self._note_anchor(note, timeline)
-        after = progress["after"]
-        try:
-            ids = self.writer.append_once(timeline, [block], progress, save, "note", after=after)
-        except ServiceError as exc:
-            if exc.retryable:
-                raise
-            if self.in_trash(timeline):
-                raise PageTrashedError(timeline, "timeline") from exc
-            if after is None:
-                raise
-            # The entry it was to follow is gone (deleted by hand): at the end, then.
-            log.info("message %s: its place in the timeline is gone (%s)", note.ts, exc)
-            progress["after"] = None
-            ids = self.writer.append_once(timeline, [block], progress, save, "note-end")
-        self._noted(note, tuple(ids), fingerprint(rich_text), now)
-        return {**progress, "ids": ids}
-
-    def _entry_for(self, timeline: str, permalink: str) -> str | None:
-        """The entry of the timeline page that links to this message, if there is one."""
-        for block in self.notion.list_children(timeline):
-            body = block.get(ENTRY_TYPE) if block.get("type") == ENTRY_TYPE else None
-            items = body.get("rich_text") if isinstance(body, dict) else None
-            for item in items if isinstance(items, list) else []:
-                link = (item.get("text") or {}).get("link") or {}
-                if permalink in (item.get("href"), link.get("url")):
-                    return str(block["id"])
-        return None
-
-    def _note_anchor(self, note: ThreadNote, timeline: str) -> str | None:
-        """The block a message's entry goes right after, so that the timeline stays in time
-        order: the last entry at or before the message's time when a later one is there
-        already (a message pinned long after it was written); None: at the end."""
-        mine = message_time(note.ts)
-        placed: list[tuple[datetime, str]] = []
-        for action in self.store.actions_for(note.page_id):
-            ids = (action.result or {}).get("ids") if action.state == "done" else None
-            if isinstance(action.payload, AppendTimelineEntry) and ids:
-                placed.append((action.payload.at, str(ids[-1])))
-        for other in self.store.notes_for(note.page_id):
-            if other.ts != note.ts and other.entry_blocks:
-                placed.append((message_time(other.ts), other.entry_blocks[-1]))
-        later = [(at, block) for at, block in placed if at > mine]
-        if not later:
-            return None
-        earlier = [(at, block) for at, block in placed if at <= mine]
-        if earlier:
-            return max(earlier)[1]
-        # Earlier than every entry the worker knows the block of (those written with the
-        # page it does not): right before the first later one.
-        ids = [child.id for child in self.notion.child_blocks(timeline)]
-        first = min(later)[1]
-        position = ids.index(first) if first in ids else 0
-        return ids[position - 1] if position > 0 else None
-
-    def _rewrite_note(
-        self, note: ThreadNote, timeline: str, rich_text: list[dict[str, Any]], now: datetime
-    ) -> dict[str, Any]:
-        shown = fingerprint(rich_text)
-        if shown == note.shown:
-            return {"unchanged": True}
-        block = note.entry_blocks[0]
-        try:
-            self.notion.update_block(block, {ENTRY_TYPE: {"rich_text": rich_text}})
-        except ServiceError as exc:
-            if exc.retryable:
-                raise
-            if self.in_trash(timeline):
-                raise PageTrashedError(timeline, "timeline") from exc
-            # Someone deleted the entry in Notion: that is theirs to decide; it stays gone.
-            log.info("timeline entry %s of message %s is gone: %s", block, note.ts, exc)
-            self._noted(note, note.entry_blocks, shown, now)
-            return {"skipped": "the entry was deleted in Notion"}
-        self._noted(note, note.entry_blocks, shown, now)
-        return {"updated": block}
-
-    def _timeline_for(self, record: IncidentRecord) -> str:
-        """The timeline page an entry goes to; it waits while there is none (yet)."""
-        create = self.store.action(f"create_timeline:{record.page_id}")
-        if create is not None and create.state == "paused":
-            raise RowGoneError(record.page_id)
-        if record.timeline_page_id is None:
-            raise NotReadyError(f"incident {record.page_id} has no timeline page yet")
-        return record.timeline_page_id
-
-    def _noted(self, note: ThreadNote, blocks: tuple[str, ...], shown: str, now: datetime) -> None:
-        self.store.change_note(
-            note,
-            lambda current: replace(current, entry_blocks=blocks, shown=shown),
-            lambda _before, _after: (),
-            now,
-        )
+        """A thread message's entry made to match its facts (worker/pages/note_effects.py)."""
+        return self.notes.timeline_note(item, record, now, _day_of(record.snapshot, None))
 
     def in_trash(self, page_id: str) -> bool:
         """Whether someone moved one of the worker's pages to Notion's trash."""
-        try:
-            page = self.notion.page(page_id)
-        except ServiceError as exc:
-            if exc.code == "object_not_found":
-                return True  # deleted for good (or no longer shared)
-            raise
-        return page.in_trash
+        return page_in_trash(self.notion, page_id)
 
     # --- postmortem ---------------------------------------------------------------------
 
@@ -472,29 +326,8 @@ class PageEffects:
             for a in self.store.actions_for(record.page_id)
             if isinstance(a.payload, AppendTimelineEntry)
         ]
-        entries += self._recorded_notes(record, declared)
+        entries += self.notes.recorded(record, declared)
         return "".join(markdown for _, markdown in sorted(entries, key=lambda pair: pair[0]))
-
-    def _recorded_notes(
-        self, record: IncidentRecord, day_of: datetime
-    ) -> list[tuple[datetime, str]]:
-        """The thread messages the timeline has (or would have) an entry for, as the entries
-        show them (their authors named: this is read when Notion's copy is gone)."""
-        notes = []
-        for note in self.store.notes_for(record.page_id):
-            state = entry_state(note, self.settings.timeline_capture)
-            if state == "absent" or note.text is None:
-                continue  # (one waiting for the page to be restored is in: it belongs there)
-            rich_text = note_rich_text(
-                note,
-                state,
-                people={},
-                timezone=self.settings.timezone,
-                day_of=day_of,
-                permalink=self.note_link(note),
-            )
-            notes.append((message_time(note.ts), blocks_to_markdown([note_block(rich_text)])))
-        return notes
 
     def create_postmortem(
         self, item: OutboxItem, record: IncidentRecord, now: datetime
