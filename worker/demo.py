@@ -15,9 +15,12 @@ from typing import Any, TextIO
 from zoneinfo import ZoneInfo
 
 import notion_client
+from slack_sdk import WebClient
 
+from worker.buttons_blocks import POST_UPDATE, UPDATE_BLOCK, UPDATE_INPUT
 from worker.config import Settings
 from worker.errors import WorkerError
+from worker.inbound.service import Inbound
 from worker.pages.to_markdown import blocks_to_markdown
 from worker.record import IncidentRecord
 from worker.runtime import Runtime, set_up
@@ -36,6 +39,8 @@ class Script:
     title: str
     impact: str
     updates: tuple[str, str]
+    # What the commander says in the thread, which the scribe pins to the timeline.
+    note: str
     timezone: str
 
 
@@ -47,6 +52,8 @@ SCRIPTS = {
             "Deploy 4812 rolled back; the error rate is falling. Next update in 15 minutes.",
             "Error rate back to baseline for 10 minutes; watching the payment queue drain.",
         ),
+        note="Two options: *revert* deploy 4812 or patch forward. Reverting — expect recovery "
+        "by 14:30.",
         timezone="UTC",
     ),
     "ja": Script(
@@ -56,6 +63,8 @@ SCRIPTS = {
             "デプロイ 4812 をロールバックしました。エラー率は低下中。次回報告は 15 分後。",
             "エラー率は 10 分間平常値。決済キューの消化を監視中です。",
         ),
+        note="選択肢は 2 つ: デプロイ 4812 の *切り戻し* か修正の前進。"
+        "切り戻します。14:30 までに回復見込み。",
         timezone="Asia/Tokyo",
     ),
 }
@@ -65,10 +74,17 @@ class Story:
     """Plays the incident the way people would: each edit made with that person's token."""
 
     def __init__(
-        self, box: Sandbox, data_source_id: str, script: Script, idle: Callable[[], bool]
+        self,
+        box: Sandbox,
+        data_source_id: str,
+        script: Script,
+        idle: Callable[[], bool],
+        noted: Callable[[], bool],
     ) -> None:
         self.box = box
         self.idle = idle
+        # Whether the timeline page has the pinned note yet.
+        self.noted = noted
         self.data_source_id = data_source_id
         self.script = script
         self.page_id = ""
@@ -130,10 +146,35 @@ class Story:
 
         self.wait_for("announce the incident", announced)
 
-    def wait_for_nudge(self) -> None:
-        """Nobody posts an update in time: the worker reminds the commander in the thread."""
+    def wait_for_nudge(self) -> str:
+        """Nobody posts an update in time: the worker reminds the commander in the thread
+        (the reminder's ts)."""
         count = len(self.replies())
         self.wait_for("nudge the commander", lambda: len(self.replies()) > count)
+        return str(self.replies()[-1]["ts"])
+
+    def pin_note(self, author: SandboxPerson, pinner: SandboxPerson) -> None:
+        """The commander says what is going on in the thread; the scribe pins it, and the
+        worker puts it on the timeline page (with its own time and author)."""
+        channel = self.box.workspace.slack_channel_id
+        said = self.slack(author).chat_postMessage(
+            channel=channel, thread_ts=self.thread_ts, text=self.script.note
+        )
+        self.slack(pinner).pins_add(channel=channel, timestamp=str(said["ts"]))
+        self.wait_for("put the pinned note on the timeline", self.noted)
+
+    def answer_with_button(self, person: SandboxPerson, reminder_ts: str, text: str) -> None:
+        """The commander answers the reminder where it is: *Post update*, type, submit."""
+        self.wait_for("catch up", self.idle)
+        count = len(self.replies())
+        channel = self.box.workspace.slack_channel_id
+        self.box.slack.click(person.slack_id, POST_UPDATE, channel=channel, ts=reminder_ts)
+        (view,) = self.box.slack.views(person.slack_id)
+        self.box.slack.submit(person.slack_id, view["id"], {UPDATE_BLOCK: {UPDATE_INPUT: text}})
+        self.wait_for("post the update from Slack", lambda: len(self.replies()) > count)
+
+    def slack(self, person: SandboxPerson) -> WebClient:
+        return WebClient(token=person.slack_token, base_url=self.box.slack_base_url)
 
     def play(self) -> None:
         ws = self.box.workspace
@@ -141,8 +182,9 @@ class Story:
         self.declare(aiko)
         self.step(ben, {"Commander": people(ben), "Scribe": people(chidi)}, "mirror the roles")
         self.step(ben, {"Status": select("Identified")}, "mirror the status")
-        self.wait_for_nudge()
-        self.step(ben, {"Status update": rich(self.script.updates[0])}, "post the update")
+        self.pin_note(ben, chidi)
+        reminder = self.wait_for_nudge()
+        self.answer_with_button(ben, reminder, self.script.updates[0])
         self.step(chidi, {"Severity": select("SEV1")}, "mirror the escalation")
         self.step(ben, {"Status update": rich(self.script.updates[1])}, "post the update")
         self.step(ben, {"Status": select("Monitoring")}, "mirror the mitigation")
@@ -184,6 +226,8 @@ def _block_lines(block: dict[str, Any]) -> list[str]:
         return ["   ".join(f"{p[0]}: {p[1] if len(p) > 1 else ''}" for p in pairs)]
     if kind == "section":
         return str(block["text"]["text"]).split("\n")
+    if kind == "actions":
+        return ["  ".join(f"[ {e['text']['text']} ]" for e in block.get("elements", []))]
     return []
 
 
@@ -239,6 +283,8 @@ def _settings(box: Sandbox, database_id: str, state_dir: Path, locale: str) -> S
         "UPDATE_CADENCE": f"SEV1=15m,SEV2={DEMO_SEV2_CADENCE},SEV3=60m,SEV4=off",
         "LOCALE": locale,
         "TIMEZONE": SCRIPTS[locale].timezone,
+        # Listening to Slack over Socket Mode: the pinned note and the reminder's button.
+        "SLACK_APP_TOKEN": box.workspace.slack_app_token,
     }
     return Settings.from_env(env)
 
@@ -259,14 +305,26 @@ def run_demo(locale: str = "en", out: TextIO = sys.stdout) -> int:
         loop = runtime.loop()
         thread = threading.Thread(target=loop.run_until_stopped, daemon=True)
         thread.start()
+        inbound = Inbound.build(settings, [runtime], runtime.slack, clock=runtime.clock)
+        if inbound is None:
+            raise WorkerError("demo: inbound Slack is not configured")
+        inbound.start()
 
         def idle() -> bool:
             return not runtime.store.due_actions(runtime.clock())
 
-        story = Story(box, runtime.notion.data_source_id(), script, idle)
+        def noted() -> bool:
+            record = runtime.store.get_record(story.page_id)
+            if record is None or record.timeline_page_id is None:
+                return False
+            # Both scripts' notes give a time of recovery; nothing else in the story does.
+            return "14:30" in blocks_to_markdown(runtime.notion.read_tree(record.timeline_page_id))
+
+        story = Story(box, runtime.notion.data_source_id(), script, idle, noted)
         try:
             story.play()
         finally:
+            inbound.stop()
             loop.stop()
             thread.join(5)
             loop.wait_idle(30)  # the passes below must not run beside one still going

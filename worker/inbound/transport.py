@@ -16,9 +16,10 @@ import threading
 from typing import Any
 
 from slack_bolt import App
-from slack_bolt.adapter.socket_mode import SocketModeHandler
+from slack_bolt.adapter.socket_mode.websocket_client import SocketModeHandler
 from slack_bolt.adapter.starlette.handler import to_bolt_request, to_starlette_response
 from slack_sdk.socket_mode.client import BaseSocketModeClient
+from slack_sdk.socket_mode.response import SocketModeResponse
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import Response
@@ -31,11 +32,18 @@ log = logging.getLogger("worker.inbound")
 EVENTS_PATH = "/slack/events"
 # How often the first connection is tried again when Slack cannot be reached at the start.
 CONNECT_RETRY_S = (1.0, 3.0, 10.0, 30.0)
+# How long a stop waits for the Socket Mode client to wind down.
+CLOSE_WAIT_S = 2.0
 
 
 class SocketTransport:
     """The app over Socket Mode, connected from a thread of its own (a Slack that cannot be
-    reached at the start does not hold the worker's loop up: it is tried again)."""
+    reached at the start does not hold the worker's loop up: it is tried again).
+
+    The WebSocket is websocket-client's (Bolt's `websocket_client` adapter), not the SDK's
+    built-in one: on the sandbox the built-in client now and then split a frame longer than
+    its 1 KiB read buffer wrongly and dropped the envelope, a known weak spot of it
+    (python-slack-sdk #1124, #1230)."""
 
     def __init__(self, app: App, app_token: str, intake: Intake) -> None:
         self._handler = SocketModeHandler(
@@ -45,6 +53,18 @@ class SocketTransport:
         self._stopping = threading.Event()
         self._thread = threading.Thread(target=self._connect, name="slack-socket", daemon=True)
         self._handler.client.message_listeners.append(self._on_message)
+        # Once stopping, a handler that finishes does not try to acknowledge on a connection
+        # being closed (the SDK would log each failed send as an error): its envelope goes
+        # unacknowledged and Slack sends it again, which changes nothing twice.
+        send = self._handler.client.send_socket_mode_response
+
+        def acknowledge(response: SocketModeResponse | dict[str, Any]) -> None:
+            if self._stopping.is_set():
+                log.debug("closing: an envelope is left for Slack to send again")
+                return
+            send(response)
+
+        self._handler.client.send_socket_mode_response = acknowledge  # type: ignore[method-assign]
 
     def start(self) -> None:
         self._thread.start()
@@ -75,6 +95,14 @@ class SocketTransport:
 
     def stop(self) -> None:
         self._stopping.set()
+        # The client's close waits for its ping thread (up to a ping interval): the stop
+        # waits for it only briefly. The socket is closed first, so Slack stops sending here
+        # at once; the threads left behind end with the process.
+        closing = threading.Thread(target=self._close, name="slack-socket-close", daemon=True)
+        closing.start()
+        closing.join(CLOSE_WAIT_S)
+
+    def _close(self) -> None:
         try:
             self._handler.close()  # type: ignore[no-untyped-call]
         except Exception:
