@@ -66,6 +66,9 @@ def build_app(
         process_before_response=True,
         logger=logging.getLogger("worker.inbound.bolt"),
     )
+    # A refused request is the transport's one warning (transport.events_route): Bolt's own
+    # INFO line would be a second one, quoting the unverified body the request carried.
+    logging.getLogger("slack_bolt.RequestVerification").setLevel(logging.WARNING)
     app.middleware(_keep_to_our_business(intake))
     for register in registrars:
         register(app, intake)
