@@ -24,6 +24,7 @@ from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
+from websocket import WebSocketConnectionClosedException
 
 from worker.inbound.intake import Intake
 
@@ -62,7 +63,12 @@ class SocketTransport:
             if self._stopping.is_set():
                 log.debug("closing: an envelope is left for Slack to send again")
                 return
-            send(response)
+            try:
+                send(response)
+            except WebSocketConnectionClosedException:
+                # Slack refreshed the connection while the handler worked (`disconnect`):
+                # the envelope comes again on the new one, and its work is recorded already.
+                log.info("a connection closed before an envelope's ack: Slack sends it again")
 
         self._handler.client.send_socket_mode_response = acknowledge  # type: ignore[method-assign]
 
