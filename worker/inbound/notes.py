@@ -19,6 +19,7 @@ from __future__ import annotations
 import logging
 import threading
 from collections.abc import Callable, Sequence
+from datetime import datetime, timedelta
 from functools import reduce
 from typing import Any, Final
 
@@ -266,17 +267,22 @@ class Notes:
             if not record.thread_ts or snapshot.in_trash or snapshot.status in resolved:
                 continue
             found = Found(desk, record)
+            # What the read shows is as of when it started (a little before, for the clocks
+            # of Slack and the worker): a pin, a reply or an edit that comes in while it
+            # runs is newer than the read, and the read does not undo it.
+            read_at = self.intake.clock() - timedelta(seconds=READ_MARGIN_S)
             try:
                 messages = self.intake.slack.thread_history(found.channel, record.thread_ts)
             except ServiceError as exc:
                 log.warning("could not read incident %s's thread: %s", record.page_id, exc)
                 continue
-            seen += self._catch_up_thread(found, messages)
+            seen += self._catch_up_thread(found, messages, read_at)
         return seen
 
-    def _catch_up_thread(self, found: Found, messages: list[dict[str, Any]]) -> int:
-        now = self.intake.clock()
-        cause = f"catch-up:{slack_ts(now)}"
+    def _catch_up_thread(
+        self, found: Found, messages: list[dict[str, Any]], read_at: datetime
+    ) -> int:
+        cause = f"catch-up:{slack_ts(read_at)}"
         emoji = found.desk.settings.timeline_emoji
         channel, thread_ts = found.channel, found.record.thread_ts
         there = set()
@@ -285,14 +291,45 @@ class Notes:
             if not isinstance(ts, str) or ts == thread_ts:
                 continue
             there.add(ts)
-            reply = {**message, "thread_ts": thread_ts}
-            events = message_events(reply, channel, emoji, now)
+            reply = {**self._without_guests(message), "thread_ts": thread_ts}
+            events = message_events(reply, channel, emoji, read_at)
             self._change(found, channel, reply, events, cause, look_first=True)
         for note in found.desk.store.notes_for(found.record.page_id):
-            if note.ts not in there and not note.deleted:
+            # Missing from the read: deleted, unless posted after the read began.
+            if note.ts not in there and not note.deleted and _before(note.ts, read_at):
                 gone = {"ts": note.ts, "thread_ts": note.thread_ts}
                 self._change(found, channel, gone, [Deleted()], cause)
         return len(there)
+
+    def _without_guests(self, message: dict[str, Any]) -> dict[str, Any]:
+        """The message with its reactions by people of another workspace left out: live,
+        their 📌 is refused (app.py); read back, it must not count either."""
+        reactions = message.get("reactions")
+        if not isinstance(reactions, list):
+            return message
+        kept = []
+        for reaction in reactions:
+            if not isinstance(reaction, dict):
+                continue
+            users = [
+                u
+                for u in reaction.get("users") or ()
+                if isinstance(u, str) and not self.intake.is_guest(u)
+            ]
+            if users:
+                kept.append({**reaction, "users": users, "count": len(users)})
+        return {**message, "reactions": kept}
+
+
+# A catch-up's read counts as made this long before it began (clocks differ a little).
+READ_MARGIN_S = 2.0
+
+
+def _before(ts: str, moment: datetime) -> bool:
+    try:
+        return float(ts) < moment.timestamp()
+    except ValueError:
+        return True
 
 
 def _cause(body: dict[str, Any]) -> str:
