@@ -540,35 +540,39 @@ class Run:
     # -- the timeline as Notion holds it (read in process: no request, no rate limit) --------
 
     def timeline_lines(self, page_id: str) -> list[tuple[str, bool]]:
-        """Each block of the incident's Timeline page: its plain text, and whether it is
-        struck through."""
-        notion = self.box.notion
-        with notion.lock:
-            state = notion.state
-            timeline = next(
-                (
-                    child
-                    for child in state.children_of(page_id)
-                    if not state.is_trashed(child)
-                    and (page := state.pages.get(child)) is not None
-                    and state.page_title(page).endswith("Timeline")
-                ),
-                None,
+        return timeline_lines(self.box, page_id)
+
+
+def timeline_lines(box: Sandbox, page_id: str) -> list[tuple[str, bool]]:
+    """Each block of the incident's Timeline page: its plain text, and whether it is
+    struck through."""
+    notion = box.notion
+    with notion.lock:
+        state = notion.state
+        timeline = next(
+            (
+                child
+                for child in state.children_of(page_id)
+                if not state.is_trashed(child)
+                and (page := state.pages.get(child)) is not None
+                and state.page_title(page).endswith("Timeline")
+            ),
+            None,
+        )
+        if timeline is None:
+            return []
+        lines = []
+        for block_id in state.children_of(timeline):
+            block = state.blocks.get(block_id)
+            if block is None or block.in_trash:
+                continue
+            items = block.content.get("rich_text") or []
+            text = "".join(str(i.get("plain_text", "")) for i in items)
+            struck = bool(items) and all(
+                (i.get("annotations") or {}).get("strikethrough") for i in items
             )
-            if timeline is None:
-                return []
-            lines = []
-            for block_id in state.children_of(timeline):
-                block = state.blocks.get(block_id)
-                if block is None or block.in_trash:
-                    continue
-                items = block.content.get("rich_text") or []
-                text = "".join(str(i.get("plain_text", "")) for i in items)
-                struck = bool(items) and all(
-                    (i.get("annotations") or {}).get("strikethrough") for i in items
-                )
-                lines.append((text, struck))
-            return lines
+            lines.append((text, struck))
+        return lines
 
 
 _PENDING_ALL = "SELECT COALESCE(SUM(state IN ('pending', 'sending')), 0), COUNT(*) FROM outbox"
