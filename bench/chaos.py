@@ -40,9 +40,10 @@ def _parser() -> argparse.ArgumentParser:
     )
     parser.add_argument(
         "--inbound",
-        choices=("socket", "off"),
+        choices=("socket", "http", "off"),
         default="socket",
-        help="people in Slack too, heard over Socket Mode (default), or not at all",
+        help="people in Slack too, heard over Socket Mode (default) or signed HTTP at "
+        "`run --port`'s /slack/events (one worker), or not at all",
     )
     parser.add_argument("--keep", metavar="DIR", help="keep the state files and worker logs here")
     return parser

@@ -14,6 +14,7 @@ import os
 import random
 import re
 import signal
+import socket
 import sqlite3
 import subprocess
 import sys
@@ -84,8 +85,12 @@ class ChaosConfig:
     replicas: int = 1
     # People in Slack too: replies pinned / 📌 (some withdrawn, one edited) and an update
     # posted with the parent's button, heard over Socket Mode ("socket", the worker's
-    # default with SLACK_APP_TOKEN) or not at all ("off").
-    inbound: Literal["socket", "off"] = "socket"
+    # default with SLACK_APP_TOKEN), over signed HTTP at `run --port`'s /slack/events
+    # ("http", one worker only), or not at all ("off").
+    inbound: Literal["socket", "http", "off"] = "socket"
+    # HTTP: the seconds before each redelivery of an event the worker did not answer
+    # (Slack's minutes, compressed; after the last, the worker's catch-up at start).
+    event_retry_delays_s: tuple[float, ...] = (0.5, 2.0, 5.0)
 
     def fault_free(self) -> ChaosConfig:
         """The same scenario on the same workspace, with no faults, no kills and one worker."""
@@ -221,8 +226,10 @@ class Supervisor:
         name: str = "worker",
         holds_lease: Callable[[int], bool] | None = None,
         tap_lock: threading.Lock | None = None,
+        args: tuple[str, ...] = (),
     ) -> None:
         self.box = box
+        self.args = args
         self.env = env
         self.workdir = workdir
         self.rng = rng
@@ -266,7 +273,7 @@ class Supervisor:
         self._log.flush()
         self.starts += 1
         self._proc = subprocess.Popen(
-            [sys.executable, "-m", "worker", "run"],
+            [sys.executable, "-m", "worker", "run", *self.args],
             env=self.env,
             cwd=self.workdir,
             stdout=self._log,
@@ -455,6 +462,8 @@ class Run:
         }
         if self.config.inbound == "socket":
             env["SLACK_APP_TOKEN"] = self.box.workspace.slack_app_token
+        elif self.config.inbound == "http":
+            env["SLACK_SIGNING_SECRET"] = self.box.workspace.slack_signing_secret
         if not self.config.rate_limits:
             env["NOTION_REQUESTS_PER_SECOND"] = "1000"
             env["SLACK_POSTS_PER_SECOND"] = "1000"
@@ -847,6 +856,7 @@ def sandbox_options(config: ChaosConfig) -> SandboxOptions:
         seed=config.seed,
         slow_fault_s=config.client_timeout_s + 0.5,
         fault_scope="bot",
+        event_retry_delays_s=config.event_retry_delays_s,
         **limits,
     )
 
@@ -922,11 +932,25 @@ def _state_store(config: ChaosConfig) -> Iterator[str | None]:
         yield url
 
 
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
 def _supervisors(run: Run) -> list[Supervisor]:
     """One supervisor per worker process; replicas each with a random sequence of its own."""
     config, env = run.config, run.worker_env()
+    if config.inbound == "http" and config.replicas > 1:
+        raise ValueError("inbound over HTTP is played with one worker (one request URL)")
     if config.replicas <= 1:
-        return [Supervisor(run.box, env, run.workdir, random.Random(config.seed), config)]
+        args: tuple[str, ...] = ()
+        if config.inbound == "http":
+            port = _free_port()
+            args = ("--port", str(port), "--host", "127.0.0.1")
+            run.box.slack.set_events_url(f"http://127.0.0.1:{port}/slack/events")
+        rng = random.Random(config.seed)
+        return [Supervisor(run.box, env, run.workdir, rng, config, args=args)]
     tap_lock = threading.Lock()
     return [
         Supervisor(
