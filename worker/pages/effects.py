@@ -56,7 +56,7 @@ from worker.pages.note_entry import (
 from worker.pages.parse import NotionPage
 from worker.pages.to_blocks import markdown_to_blocks
 from worker.pages.to_markdown import blocks_to_markdown
-from worker.pages.writer import PageWriter, Progress
+from worker.pages.writer import PageWriter, Progress, SaveFn
 from worker.record import IncidentRecord
 from worker.snapshot import Incident, Person, Value
 from worker.store import OutboxItem, Store
@@ -71,6 +71,8 @@ POSTMORTEM_PROPERTIES = {
     "due": "Due",
 }
 POSTMORTEM_STATUSES = ("Draft", "In review", "Done")
+# The append slots of a thread message's entry (in place, or at the end when its place went).
+_NOTE_SLOTS = ("note", "note-end")
 
 
 WriteRow = Callable[[str, dict[str, str | None], datetime], None]
@@ -318,7 +320,9 @@ class PageEffects:
                 note = replace(note, entry_blocks=(found,), shown="")
                 return self._rewrite_note(note, timeline, rich_text, now) | {"found": found}
         if not note.entry_blocks:
-            return self._append_note(item, note, timeline, rich_text, now) | {"state": state}
+            return self._append_note(item, note, timeline, rich_text, now, permalink=permalink) | {
+                "state": state
+            }
         return self._rewrite_note(note, timeline, rich_text, now) | {"state": state}
 
     def _append_note(
@@ -328,9 +332,17 @@ class PageEffects:
         timeline: str,
         rich_text: list[dict[str, Any]],
         now: datetime,
+        *,
+        permalink: str | None,
     ) -> dict[str, Any]:
         progress: Progress = dict(item.result or {})
         save = self._saver(item)
+        earlier = self._appended_before(progress, save, timeline, permalink)
+        if earlier:
+            # Made by an earlier attempt with the message as it was then (it may have been
+            # edited, unpinned… since): taken, and brought up to date.
+            note = replace(note, entry_blocks=tuple(earlier), shown="")
+            return {**progress, "ids": earlier} | self._rewrite_note(note, timeline, rich_text, now)
         block = note_block(rich_text)
         if "after" not in progress:
             progress["after"] = self._note_anchor(note, timeline)
@@ -350,6 +362,28 @@ class PageEffects:
             ids = self.writer.append_once(timeline, [block], progress, save, "note-end")
         self._noted(note, tuple(ids), fingerprint(rich_text), now)
         return {**progress, "ids": ids}
+
+    def _appended_before(
+        self, progress: Progress, save: SaveFn, timeline: str, permalink: str | None
+    ) -> list[str]:
+        """The entry's block when an earlier attempt appended it: recorded, or (its answer
+        lost) found on the page by its link to the message — never by its content, which
+        was the message's as it was then."""
+        done = progress.get("appended") or {}
+        for slot in _NOTE_SLOTS:
+            if slot in done:
+                return [str(i) for i in done[slot]]
+        uncertain = progress.get("uncertain")
+        if uncertain not in _NOTE_SLOTS or not permalink:
+            return []
+        found = self._entry_for(timeline, permalink)
+        if found is None:
+            return []
+        log.info("the entry of a message was already appended (%s); not appending it again", found)
+        progress.setdefault("appended", {})[uncertain] = [found]
+        progress.pop("uncertain", None)
+        save(progress)
+        return [found]
 
     def _entry_for(self, timeline: str, permalink: str) -> str | None:
         """The entry of the timeline page that links to this message, if there is one."""
