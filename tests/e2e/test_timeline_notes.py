@@ -324,3 +324,37 @@ def test_an_edit_while_the_entry_append_had_no_answer(
     wait_for(lambda: (h.poll(), any("3% (typo)" in n for n in notes(h, page)))[1], 15)
     (entry,) = notes(h, page)
     assert "Error rate 3% (typo)" in entry
+
+
+def test_an_unpin_while_the_entry_append_had_no_answer(
+    h: Harness, heard: Inbound, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The entry's append is carried out but its answer lost, the reply unpinned meanwhile:
+    the entry made is struck through, not left as if still pinned."""
+    page, thread = incident(h)
+    ts = reply(h, "Ben", thread, "Customers notified")
+    real_append = NotionGateway.append_blocks
+    lost: list[str] = []
+
+    def append_then_lose_the_answer(self: NotionGateway, *args: Any, **kwargs: Any) -> Any:
+        answer = real_append(self, *args, **kwargs)
+        if not lost and "Customers notified" in repr(args):
+            lost.append("once")
+            raise ServiceError(
+                "notion",
+                "blocks.children.append",
+                "timed out",
+                retryable=True,
+                outcome_unknown=True,
+            )
+        return answer
+
+    monkeypatch.setattr(NotionGateway, "append_blocks", append_then_lose_the_answer)
+    person(h, "Ben").pins_add(channel=h.channel, timestamp=ts)
+    delivered(h)
+    assert lost, "the append was made and its answer lost"
+    person(h, "Ben").pins_remove(channel=h.channel, timestamp=ts)
+    delivered(h)
+    wait_for(lambda: (h.poll(), all("~~" in n for n in notes(h, page)))[1], 15)
+    (entry,) = notes(h, page)
+    assert "~~" in entry

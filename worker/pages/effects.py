@@ -299,6 +299,12 @@ class PageEffects:
         if note is None:
             return {"skipped": "nothing is known of the message"}
         state = entry_state(note, self.settings.timeline_capture)
+        if state == "absent" and not note.entry_blocks:
+            earlier = self._earlier_entry(item, record, note)
+            if earlier:
+                # Appended by an attempt whose answer was lost, unwanted since: struck.
+                note = replace(note, entry_blocks=tuple(earlier), shown="")
+                state = entry_state(note, self.settings.timeline_capture)
         if state == "absent":
             return {"skipped": "not for the timeline"}
         if not note.complete:
@@ -362,6 +368,17 @@ class PageEffects:
             ids = self.writer.append_once(timeline, [block], progress, save, "note-end")
         self._noted(note, tuple(ids), fingerprint(rich_text), now)
         return {**progress, "ids": ids}
+
+    def _earlier_entry(
+        self, item: OutboxItem, record: IncidentRecord, note: ThreadNote
+    ) -> list[str]:
+        """The entry an earlier attempt of this action appended (none tried: no request)."""
+        progress: Progress = dict(item.result or {})
+        done = progress.get("appended") or {}
+        if not any(s in done for s in _NOTE_SLOTS) and progress.get("uncertain") not in _NOTE_SLOTS:
+            return []
+        timeline = self._timeline_for(record)
+        return self._appended_before(progress, self._saver(item), timeline, self.note_link(note))
 
     def _appended_before(
         self, progress: Progress, save: SaveFn, timeline: str, permalink: str | None
