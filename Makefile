@@ -36,11 +36,13 @@ unit: $(STAMP)
 bench: $(STAMP)
 	$(BIN)/python bench/run.py
 
-# Three variants in turn, each printing its verdict (about 15 minutes on 2 CPUs): the worker
-# killed and restarted on a faulty sandbox; the same with the sandbox's rate limits on; two
-# replicas on one PostgreSQL state store, each killed and restarted on its own. The sizes keep
-# the whole under 20 minutes; `python bench/chaos.py --help` runs one with other sizes.
-CHAOS_VARIANTS := "--incidents 15" "--incidents 10 --rate-limits" "--incidents 12 --replicas 2"
+# Three variants in turn, each printing its verdict: the worker killed and restarted on a
+# faulty sandbox; the same with the sandbox's rate limits on; two replicas on one PostgreSQL
+# state store, each killed and restarted on its own. People act in Slack too in each (issue
+# 15: every incident is longer, and each start reads the open threads again, which the rate
+# limits slow most). The sizes are meant to keep the whole near 20 minutes;
+# `python bench/chaos.py --help` runs one with other sizes.
+CHAOS_VARIANTS := "--incidents 12" "--incidents 6 --rate-limits" "--incidents 10 --replicas 2"
 
 chaos: $(STAMP)
 	@failed=""; \

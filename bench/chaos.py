@@ -2,7 +2,10 @@
 with SIGKILL and restarted, compared with a fault-free run: lost / duplicated / mismatched
 messages and pages (goal 0 / 0 / 0). `--rate-limits` turns the sandbox's limits on;
 `--replicas 2` runs two workers on one PostgreSQL state store, each killed on its own.
-`make chaos` runs the three variants in turn."""
+People also act in Slack (unless `--inbound off`): they reply in each incident's thread, pin
+or 📌 replies (two withdrawn, one edited) and post an update with the parent message's button,
+heard over Socket Mode; the worker is also killed right after it acknowledges an event or a
+click. `make chaos` runs the three variants in turn."""
 
 from __future__ import annotations
 
@@ -35,6 +38,13 @@ def _parser() -> argparse.ArgumentParser:
         default=1,
         help="worker processes sharing one state store (PostgreSQL when more than one)",
     )
+    parser.add_argument(
+        "--inbound",
+        choices=("socket", "http", "off"),
+        default="socket",
+        help="people in Slack too, heard over Socket Mode (default) or signed HTTP at "
+        "`run --port`'s /slack/events (one worker), or not at all",
+    )
     parser.add_argument("--keep", metavar="DIR", help="keep the state files and worker logs here")
     return parser
 
@@ -43,6 +53,17 @@ def _faults_line(result: RunResult) -> str:
     total = sum(result.faults.values())
     kinds = ", ".join(f"{kind} {n}" for kind, n in sorted(result.faults.items()))
     return f"faults injected: {total} of {result.requests} requests ({kinds or 'none'})"
+
+
+def _inbound_line(result: RunResult) -> str:
+    c = result.inbound
+    return (
+        f"inbound Slack: {c['events']} events ({c['events redelivered']} redelivered, "
+        f"{c['events never acknowledged']} never acknowledged), {c['interactions']} "
+        f"interactions ({c['clicks']} clicks, {c['submissions']} submissions; "
+        f"{c['interactions never acknowledged']} not acknowledged, tried again), "
+        f"from {c['pins']} pins and 📌 by people"
+    )
 
 
 def report(
@@ -64,21 +85,37 @@ def report(
     lines = [
         f"command: {command}",
         f"scenario: {config.incidents} incidents x (declare SEV2, roles, Identified, update, "
-        "SEV1, update, Monitoring, Resolved)"
+        + (
+            "4 replies pinned or 📌 in Slack then 2 withdrawn and 1 edited, an update posted "
+            "with the button, "
+            if config.inbound != "off"
+            else ""
+        )
+        + "SEV1, update, Monitoring, Resolved)"
         + (", with the sandbox's rate limits" if config.rate_limits else ""),
         f"{workers} killed with SIGKILL and started again: {chaos.kills} kills "
         f"({chaos.kills_before_answer} of them when a post, page or append was carried out but "
-        f"not yet answered), {chaos.starts} starts, {chaos.exits} exits of their own",
+        f"not yet answered, {chaos.kills_after_ack} right after Slack heard an acknowledgement), "
+        f"{chaos.starts} starts, {chaos.exits} exits of their own",
         _faults_line(chaos),
+        *([_inbound_line(chaos)] if config.inbound != "off" else []),
         diff.messages.line("messages"),
         diff.pages.line("pages"),
+        *(
+            [
+                diff.notes.line("timeline entries from Slack"),
+                diff.updates.line("updates posted with the button"),
+            ]
+            if config.inbound != "off"
+            else []
+        ),
         f"wall time: {chaos.wall_s:.1f}s (the fault-free run: {reference.wall_s:.1f}s)",
     ]
     lines += diff.details[:200]
-    m, p = diff.messages, diff.pages
+    tallies = diff.tallies()
     figures = (
-        f"{m.lost + p.lost} lost / {m.duplicated + p.duplicated} duplicated / "
-        f"{m.mismatched + p.mismatched} mismatched"
+        f"{sum(t.lost for t in tallies)} lost / {sum(t.duplicated for t in tallies)} duplicated / "
+        f"{sum(t.mismatched for t in tallies)} mismatched"
     )
     if ok:
         verdict = f"verdict: PASS — {figures} across {chaos.kills} kills"
@@ -98,6 +135,7 @@ def main(argv: list[str] | None = None) -> int:
         seed=args.seed,
         rate_limits=args.rate_limits,
         replicas=args.replicas,
+        inbound=args.inbound,
     )
     given = sys.argv[1:] if argv is None else argv
     command = f"{shlex.join(['python', 'bench/chaos.py', *given])}" if given else "make chaos"

@@ -18,6 +18,7 @@ from datetime import UTC, datetime
 import burst
 import databases
 import idle
+import inbound
 import latency
 import memory
 import request_costs
@@ -28,6 +29,7 @@ BENCHMARKS: dict[str, Callable[..., list[Row]]] = {
     "idle": idle.run,
     "latency": latency.run,
     "burst": burst.run,
+    "inbound": inbound.run,
     "memory": memory.run,
     "store": store.run,
     "costs": request_costs.run,

@@ -14,6 +14,7 @@ import os
 import random
 import re
 import signal
+import socket
 import sqlite3
 import subprocess
 import sys
@@ -24,14 +25,17 @@ from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any, TextIO
+from typing import Any, Literal, TextIO
 
 import notion_client
 import sqlalchemy as sa
 from notion_client.client import RetryOptions
+from slack_sdk import WebClient
+from slack_sdk.http_retry.builtin_handlers import RateLimitErrorRetryHandler
 
 from tests.postgres import throwaway_database
 from tests.waiting import wait_until
+from worker.buttons_blocks import POST_UPDATE, UPDATE_BLOCK, UPDATE_INPUT, UPDATE_VIEW
 from worker.config import Settings
 from worker.demo import SCRIPTS
 from worker.notion import NotionGateway
@@ -79,6 +83,14 @@ class ChaosConfig:
     # Worker processes at once. More than one share a state store on PostgreSQL (a
     # throwaway database), each killed and started again on its own.
     replicas: int = 1
+    # People in Slack too: replies pinned / 📌 (some withdrawn, one edited) and an update
+    # posted with the parent's button, heard over Socket Mode ("socket", the worker's
+    # default with SLACK_APP_TOKEN), over signed HTTP at `run --port`'s /slack/events
+    # ("http", one worker only), or not at all ("off").
+    inbound: Literal["socket", "http", "off"] = "socket"
+    # HTTP: the seconds before each redelivery of an event the worker did not answer
+    # (Slack's minutes, compressed; after the last, the worker's catch-up at start).
+    event_retry_delays_s: tuple[float, ...] = (0.5, 2.0, 5.0)
 
     def fault_free(self) -> ChaosConfig:
         """The same scenario on the same workspace, with no faults, no kills and one worker."""
@@ -146,6 +158,19 @@ class IncidentOutcome:
     pages: dict[str, list[str]] = field(default_factory=dict)
     stuck: str | None = None
 
+    @property
+    def notes(self) -> list[str]:
+        """The timeline's entries from Slack replies (struck through: ~~…~~), in order."""
+        timeline = self.pages.get("Timeline") or [""]
+        needles = [n.needle for n in NOTES]
+        return [line for line in timeline[0].splitlines() if any(n in line for n in needles)]
+
+    @property
+    def updates_from_slack(self) -> list[str]:
+        """The thread's replies for updates posted with the Post update button."""
+        first = UPDATE_FROM_SLACK.splitlines()[0]
+        return [r for r in self.replies if first in r]
+
 
 @dataclass
 class RunResult:
@@ -159,6 +184,10 @@ class RunResult:
     faults: Counter[str] = field(default_factory=Counter)
     log_path: Path | None = None
     replicas: int = 1
+    kills_after_ack: int = 0
+    # Inbound Slack as the sandbox delivered it: envelopes (events, clicks, submissions),
+    # those sent more than once, those never acknowledged; clicks and submissions made.
+    inbound: Counter[str] = field(default_factory=Counter)
 
 
 # --- the worker as a separate process -----------------------------------------------------
@@ -197,8 +226,10 @@ class Supervisor:
         name: str = "worker",
         holds_lease: Callable[[int], bool] | None = None,
         tap_lock: threading.Lock | None = None,
+        args: tuple[str, ...] = (),
     ) -> None:
         self.box = box
+        self.args = args
         self.env = env
         self.workdir = workdir
         self.rng = rng
@@ -209,6 +240,7 @@ class Supervisor:
         self.tap_lock = tap_lock or threading.Lock()
         self.kills = 0
         self.kills_before_answer = 0
+        self.kills_after_ack = 0
         self.starts = 0
         self.exits = 0
         self._proc: subprocess.Popen[bytes] | None = None
@@ -241,7 +273,7 @@ class Supervisor:
         self._log.flush()
         self.starts += 1
         self._proc = subprocess.Popen(
-            [sys.executable, "-m", "worker", "run"],
+            [sys.executable, "-m", "worker", "run", *self.args],
             env=self.env,
             cwd=self.workdir,
             stdout=self._log,
@@ -286,8 +318,12 @@ class Supervisor:
     def _kill(self, proc: subprocess.Popen[bytes]) -> None:
         if proc.poll() is not None:
             return
-        if self.rng.random() < 0.5 and self._kill_before_answer(proc, deadline_s=5.0):
+        moment = self.rng.random()
+        inbound = self.config.inbound != "off"
+        if moment < (0.35 if inbound else 0.5) and self._kill_before_answer(proc, deadline_s=5.0):
             self.kills_before_answer += 1
+        elif inbound and moment < 0.7 and self._kill_after_ack(proc, deadline_s=5.0):
+            self.kills_after_ack += 1
         else:
             proc.send_signal(signal.SIGKILL)
         proc.wait()
@@ -302,6 +338,35 @@ class Supervisor:
             return False  # another replica's supervisor is listening
         try:
             return self._tap_and_kill(proc, deadline_s)
+        finally:
+            self.tap_lock.release()
+
+    def _kill_after_ack(self, proc: subprocess.Popen[bytes], deadline_s: float) -> bool:
+        """Kill the worker as soon as Slack hears it acknowledge an event, a click or a
+        submission: what it acknowledged must have been recorded, not merely received."""
+        if self.holds_lease is not None and not self.holds_lease(proc.pid):
+            return False  # Socket Mode goes to any replica, but the leader acts
+        if not self.tap_lock.acquire(blocking=False):
+            return False
+        lock, fired = threading.Lock(), threading.Event()
+
+        def listener(moment: str, _kind: str) -> None:
+            with lock:
+                if fired.is_set() or proc.returncode is not None or moment != "acked":
+                    return
+                proc.send_signal(signal.SIGKILL)
+                fired.set()
+
+        try:
+            self.box.tap_deliveries(listener)
+            try:
+                fired.wait(deadline_s)
+            finally:
+                self.box.tap_deliveries(None)
+                with lock:
+                    done = fired.is_set()
+                    fired.set()
+            return done
         finally:
             self.tap_lock.release()
 
@@ -350,6 +415,12 @@ class Run:
         self._engine = sa.create_engine(engine_url(database_url)) if database_url else None
         self.database_id = ""
         self.data_source_id = ""
+        self.counts: Counter[str] = Counter()
+        self._count_lock = threading.Lock()
+
+    def count(self, what: str) -> None:
+        with self._count_lock:
+            self.counts[what] += 1
 
     def close(self) -> None:
         if self._engine is not None:
@@ -389,6 +460,10 @@ class Run:
             "NO_PROXY": "127.0.0.1,localhost",
             "no_proxy": "127.0.0.1,localhost",
         }
+        if self.config.inbound == "socket":
+            env["SLACK_APP_TOKEN"] = self.box.workspace.slack_app_token
+        elif self.config.inbound == "http":
+            env["SLACK_SIGNING_SECRET"] = self.box.workspace.slack_signing_secret
         if not self.config.rate_limits:
             env["NOTION_REQUESTS_PER_SECOND"] = "1000"
             env["SLACK_POSTS_PER_SECOND"] = "1000"
@@ -471,6 +546,43 @@ class Run:
             return []
         return self.box.slack.thread(self.channel, str(parents[0]["ts"]))[1:]
 
+    # -- the timeline as Notion holds it (read in process: no request, no rate limit) --------
+
+    def timeline_lines(self, page_id: str) -> list[tuple[str, bool]]:
+        return timeline_lines(self.box, page_id)
+
+
+def timeline_lines(box: Sandbox, page_id: str) -> list[tuple[str, bool]]:
+    """Each block of the incident's Timeline page: its plain text, and whether it is
+    struck through."""
+    notion = box.notion
+    with notion.lock:
+        state = notion.state
+        timeline = next(
+            (
+                child
+                for child in state.children_of(page_id)
+                if not state.is_trashed(child)
+                and (page := state.pages.get(child)) is not None
+                and state.page_title(page).endswith("Timeline")
+            ),
+            None,
+        )
+        if timeline is None:
+            return []
+        lines = []
+        for block_id in state.children_of(timeline):
+            block = state.blocks.get(block_id)
+            if block is None or block.in_trash:
+                continue
+            items = block.content.get("rich_text") or []
+            text = "".join(str(i.get("plain_text", "")) for i in items)
+            struck = bool(items) and all(
+                (i.get("annotations") or {}).get("strikethrough") for i in items
+            )
+            lines.append((text, struck))
+        return lines
+
 
 _PENDING_ALL = "SELECT COALESCE(SUM(state IN ('pending', 'sending')), 0), COUNT(*) FROM outbox"
 _PENDING_ONE = _PENDING_ALL + " WHERE page_id = ?"
@@ -488,6 +600,50 @@ def _readonly(path: Path) -> Iterator[sqlite3.Connection]:
         yield conn
     finally:
         conn.close()
+
+
+@dataclass(frozen=True)
+class ThreadNoteScript:
+    """A reply someone writes in the incident's thread, who sends it to the timeline and how
+    (a pin or a 📌), and what happens to it next: withdrawn, or edited to `edited`."""
+
+    author: str
+    text: str
+    needle: str  # a part of its text as the timeline shows it (no mrkdwn)
+    marker: str
+    how: Literal["pin", "pushpin"]
+    withdrawn: bool = False
+    edited: str | None = None
+
+
+NOTES = (
+    ThreadNoteScript("Ben", "Impact unknown, *investigating*", "Impact unknown", "Chidi", "pin"),
+    ThreadNoteScript(
+        "Aiko",
+        "Two options on the table: revert or patch",
+        "Two options",
+        "Ben",
+        "pushpin",
+        withdrawn=True,
+    ),
+    ThreadNoteScript(
+        "Ben",
+        "Reverting, expect recovery by 14:30",
+        "Reverting, expect",
+        "Chidi",
+        "pushpin",
+        edited="Reverting, expect recovery by 14:45 (the rollout is slower)",
+    ),
+    ThreadNoteScript(
+        "Chidi",
+        "Customers notified on the status page",
+        "Customers notified",
+        "Aiko",
+        "pin",
+        withdrawn=True,
+    ),
+)
+UPDATE_FROM_SLACK = "Revert deployed; error rate falling.\nNext update in 30 min."
 
 
 class Player:
@@ -534,6 +690,8 @@ class Player:
             self.declare()
             for who, properties, what in self.steps():
                 self.step(who, properties, what)
+                if what == "post the first update" and self.run.config.inbound != "off":
+                    self.in_slack()
             self.wait_for("finish the incident", lambda: self.run.idle(self.page_id))
         except StepTimeoutError as exc:
             self.stuck = str(exc)
@@ -550,6 +708,109 @@ class Player:
             every_s=_POLL_S,
             timed_out=lambda _: StepTimeoutError(f"the worker did not {what}"),
         )
+
+    # -- in Slack: thread notes and a button ------------------------------------------------
+
+    def slack(self, who: str) -> WebClient:
+        client = WebClient(token=self.person(who).slack_token, base_url=self.run.box.slack_base_url)
+        client.retry_handlers.append(RateLimitErrorRetryHandler(max_retry_count=20))
+        return client
+
+    def note_state(self, note: ThreadNoteScript) -> str:
+        """How the note shows on the timeline: absent, plain, struck (edited: with its new
+        text, or "stale")."""
+        found = [
+            (t, struck) for t, struck in self.run.timeline_lines(self.page_id) if note.needle in t
+        ]
+        if not found:
+            return "absent"
+        if len(found) > 1:
+            return "twice"
+        text, struck = found[0]
+        if note.edited is not None and note.edited not in text:
+            return "stale"
+        return "struck" if struck else "plain"
+
+    def in_slack(self) -> None:
+        """People reply in the thread and send replies to the timeline (pins and 📌); then
+        withdraw two and edit one; then post an update with the parent message's button."""
+        self.wait_for("catch up", lambda: self.run.idle(self.page_id))
+        channel = self.run.channel
+        thread = str(self.run.parents(self.page_id)[0]["ts"])
+        sent = []
+        for note in NOTES:
+            answer = self.slack(note.author).chat_postMessage(
+                channel=channel, thread_ts=thread, text=note.text
+            )
+            sent.append(str(answer["ts"]))
+        for note, ts in zip(NOTES, sent, strict=True):
+            marker = self.slack(note.marker)
+            if note.how == "pin":
+                marker.pins_add(channel=channel, timestamp=ts)
+            else:
+                marker.reactions_add(channel=channel, timestamp=ts, name="pushpin")
+            self.run.count("pins")
+        self.wait_for(
+            "put the pinned replies on the timeline",
+            lambda: all(self.note_state(n) in ("plain", "stale") for n in NOTES),
+        )
+        for note, ts in zip(NOTES, sent, strict=True):
+            marker = self.slack(note.marker)
+            if note.withdrawn and note.how == "pin":
+                marker.pins_remove(channel=channel, timestamp=ts)
+            elif note.withdrawn:
+                marker.reactions_remove(channel=channel, timestamp=ts, name="pushpin")
+            if note.edited is not None:
+                self.slack(note.author).chat_update(channel=channel, ts=ts, text=note.edited)
+        self.wait_for(
+            "withdraw and edit the notes",
+            lambda: all(
+                self.note_state(n) == ("struck" if n.withdrawn else "plain") for n in NOTES
+            ),
+        )
+        self.post_update_with_button("Ben", UPDATE_FROM_SLACK)
+
+    def post_update_with_button(self, who: str, text: str) -> None:
+        """Post update on the parent message, then the modal submitted — again, as a person
+        would, when Slack says the app did not answer or no modal opened."""
+        self.wait_for("catch up", lambda: self.run.idle(self.page_id))
+        box, user = self.run.box, self.person(who).slack_id
+        parent = str(self.run.parents(self.page_id)[0]["ts"])
+        count = len(self.run.replies(self.page_id))
+        deadline = time.monotonic() + self.run.config.step_timeout_s
+        while time.monotonic() < deadline:
+            view = self._update_view(user)
+            if view is None:
+                self.run.count("clicks")
+                clicked = box.slack.click(user, POST_UPDATE, channel=self.run.channel, ts=parent)
+                patience = time.monotonic() + (3.0 if clicked["acked"] else 0.5)
+                while self._update_view(user) is None and time.monotonic() < patience:
+                    time.sleep(_POLL_S)
+                continue
+            self.run.count("submissions")
+            submitted = box.slack.submit(
+                user, str(view["id"]), {UPDATE_BLOCK: {UPDATE_INPUT: text}}
+            )
+            if submitted["acked"]:
+                response = submitted["response"] or {}
+                if response.get("response_action") == "errors":
+                    raise StepTimeoutError(f"the worker refused the update: {response}")
+                break
+            time.sleep(0.5)
+        else:
+            raise StepTimeoutError("the worker did not take the update from the modal")
+        self.wait_for(
+            "post the update from Slack", lambda: len(self.run.replies(self.page_id)) > count
+        )
+
+    def _update_view(self, user: str) -> dict[str, Any] | None:
+        """The Post update modal open for this incident (other incidents' may be open too)."""
+        page = self.page_id.replace("-", "")
+        for view in self.run.box.slack.views(user):
+            metadata = str(view.get("private_metadata", "")).replace("-", "")
+            if view.get("callback_id") == UPDATE_VIEW and page in metadata:
+                return view
+        return None
 
     def declare(self) -> None:
         client = self.client(self.person("Aiko"))
@@ -595,6 +856,7 @@ def sandbox_options(config: ChaosConfig) -> SandboxOptions:
         seed=config.seed,
         slow_fault_s=config.client_timeout_s + 0.5,
         fault_scope="bot",
+        event_retry_delays_s=config.event_retry_delays_s,
         **limits,
     )
 
@@ -626,6 +888,7 @@ def play(
             wall_s = time.monotonic() - started
             box.set_fault_rate(0.0)
             outcomes = [collect(run, p) for p in players]
+            inbound = _inbound_counts(box, run.counts)
         finally:
             run.close()
         entries = box.notion_log.entries() + box.slack_log.entries()
@@ -636,11 +899,26 @@ def play(
         kills_before_answer=sum(s.kills_before_answer for s in supervisors),
         starts=sum(s.starts for s in supervisors),
         exits=sum(s.exits for s in supervisors),
+        kills_after_ack=sum(s.kills_after_ack for s in supervisors),
+        inbound=inbound,
         requests=len(entries),
         faults=Counter(str(e["fault"]) for e in entries if e.get("fault")),
         log_path=supervisors[0].log_path if len(supervisors) == 1 else workdir,
         replicas=len(supervisors),
     )
+
+
+def _inbound_counts(box: Sandbox, made: Counter[str]) -> Counter[str]:
+    """What Slack sent the worker and how it went, and what people did to cause it."""
+    counts: Counter[str] = Counter(made)
+    for delivery in box.slack.deliveries():
+        kind = "events" if delivery["type"] == "events_api" else "interactions"
+        counts[kind] += 1
+        if len(delivery["attempts"]) > 1:
+            counts[f"{kind} redelivered"] += 1
+        if not delivery["acked"]:
+            counts[f"{kind} never acknowledged"] += 1
+    return counts
 
 
 @contextmanager
@@ -654,11 +932,25 @@ def _state_store(config: ChaosConfig) -> Iterator[str | None]:
         yield url
 
 
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
 def _supervisors(run: Run) -> list[Supervisor]:
     """One supervisor per worker process; replicas each with a random sequence of its own."""
     config, env = run.config, run.worker_env()
+    if config.inbound == "http" and config.replicas > 1:
+        raise ValueError("inbound over HTTP is played with one worker (one request URL)")
     if config.replicas <= 1:
-        return [Supervisor(run.box, env, run.workdir, random.Random(config.seed), config)]
+        args: tuple[str, ...] = ()
+        if config.inbound == "http":
+            port = _free_port()
+            args = ("--port", str(port), "--host", "127.0.0.1")
+            run.box.slack.set_events_url(f"http://127.0.0.1:{port}/slack/events")
+        rng = random.Random(config.seed)
+        return [Supervisor(run.box, env, run.workdir, rng, config, args=args)]
     tap_lock = threading.Lock()
     return [
         Supervisor(
@@ -784,11 +1076,18 @@ class Tally:
 class Comparison:
     messages: Tally = field(default_factory=Tally)
     pages: Tally = field(default_factory=Tally)
+    # Slack replies on the timelines (each once, struck when withdrawn, as edited), and the
+    # thread's replies for updates posted with the button (one per submission).
+    notes: Tally = field(default_factory=Tally)
+    updates: Tally = field(default_factory=Tally)
     details: list[str] = field(default_factory=list)
 
     @property
     def clean(self) -> bool:
-        return self.messages.clean and self.pages.clean
+        return all(t.clean for t in (self.messages, self.pages, self.notes, self.updates))
+
+    def tallies(self) -> list[Tally]:
+        return [self.messages, self.pages, self.notes, self.updates]
 
 
 def compare(reference: RunResult, chaos: RunResult) -> Comparison:
@@ -803,7 +1102,23 @@ def compare(reference: RunResult, chaos: RunResult) -> Comparison:
             result.details.append(f"{ref.title}: stuck: {got.stuck}")
         _compare_messages(ref, got, result)
         _compare_pages(ref, got, result)
+        for tally, expected, actual, what in (
+            (result.notes, ref.notes, got.notes, "timeline entries from Slack"),
+            (result.updates, ref.updates_from_slack, got.updates_from_slack, "updates by button"),
+        ):
+            _tally(tally, expected, actual, f"{ref.title}: {what}", result.details)
     return result
+
+
+def _tally(tally: Tally, expected: list[str], actual: list[str], what: str, out: list[str]) -> None:
+    lost, duplicated, mismatched = sequence_difference(expected, actual)
+    tally.expected += len(expected)
+    tally.lost += lost
+    tally.duplicated += duplicated
+    tally.mismatched += mismatched
+    if lost or duplicated or mismatched:
+        out.append(f"{what}: {lost} lost, {duplicated} duplicated, {mismatched} mismatched")
+        out.extend(_diff(expected, actual))
 
 
 def _compare_messages(ref: IncidentOutcome, got: IncidentOutcome, result: Comparison) -> None:

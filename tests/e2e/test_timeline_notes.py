@@ -13,8 +13,10 @@ import pytest
 from slack_sdk import WebClient
 
 from tests.e2e.harness import Harness, fast_options, page_markdown, select
+from worker.errors import ServiceError
 from worker.inbound.notes import CALLBACK_ID
 from worker.inbound.service import Inbound
+from worker.notion import NotionGateway
 from worker.sandbox import Sandbox
 from worker.web import WebServer, create_app
 
@@ -287,3 +289,72 @@ def test_the_postmortem_has_the_notes(h: Harness, heard: Inbound) -> None:
     assert record is not None
     assert record.postmortem_page_id
     assert "Disabled the feature flag" in page_markdown(h.box, record.postmortem_page_id)
+
+
+def test_an_edit_while_the_entry_append_had_no_answer(
+    h: Harness, heard: Inbound, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The entry's append is carried out but its answer lost (a timeout; the worker killed),
+    the reply is edited meanwhile: the retry finds the entry made with the old text and
+    rewrites it — it must not take the entry as showing the new text."""
+    page, thread = incident(h)
+    ts = reply(h, "Ben", thread, "Error rate 30%")
+    real_append = NotionGateway.append_blocks
+    lost: list[str] = []
+
+    def append_then_lose_the_answer(self: NotionGateway, *args: Any, **kwargs: Any) -> Any:
+        answer = real_append(self, *args, **kwargs)
+        if not lost and "Error rate 30%" in repr(args):
+            lost.append("once")
+            raise ServiceError(
+                "notion",
+                "blocks.children.append",
+                "timed out",
+                retryable=True,
+                outcome_unknown=True,
+            )
+        return answer
+
+    monkeypatch.setattr(NotionGateway, "append_blocks", append_then_lose_the_answer)
+    person(h, "Ben").pins_add(channel=h.channel, timestamp=ts)
+    delivered(h)
+    assert lost, "the append was made and its answer lost"
+    person(h, "Ben").chat_update(channel=h.channel, ts=ts, text="Error rate 3% (typo)")
+    delivered(h)
+    wait_for(lambda: (h.poll(), any("3% (typo)" in n for n in notes(h, page)))[1], 15)
+    (entry,) = notes(h, page)
+    assert "Error rate 3% (typo)" in entry
+
+
+def test_an_unpin_while_the_entry_append_had_no_answer(
+    h: Harness, heard: Inbound, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The entry's append is carried out but its answer lost, the reply unpinned meanwhile:
+    the entry made is struck through, not left as if still pinned."""
+    page, thread = incident(h)
+    ts = reply(h, "Ben", thread, "Customers notified")
+    real_append = NotionGateway.append_blocks
+    lost: list[str] = []
+
+    def append_then_lose_the_answer(self: NotionGateway, *args: Any, **kwargs: Any) -> Any:
+        answer = real_append(self, *args, **kwargs)
+        if not lost and "Customers notified" in repr(args):
+            lost.append("once")
+            raise ServiceError(
+                "notion",
+                "blocks.children.append",
+                "timed out",
+                retryable=True,
+                outcome_unknown=True,
+            )
+        return answer
+
+    monkeypatch.setattr(NotionGateway, "append_blocks", append_then_lose_the_answer)
+    person(h, "Ben").pins_add(channel=h.channel, timestamp=ts)
+    delivered(h)
+    assert lost, "the append was made and its answer lost"
+    person(h, "Ben").pins_remove(channel=h.channel, timestamp=ts)
+    delivered(h)
+    wait_for(lambda: (h.poll(), all("~~" in n for n in notes(h, page)))[1], 15)
+    (entry,) = notes(h, page)
+    assert "~~" in entry

@@ -28,7 +28,7 @@ from worker.pages.note_entry import (
     note_rich_text,
 )
 from worker.pages.to_markdown import blocks_to_markdown
-from worker.pages.writer import PageWriter, Progress
+from worker.pages.writer import PageWriter, Progress, SaveFn
 from worker.record import IncidentRecord
 from worker.store import OutboxItem, Store
 from worker.thread_notes import ThreadNote, entry_state
@@ -37,6 +37,10 @@ log = logging.getLogger("worker.pages")
 
 # The permalink of a thread message (None: none can be had now).
 NoteLink = Callable[[ThreadNote], str | None]
+
+
+# The append slots of a thread message's entry (in place, or at the end when its place went).
+_NOTE_SLOTS = ("note", "note-end")
 
 
 def page_in_trash(notion: NotionGateway, page_id: str) -> bool:
@@ -70,6 +74,12 @@ class NoteEffects:
         if note is None:
             return {"skipped": "nothing is known of the message"}
         state = entry_state(note, self.settings.timeline_capture)
+        if state == "absent" and not note.entry_blocks:
+            earlier = self._earlier_entry(item, record, note)
+            if earlier:
+                # Appended by an attempt whose answer was lost, unwanted since: struck.
+                note = replace(note, entry_blocks=tuple(earlier), shown="")
+                state = entry_state(note, self.settings.timeline_capture)
         if state == "absent":
             return {"skipped": "not for the timeline"}
         if not note.complete:
@@ -91,7 +101,8 @@ class NoteEffects:
                 note = replace(note, entry_blocks=(found,), shown="")
                 return self._rewrite(note, timeline, rich_text, now) | {"found": found}
         if not note.entry_blocks:
-            return self._append(item, note, timeline, rich_text, now) | {"state": state}
+            appended = self._append(item, note, timeline, rich_text, now, permalink=permalink)
+            return appended | {"state": state}
         return self._rewrite(note, timeline, rich_text, now) | {"state": state}
 
     def recorded(self, record: IncidentRecord, day_of: datetime) -> list[tuple[datetime, str]]:
@@ -121,9 +132,17 @@ class NoteEffects:
         timeline: str,
         rich_text: list[RichText],
         now: datetime,
+        *,
+        permalink: str | None,
     ) -> dict[str, Any]:
         progress: Progress = dict(item.result or {})
         save = self._saver(item)
+        earlier = self._appended_before(progress, save, timeline, permalink)
+        if earlier:
+            # Made by an earlier attempt with the message as it was then (it may have been
+            # edited, unpinned… since): taken, and brought up to date.
+            note = replace(note, entry_blocks=tuple(earlier), shown="")
+            return {**progress, "ids": earlier} | self._rewrite(note, timeline, rich_text, now)
         block = note_block(rich_text)
         if "after" not in progress:
             progress["after"] = self._anchor(note, timeline)
@@ -164,6 +183,39 @@ class NoteEffects:
             return {"skipped": "the entry was deleted in Notion"}
         self._noted(note, note.entry_blocks, shown, now)
         return {"updated": block}
+
+    def _earlier_entry(
+        self, item: OutboxItem, record: IncidentRecord, note: ThreadNote
+    ) -> list[str]:
+        """The entry an earlier attempt of this action appended (none tried: no request)."""
+        progress: Progress = dict(item.result or {})
+        done = progress.get("appended") or {}
+        if not any(s in done for s in _NOTE_SLOTS) and progress.get("uncertain") not in _NOTE_SLOTS:
+            return []
+        timeline = self._timeline_for(record)
+        return self._appended_before(progress, self._saver(item), timeline, self.note_link(note))
+
+    def _appended_before(
+        self, progress: Progress, save: SaveFn, timeline: str, permalink: str | None
+    ) -> list[str]:
+        """The entry's block when an earlier attempt appended it: recorded, or (its answer
+        lost) found on the page by its link to the message — never by its content, which
+        was the message's as it was then."""
+        done = progress.get("appended") or {}
+        for slot in _NOTE_SLOTS:
+            if slot in done:
+                return [str(i) for i in done[slot]]
+        uncertain = progress.get("uncertain")
+        if uncertain not in _NOTE_SLOTS or not permalink:
+            return []
+        found = self._entry_for(timeline, permalink)
+        if found is None:
+            return []
+        log.info("the entry of a message was already appended (%s); not appending it again", found)
+        progress.setdefault("appended", {})[uncertain] = [found]
+        progress.pop("uncertain", None)
+        save(progress)
+        return [found]
 
     def _entry_for(self, timeline: str, permalink: str) -> str | None:
         """The entry of the timeline page that links to this message, if there is one."""

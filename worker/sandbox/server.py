@@ -33,7 +33,7 @@ from worker.sandbox.notion import NotionEmulator
 from worker.sandbox.notion.limits import NotionLimits
 from worker.sandbox.ratelimit import RateLimit
 from worker.sandbox.slack import SlackEmulator
-from worker.sandbox.slack.delivery import InboundOptions
+from worker.sandbox.slack.delivery import DeliveryTap, InboundOptions
 from worker.sandbox.workspace import Workspace, make_workspace, workspace_info
 
 
@@ -186,6 +186,11 @@ class Sandbox:
         in the fault scope, just before the answer leaves (None stops it)."""
         for tap in self.taps:
             tap.listener = listener
+
+    def tap_deliveries(self, listener: DeliveryTap | None) -> None:
+        """Call `listener(moment, kind)` each time Slack sends the app an envelope ("sent")
+        or hears its acknowledgement ("acked"); None stops it."""
+        self.slack.inbound.tap = listener
 
     def set_fault_rate(self, rate: float) -> None:
         """Faults on, off or at another rate from now on (e.g. off while a benchmark sets up)."""

@@ -54,6 +54,11 @@ class Connection(Protocol):
     def close(self) -> None: ...
 
 
+# Told of each envelope sent ("sent") and acknowledged ("acked"), with its kind, from the
+# thread that sends or hears it (a chaos run kills the worker at those moments).
+DeliveryTap = Callable[[str, str], None]
+
+
 @dataclass(frozen=True)
 class InboundOptions:
     ack_timeout_s: float = 3.0
@@ -133,6 +138,7 @@ class Inbound:
         self._thread: threading.Thread | None = None
         self._stopped = False
         self._verification_token = stable_id("", f"verification:{workspace.seed}")
+        self.tap: DeliveryTap | None = None
 
     # -- what the emulator calls ---------------------------------------------------------
 
@@ -201,6 +207,7 @@ class Inbound:
                 return
             envelope.attempts[-1].outcome = "acked"
             self._finish(envelope, acked=True, response=payload)
+            self._tell("acked", envelope)
 
     def disconnect_sockets(self, reason: str = "refresh_requested") -> int:
         """Tell every socket to reconnect (the SDK then calls apps.connections.open again);
@@ -282,7 +289,13 @@ class Inbound:
             # Only events carry the retry fields (reference/slack/inbound.md, pitfall 4).
             frame |= {"retry_attempt": retry, "retry_reason": reason}
         connection.send(json.dumps(frame))
+        self._tell("sent", envelope)
         self._wake()
+
+    def _tell(self, moment: str, envelope: Envelope) -> None:
+        tap = self.tap
+        if tap is not None:
+            tap(moment, envelope.kind)
 
     def _remember(self, envelope: Envelope) -> None:
         self._envelopes[envelope.envelope_id] = envelope
@@ -310,6 +323,7 @@ class Inbound:
         )
         if retry:
             headers |= {"X-Slack-Retry-Num": str(retry), "X-Slack-Retry-Reason": reason}
+        self._tell("sent", envelope)
         outcome, response = self._send_http(url, body, headers)
         with self._cond:
             if envelope.finished:
@@ -317,6 +331,7 @@ class Inbound:
             attempt.outcome = outcome
             if outcome == "acked":
                 self._finish(envelope, acked=True, response=response)
+                self._tell("acked", envelope)
             elif envelope.sync or retry >= len(self.options.retry_delays_s):
                 self._finish(envelope, acked=False, response=None)
             else:
