@@ -51,9 +51,11 @@ from worker.messages import (
     SlackMessage,
     Wording,
     escape,
+    link,
     notice_message,
     nudge_message,
     parent_message,
+    people_text,
     plain_message,
     refused_notice,
     reply_message,
@@ -854,9 +856,12 @@ class Effects:
         page = record.page_id
         if self.before_write is not None:
             self.before_write(page, now)  # people's edits since the last poll come first
-        stale = stale_write(payload, self.store.get_record(page) or record)
+        latest = self.store.get_record(page) or record
+        stale = stale_write(payload, latest)
         if stale:
             log.info("%s not written: %s", item.key, stale)
+            if payload.take_command and latest.snapshot.commander:
+                self._tell_someone_was_first(payload, latest)
             return {"skipped": stale}
         result: dict[str, Any] = {}
         commander = None
@@ -881,6 +886,28 @@ class Effects:
                 # Written: the next poll sees it and credits it the same way.
                 log.warning("%s: written, but the row could not be read back: %s", item.key, exc)
         return result
+
+    def _tell_someone_was_first(self, payload: WriteFromSlack, record: IncidentRecord) -> None:
+        """Two people took command at once: the later one, acknowledged when they clicked,
+        is told (only they see it) who was first. Best effort: the action is done either way."""
+        if not payload.by.slack_id:
+            return
+        incident = record.snapshot
+        text = self.render.words.phrase(
+            "click_has_commander",
+            row=link(incident.url, "Notion") if incident.url else "Notion",
+            field=escape(self.settings.properties["commander"]),
+            commander=people_text(incident.commander, self.slack.mention, ""),
+            email="",
+        )
+        try:
+            self.slack.ephemeral(
+                self.channel(record), payload.by.slack_id, text, thread_ts=record.thread_ts
+            )
+        except ServiceError as exc:
+            log.warning(
+                "could not tell %s someone took command first: %s", payload.by.slack_id, exc
+            )
 
     def _commander_for(self, payload: WriteFromSlack, record: IncidentRecord) -> Person | None:
         """The Notion person with the clicker's email; when there is none, they are told why
