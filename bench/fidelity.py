@@ -212,7 +212,7 @@ LIMITS: dict[str, tuple[tuple[str, str], ...]] = {
 NOT_COVERED = (
     "Notion: comments, file uploads, views, page move and Markdown endpoints, OAuth, webhooks, "
     "the rate limits some endpoints have of their own",
-    "Slack: Events API and Socket Mode, DMs, workspace-wide rate limits, the 2025 "
+    "Slack: DMs, slash-command response URLs as messages, workspace-wide rate limits, the 2025 "
     "conversations.history limits for apps outside the Marketplace",
 )
 
