@@ -33,7 +33,7 @@ def admin_routes(emulator: SlackEmulator) -> list[Route]:
         ("/_sandbox/rate_limits", admin.rate_limits, ["PUT"]),
         ("/_sandbox/state", admin.state, ["GET", "PUT"]),
     ]
-    return [Route(path, _as_json(handler), methods=verbs) for path, handler, verbs in table]
+    return [Route(path, as_json(handler), methods=verbs) for path, handler, verbs in table]
 
 
 class _Admin:
@@ -62,7 +62,7 @@ class _Admin:
         return self.emulator.ephemeral_messages()
 
     async def create_channel(self, request: Request) -> Any:
-        spec = await _json(request)
+        spec = await json_body(request)
         channel_id = self.emulator.create_channel(
             str(spec["name"]),
             is_private=bool(spec.get("is_private", True)),
@@ -81,11 +81,11 @@ class _Admin:
 
     async def scopes(self, request: Request) -> Any:
         if request.method == "PUT":
-            self.emulator.set_bot_scopes((await _json(request))["scopes"])
+            self.emulator.set_bot_scopes((await json_body(request))["scopes"])
         return {"scopes": sorted(self.emulator.bot_scopes)}
 
     async def rate_limits(self, request: Request) -> Any:
-        spec = await _json(request)
+        spec = await json_body(request)
         post = spec.get("post_rate")
         self.emulator.set_rate_limits(
             post_rate=RateLimit(float(post["rate_per_s"]), float(post["burst"])) if post else None,
@@ -95,11 +95,14 @@ class _Admin:
 
     async def state(self, request: Request) -> Any:
         if request.method == "PUT":
-            self.emulator.load(await _json(request))
+            self.emulator.load(await json_body(request))
         return self.emulator.dump()
 
 
-def _as_json(handler: Callable[[Request], Awaitable[Any]]) -> Endpoint:
+def as_json(handler: Callable[[Request], Awaitable[Any]]) -> Endpoint:
+    """A handler's answer as JSON; a missing thing is 404, a malformed request 400 (both
+    sandbox route sets use it)."""
+
     async def endpoint(request: Request) -> Response:
         try:
             return JSONResponse(await handler(request))
@@ -111,7 +114,7 @@ def _as_json(handler: Callable[[Request], Awaitable[Any]]) -> Endpoint:
     return endpoint
 
 
-async def _json(request: Request) -> dict[str, Any]:
+async def json_body(request: Request) -> dict[str, Any]:
     data = json.loads(await request.body() or b"{}")
     if not isinstance(data, dict):
         raise TypeError("expected a JSON object")

@@ -14,13 +14,12 @@ from typing import TYPE_CHECKING, Any
 
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
-from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
+
+from worker.sandbox.slack.admin import as_json, json_body
 
 if TYPE_CHECKING:
     from worker.sandbox.slack.emulator import SlackEmulator
-
-Endpoint = Callable[[Request], Awaitable[Response]]
 
 
 def inbound_routes(emulator: SlackEmulator) -> list[Route]:
@@ -38,7 +37,7 @@ def inbound_routes(emulator: SlackEmulator) -> list[Route]:
         ("/_sandbox/responses", routes.responses, ["GET"]),
         ("/_sandbox/respond/{channel}/{ts}", routes.respond, ["POST"]),
     ]
-    return [Route(path, _as_json(handler), methods=verbs) for path, handler, verbs in table]
+    return [Route(path, as_json(handler), methods=verbs) for path, handler, verbs in table]
 
 
 class _InboundAdmin:
@@ -47,10 +46,7 @@ class _InboundAdmin:
 
     async def _spec(self, request: Request) -> dict[str, Any]:
         self.emulator.base_url = str(request.base_url).rstrip("/")
-        data = json.loads(await request.body() or b"{}")
-        if not isinstance(data, dict):
-            raise TypeError("expected a JSON object")
-        return data
+        return await json_body(request)
 
     async def click(self, request: Request) -> Any:
         spec = await self._spec(request)
@@ -134,15 +130,3 @@ def _text(spec: dict[str, Any], name: str) -> str:
     if not isinstance(value, str) or not value:
         raise ValueError(f"missing {name!r}")
     return value
-
-
-def _as_json(handler: Callable[[Request], Awaitable[Any]]) -> Endpoint:
-    async def endpoint(request: Request) -> Response:
-        try:
-            return JSONResponse(await handler(request))
-        except KeyError as error:
-            return JSONResponse({"error": f"not found: {error.args[0]}"}, status_code=404)
-        except (ValueError, TypeError) as error:
-            return JSONResponse({"error": str(error)}, status_code=400)
-
-    return endpoint
