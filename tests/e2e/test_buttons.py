@@ -6,31 +6,16 @@ message or for someone of another workspace, nothing changes and they alone are 
 from __future__ import annotations
 
 from collections.abc import Iterator
-from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
 
 from tests.e2e.harness import Harness, message_text, people, select
+from tests.test_inbound_buttons import Clock
 from tests.waiting import wait_until
 from worker.buttons_blocks import UPDATE_BLOCK, UPDATE_INPUT
 from worker.inbound.service import Inbound
 from worker.web import WebServer, create_app
-
-
-class Clock:
-    """The time the handlers read (the intake's clock), moved along with the test's passes;
-    it starts when the test does (the rows' Notion times are real ones)."""
-
-    def __init__(self) -> None:
-        self.start = datetime.now(UTC).replace(microsecond=0)
-        self.now = self.start
-
-    def __call__(self) -> datetime:
-        return self.now
-
-    def at(self, minutes: float) -> datetime:
-        return self.start + timedelta(minutes=minutes)
 
 
 @pytest.fixture
